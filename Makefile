@@ -1,0 +1,36 @@
+# The two set-up commands the README gives: `make run` and `make test`.
+# Both build the environment in .venv at the repository root.
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test venv lint bench chromium
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+venv: $(STAMP)
+
+# Start the dashboard on the bundled profiles (no network, no GPU needed).
+run: venv
+	$(VENV)/bin/streamlit run app.py --server.headless true --browser.gatherUsageStats false
+
+# Debian's Chromium drives the real-browser test (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' (the browser test will be skipped)"; fi; }
+
+# Run the whole test suite.
+test: venv chromium
+	$(VENV)/bin/python -m ruff check planner profiler app.py pages tests benchmarks
+	$(VENV)/bin/python -m pytest -n 2 -q
+
+lint: venv
+	$(VENV)/bin/python -m ruff check .
+
+bench: venv
+	$(VENV)/bin/python benchmarks/bench_sweep.py
