@@ -1,0 +1,139 @@
+"""The requests the CLI and the dashboard make, as plain functions returning plain dicts.
+
+Both front ends call these and nothing below them, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import kv as kvmod
+from . import profiles
+from .errors import require_positive_int
+from .formats import bits_per_weight, format_from_quantization_config, tensor_bytes
+from .memory import MAX_BATCH, MAX_CONTEXT, Deployment, MemoryModel
+from .params import param_breakdown, params_active, params_total
+from .spec import ModelSpec
+
+
+def resolve_model(model: str | ModelSpec) -> ModelSpec:
+    return model if isinstance(model, ModelSpec) else profiles.load_model(model)
+
+
+def default_weights(spec: ModelSpec) -> str:
+    """The checkpoint's own format: its quantization_config, else bf16."""
+    return format_from_quantization_config(spec, profiles.formats()) or "bf16"
+
+
+def inspect_model(model: str | ModelSpec, kv_dtype: str = "bf16", engine: str = "transformers",
+                  context: int = 4096, batch: int = 1, weights: str | None = None) -> dict[str, Any]:
+    spec = resolve_model(model)
+    context = require_positive_int("context", context, maximum=MAX_CONTEXT)
+    batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
+    groups = kvmod.layer_groups(spec, kv_dtype, engine)
+    fmt = weights or default_weights(spec)
+    table = profiles.formats()
+    wdf = tensor_bytes(spec, table, fmt)
+    return {
+        "model": spec.name, "model_type": spec.model_type, "attention": spec.attention_label,
+        "layers": spec.num_layers, "hidden_size": spec.hidden_size, "num_heads": spec.num_heads,
+        "num_kv_heads": spec.num_kv_heads, "head_dim": spec.head_dim, "layer_kinds": spec.kind_counts(),
+        "sliding_window": spec.sliding_window or None,
+        "num_experts": spec.num_experts, "experts_per_token": spec.experts_per_token,
+        "params_total": params_total(spec), "params_active": params_active(spec),
+        "params_breakdown": param_breakdown(spec),
+        "weights_format": table.get(fmt).id, "weight_bytes": float(wdf["bytes"].sum()),
+        "bits_per_weight": bits_per_weight(spec, table, fmt),
+        "weight_bytes_breakdown": {k: float(v) for k, v in wdf.groupby("component")["bytes"].sum().items()},
+        "kv_dtype": kvmod.kv_dtype(kv_dtype).name, "engine": engine,
+        "kv_bytes_per_token": kvmod.kv_bytes_per_token(groups),
+        "kv_state_bytes_per_sequence": kvmod.kv_state_bytes_per_seq(groups),
+        "context": context, "batch": batch,
+        "kv_cache_bytes": float(kvmod.kv_cache_bytes(groups, batch, context, engine)),
+        "kv_groups": kvmod.describe(groups),
+        "assumptions": list(spec.assumptions),
+    }
+
+
+def memory_model(model: str | ModelSpec, gpu: str, dep: Deployment) -> MemoryModel:
+    spec = resolve_model(model)
+    return MemoryModel.build(spec, profiles.gpu(gpu), dep, profiles.formats(), profiles.runtime())
+
+
+def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights: str | None = None,
+             kv_dtype: str = "bf16", gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
+             engine: str = "paged", max_num_batched_tokens: int = kvmod.PAGED_MAX_NUM_BATCHED_TOKENS,
+             block_size: int = kvmod.PAGED_BLOCK_SIZE) -> dict[str, Any]:
+    """A paged engine's KV token capacity, as vLLM computes it at start-up (docs/formulas.md).
+
+    budget = total x gpu_memory_utilization - weights - activation peak - non-torch memory;
+    blocks = budget // (page bytes of one block across all layers); tokens = blocks x block_size;
+    max_concurrency = tokens / (tokens one request of max_model_len needs).
+    """
+    spec = resolve_model(model)
+    dep = Deployment(weights=weights or default_weights(spec), kv_dtype=kv_dtype, engine=engine, tp=tp, pp=pp,
+                     gpu_memory_utilization=gpu_memory_utilization, max_num_batched_tokens=max_num_batched_tokens,
+                     block_size=block_size)
+    mm = memory_model(spec, gpu, dep)
+    max_len = require_positive_int("max_model_len", max_model_len or spec.max_position_embeddings or 4096,
+                                   maximum=MAX_CONTEXT)
+    act = float(mm.activations(1, dep.max_num_batched_tokens))
+    budget = mm.capacity_bytes - mm.weights_bytes - act - mm.overhead
+    per_token_all_layers = sum(g.layers * g.bytes_per_token for g in mm.groups)
+    state_per_seq = sum(g.layers * g.bytes_per_seq for g in mm.groups)
+    out: dict[str, Any] = {
+        "model": spec.name, "gpu": mm.gpu.id, "tp": tp, "pp": pp, "weights_format": dep.weights,
+        "kv_dtype": dep.kv_dtype, "gpu_memory_utilization": gpu_memory_utilization, "max_model_len": max_len,
+        "total_memory_bytes_per_gpu": mm.gpu.total_memory_bytes, "memory_source": mm.gpu.memory_source,
+        "requested_memory_bytes_per_gpu": mm.capacity_bytes, "weight_bytes_per_gpu": mm.weights_bytes,
+        "activation_peak_bytes_per_gpu": act, "non_torch_bytes_per_gpu": mm.overhead,
+        "kv_budget_bytes_per_gpu": max(budget, 0.0), "kv_bytes_per_token_per_gpu": per_token_all_layers,
+        "block_size": block_size,
+    }
+    if budget <= 0:
+        out.update(kv_cache_tokens=0, max_concurrency=0.0, fits=False,
+                   reason=f"weights + activations + overhead need {(mm.weights_bytes + act + mm.overhead) / 2**30:.2f} GiB "
+                          f"of the {mm.capacity_bytes / 2**30:.2f} GiB allowed: no room for any KV cache "
+                          "(raise gpu_memory_utilization, add GPUs (tp), or quantize the weights)")
+        return out
+    per_seq = float(mm.kv_bytes(1, max_len))
+    if per_token_all_layers > 0:
+        block_bytes = per_token_all_layers * block_size
+        blocks = math.floor(budget / block_bytes)
+        tokens = blocks * block_size
+        per_seq_tokens = per_seq / per_token_all_layers
+        concurrency = tokens / per_seq_tokens if per_seq_tokens else float("inf")
+    else:  # pure SSM: no per-token cache, one state per sequence
+        tokens = 0
+        concurrency = budget / state_per_seq
+    fits = concurrency >= 1
+    out.update(kv_cache_tokens=int(tokens), max_concurrency=float(concurrency), kv_bytes_per_sequence=per_seq,
+               fits=bool(fits), reason="" if fits else
+               f"one request of {max_len:,} tokens needs {per_seq / 2**30:.2f} GiB of KV cache, "
+               f"{budget / 2**30:.2f} GiB is left: lower max_model_len, add GPUs or use an fp8 KV cache")
+    return out
+
+
+def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int = 0, **dep_kw) -> dict[str, Any]:
+    """The memory plan of one deployment, with the largest batch and longest context that fit."""
+    spec = resolve_model(model)
+    batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
+    prompt = require_positive_int("prompt", prompt, maximum=MAX_CONTEXT)
+    output = require_positive_int("output", output, maximum=MAX_CONTEXT, allow_zero=True)
+    dep_kw.setdefault("weights", default_weights(spec))
+    mm = memory_model(spec, gpu, Deployment(**dep_kw))
+    plan = {k: v.item() if isinstance(v, np.ndarray) else v for k, v in mm.plan(batch, prompt, output).items()}
+    plan["fits"] = bool(plan["fits"])
+    plan["max_batch"] = int(mm.max_batch(prompt, output))
+    plan["max_context"] = int(mm.max_context(batch))
+    if not plan["fits"]:
+        short = plan["total_bytes"] - plan["capacity_bytes"]
+        plan["reason"] = (f"needs {plan['total_bytes'] / 2**30:.2f} GiB per GPU, {plan['capacity_bytes'] / 2**30:.2f} GiB "
+                          f"available ({short / 2**30:.2f} GiB short); largest batch that fits at this length: "
+                          f"{plan['max_batch']}")
+    else:
+        plan["reason"] = ""
+    return plan

@@ -1,0 +1,128 @@
+"""Command line: ``python -m planner {list,inspect,capacity,fit,...}``.
+
+The names of commands, flags and JSON keys are a stable interface: outside scripts rely on them.
+Bad input exits with code 2 and one line naming the field and the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from . import api, profiles
+from .errors import PlannerInputError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict | list]] = {}
+
+
+def command(name: str):
+    def deco(fn):
+        COMMANDS[name] = fn
+        return fn
+    return deco
+
+
+def _gib(x: float) -> str:
+    return f"{x / 2**30:,.2f} GiB"
+
+
+@command("list")
+def _list(a):
+    return {"models": list(profiles.model_names()), "gpus": list(profiles.gpus()),
+            "weight_formats": list(profiles.formats().formats), "kv_dtypes": list(api.kvmod.KV_DTYPES),
+            "engines": list(api.kvmod.ENGINES)}
+
+
+@command("inspect")
+def _inspect(a):
+    return api.inspect_model(a.model, kv_dtype=a.kv_dtype, engine=a.engine, context=a.context, batch=a.batch,
+                             weights=a.weights)
+
+
+@command("capacity")
+def _capacity(a):
+    return api.capacity(a.model, a.gpu, tp=a.tp, pp=a.pp, weights=a.weights, kv_dtype=a.kv_dtype,
+                        gpu_memory_utilization=a.gpu_memory_utilization, max_model_len=a.max_model_len,
+                        max_num_batched_tokens=a.max_num_batched_tokens, block_size=a.block_size)
+
+
+@command("fit")
+def _fit(a):
+    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
+    if a.weights:
+        kw["weights"] = a.weights
+    return api.fit(a.model, a.gpu, a.batch, a.prompt, a.output, **kw)
+
+
+def _print_human(name: str, out) -> None:
+    if name == "list":
+        for k, v in out.items():
+            print(f"{k}:\n  " + "\n  ".join(v))
+        return
+    for k, v in out.items():
+        if isinstance(v, float) and k.endswith("_bytes") or k.endswith("_bytes_per_gpu"):
+            print(f"{k:32s} {_gib(v)}  ({v:,.0f} B)")
+        elif isinstance(v, dict | list):
+            print(f"{k:32s} {json.dumps(v)}")
+        else:
+            print(f"{k:32s} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k:32s} {v}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m planner",
+                                description="KV-cache memory and throughput capacity planner for LLM inference.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, gpu=False):
+        sp.add_argument("model", help="bundled model name (see `list`) or a path to a config.json / folder")
+        if gpu:
+            sp.add_argument("--gpu", required=True, help="GPU id (see `list`), e.g. H100-SXM")
+            sp.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
+            sp.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
+        sp.add_argument("--weights", default=None, help="weight format (default: the checkpoint's own, else bf16)")
+        sp.add_argument("--kv-dtype", default="bf16", help="KV cache dtype: fp32, fp16, bf16, fp8, int8, int4")
+        sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
+
+    sub.add_parser("list", help="bundled models, GPUs, weight formats").add_argument("--json", action="store_true")
+    sp = sub.add_parser("inspect", help="parameters, weight bytes and KV bytes of a model")
+    common(sp)
+    sp.add_argument("--engine", default="transformers", choices=api.kvmod.ENGINES)
+    sp.add_argument("--context", type=int, default=4096, help="tokens per sequence for kv_cache_bytes")
+    sp.add_argument("--batch", type=int, default=1, help="sequences for kv_cache_bytes")
+    sp = sub.add_parser("capacity", help="a paged engine's KV token capacity and max concurrency (vLLM's numbers)")
+    common(sp, gpu=True)
+    sp.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    sp.add_argument("--max-model-len", type=int, default=None, help="default: the model's max_position_embeddings")
+    sp.add_argument("--max-num-batched-tokens", type=int, default=api.kvmod.PAGED_MAX_NUM_BATCHED_TOKENS)
+    sp.add_argument("--block-size", type=int, default=api.kvmod.PAGED_BLOCK_SIZE)
+    sp = sub.add_parser("fit", help="memory plan for a batch and length: fits or not, largest batch, longest context")
+    common(sp, gpu=True)
+    sp.add_argument("--engine", default="paged", choices=api.kvmod.ENGINES)
+    sp.add_argument("--batch", type=int, required=True)
+    sp.add_argument("--prompt", type=int, required=True)
+    sp.add_argument("--output", type=int, default=0)
+    for extra in EXTRA_PARSERS:
+        extra(sub)
+    return p
+
+
+EXTRA_PARSERS: list[Callable] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        out = COMMANDS[a.command](a)
+    except PlannerInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if out is None:
+        return 0
+    if getattr(a, "json", False):
+        print(json.dumps(out, indent=2, default=float))
+    else:
+        _print_human(a.command, out)
+    return 0

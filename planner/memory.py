@@ -1,0 +1,218 @@
+"""The memory plan of one GPU, and the solvers built on it.
+
+Per GPU: weights (split by tensor and pipeline parallelism) + KV cache + activations (the
+prefill peak and the logits buffer) + runtime overhead (CUDA context, allocator). "Does not
+fit" is a result with a reason, never an exception. Everything here is vectorised: batch and
+context may be numpy arrays of any broadcastable shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kv as kvmod
+from .errors import PlannerInputError, require_fraction, require_positive_int
+from .formats import FormatTable, tensor_bytes
+from .gpus import GpuSpec
+from .runtime import Runtime
+from .spec import ModelSpec
+
+MAX_BATCH = 1 << 20
+MAX_CONTEXT = 1 << 24
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the model is served. ``engine`` is 'paged' (vLLM) or 'transformers' (HF generate)."""
+
+    weights: str = "bf16"
+    kv_dtype: str = "bf16"
+    engine: str = "paged"
+    tp: int = 1
+    pp: int = 1
+    gpu_memory_utilization: float = 0.9
+    block_size: int = kvmod.PAGED_BLOCK_SIZE
+    max_num_batched_tokens: int = kvmod.PAGED_MAX_NUM_BATCHED_TOKENS
+    max_num_seqs: int = 256
+
+    def __post_init__(self):
+        require_positive_int("tp", self.tp, maximum=1024)
+        require_positive_int("pp", self.pp, maximum=1024)
+        require_fraction("gpu_memory_utilization", self.gpu_memory_utilization)
+        require_positive_int("block_size", self.block_size, maximum=4096)
+        require_positive_int("max_num_batched_tokens", self.max_num_batched_tokens, maximum=MAX_CONTEXT)
+        require_positive_int("max_num_seqs", self.max_num_seqs, maximum=MAX_BATCH)
+        if self.engine not in kvmod.ENGINES:
+            raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
+        kvmod.kv_dtype(self.kv_dtype)
+
+
+def check_parallelism(spec: ModelSpec, dep: Deployment) -> None:
+    """TP must divide the attention heads (vLLM's rule); PP at most the layers."""
+    if spec.num_heads % dep.tp:
+        ok = [t for t in (1, 2, 4, 8, 16, 32, 64) if spec.num_heads % t == 0]
+        raise PlannerInputError("tp", f"{spec.num_heads} attention heads do not split over {dep.tp} GPUs",
+                                f"use a TP degree in {ok}")
+    if spec.num_kv_heads % dep.tp and dep.tp % spec.num_kv_heads:
+        raise PlannerInputError("tp", f"{spec.num_kv_heads} KV heads and TP={dep.tp}: neither divides the other",
+                                "use a TP degree that divides the KV heads or a multiple of them")
+    if dep.pp > spec.num_layers:
+        raise PlannerInputError("pp", f"{dep.pp} pipeline stages for {spec.num_layers} layers", "use at most one stage per layer")
+
+
+def stage_layers(n_layers: int, pp: int) -> np.ndarray:
+    """Layers per pipeline stage, as vLLM splits them (earlier stages get the remainder)."""
+    base, extra = divmod(n_layers, pp)
+    return np.array([base + (1 if s < extra else 0) for s in range(pp)])
+
+
+def weight_bytes_per_gpu(spec: ModelSpec, table: FormatTable, dep: Deployment) -> float:
+    """Weights held by the fullest GPU under TP x PP.
+
+    Matrices split over TP ranks; 1-D tensors (norms, biases) are replicated; K/V projections
+    are replicated when there are fewer KV heads than ranks (each rank keeps one head).
+    Embeddings sit on the first stage, the lm_head and final norm on the last.
+    """
+    df = tensor_bytes(spec, table, dep.weights)
+    b = df["bytes"].to_numpy()
+    split = np.where(df["matrix"].to_numpy(), dep.tp, 1).astype(float)
+    if dep.tp > spec.num_kv_heads and spec.layer_kinds.count("mla") == 0:
+        kv = df["role"].isin(["attn_k", "attn_v"]).to_numpy()
+        split = np.where(kv, spec.num_kv_heads, split)
+    per_rank = b / split
+    layer = df["layer"].to_numpy()
+    counts = stage_layers(spec.num_layers, dep.pp)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    stage_of = np.searchsorted(bounds, layer, side="right") - 1
+    first = np.isin(df["role"].to_numpy(), ["embed", "pos_embed", "embed_proj"]) & (layer < 0)
+    stage_of = np.where(layer < 0, np.where(first, 0, dep.pp - 1), stage_of)
+    per_stage = np.bincount(stage_of, weights=per_rank, minlength=dep.pp)
+    return float(per_stage.max())
+
+
+def activation_bytes_per_token(spec: ModelSpec, dep: Deployment, act_bytes: float = 2.0) -> float:
+    """Transient bytes per token in flight during a forward pass, on one rank.
+
+    The widest moment of a layer: the MLP's gate and up outputs and their product
+    (3 x intermediate, or k experts x 3 x moe_intermediate for MoE), or the attention's
+    q, k, v and output, plus the residual stream and its normed copy (2 x hidden). An estimate,
+    calibrated by the profiler's peak-memory measurements (docs/formulas.md).
+    """
+    tp = dep.tp
+    mlp = 3 * spec.intermediate_size / tp
+    if spec.is_moe:
+        mlp = max(mlp, 3 * spec.experts_per_token * spec.moe_intermediate_size / tp
+                  + 3 * spec.shared_expert_intermediate_size / tp)
+    attn = (spec.num_heads * (spec.head_dim + spec.v_head_dim) + 2 * spec.num_kv_heads * spec.head_dim) / tp
+    return act_bytes * (max(mlp, attn) + 2 * spec.hidden_size)
+
+
+def activation_peak_bytes(spec: ModelSpec, dep: Deployment, batch, prompt, rt: Runtime,
+                          act_bytes: float = 2.0):
+    """Prefill peak of transient memory on one GPU (vectorised over batch and prompt).
+
+    paged: vLLM profiles one forward of ``max_num_batched_tokens`` tokens (chunked prefill caps
+    every step at that), and samples ``max_num_seqs`` rows of fp32 logits.
+    transformers: the whole prompt of every sequence goes through at once; logits are computed
+    in fp32 for the last position only (generate's logits_to_keep=1).
+    """
+    per_tok = activation_bytes_per_token(spec, dep, act_bytes)
+    vocab_rank = spec.vocab_size / dep.tp
+    if dep.engine == "paged":
+        tokens = np.minimum(np.asarray(batch) * np.asarray(prompt), dep.max_num_batched_tokens)
+        tokens = np.maximum(tokens, dep.max_num_batched_tokens) if rt.paged_profiles_full_budget else tokens
+        logits = dep.max_num_seqs * spec.vocab_size * 4.0
+    else:
+        tokens = np.asarray(batch, dtype=float) * np.asarray(prompt, dtype=float)
+        logits = np.asarray(batch, dtype=float) * vocab_rank * 4.0
+    return tokens * per_tok * rt.activation_factor + logits
+
+
+def overhead_bytes(dep: Deployment, rt: Runtime) -> float:
+    """Memory outside PyTorch's allocator: CUDA context, cuBLAS/NCCL workspaces (+ CUDA graphs in vLLM)."""
+    extra = rt.nccl_bytes if dep.tp * dep.pp > 1 else 0.0
+    if dep.engine == "paged":
+        return rt.paged_non_torch_bytes + rt.paged_cudagraph_bytes + extra
+    return rt.cuda_context_bytes + extra
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """A model reduced to the few scalars the memory formulas need, for one deployment and GPU."""
+
+    spec: ModelSpec
+    gpu: GpuSpec
+    dep: Deployment
+    weights_bytes: float
+    groups: tuple[kvmod.KvGroup, ...]
+    overhead: float
+    capacity_bytes: float
+    runtime: Runtime
+
+    @classmethod
+    def build(cls, spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTable, rt: Runtime) -> MemoryModel:
+        check_parallelism(spec, dep)
+        groups = kvmod.layer_groups(spec, dep.kv_dtype, dep.engine, dep.tp, state_bytes=2.0)
+        # PP: each stage caches only its own layers; plan the fullest stage.
+        frac = stage_layers(spec.num_layers, dep.pp).max() / spec.num_layers
+        groups = tuple(kvmod.KvGroup(g.kind, g.layers, g.window, g.bytes_per_token * frac, g.bytes_per_seq * frac)
+                       for g in groups)
+        cap = gpu.total_memory_bytes * (dep.gpu_memory_utilization if dep.engine == "paged" else 1.0)
+        return cls(spec, gpu, dep, weight_bytes_per_gpu(spec, table, dep), groups, overhead_bytes(dep, rt), cap, rt)
+
+    def kv_bytes(self, batch, context):
+        return kvmod.kv_cache_bytes(self.groups, batch, context, self.dep.engine, self.dep.block_size,
+                                    self.dep.max_num_batched_tokens)
+
+    def activations(self, batch, prompt):
+        return activation_peak_bytes(self.spec, self.dep, batch, prompt, self.runtime)
+
+    def plan(self, batch, prompt, output=0) -> dict[str, np.ndarray]:
+        """Memory of ``batch`` sequences of ``prompt + output`` tokens, per GPU (vectorised)."""
+        batch = np.asarray(batch, dtype=float)
+        ctx = np.asarray(prompt, dtype=float) + np.asarray(output, dtype=float)
+        kv = self.kv_bytes(batch, ctx)
+        act = self.activations(batch, prompt)
+        total = self.weights_bytes + kv + act + self.overhead
+        return {"weights_bytes": np.broadcast_to(self.weights_bytes, np.shape(total)), "kv_cache_bytes": kv,
+                "activation_bytes": act, "overhead_bytes": np.broadcast_to(self.overhead, np.shape(total)),
+                "total_bytes": total, "capacity_bytes": np.broadcast_to(self.capacity_bytes, np.shape(total)),
+                "headroom_bytes": self.capacity_bytes - total, "fits": total <= self.capacity_bytes}
+
+    def max_batch(self, prompt, output=0):
+        """Largest batch whose plan fits, at this context (0 when not even one fits)."""
+        ctx = np.asarray(prompt, dtype=float) + np.asarray(output, dtype=float)
+        per_seq = self.kv_bytes(1, ctx)
+        act_per_seq = self.activations(1, prompt) - self.activations(0, prompt)
+        fixed = self.weights_bytes + self.overhead + self.activations(0, prompt)
+        room = self.capacity_bytes - fixed
+        guess = np.floor(np.where(per_seq + act_per_seq > 0, room / np.maximum(per_seq + act_per_seq, 1e-9), MAX_BATCH))
+        guess = np.clip(guess, 0, MAX_BATCH)
+        # paged activations saturate at max_num_batched_tokens: refine upward where that lets more in
+        for _ in range(40):
+            fits_next = self.plan(guess + 1, prompt, output)["fits"]
+            if not np.any(fits_next & (guess < MAX_BATCH)):
+                break
+            step = np.where(fits_next, np.maximum(1, np.floor(guess * 0.5)), 0)
+            trial = np.minimum(guess + step, MAX_BATCH)
+            guess = np.where(self.plan(trial, prompt, output)["fits"], trial, guess + fits_next)
+        while True:  # never report a batch that does not fit
+            bad = (guess > 0) & ~self.plan(np.maximum(guess, 1), prompt, output)["fits"]
+            if not np.any(bad):
+                return guess.astype(np.int64)
+            guess = np.where(bad, guess - 1, guess)
+
+    def max_context(self, batch, max_len: int = MAX_CONTEXT):
+        """Longest context (prompt, no output) that fits at this batch, by bisection (vectorised)."""
+        batch = np.asarray(batch, dtype=float)
+        lo = np.zeros(np.shape(batch))
+        hi = np.full(np.shape(batch), float(max_len))
+        top_fits = self.plan(batch, hi)["fits"]
+        for _ in range(int(np.ceil(np.log2(max_len))) + 1):
+            mid = np.floor((lo + hi + 1) / 2)
+            ok = self.plan(batch, mid)["fits"]
+            lo = np.where(ok, mid, lo)
+            hi = np.where(ok, hi, mid - 1)
+        return np.where(top_fits, max_len, lo).astype(np.int64)

@@ -1,0 +1,113 @@
+"""The one module that reads files: bundled model configs, GPU specs, weight formats, runtime
+constants and calibrations under ``profiles/``. Everything else takes specs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import PlannerInputError
+from .formats import FormatTable
+from .gpus import GpuSpec
+from .runtime import Runtime
+from .spec import ModelSpec
+
+ROOT = Path(os.environ.get("KV_PLANNER_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+MAX_CONFIG_BYTES = 2_000_000  # a config.json is a few KB; anything this big is not one
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise PlannerInputError(what, f"{path} is {path.stat().st_size:,} bytes, too large for a config",
+                                    "point at the model's config.json")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlannerInputError(what, f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PlannerInputError(what, f"{path} is not valid JSON ({e})", "fix or replace the file") from None
+
+
+@lru_cache(maxsize=1)
+def model_names() -> tuple[str, ...]:
+    d = ROOT / "models"
+    return tuple(sorted(p.name for p in d.iterdir() if (p / "config.json").is_file())) if d.is_dir() else ()
+
+
+def model_source(name: str) -> dict:
+    p = ROOT / "models" / name / "source.json"
+    return _read_json(p, "source.json") if p.is_file() else {}
+
+
+def _match(name: str, names: tuple[str, ...]) -> str | None:
+    low = {n.lower(): n for n in names}
+    key = name.lower().split("/")[-1]
+    return low.get(key)
+
+
+@lru_cache(maxsize=256)
+def load_model(name_or_path: str) -> ModelSpec:
+    """A bundled model by name (case-insensitive, an ``org/`` prefix is ignored), or a path to a
+    config.json or to a folder holding one."""
+    p = Path(name_or_path).expanduser()
+    if p.is_dir() and (p / "config.json").is_file():
+        p = p / "config.json"
+    if p.is_file():
+        return ModelSpec.from_hf_config(_read_json(p, "config.json"), name=p.parent.name or p.stem)
+    found = _match(name_or_path, model_names())
+    if found is None:
+        raise PlannerInputError("model", f"{name_or_path!r} is neither a bundled model nor a config.json path",
+                                "run `python -m planner list` for the bundled names, or give a path")
+    return ModelSpec.from_hf_config(_read_json(ROOT / "models" / found / "config.json", "config.json"), name=found)
+
+
+@lru_cache(maxsize=1)
+def gpus() -> dict[str, GpuSpec]:
+    out = {}
+    for p in sorted((ROOT / "gpus").glob("*.json")):
+        spec = GpuSpec.from_profile(_read_json(p, f"profiles/gpus/{p.name}"))
+        out[spec.id] = spec
+    return out
+
+
+def gpu(name: str) -> GpuSpec:
+    table = gpus()
+    key = name.lower().replace("_", "-").replace(" ", "-")
+    for gid, g in table.items():
+        if gid.lower() == key or key in (n.lower().replace(" ", "-") for n in g.nvml_names):
+            return g
+    raise PlannerInputError("gpu", f"unknown GPU {name!r}", f"choose one of {', '.join(table)}")
+
+
+def gpu_for_nvml_name(nvml_name: str) -> GpuSpec | None:
+    for g in gpus().values():
+        if nvml_name in g.nvml_names:
+            return g
+    return None
+
+
+@lru_cache(maxsize=1)
+def formats() -> FormatTable:
+    return FormatTable.from_dict(_read_json(ROOT / "weight_formats.json", "weight_formats.json"))
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    return Runtime.from_profile(_read_json(ROOT / "runtime.json", "runtime.json"))
+
+
+def calibration_path() -> Path:
+    return ROOT / "calibration.json"
+
+
+def load_calibrations() -> dict:
+    p = calibration_path()
+    return _read_json(p, "calibration.json") if p.is_file() else {}
+
+
+def measurement_dirs() -> list[Path]:
+    d = ROOT / "measurements"
+    return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []

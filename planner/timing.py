@@ -1,0 +1,254 @@
+"""Roofline timing of prefill and decode, vectorised over batch, prompt, output and context.
+
+Every phase: ``time = max(FLOPs / (peak x compute_eff), bytes / (bandwidth x memory_eff))
++ communication + fixed overhead`` (Williams et al., "Roofline", CACM 2009; applied to LLM
+inference as in Pope et al., "Efficiently Scaling Transformer Inference", 2022).
+
+* Prefill reads the weights once per chunk (chunked prefill in the paged engine), does
+  ``2 x active matmul params`` FLOPs per token plus causal attention, whose FLOPs grow with the
+  square of the prompt (capped by sliding windows).
+* A decode step reads the weights once (for MoE, the experts the batch's tokens actually touch:
+  ``E x (1 - (1 - k/E)^T)`` under uniform routing), plus every sequence's KV cache, and does
+  ``2 x active params`` FLOPs per sequence plus attention over the context.
+* Quantized weights move fewer bytes but pay for dequantization (``profiles/kernels.json``).
+* TP adds two ring all-reduces per layer; PP adds its bubble; GGUF offload runs the
+  CPU-resident layers at the host's memory bandwidth.
+
+Efficiencies and overheads are named fields of ``Efficiency``: defaults with their source
+(``profiles/kernels.json``), replaced by a per-GPU calibration when one exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import kv as kvmod
+from .formats import FormatTable, tensor_bytes
+from .gpus import GpuSpec
+from .memory import Deployment, stage_layers
+from .params import inventory
+from .spec import CHUNKED, LINEAR, MAMBA, MLA, SLIDING, ModelSpec
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Fractions of datasheet peaks a real engine reaches, and fixed costs. See profiles/kernels.json."""
+
+    memory: float = 0.8             # achieved / datasheet bandwidth
+    compute: float = 0.7            # achieved / datasheet dense tensor-core peak
+    step_overhead_s: float = 0.0    # per forward pass (scheduler, sampling, launch of the graph)
+    layer_overhead_s: float = 0.0   # per layer per forward pass (kernel launch gaps)
+    allreduce_latency_s: float = 10e-6
+    provenance: str = "datasheet"
+
+
+@dataclass(frozen=True)
+class KernelFactor:
+    """How a weight format's kernels behave (profiles/kernels.json, per family)."""
+
+    compute_factor: float = 1.0        # multiplies the compute efficiency (dequantization cost)
+    memory_factor: float = 1.0         # multiplies the memory efficiency
+    dequant_bytes_per_weight: float = 0.0  # extra traffic when weights are dequantized to 16 bit per matmul
+    dequant_min_tokens: int = 2        # dequant path only used from this many tokens per step on
+
+
+@dataclass(frozen=True)
+class TimingModel:
+    """A model on a GPU reduced to the scalars the timing formulas need (one TP rank, one PP stage)."""
+
+    spec: ModelSpec
+    gpu: GpuSpec
+    dep: Deployment
+    eff: Efficiency
+    kernel: KernelFactor
+    dense_weight_bytes: float       # read every forward pass (per rank, fullest stage), lm_head included
+    expert_bytes_per_expert: float  # one expert of one MoE layer, per rank
+    moe_layers: int                 # MoE layers on the fullest stage
+    matmul_weights: float           # weights stored per rank on the stage (for dequant traffic)
+    flops_per_token: float          # 2 x active matmul params per token (body, per rank)
+    lm_head_flops: float            # 2 x vocab x hidden per sampled token (per rank)
+    attn_groups: tuple[tuple[str, int, int, float], ...]  # (kind, layers, window, flops per ctx token)
+    kv_groups: tuple[kvmod.KvGroup, ...]
+    layers: int                     # layers on the fullest stage
+    compute_dtype: str
+    allreduce_bytes_per_token: float
+    cpu_layers: int = 0             # GGUF partial offload: layers left on the CPU
+    host_bandwidth_bytes_per_s: float = 0.0
+    cpu_layer_bytes: float = 0.0
+
+    @property
+    def peak_flops(self) -> float:
+        return self.gpu.flops(self.compute_dtype)
+
+    # ---- building blocks (all vectorised) ------------------------------------------------
+    def experts_touched(self, tokens):
+        """Expected distinct experts per MoE layer hit by ``tokens`` tokens choosing k of E each."""
+        e, k = self.spec.num_experts, self.spec.experts_per_token
+        if not self.moe_layers:
+            return np.zeros_like(np.asarray(tokens, dtype=float))
+        return e * (1.0 - (1.0 - k / e) ** np.asarray(tokens, dtype=float))
+
+    def weight_read_bytes(self, tokens):
+        t = np.asarray(tokens, dtype=float)
+        moe = self.moe_layers * self.experts_touched(t) * self.expert_bytes_per_expert
+        dq = np.where(t >= self.kernel.dequant_min_tokens, self.kernel.dequant_bytes_per_weight * self.matmul_weights, 0.0)
+        return self.dense_weight_bytes + moe + dq
+
+    def attention_flops(self, context, new_tokens):
+        """FLOPs of attention for ``new_tokens`` query tokens appended after ``context - new_tokens``.
+
+        Per layer and query token: 2 x heads x (qk_dim + v_dim) x visible keys. A prefill of P
+        tokens sees 1..P keys (causal: the P^2/2 term), a decode token sees the context, both
+        capped by a sliding window.
+        """
+        ctx = np.asarray(context, dtype=float)
+        new = np.asarray(new_tokens, dtype=float)
+        start = ctx - new
+        total = 0.0
+        for _, layers, window, per_key in self.attn_groups:
+            if window:
+                # sum over i in (start, ctx] of min(i, window)
+                def s(x, w=window):
+                    x = np.asarray(x, dtype=float)
+                    return np.where(x <= w, x * (x + 1) / 2, w * (w + 1) / 2 + (x - w) * w)
+                keys = s(ctx) - s(start)
+            else:
+                keys = ctx * (ctx + 1) / 2 - start * (start + 1) / 2
+            total = total + layers * per_key * keys
+        return total
+
+    def comm_s(self, tokens):
+        tp = self.dep.tp
+        if tp == 1 or not self.gpu.interconnect_bytes_per_s:
+            return np.zeros_like(np.asarray(tokens, dtype=float))
+        msg = np.asarray(tokens, dtype=float) * self.allreduce_bytes_per_token
+        ring = 2 * (tp - 1) / tp * msg / self.gpu.interconnect_bytes_per_s
+        return 2 * self.layers * (ring + self.eff.allreduce_latency_s)
+
+    def _roofline(self, flops, bytes_, tokens):
+        t_c = flops / (self.peak_flops * self.eff.compute * self.kernel.compute_factor)
+        t_m = bytes_ / (self.gpu.memory_bandwidth_bytes_per_s * self.eff.memory * self.kernel.memory_factor)
+        return t_c, t_m
+
+    def _cpu_s(self, tokens):
+        if not self.cpu_layers:
+            return 0.0
+        return self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s + 0 * np.asarray(tokens, dtype=float)
+
+    # ---- phases ---------------------------------------------------------------------------
+    def decode_step(self, batch, context) -> dict[str, np.ndarray]:
+        """One decode step: ``batch`` sequences, each with ``context`` tokens already cached."""
+        b = np.asarray(batch, dtype=float)
+        ctx = np.asarray(context, dtype=float)
+        kv_read = kvmod.kv_cache_bytes(self.kv_groups, b, ctx + 1, self.dep.engine, self.dep.block_size,
+                                       self.dep.max_num_batched_tokens)
+        bytes_ = self.weight_read_bytes(b) + kv_read
+        flops = b * (self.flops_per_token + self.lm_head_flops) + b * self.attention_flops(ctx + 1, 1)
+        t_c, t_m = self._roofline(flops, bytes_, b)
+        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
+        t = np.maximum(t_c, t_m) + self.comm_s(b) + fixed + self._cpu_s(b)
+        t = self._pipeline(t)
+        return {"time_s": t, "flops": flops, "bytes": bytes_, "kv_read_bytes": kv_read,
+                "compute_s": t_c, "memory_s": t_m, "bound": np.where(t_c >= t_m, "compute", "memory")}
+
+    def prefill(self, batch, prompt) -> dict[str, np.ndarray]:
+        """Prefill of ``batch`` prompts of ``prompt`` tokens (chunked at max_num_batched_tokens in paged)."""
+        b = np.asarray(batch, dtype=float)
+        p = np.asarray(prompt, dtype=float)
+        tokens = b * p
+        chunk = self.dep.max_num_batched_tokens if self.dep.engine == "paged" else np.inf
+        chunks = np.maximum(1, np.ceil(tokens / chunk))
+        per_chunk = np.minimum(tokens, chunk)
+        kv_write = kvmod.kv_cache_bytes(self.kv_groups, b, p, self.dep.engine, self.dep.block_size,
+                                        self.dep.max_num_batched_tokens)
+        bytes_ = chunks * self.weight_read_bytes(per_chunk) + 2 * kv_write  # write once, re-read by later chunks
+        flops = tokens * self.flops_per_token + b * self.lm_head_flops + b * self.attention_flops(p, p)
+        t_c, t_m = self._roofline(flops, bytes_, tokens)
+        fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
+        t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + chunks * self._cpu_s(tokens)
+        t = self._pipeline(t)
+        return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,
+                "bound": np.where(t_c >= t_m, "compute", "memory")}
+
+    def _pipeline(self, stage_time):
+        """PP: a token passes every stage in turn, so latency is pp x the fullest stage's time."""
+        return stage_time * self.dep.pp
+
+    def tpot(self, batch, prompt, output):
+        """Mean decode step over a request's output (Simpson's rule over the growing context)."""
+        p = np.asarray(prompt, dtype=float)
+        o = np.maximum(np.asarray(output, dtype=float) - 1, 0)
+        s0 = self.decode_step(batch, p)["time_s"]
+        s1 = self.decode_step(batch, p + o / 2)["time_s"]
+        s2 = self.decode_step(batch, p + o)["time_s"]
+        return (s0 + 4 * s1 + s2) / 6
+
+    def with_efficiency(self, eff: Efficiency) -> TimingModel:
+        return replace(self, eff=eff)
+
+
+def _attn_groups(spec: ModelSpec, tp: int, frac: float) -> tuple[tuple[str, int, int, float], ...]:
+    """(kind, layers on the stage, window, FLOPs per query token per visible key) per attention kind."""
+    heads = spec.num_heads / tp
+    counts: dict[tuple[str, int], int] = {}
+    for kind in spec.layer_kinds:
+        if kind not in (LINEAR, MAMBA):
+            key = (kind, spec.sliding_window if kind in (SLIDING, CHUNKED) else 0)
+            counts[key] = counts.get(key, 0) + 1
+    out = []
+    for (kind, window), n in counts.items():
+        # MLA decode in vLLM absorbs the up-projections: scores over kv_lora+rope, values over kv_lora
+        dims = 2 * spec.kv_lora_rank + spec.qk_rope_head_dim if kind == MLA else spec.head_dim + spec.v_head_dim
+        out.append((kind, int(round(n * frac)) or 1, window, 2 * heads * dims))
+    return tuple(out)
+
+
+def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTable, eff: Efficiency,
+                 kernel: KernelFactor, gpu_layers: int | None = None,
+                 host_bandwidth_bytes_per_s: float = 0.0) -> TimingModel:
+    """Reduce ``spec`` on ``gpu`` under ``dep`` to a TimingModel.
+
+    ``gpu_layers`` (GGUF partial offload): only that many layers run on the GPU; the others are
+    read from host memory at ``host_bandwidth_bytes_per_s`` every forward pass.
+    """
+    df = tensor_bytes(spec, table, dep.weights)
+    inv = inventory(spec)
+    tp = dep.tp
+    frac = stage_layers(spec.num_layers, dep.pp).max() / spec.num_layers
+    in_layer = df["layer"].to_numpy() >= 0
+    is_expert = df["role"].str.startswith("expert_").to_numpy()
+    is_embed = df["role"].isin(["embed", "pos_embed"]).to_numpy()
+    b = df["bytes"].to_numpy() / np.where(df["matrix"].to_numpy(), tp, 1)
+    layer_dense = b[in_layer & ~is_expert].sum() * frac
+    outside = b[~in_layer & ~is_embed].sum()
+    if spec.tie_word_embeddings:
+        outside += b[df["role"].to_numpy() == "embed"].sum()  # the tied table is read as the lm_head
+    moe_layers = int(round(sum(spec.moe_layers) * frac))
+    expert_one = (b[is_expert].sum() / max(1, spec.num_experts) / max(1, sum(spec.moe_layers))) if spec.is_moe else 0.0
+    matmul = inv["matrix"].to_numpy() & ~is_embed
+    body_active = (inv["active_params"].to_numpy() * (matmul & in_layer)).sum() * frac
+    lm = spec.vocab_size * (spec.word_embed_proj_dim or spec.hidden_size)
+    matrix_weights = (inv["params"].to_numpy() * (matmul & in_layer)).sum() * frac / tp
+    layers = int(stage_layers(spec.num_layers, dep.pp).max())
+    kv_groups = tuple(kvmod.KvGroup(g.kind, int(round(g.layers * frac)) or 1, g.window, g.bytes_per_token, g.bytes_per_seq)
+                      for g in kvmod.layer_groups(spec, dep.kv_dtype, dep.engine, tp))
+    fmt = table.get(dep.weights)
+    compute_dtype = "fp16" if fmt.compute_dtype in ("fp16", "bf16") else fmt.compute_dtype
+    if compute_dtype in ("fp8", "int8") and not gpu.has_native(compute_dtype):
+        compute_dtype = "fp16"  # e.g. fp8 weights on an A100 run as W8A16 (Marlin)
+    cpu_layers, cpu_bytes, dense = 0, 0.0, layer_dense + outside
+    if gpu_layers is not None and gpu_layers < spec.num_layers:
+        cpu_layers = spec.num_layers - gpu_layers
+        per_layer = (layer_dense + (b[is_expert].sum() * frac)) / layers
+        cpu_bytes = cpu_layers * per_layer
+        dense = dense - cpu_layers * (layer_dense / layers)
+    return TimingModel(
+        spec=spec, gpu=gpu, dep=dep, eff=eff, kernel=kernel, dense_weight_bytes=float(dense),
+        expert_bytes_per_expert=float(expert_one), moe_layers=moe_layers, matmul_weights=float(matrix_weights),
+        flops_per_token=2.0 * body_active / tp, lm_head_flops=2.0 * lm / tp,
+        attn_groups=_attn_groups(spec, tp, frac), kv_groups=kv_groups, layers=layers, compute_dtype=compute_dtype,
+        allreduce_bytes_per_token=spec.hidden_size * 2.0, cpu_layers=cpu_layers,
+        host_bandwidth_bytes_per_s=host_bandwidth_bytes_per_s, cpu_layer_bytes=float(cpu_bytes),
+    )
