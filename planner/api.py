@@ -12,11 +12,13 @@ import numpy as np
 
 from . import kv as kvmod
 from . import profiles
-from .errors import require_positive_int
+from .errors import PlannerInputError, require_positive_int
 from .formats import bits_per_weight, format_from_quantization_config, tensor_bytes
 from .memory import MAX_BATCH, MAX_CONTEXT, Deployment, MemoryModel
 from .params import param_breakdown, params_active, params_total
+from .serving import Plan, evaluate
 from .spec import ModelSpec
+from .timing import Efficiency, KernelFactor, build_timing
 
 
 def resolve_model(model: str | ModelSpec) -> ModelSpec:
@@ -137,3 +139,64 @@ def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int =
     else:
         plan["reason"] = ""
     return plan
+
+
+def efficiency_for(gpu_id: str, engine: str) -> Efficiency:
+    """The calibrated efficiencies of this GPU and engine if measured, else the sourced defaults."""
+    cal = profiles.load_calibrations().get(gpu_id, {}).get(engine)
+    base = profiles.efficiency_defaults()
+    if cal:
+        base.update({k: float(cal[k]) for k in ("memory", "compute", "step_overhead_s", "layer_overhead_s") if k in cal})
+        return Efficiency(**base, provenance="calibrated")
+    return Efficiency(**base, provenance="datasheet")
+
+
+def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: int | None = None,
+               eff: Efficiency | None = None) -> Plan:
+    spec = resolve_model(model)
+    g = profiles.gpu(gpu)
+    table = profiles.formats()
+    fmt = table.get(dep.weights)
+    mm = MemoryModel.build(spec, g, dep, table, profiles.runtime())
+    kf = profiles.kernel_family(fmt.family, fmt.id)
+    kernel = KernelFactor(compute_factor=kf.get("compute_factor", 1.0), memory_factor=kf.get("memory_factor", 1.0),
+                          dequant_bytes_per_weight=kf.get("dequant_bytes_per_weight", 0.0),
+                          dequant_min_tokens=int(kf.get("dequant_min_tokens", 2)))
+    eff = eff or efficiency_for(g.id, dep.engine)
+    tm = build_timing(spec, g, dep, table, eff, kernel, gpu_layers=gpu_layers,
+                      host_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s())
+    return Plan(mm, tm, eff.provenance)
+
+
+def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int, gpus: int | None = None,
+         **dep_kw) -> dict[str, Any]:
+    """One deployment at one operating point: memory, latency, throughput, cost (all JSON-able)."""
+    spec = resolve_model(model)
+    batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
+    prompt = require_positive_int("prompt", prompt, maximum=MAX_CONTEXT)
+    output = require_positive_int("output", output, maximum=MAX_CONTEXT)
+    dep_kw.setdefault("weights", default_weights(spec))
+    dep = Deployment(**dep_kw)
+    p = build_plan(spec, gpu, dep)
+    m = {k: (v.item() if isinstance(v, np.ndarray) else v) for k, v in evaluate(p, batch, prompt, output).items()}
+    replicas = 1
+    if gpus is not None:
+        gpus = require_positive_int("gpus", gpus, maximum=100_000)
+        if gpus < p.gpus_per_replica:
+            raise PlannerInputError("gpus", f"{gpus} GPUs cannot hold one replica of TP={dep.tp} x PP={dep.pp}",
+                                    f"use at least {p.gpus_per_replica} GPUs or lower tp/pp")
+        replicas = gpus // p.gpus_per_replica
+    m.update(model=spec.name, gpu=p.memory.gpu.id, weights=dep.weights, kv_dtype=dep.kv_dtype, engine=dep.engine,
+             tp=dep.tp, pp=dep.pp, batch=batch, prompt=prompt, output=output, replicas=replicas,
+             deployment_output_tokens_per_s=m["output_tokens_per_s"] * replicas,
+             deployment_requests_per_s=m["requests_per_s"] * replicas,
+             deployment_usd_per_hour=m["usd_per_hour"] * replicas,
+             provenance=p.provenance, bound={"prefill": m.pop("prefill_bound"), "decode": m.pop("decode_bound")},
+             max_batch=int(p.memory.max_batch(prompt, output)),
+             max_batch_avg_occupancy=int(p.memory.max_batch(prompt, output // 2)))
+    m["fits"] = bool(m["fits"])
+    m["fits_avg_occupancy"] = bool(m["fits_avg_occupancy"])
+    m["reason"] = "" if m["fits"] else (
+        f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
+        f"largest batch at this length: {m['max_batch']}")
+    return m

@@ -104,6 +104,7 @@ def calibration_path() -> Path:
 
 
 def load_calibrations() -> dict:
+    """{gpu_id: {engine: {memory, compute, step_overhead_s, layer_overhead_s, points, error_bands, ...}}}"""
     p = calibration_path()
     return _read_json(p, "calibration.json") if p.is_file() else {}
 
@@ -111,3 +112,28 @@ def load_calibrations() -> dict:
 def measurement_dirs() -> list[Path]:
     d = ROOT / "measurements"
     return sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+
+@lru_cache(maxsize=1)
+def kernels() -> dict:
+    return _read_json(ROOT / "kernels.json", "kernels.json")
+
+
+def efficiency_defaults() -> dict[str, float]:
+    return {k: float(v["value"]) for k, v in kernels()["efficiency_defaults"].items()}
+
+
+def kernel_family(fmt_family: str, fmt_id: str) -> dict:
+    fams = kernels()["families"]
+    fid = fmt_id.lower()
+    if fmt_family == "bitsandbytes":
+        key = "bitsandbytes-int8" if "int8" in fid else "bitsandbytes-4bit"
+    elif fid.startswith("mxfp4"):
+        key = "mxfp4"
+    else:
+        key = fmt_family
+    return fams.get(key, fams["float"])
+
+
+def host_bandwidth_bytes_per_s() -> float:
+    return float(kernels()["host_memory_bandwidth_bytes_per_s"]["value"])

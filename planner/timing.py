@@ -153,21 +153,30 @@ class TimingModel:
         return {"time_s": t, "flops": flops, "bytes": bytes_, "kv_read_bytes": kv_read,
                 "compute_s": t_c, "memory_s": t_m, "bound": np.where(t_c >= t_m, "compute", "memory")}
 
-    def prefill(self, batch, prompt) -> dict[str, np.ndarray]:
-        """Prefill of ``batch`` prompts of ``prompt`` tokens (chunked at max_num_batched_tokens in paged)."""
+    def prefill(self, batch, prompt, decode_batch=0, decode_context=0) -> dict[str, np.ndarray]:
+        """Prefill of ``batch`` prompts of ``prompt`` tokens (chunked at max_num_batched_tokens in paged).
+
+        ``decode_batch`` sequences at ``decode_context`` may ride in the same forward pass, as in
+        continuous batching with chunked prefill: their tokens add FLOPs and their KV is read.
+        """
         b = np.asarray(batch, dtype=float)
         p = np.asarray(prompt, dtype=float)
+        db = np.asarray(decode_batch, dtype=float)
         tokens = b * p
         chunk = self.dep.max_num_batched_tokens if self.dep.engine == "paged" else np.inf
-        chunks = np.maximum(1, np.ceil(tokens / chunk))
-        per_chunk = np.minimum(tokens, chunk)
+        chunks = np.maximum(1, np.ceil((tokens + db) / chunk))
+        per_chunk = np.minimum(tokens + db, chunk)
         kv_write = kvmod.kv_cache_bytes(self.kv_groups, b, p, self.dep.engine, self.dep.block_size,
                                         self.dep.max_num_batched_tokens)
-        bytes_ = chunks * self.weight_read_bytes(per_chunk) + 2 * kv_write  # write once, re-read by later chunks
-        flops = tokens * self.flops_per_token + b * self.lm_head_flops + b * self.attention_flops(p, p)
+        kv_other = kvmod.kv_cache_bytes(self.kv_groups, db, np.asarray(decode_context, dtype=float) + 1,
+                                        self.dep.engine, self.dep.block_size, self.dep.max_num_batched_tokens)
+        # weights once per chunk; the prompt's KV written once and re-read by later chunks
+        bytes_ = chunks * self.weight_read_bytes(per_chunk) + 2 * kv_write + kv_other
+        flops = ((tokens + db) * self.flops_per_token + (b + db) * self.lm_head_flops
+                 + b * self.attention_flops(p, p) + db * self.attention_flops(np.asarray(decode_context) + 1, 1))
         t_c, t_m = self._roofline(flops, bytes_, tokens)
         fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
-        t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + chunks * self._cpu_s(tokens)
+        t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,
                 "bound": np.where(t_c >= t_m, "compute", "memory")}

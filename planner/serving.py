@@ -1,0 +1,89 @@
+"""Serving metrics of a plan: latency, throughput and cost, as one vectorised function.
+
+Definitions follow vLLM's ``benchmarks/benchmark_serving.py`` (docs/formulas.md):
+TTFT is the time from a request's arrival to its first token; TPOT =
+(end-to-end - TTFT) / (output tokens - 1); inter-token latency is the gap between two tokens,
+whose mean is the TPOT here.
+
+The mean-value model: ``batch`` requests are in flight at once (continuous batching at
+concurrency ``batch``). A new request's prompt is prefilled in one pass shared with the other
+``batch - 1`` sequences' decode tokens (chunked prefill); then it decodes with the batch. By
+Little's law the replica completes ``batch / e2e`` requests per second.
+
+Both the single-plan CLI and the sweep call ``evaluate``: a scalar call equals the matching
+element of a vector call by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .memory import MemoryModel
+from .timing import TimingModel
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A model on a GPU type under one deployment: the memory and timing reductions together."""
+
+    memory: MemoryModel
+    timing: TimingModel
+    provenance: str  # "datasheet" or "calibrated"
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.memory.dep.tp * self.memory.dep.pp
+
+    @property
+    def usd_per_hour(self) -> float:
+        return self.memory.gpu.price_usd_per_hour * self.gpus_per_replica
+
+
+def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
+    """Every metric of ``plan`` at (batch, prompt, output), broadcast over array inputs."""
+    b = np.asarray(batch, dtype=float)
+    p = np.asarray(prompt, dtype=float)
+    o = np.asarray(output, dtype=float)
+    b, p, o = np.broadcast_arrays(b, p, o)
+    t = plan.timing
+    mem = plan.memory.plan(b, p, o)
+    avg_mem = plan.memory.plan(b, p, np.floor(o / 2))  # continuous batching: caches grow from p to p+o
+
+    pre = t.prefill(1, p, decode_batch=b - 1, decode_context=p + o / 2)
+    dec_mid = t.decode_step(b, p + o / 2)
+    tpot = t.tpot(b, p, o)
+    ttft = pre["time_s"]
+    e2e = ttft + np.maximum(o - 1, 0) * tpot
+    rps = b / e2e
+    out_tps = rps * o
+    in_tps = rps * p
+    gpus = plan.gpus_per_replica
+    usd_h = plan.usd_per_hour
+    prefill_share = np.clip(ttft / e2e, 0, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost_out = np.where(out_tps > 0, usd_h / (out_tps * 3600) * 1e6, np.inf)
+        cost_in = np.where(in_tps > 0, usd_h * prefill_share / (in_tps * 3600) * 1e6, np.inf)
+        cost_all = usd_h / ((out_tps + in_tps) * 3600) * 1e6
+    return {
+        "fits": mem["fits"], "fits_avg_occupancy": avg_mem["fits"],
+        "memory_total_bytes_per_gpu": mem["total_bytes"], "weights_bytes_per_gpu": mem["weights_bytes"],
+        "kv_cache_bytes_per_gpu": mem["kv_cache_bytes"], "activation_bytes_per_gpu": mem["activation_bytes"],
+        "overhead_bytes_per_gpu": mem["overhead_bytes"], "capacity_bytes_per_gpu": mem["capacity_bytes"],
+        "headroom_bytes_per_gpu": mem["headroom_bytes"],
+        "ttft_s": ttft, "tpot_s": tpot, "itl_s": tpot, "e2e_latency_s": e2e,
+        "prefill_bound": pre["bound"], "decode_bound": dec_mid["bound"],
+        "prefill_flops": pre["flops"], "prefill_bytes": pre["bytes"],
+        "decode_step_flops": dec_mid["flops"], "decode_step_bytes": dec_mid["bytes"],
+        "decode_achieved_bytes_per_s": dec_mid["bytes"] / dec_mid["time_s"],
+        "decode_achieved_flops_per_s": dec_mid["flops"] / dec_mid["time_s"],
+        "prefill_achieved_flops_per_s": pre["flops"] / pre["time_s"],
+        "tokens_per_s_per_user": 1.0 / tpot,
+        "output_tokens_per_s": out_tps, "output_tokens_per_s_per_gpu": out_tps / gpus,
+        "input_tokens_per_s": in_tps, "requests_per_s": rps,
+        "gpus_per_replica": np.full(b.shape, gpus), "usd_per_hour": np.full(b.shape, usd_h),
+        "gpu_hours_per_1m_output_tokens": np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf),
+        "cost_usd_per_1m_output_tokens": cost_out, "cost_usd_per_1m_input_tokens": cost_in,
+        "cost_usd_per_1m_tokens": cost_all,
+    }

@@ -1,0 +1,107 @@
+"""KV-cache and parameter values derived by hand, and properties that must hold for any model."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner import kv
+from planner.params import params_total
+from planner.spec import ModelSpec
+
+LLAMA31_8B = {  # the published config's shape fields (meta-llama/Llama-3.1-8B config.json)
+    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 4096,
+    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "max_position_embeddings": 131072, "tie_word_embeddings": False,
+}
+
+
+def test_llama31_8b_by_hand():
+    spec = ModelSpec.from_hf_config(LLAMA31_8B, "llama")
+    # embed 128256*4096 = 525,336,576 (x2 with the untied lm_head = 1,050,673,152)
+    # per layer: q 4096*4096 + k,v 2*1024*4096 + o 4096*4096 = 41,943,040; mlp 3*4096*14336 = 176,160,768;
+    #            norms 2*4096 = 8,192 -> 218,112,000 x 32 = 6,979,584,000; final norm 4,096
+    assert params_total(spec) == 1_050_673_152 + 6_979_584_000 + 4_096  # 8,030,261,248
+    g = kv.layer_groups(spec, "bf16", "transformers")
+    # seed formula with GQA: 2 (K,V) x 32 layers x 8 kv heads x 128 head_dim x 2 bytes = 131,072 B/token
+    assert kv.kv_bytes_per_token(g) == 131_072
+    # 8 sequences x 4096 tokens x 128 KiB = 4 GiB
+    assert kv.kv_cache_bytes(g, 8, 4096, "transformers") == 4 * 2**30
+
+
+def test_paged_rounds_to_blocks_and_fp8_halves():
+    spec = ModelSpec.from_hf_config(LLAMA31_8B, "llama")
+    g = kv.layer_groups(spec, "fp8", "paged")
+    # 1000 tokens -> ceil(1000/16) = 63 blocks = 1008 tokens x 65,536 B (fp8) per token
+    assert kv.kv_cache_bytes(g, 1, 1000, "paged") == 1008 * 65_536
+
+
+def test_sliding_window_caps_transformers_and_paged():
+    cfg = {**LLAMA31_8B, "model_type": "mistral", "sliding_window": 4096, "vocab_size": 32000,
+           "intermediate_size": 14336}
+    spec = ModelSpec.from_hf_config(cfg, "mistral")
+    g = kv.layer_groups(spec, "bf16", "transformers")
+    # transformers keeps sliding_window - 1 = 4095 tokens per layer once the window is full
+    assert kv.kv_cache_bytes(g, 1, 32768, "transformers") == 4095 * 131_072
+    gp = kv.layer_groups(spec, "bf16", "paged")
+    # paged: min(32768, 4095 + 2048) = 6143 tokens -> ceil(6143/16) = 384 blocks + 1 = 385 blocks = 6160 tokens
+    assert kv.kv_cache_bytes(gp, 1, 32768, "paged", max_num_batched_tokens=2048) == 6160 * 131_072
+
+
+def test_tp_splits_kv_heads_and_replicates_below_one_per_rank():
+    spec = ModelSpec.from_hf_config(LLAMA31_8B, "llama")
+    one = kv.kv_bytes_per_token(kv.layer_groups(spec, "bf16", "paged", tp=1))
+    assert kv.kv_bytes_per_token(kv.layer_groups(spec, "bf16", "paged", tp=4)) == one / 4
+    # 8 KV heads over 16 ranks: each rank still holds one head (vLLM replicates)
+    assert kv.kv_bytes_per_token(kv.layer_groups(spec, "bf16", "paged", tp=16)) == one / 8
+
+
+def test_mla_caches_the_latent_only():
+    cfg = {"model_type": "deepseek_v2", "architectures": ["DeepseekV2ForCausalLM"], "vocab_size": 102400,
+           "hidden_size": 2048, "intermediate_size": 10944, "num_hidden_layers": 27, "num_attention_heads": 16,
+           "num_key_value_heads": 16, "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128,
+           "v_head_dim": 128, "q_lora_rank": None, "n_routed_experts": 64, "num_experts_per_tok": 6,
+           "moe_intermediate_size": 1408, "n_shared_experts": 2, "first_k_dense_replace": 1}
+    spec = ModelSpec.from_hf_config(cfg, "dsv2-lite")
+    # (512 latent + 64 rope) x 2 bytes x 27 layers = 31,104 B/token; the same on every TP rank
+    for tp in (1, 2, 8):
+        assert kv.kv_bytes_per_token(kv.layer_groups(spec, "bf16", "paged", tp=tp)) == 31_104
+
+
+@st.composite
+def gqa_specs(draw):
+    kv_heads = draw(st.sampled_from([1, 2, 4, 8]))
+    group = draw(st.sampled_from([1, 2, 4]))
+    cfg = {**LLAMA31_8B, "num_hidden_layers": draw(st.integers(1, 40)), "num_attention_heads": kv_heads * group,
+           "num_key_value_heads": kv_heads, "head_dim": draw(st.sampled_from([64, 128])),
+           "sliding_window": draw(st.sampled_from([None, 512, 4096])), "model_type": "mistral"}
+    return ModelSpec.from_hf_config(cfg, "prop")
+
+
+@settings(max_examples=60, deadline=None)
+@given(gqa_specs(), st.sampled_from(kv.ENGINES), st.sampled_from(list(kv.KV_DTYPES)),
+       st.integers(1, 64), st.integers(1, 20000), st.integers(1, 64), st.integers(1, 20000))
+def test_kv_monotone_in_batch_and_length(spec, engine, dtype, b1, c1, db, dc):
+    g = kv.layer_groups(spec, dtype, engine)
+    base = kv.kv_cache_bytes(g, b1, c1, engine)
+    assert kv.kv_cache_bytes(g, b1 + db, c1, engine) >= base
+    assert kv.kv_cache_bytes(g, b1, c1 + dc, engine) >= base
+    assert base > 0 and np.isfinite(base)
+
+
+@settings(max_examples=40, deadline=None)
+@given(gqa_specs(), st.sampled_from(kv.ENGINES), st.integers(1, 32768))
+def test_mqa_le_gqa_le_mha(spec, engine, ctx):
+    def bytes_for(s):
+        return kv.kv_cache_bytes(kv.layer_groups(s, "bf16", engine), 4, ctx, engine)
+    mqa, mha = spec.with_kv_heads(1), spec.with_kv_heads(spec.num_heads)
+    assert bytes_for(mqa) <= bytes_for(spec) <= bytes_for(mha)
+
+
+@settings(max_examples=30, deadline=None)
+@given(gqa_specs(), st.sampled_from(kv.ENGINES), st.lists(st.integers(1, 50000), min_size=1, max_size=8),
+       st.integers(1, 128))
+def test_vector_call_equals_scalar_calls(spec, engine, contexts, batch):
+    g = kv.layer_groups(spec, "bf16", engine)
+    vec = kv.kv_cache_bytes(g, batch, np.array(contexts), engine)
+    for i, c in enumerate(contexts):
+        assert vec[i] == kv.kv_cache_bytes(g, batch, c, engine)
