@@ -7,6 +7,7 @@ Bad input exits with code 2 and one line naming the field and the fix, never a t
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -103,12 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=int, required=True)
     sp.add_argument("--prompt", type=int, required=True)
     sp.add_argument("--output", type=int, default=0)
-    for extra in EXTRA_PARSERS:
-        extra(sub)
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(sub, command)
     return p
 
 
-EXTRA_PARSERS: list[Callable] = []
+# Modules that add sub-commands: each has register(subparsers, command_decorator). The profiler
+# module imports torch only when its command runs, so `list`/`inspect` stay light.
+EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "profiler.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
