@@ -14,7 +14,7 @@ from . import kv as kvmod
 from . import profiles
 from .errors import PlannerInputError, require_positive_int
 from .formats import bits_per_weight, format_from_quantization_config, tensor_bytes
-from .memory import MAX_BATCH, MAX_CONTEXT, Deployment, MemoryModel
+from .memory import MAX_BATCH, MAX_CONTEXT, Deployment, MemoryModel, activation_peak_bytes
 from .params import param_breakdown, params_active, params_total
 from .serving import Plan, evaluate
 from .spec import ModelSpec
@@ -200,3 +200,43 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
         f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
         f"largest batch at this length: {m['max_batch']}")
     return m
+
+
+def gguf_offload(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", context: int = 4096, batch: int = 1,
+                 kv_dtype: str = "fp16") -> dict[str, Any]:
+    """llama.cpp partial offload: how many layers fit on the GPU (``-ngl``), the rest in CPU RAM.
+
+    llama.cpp keeps the token embedding table in host memory, puts each offloaded layer's weights
+    and its KV cache on the GPU (offload_kqv), and the output head on the GPU once every layer
+    is there. Layers are offloaded whole, from the first (llama.cpp's llm_load_tensors).
+    """
+    spec = resolve_model(model)
+    context = require_positive_int("context", context, maximum=MAX_CONTEXT)
+    batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
+    g = profiles.gpu(gpu)
+    df = tensor_bytes(spec, profiles.formats(), weights)
+    per_layer = df[df["layer"] >= 0].groupby("layer")["bytes"].sum().reindex(range(spec.num_layers), fill_value=0.0)
+    head = float(df[(df["layer"] < 0) & ~df["role"].isin(["embed", "pos_embed"])]["bytes"].sum())
+    if spec.tie_word_embeddings:
+        head += float(df[df["role"] == "embed"]["bytes"].sum())  # tied: the table doubles as the output head
+    embed = float(df[df["role"].isin(["embed", "pos_embed"])]["bytes"].sum())
+    groups = kvmod.layer_groups(spec, kv_dtype, "transformers")
+    kv_all = float(kvmod.kv_cache_bytes(groups, batch, context, "transformers"))
+    kv_layer = kv_all / spec.num_layers
+    rt = profiles.runtime()
+    # llama.cpp's compute buffer ~ one forward's activations at n_batch=512 plus the logits
+    compute = float(activation_peak_bytes(spec, Deployment(engine="transformers"), 1, min(context, 512), rt))
+    room = g.total_memory_bytes - rt.cuda_context_bytes - compute
+    cum = np.cumsum(per_layer.to_numpy() + kv_layer)
+    n = int(np.searchsorted(cum, room, side="right"))
+    all_fit = n == spec.num_layers and cum[-1] + head <= room
+    gpu_bytes = float(cum[n - 1]) if n else 0.0
+    if all_fit:
+        gpu_bytes += head
+    total_weights = float(df["bytes"].sum())
+    return {"model": spec.name, "gpu": g.id, "weights_format": weights, "context": context, "batch": batch,
+            "layers": spec.num_layers, "gpu_layers": n, "cpu_layers": spec.num_layers - n,
+            "output_head_on_gpu": bool(all_fit), "gpu_bytes": gpu_bytes + rt.cuda_context_bytes + compute,
+            "cpu_bytes": total_weights + kv_all - gpu_bytes,
+            "embedding_bytes_on_cpu": embed, "weight_bytes_total": total_weights, "kv_bytes_total": kv_all,
+            "gpu_capacity_bytes": g.total_memory_bytes, "unified_memory": g.unified_memory}
