@@ -146,7 +146,8 @@ def efficiency_for(gpu_id: str, engine: str) -> Efficiency:
     cal = profiles.load_calibrations().get(gpu_id, {}).get(engine)
     base = profiles.efficiency_defaults()
     if cal:
-        base.update({k: float(cal[k]) for k in ("memory", "compute", "step_overhead_s", "layer_overhead_s") if k in cal})
+        base.update({k: float(cal[k]) for k in ("memory", "compute", "attention_compute", "step_overhead_s", "layer_overhead_s")
+                     if k in cal})
         return Efficiency(**base, provenance="calibrated")
     return Efficiency(**base, provenance="datasheet")
 

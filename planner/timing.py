@@ -37,7 +37,8 @@ class Efficiency:
     """Fractions of datasheet peaks a real engine reaches, and fixed costs. See profiles/kernels.json."""
 
     memory: float = 0.8             # achieved / datasheet bandwidth
-    compute: float = 0.7            # achieved / datasheet dense tensor-core peak
+    compute: float = 0.7            # achieved / datasheet dense tensor-core peak (GEMMs)
+    attention_compute: float = 0.0  # same for prefill attention kernels; 0 = use ``compute``
     step_overhead_s: float = 0.0    # per forward pass (scheduler, sampling, launch of the graph)
     layer_overhead_s: float = 0.0   # per layer per forward pass (kernel launch gaps)
     allreduce_latency_s: float = 10e-6
@@ -127,8 +128,11 @@ class TimingModel:
         ring = 2 * (tp - 1) / tp * msg / self.gpu.interconnect_bytes_per_s
         return 2 * self.layers * (ring + self.eff.allreduce_latency_s)
 
-    def _roofline(self, flops, bytes_, tokens):
-        t_c = flops / (self.peak_flops * self.eff.compute * self.kernel.compute_factor)
+    def _roofline(self, flops, bytes_, tokens, attn_flops=0.0):
+        """Compute and memory times; attention FLOPs may run at their own efficiency."""
+        attn_eff = self.eff.attention_compute or self.eff.compute
+        t_c = ((flops - attn_flops) / (self.peak_flops * self.eff.compute * self.kernel.compute_factor)
+               + attn_flops / (self.peak_flops * attn_eff))
         t_m = bytes_ / (self.gpu.memory_bandwidth_bytes_per_s * self.eff.memory * self.kernel.memory_factor)
         return t_c, t_m
 
@@ -172,9 +176,9 @@ class TimingModel:
                                         self.dep.engine, self.dep.block_size, self.dep.max_num_batched_tokens)
         # weights once per chunk; the prompt's KV written once and re-read by later chunks
         bytes_ = chunks * self.weight_read_bytes(per_chunk) + 2 * kv_write + kv_other
-        flops = ((tokens + db) * self.flops_per_token + (b + db) * self.lm_head_flops
-                 + b * self.attention_flops(p, p) + db * self.attention_flops(np.asarray(decode_context) + 1, 1))
-        t_c, t_m = self._roofline(flops, bytes_, tokens)
+        attn = b * self.attention_flops(p, p) + db * self.attention_flops(np.asarray(decode_context) + 1, 1)
+        flops = (tokens + db) * self.flops_per_token + (b + db) * self.lm_head_flops + attn
+        t_c, t_m = self._roofline(flops, bytes_, tokens, attn)
         fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
         t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
         t = self._pipeline(t)

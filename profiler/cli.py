@@ -1,5 +1,62 @@
-"""Sub-commands registered into ``python -m planner`` (see planner/cli.py EXTENSIONS)."""
+"""``python -m planner profile``: registered into the planner's CLI (planner/cli.py EXTENSIONS).
+
+torch and transformers are imported only when the command runs, so every other sub-command
+stays light and works without them.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from planner.errors import PlannerInputError
+
+
+def int_list(field: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise PlannerInputError(field, f"{text!r} is not a comma-separated list of whole numbers",
+                                "write e.g. 1,8,32") from None
+    if not values or min(values) < 1:
+        raise PlannerInputError(field, f"{text!r} needs positive whole numbers", "write e.g. 1,8,32")
+    return values
 
 
 def register(sub, command):
-    """Add this module's sub-parsers to ``sub`` and their handlers with ``@command(name)``."""
+    """Add ``profile`` to the planner's sub-commands."""
+    sp = sub.add_parser("profile", help="measure a model built from its config (random weights): memory, "
+                                        "prefill and decode time over a batch x prompt matrix")
+    sp.add_argument("model", help="bundled model name, a config.json, or a folder (a local checkpoint if it holds weights)")
+    sp.add_argument("--device", default="cuda", help="cuda or cpu (default cuda)")
+    sp.add_argument("--dtype", default="bf16", choices=("bf16", "fp16", "fp32"))
+    sp.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
+    sp.add_argument("--prompt", default="128,2048", help="comma-separated prompt lengths (tokens)")
+    sp.add_argument("--output", type=int, default=128, help="output tokens: timed decode steps unless --steps is given")
+    sp.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"))
+    sp.add_argument("--out", default=None, help="measurement folder (default profiles/measurements/<gpu-id or cpu>); "
+                                                "a rerun with the same folder skips the points it already holds")
+    sp.add_argument("--steps", type=int, default=None, help="timed decode steps per point (default: --output)")
+    sp.add_argument("--warmup", type=int, default=3, help="untimed decode steps (and one untimed prefill) per point")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.add_argument("--json", action="store_true")
+
+    @command("profile")
+    def _profile(a):
+        if a.device not in ("cpu", "cuda") and not a.device.startswith("cuda:"):
+            raise PlannerInputError("device", f"{a.device!r} is not a device", "use cuda or cpu")
+        for name in ("output", "warmup"):
+            if getattr(a, name) < (1 if name == "output" else 0):
+                raise PlannerInputError(name, f"{getattr(a, name)} is out of range", "give a positive number")
+        if a.steps is not None and a.steps < 1:
+            raise PlannerInputError("steps", f"{a.steps} is out of range", "give at least 1 timed step")
+        from . import run as prun  # torch, transformers: only now
+
+        if a.device.startswith("cuda") and not prun.torch.cuda.is_available():
+            raise PlannerInputError("device", "CUDA is not available on this machine", "use --device cpu")
+        req = prun.Request(model=a.model, device=a.device, dtype=a.dtype, batches=int_list("batch", a.batch),
+                           prompts=int_list("prompt", a.prompt), output=a.output, attn=a.attn,
+                           out_dir=Path(a.out) if a.out else None, steps=a.steps, warmup=a.warmup,
+                           command="python -m planner " + shlex.join(sys.argv[1:]), progress=not a.no_progress)
+        return prun.summarise(prun.run(req))

@@ -1,0 +1,420 @@
+"""Measure a model built from its config: memory, prefill and per-step decode time, over a matrix.
+
+The method of gpt-fast's benchmark: warm up, synchronise the device around every timed region,
+and report achieved GB/s and TFLOP/s beside tokens/s. Bytes and FLOPs of a step come from the
+planner's own counts (``TimingModel.decode_step`` / ``prefill``), so "achieved" is the planner's
+traffic divided by the measured time.
+
+One matrix point = one batch x prompt: a prefill of ``batch`` random prompts through the model's
+forward (``logits_to_keep=1``, as ``generate`` does), then ``warmup + steps`` decode steps of one
+token per sequence (greedy argmax), each timed alone; the cache is the one the model creates
+(a ``DynamicCache`` for attention models). torch and transformers are imported by the caller
+(``profiler.cli``) only when the command runs; this module imports them at the top.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from planner import api, profiles
+from planner import kv as kvmod
+from planner.errors import PlannerInputError
+from planner.formats import FormatTable
+from planner.gpus import GpuSpec
+from planner.memory import Deployment
+from planner.params import params_total
+from planner.spec import ModelSpec
+from planner.timing import Efficiency, KernelFactor, build_timing
+
+from .cache_bytes import cache_tensor_bytes
+
+DTYPES = {"bf16": (torch.bfloat16, 2), "fp16": (torch.float16, 2), "fp32": (torch.float32, 4)}
+ENGINE = "transformers"  # the profiler runs the HF forward: its cache layout is the transformers one
+KEY = ("device", "dtype", "attn", "batch", "prompt", "warmup", "steps")
+
+COLUMNS = [
+    "status", "error", "finished_at", "device", "gpu", "gpu_name", "model", "model_type", "engine", "dtype", "attn", "attn_used",
+    "batch", "prompt", "output", "warmup", "steps", "params", "param_bytes", "kv_bytes_prefill", "kv_bytes",
+    "context_end", "peak_allocated_bytes", "peak_reserved_bytes", "nvml_used_bytes", "non_torch_bytes",
+    "prefill_s", "decode_step_median_s", "decode_step_p90_s", "decode_step_mean_s", "decode_context_median",
+    "decode_tokens_per_s", "prefill_tokens_per_s", "decode_step_bytes", "decode_step_flops",
+    "decode_achieved_bytes_per_s", "decode_achieved_flops_per_s", "prefill_bytes", "prefill_flops",
+    "prefill_achieved_flops_per_s",
+]
+
+
+@dataclass
+class Request:
+    """One profiling run: a model and the matrix to measure it over."""
+
+    model: str                     # bundled name, config.json path, or a checkpoint folder
+    device: str = "cuda"
+    dtype: str = "bf16"
+    batches: tuple[int, ...] = (1, 8, 32)
+    prompts: tuple[int, ...] = (128, 2048)
+    output: int = 128
+    attn: str = "sdpa"
+    out_dir: Path | None = None
+    steps: int | None = None       # timed decode steps (default: output)
+    warmup: int = 3                # untimed decode steps before the timed ones (+ one untimed prefill)
+    command: str = ""
+    progress: bool = True
+    seed: int = 0
+
+    @property
+    def timed_steps(self) -> int:
+        return max(1, self.steps if self.steps is not None else self.output)
+
+
+# ---- the model ---------------------------------------------------------------------------------
+def read_config(model: str) -> tuple[dict, str, Path | None]:
+    """(config dict, model name, checkpoint folder if it holds weights) for a name or a path."""
+    p = Path(model).expanduser()
+    folder = p if p.is_dir() else (p.parent if p.is_file() else None)
+    if folder is not None:
+        cfg_path = folder / "config.json" if p.is_dir() else p
+        cfg = json.loads(cfg_path.read_text())
+        weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
+        return cfg, folder.name if p.is_dir() or p.name == "config.json" else p.stem, folder if weights else None
+    spec = profiles.load_model(model)
+    path = profiles.ROOT / "models" / spec.name / "config.json"
+    return json.loads(path.read_text()), spec.name, None
+
+
+def hf_config(cfg: dict):
+    """The transformers config; a multimodal wrapper's text_config is used on its own."""
+    cfg = dict(cfg)
+    if "text_config" in cfg and "num_hidden_layers" not in cfg:
+        text = dict(cfg["text_config"])
+        text.setdefault("model_type", cfg["model_type"] + "_text")
+        cfg = text
+    cfg.pop("quantization_config", None)  # random weights in the run's dtype, not the checkpoint's format
+    return transformers.AutoConfig.for_model(**cfg)
+
+
+def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, attn: str):
+    """Random weights from the config (exact for memory and speed), or a local checkpoint's."""
+    tdtype = DTYPES[dtype][0]
+    conf = hf_config(cfg)
+    if checkpoint is not None:
+        model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=tdtype, attn_implementation=attn,
+                                                                  device_map=device)
+    else:
+        try:
+            with torch.device(device):
+                model = transformers.AutoModelForCausalLM.from_config(conf, dtype=tdtype, attn_implementation=attn)
+        except ValueError as e:  # e.g. Gemma 2 (logit soft-capping) has no sdpa path: eager, recorded as such
+            if attn == "eager" or "attention implementation" not in str(e):
+                raise
+            with torch.device(device):
+                model = transformers.AutoModelForCausalLM.from_config(conf, dtype=tdtype, attn_implementation="eager")
+    return model.eval()
+
+
+def param_bytes(model) -> tuple[int, int]:
+    """(parameters, bytes) of the model's parameters (tied tensors counted once)."""
+    ps = list(model.parameters())
+    return sum(p.numel() for p in ps), sum(p.numel() * p.element_size() for p in ps)
+
+
+# ---- the planner's view of the same run ---------------------------------------------------------
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_spec() -> GpuSpec:
+    """A stand-in "GPU" for the host: only its byte and FLOP counts are used, never its speed."""
+    return GpuSpec(id="cpu", display_name=cpu_name(), vendor="host",
+                   memory_bytes=float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
+                   memory_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s(),
+                   peak_flops=(("bf16", 1e12), ("fp16", 1e12), ("fp32", 1e12)))
+
+
+def timing_for(spec: ModelSpec, gpu: GpuSpec, dtype: str):
+    """The planner's TimingModel of the transformers engine running ``spec`` in ``dtype`` on ``gpu``.
+
+    Only its byte and FLOP counts are used here (they do not depend on the GPU's speed).
+    """
+    dep = Deployment(weights=dtype, kv_dtype=dtype, engine=ENGINE)
+    table, bundled = format_table(dtype)
+    if gpu.id != "cpu" and bundled:
+        return api.build_plan(spec, gpu.id, dep).timing
+    eff = Efficiency(**profiles.efficiency_defaults())
+    return build_timing(spec, gpu, dep, table, eff, KernelFactor())
+
+
+def format_table(dtype: str) -> tuple[FormatTable, bool]:
+    """The bundled weight-format table when it lists ``dtype``, else a one-format table holding
+    every tensor in ``dtype`` (what a model built from its config in that dtype is)."""
+    try:
+        table = profiles.formats()
+        table.get(dtype)
+        return table, True
+    except PlannerInputError:
+        bits = 8 * DTYPES[dtype][1]
+        return FormatTable.from_dict({
+            "storage_types": {dtype: {"bits_per_weight": bits, "source": f"IEEE/bfloat16 {bits}-bit element"}},
+            "formats": {dtype: {"family": "float", "compute_dtype": dtype, "roles": {"default": dtype, "norm": dtype}}}}), False
+
+
+def predicted_param_bytes(spec: ModelSpec, dtype: str) -> int:
+    """Every tensor of a model built from its config in ``dtype``: params x element size."""
+    return params_total(spec) * DTYPES[dtype][1]
+
+
+def predicted_kv_bytes(spec: ModelSpec, dtype: str, batch: int, context: int) -> float:
+    groups = kvmod.layer_groups(spec, dtype, ENGINE, state_bytes=DTYPES[dtype][1])
+    return float(kvmod.kv_cache_bytes(groups, batch, context, ENGINE))
+
+
+# ---- devices -----------------------------------------------------------------------------------
+class Device:
+    """Synchronisation and memory counters of one device; NaN where the device has none."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.cuda = name.startswith("cuda")
+        self.nvml = None
+        if self.cuda:
+            try:
+                import pynvml  # nvidia-ml-py
+                pynvml.nvmlInit()
+                self.nvml = pynvml
+                self.handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+            except Exception:  # noqa: BLE001 - no NVML: record NaN rather than fail the run
+                self.nvml = None
+
+    def sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def reset_peak(self):
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def memory(self) -> dict[str, float]:
+        if not self.cuda:  # CPU: torch has no allocator statistics here; no honest peak to report
+            return {"peak_allocated_bytes": math.nan, "peak_reserved_bytes": math.nan, "nvml_used_bytes": math.nan,
+                    "non_torch_bytes": math.nan}
+        reserved = torch.cuda.memory_reserved()
+        used = float(self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used) if self.nvml else math.nan
+        return {"peak_allocated_bytes": float(torch.cuda.max_memory_allocated()),
+                "peak_reserved_bytes": float(torch.cuda.max_memory_reserved()),
+                "nvml_used_bytes": used, "non_torch_bytes": used - reserved}
+
+    def free(self):
+        gc.collect()
+        if self.cuda:
+            torch.cuda.empty_cache()
+
+    def gpu_name(self) -> str:
+        if self.cuda:
+            return torch.cuda.get_device_name()
+        return cpu_name()
+
+    def gpu_id(self) -> str:
+        if not self.cuda:
+            return "cpu"
+        g = profiles.gpu_for_nvml_name(self.gpu_name())
+        return g.id if g else re.sub(r"[^A-Za-z0-9.]+", "-", self.gpu_name()).strip("-")
+
+    def env(self) -> dict:
+        out = {"device": self.name, "gpu_name": self.gpu_name(), "gpu": self.gpu_id(), "torch": torch.__version__,
+               "transformers": transformers.__version__, "python": sys.version.split()[0],
+               "platform": platform.platform(), "cpu_threads": torch.get_num_threads()}
+        if self.cuda:
+            out["cuda"] = torch.version.cuda
+            out["total_memory_bytes"] = torch.cuda.get_device_properties(0).total_memory
+        if self.nvml:
+            n, h = self.nvml, self.handle
+            out["driver"] = n.nvmlSystemGetDriverVersion()
+            out["nvml_total_memory_bytes"] = n.nvmlDeviceGetMemoryInfo(h).total
+            for label, clk in (("sm", n.NVML_CLOCK_SM), ("memory", n.NVML_CLOCK_MEM)):
+                try:
+                    out[f"clock_{label}_mhz"] = n.nvmlDeviceGetClockInfo(h, clk)
+                    out[f"clock_{label}_max_mhz"] = n.nvmlDeviceGetMaxClockInfo(h, clk)
+                except n.NVMLError:
+                    pass
+            try:
+                out["power_limit_w"] = n.nvmlDeviceGetPowerManagementLimit(h) / 1000
+            except n.NVMLError:
+                pass
+        return out
+
+
+# ---- one point ---------------------------------------------------------------------------------
+def _forward(model, ids, cache, keep=None):
+    kw = {"logits_to_keep": keep} if keep else {}
+    with torch.no_grad():
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True, **kw)
+    return out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+
+
+def measure_point(model, dev: Device, vocab: int, batch: int, prompt: int, warmup: int, steps: int) -> dict:
+    """Prefill ``batch`` x ``prompt`` random tokens, then ``warmup + steps`` single-token decode steps."""
+    gen = torch.Generator().manual_seed(batch * 100_003 + prompt)
+    ids = torch.randint(0, vocab, (batch, prompt), generator=gen).to(dev.name)
+    if warmup:  # one untimed prefill: kernel selection and allocator growth happen here, not in the timing
+        _forward(model, ids, None, keep=1)
+        dev.free()
+    dev.reset_peak()
+    dev.sync()
+    t0 = time.perf_counter()
+    cache, nxt = _forward(model, ids, None, keep=1)
+    dev.sync()
+    prefill_s = time.perf_counter() - t0
+    kv_prefill = cache_tensor_bytes(cache)
+    times = []
+    for i in range(warmup + steps):
+        dev.sync()
+        t0 = time.perf_counter()
+        cache, nxt = _forward(model, nxt, cache)
+        dev.sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    mem = dev.memory()
+    t = np.asarray(times)
+    return {"prefill_s": prefill_s, "kv_bytes_prefill": kv_prefill, "kv_bytes": cache_tensor_bytes(cache),
+            "context_end": prompt + warmup + steps, "decode_step_median_s": float(np.median(t)),
+            "decode_step_p90_s": float(np.percentile(t, 90)), "decode_step_mean_s": float(t.mean()), **mem}
+
+
+def derived(row: dict, tm, batch: int, prompt: int, warmup: int, steps: int) -> dict:
+    """Tokens/s, and achieved GB/s and FLOP/s from the planner's byte and FLOP counts."""
+    ctx_mid = prompt + warmup + (steps - 1) / 2  # tokens cached before the median timed step
+    dec = tm.decode_step(batch, ctx_mid)
+    pre = tm.prefill(batch, prompt)
+    step, pre_s = row["decode_step_median_s"], row["prefill_s"]
+    return {"decode_context_median": ctx_mid, "decode_tokens_per_s": batch / step,
+            "prefill_tokens_per_s": batch * prompt / pre_s,
+            "decode_step_bytes": float(dec["bytes"]), "decode_step_flops": float(dec["flops"]),
+            "decode_achieved_bytes_per_s": float(dec["bytes"]) / step,
+            "decode_achieved_flops_per_s": float(dec["flops"]) / step,
+            "prefill_bytes": float(pre["bytes"]), "prefill_flops": float(pre["flops"]),
+            "prefill_achieved_flops_per_s": float(pre["flops"]) / pre_s}
+
+
+def is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+# ---- the run -----------------------------------------------------------------------------------
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+
+
+def done_points(out_dir: Path, model: str) -> tuple[set[tuple], Path | None]:
+    """Points already measured for ``model`` in ``out_dir`` (any status), and the newest CSV."""
+    files = sorted(out_dir.glob(f"{_safe(model)}_*.csv"))
+    seen: set[tuple] = set()
+    for f in files:
+        with f.open(newline="") as fh:
+            for r in csv.DictReader(fh):
+                seen.add(tuple(str(r[k]) for k in KEY))
+    return seen, (files[-1] if files else None)
+
+
+def matrix(req: Request) -> list[tuple[int, int]]:
+    """Every (batch, prompt), smallest first, so an OOM ends the run's tail, not its start."""
+    return sorted(((b, p) for b in req.batches for p in req.prompts), key=lambda bp: (bp[0] * bp[1], bp))
+
+
+def run(req: Request) -> Path:
+    """Measure every matrix point not yet in ``req.out_dir`` and append one CSV row per point."""
+    if req.dtype not in DTYPES:
+        raise ValueError(f"dtype {req.dtype!r}: choose one of {', '.join(DTYPES)}")
+    torch.manual_seed(req.seed)
+    dev = Device(req.device)
+    cfg, name, checkpoint = read_config(req.model)
+    spec = ModelSpec.from_hf_config(cfg, name)
+    out_dir = Path(req.out_dir) if req.out_dir else profiles.ROOT / "measurements" / _safe(dev.gpu_id())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seen, latest = done_points(out_dir, name)
+    steps = req.timed_steps
+    todo = [(b, p) for b, p in matrix(req)
+            if tuple(str(v) for v in (req.device, req.dtype, req.attn, b, p, req.warmup, steps)) not in seen]
+    csv_path = latest or out_dir / f"{_safe(name)}_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.csv"
+    _write_env(csv_path, dev, req, name)
+    (out_dir / f"{_safe(name)}.config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    if not todo:
+        return csv_path
+    model = build_model(cfg, checkpoint, req.device, req.dtype, req.attn)
+    n_params, p_bytes = param_bytes(model)
+    gpu = profiles.gpu(dev.gpu_id()) if dev.cuda and profiles.gpu_for_nvml_name(dev.gpu_name()) else cpu_spec()
+    tm = timing_for(spec, gpu, req.dtype)
+    vocab = int(model.config.get_text_config().vocab_size)
+    base = {"device": req.device, "gpu": dev.gpu_id(), "gpu_name": dev.gpu_name(), "model": name,
+            "model_type": spec.model_type, "engine": ENGINE, "dtype": req.dtype, "attn": req.attn,
+            "attn_used": getattr(model.config, "_attn_implementation", req.attn),
+            "output": req.output, "warmup": req.warmup, "steps": steps, "params": n_params, "param_bytes": p_bytes}
+    bar = _progress(todo, req.progress, name)
+    for b, p in bar:
+        row = {**base, "batch": b, "prompt": p, "status": "ok", "error": ""}
+        try:
+            m = measure_point(model, dev, vocab, b, p, req.warmup, steps)
+            row.update(m, **derived(m, tm, b, p, req.warmup, steps))
+        except Exception as e:  # noqa: BLE001 - an OOM is a result; anything else is recorded too
+            row.update(status="oom" if is_oom(e) else "error", error=f"{type(e).__name__}: {str(e)[:200]}")
+        row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _append(csv_path, row)
+        dev.free()
+    return csv_path
+
+
+def _progress(items, show: bool, name: str):
+    if not show:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc=f"profile {name}", unit="point")
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: row.get(k, "") for k in COLUMNS})
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_env(csv_path: Path, dev: Device, req: Request, name: str) -> None:
+    """``<csv stem>.env.json`` beside the CSV: the environment, and every command that wrote to it."""
+    env_path = csv_path.with_suffix(".env.json")
+    old = json.loads(env_path.read_text()) if env_path.exists() else {}
+    env = {**dev.env(), "model": name, "commands": [*old.get("commands", []), req.command or " ".join(sys.argv)],
+           "started_at": old.get("started_at", datetime.now(UTC).isoformat(timespec="seconds"))}
+    env_path.write_text(json.dumps(env, indent=2, default=str) + "\n")
+
+
+def summarise(csv_path: Path) -> dict:
+    """What the CLI prints after a run: rows by status, and the file."""
+    with csv_path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {"csv": str(csv_path), "env": str(csv_path.with_suffix(".env.json")), "rows": len(rows), "by_status": counts}
+
