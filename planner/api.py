@@ -131,6 +131,11 @@ def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int =
     plan["fits"] = bool(plan["fits"])
     plan["max_batch"] = int(mm.max_batch(prompt, output))
     plan["max_context"] = int(mm.max_context(batch))
+    if spec.max_position_embeddings and plan["max_context"] > spec.max_position_embeddings:
+        plan["max_context"] = spec.max_position_embeddings
+        plan["max_context_limited_by"] = "model (max_position_embeddings)"
+    else:
+        plan["max_context_limited_by"] = "memory"
     if not plan["fits"]:
         short = plan["total_bytes"] - plan["capacity_bytes"]
         plan["reason"] = (f"needs {plan['total_bytes'] / 2**30:.2f} GiB per GPU, {plan['capacity_bytes'] / 2**30:.2f} GiB "
