@@ -41,17 +41,21 @@ class GpuSpec:
     interconnect_bytes_per_s: float = 0.0    # one direction, per GPU
     price_usd_per_hour: float = 0.0
     nvml_total_memory_bytes: float = 0.0     # measured; 0 when nobody has read it off a card
+    cuda_total_memory_bytes: float = 0.0     # measured cudaMemGetInfo total (what vLLM calls total_gpu_memory)
     unified_memory: bool = False
     nvml_names: tuple[str, ...] = ()
     sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def total_memory_bytes(self) -> float:
-        """What the device reports as total: measured NVML total if known, else the datasheet."""
-        return self.nvml_total_memory_bytes or self.memory_bytes
+        """What a program can allocate in all: the measured CUDA total (cudaMemGetInfo, a few hundred
+        MiB below NVML's figure), else the measured NVML total, else the datasheet label."""
+        return self.cuda_total_memory_bytes or self.nvml_total_memory_bytes or self.memory_bytes
 
     @property
     def memory_source(self) -> str:
+        if self.cuda_total_memory_bytes:
+            return "measured (CUDA total)"
         return "measured (NVML total)" if self.nvml_total_memory_bytes else "datasheet"
 
     def flops(self, dtype: str) -> float:
@@ -83,8 +87,9 @@ class GpuSpec:
             sources.append(("interconnect_bytes_per_s", ic["bandwidth_bytes_per_s"]["source"]))
         if price:
             sources.append(("price_usd_per_hour", price["source"]))
-        if meas.get("nvml_total_memory_bytes"):
-            sources.append(("nvml_total_memory_bytes", meas["nvml_total_memory_bytes"]["source"]))
+        for key in ("nvml_total_memory_bytes", "cuda_total_memory_bytes"):
+            if meas.get(key):
+                sources.append((key, meas[key]["source"]))
         return cls(
             id=gid, display_name=d.get("display_name", gid), vendor=d.get("vendor", ""),
             memory_bytes=_value(ds.get("memory_bytes"), f"{where}:memory_bytes"),
@@ -94,6 +99,8 @@ class GpuSpec:
             price_usd_per_hour=_value(price, f"{where}:price") if price else 0.0,
             nvml_total_memory_bytes=_value(meas["nvml_total_memory_bytes"], f"{where}:nvml_total")
             if meas.get("nvml_total_memory_bytes") else 0.0,
+            cuda_total_memory_bytes=_value(meas["cuda_total_memory_bytes"], f"{where}:cuda_total")
+            if meas.get("cuda_total_memory_bytes") else 0.0,
             unified_memory=bool(d.get("unified_memory", False)), nvml_names=tuple(d.get("nvml_names") or ()),
             sources=tuple(sources),
         )
