@@ -26,7 +26,7 @@ chromium:
 
 # Run the whole test suite.
 test: venv chromium
-	$(VENV)/bin/python -m ruff check planner profiler app.py pages tests benchmarks
+	$(VENV)/bin/python -m ruff check planner profiler app.py dashboard tests benchmarks
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 lint: venv

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synthetic import H100, RUNTIME, TABLE
+from test_kv_known import LLAMA31_8B
 
 from planner.memory import Deployment, MemoryModel, stage_layers, weight_bytes_per_gpu
 from planner.spec import ModelSpec
-from synthetic import H100, RUNTIME, TABLE
-from test_kv_known import LLAMA31_8B
 
 SPEC = ModelSpec.from_hf_config(LLAMA31_8B, "llama-3.1-8b")
 
