@@ -1,5 +1,142 @@
-"""Sub-commands registered into ``python -m planner`` (see planner/cli.py EXTENSIONS)."""
+"""``python -m planner plan``, ``sweep`` and ``slo`` (registered through planner/cli.py EXTENSIONS).
+
+``plan`` prints one deployment at one operating point; ``sweep`` every plan of a grid (one tidy
+table); ``slo`` the cheapest deployments that serve a workload within latency targets. All three
+write CSV with ``--csv FILE`` (text cells neutralised against CSV injection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+
+from . import api, csvsafe, slo, sweep
+from .errors import PlannerInputError
+
+
+def _list(kind):
+    """argparse type: a comma-separated list of ``kind``."""
+    def parse(text: str):
+        items = [x.strip() for x in str(text).split(",") if x.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("give at least one value")
+        try:
+            return [kind(x) for x in items]
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+    return parse
+
+
+def _band_note(gpu: str, metric: str) -> dict | None:
+    try:
+        from .validate import error_band
+        return error_band(gpu, metric)
+    except (PlannerInputError, OSError, KeyError, ValueError):
+        return None
+
+
+def _plan(a):
+    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
+    if a.weights:
+        kw["weights"] = a.weights
+    out = api.plan(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, **kw)
+    bands = {m: b for m in ("ttft", "tpot") if (b := _band_note(out["gpu"], m))}
+    out["error_bands"] = bands or {"note": f"no measurement backs {out['gpu']}: datasheet roofline, no error band"}
+    if a.csv:
+        flat = {k: v for k, v in out.items() if not isinstance(v, dict)}
+        flat.update({f"{k}_bound": v for k, v in out["bound"].items()})
+        csvsafe.to_csv(pd.DataFrame([flat]), a.csv)
+    return out
+
+
+def _sweep(a):
+    df = sweep.sweep(a.model, a.gpu, a.batch, a.prompt, a.output, weights=a.weights, kv_dtypes=a.kv_dtype,
+                     tps=a.tp, engine=a.engine)
+    if a.frontier:
+        df = sweep.pareto_frontier(df, by=["model", "gpu", "weights", "kv_dtype", "tp", "prompt_tokens",
+                                           "output_tokens"])
+    if a.csv:
+        csvsafe.to_csv(df, a.csv)
+    summary = {"rows": int(len(df)), "fitting_rows": int(df["fits"].sum()), "skipped": df.attrs.get("skipped", []),
+               "csv": a.csv or None}
+    if not a.json and not a.csv:
+        cols = ["model", "gpu", "weights", "kv_dtype", "tp", "batch", "prompt_tokens", "output_tokens", "fits",
+                "ttft_s", "tpot_s", "output_tokens_per_s_per_gpu", "cost_usd_per_1m_output_tokens"]
+        with pd.option_context("display.max_rows", 60, "display.width", 200):
+            print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return summary
+
+
+def _slo(a):
+    wl = slo.Workload(request_rate_per_s=a.rate, prompt_tokens=a.prompt, output_tokens=a.output,
+                      distribution=a.distribution)
+    tg = slo.Targets(ttft_s=a.ttft, tpot_s=a.tpot, e2e_s=a.e2e, percentile=a.percentile)
+    cand = slo.Candidates(gpus=tuple(a.gpu), tps=tuple(a.tp), weights=tuple(a.weights or ()),
+                          kv_dtypes=tuple(a.kv_dtype), engine=a.engine, max_batch=a.max_batch,
+                          simulate_top=a.simulate_top, sim_requests=a.sim_requests)
+    df = slo.plan_capacity(a.model, wl, tg, cand)
+    if a.csv:
+        csvsafe.to_csv(df, a.csv)
+    if a.json:
+        return json.loads(df.to_json(orient="records"))  # NaN -> null, nullable ints stay ints
+    cols = [c for c in ("status", "gpu", "tp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
+                        "cost_usd_per_1m_output_tokens", f"sim_ttft_p{tg.percentile}_s", f"sim_tpot_p{tg.percentile}_s",
+                        "reason") if c in df]
+    with pd.option_context("display.max_rows", 200, "display.width", 250, "display.max_colwidth", 90):
+        print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return None
 
 
 def register(sub, command):
-    """Add this module's sub-parsers to ``sub`` and their handlers with ``@command(name)``."""
+    """Add ``plan``, ``sweep`` and ``slo`` to the planner's sub-commands."""
+    def deployment(sp, many: bool):
+        sp.add_argument("--weights", default=None, type=_list(str) if many else str,
+                        help="weight format(s) (default: the checkpoint's own, else bf16)")
+        sp.add_argument("--kv-dtype", default=["bf16"] if many else "bf16", type=_list(str) if many else str,
+                        help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8, int4")
+        sp.add_argument("--tp", default=[1] if many else 1, type=_list(int) if many else int,
+                        help="tensor-parallel degree(s)")
+        sp.add_argument("--engine", default="paged", choices=api.kvmod.ENGINES)
+        sp.add_argument("--csv", default=None, help="write the result to this CSV file")
+        sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
+
+    sp = sub.add_parser("plan", help="one deployment at one operating point: memory, TTFT, TPOT, throughput, cost")
+    sp.add_argument("model", help="bundled model name (see `list`) or a path to a config.json / folder")
+    sp.add_argument("--gpu", required=True, help="GPU id (see `list`), e.g. H100-SXM")
+    sp.add_argument("--gpus", type=int, default=None, help="GPUs in the deployment (replicas = gpus / (tp x pp))")
+    sp.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages")
+    sp.add_argument("--batch", type=int, required=True, help="concurrent requests per replica")
+    sp.add_argument("--prompt", type=int, required=True, help="prompt tokens per request")
+    sp.add_argument("--output", type=int, required=True, help="output tokens per request")
+    deployment(sp, many=False)
+    command("plan")(_plan)
+
+    sp = sub.add_parser("sweep", help="every plan of a grid as one table (comma-separated lists on every axis)")
+    sp.add_argument("model", type=_list(str), help="model name(s) or config path(s), comma-separated")
+    sp.add_argument("--gpu", required=True, type=_list(str), help="GPU id(s), comma-separated")
+    sp.add_argument("--batch", required=True, type=_list(int))
+    sp.add_argument("--prompt", required=True, type=_list(int))
+    sp.add_argument("--output", required=True, type=_list(int))
+    sp.add_argument("--frontier", action="store_true", help="keep only the latency-throughput Pareto frontier")
+    deployment(sp, many=True)
+    command("sweep")(_sweep)
+
+    sp = sub.add_parser("slo", help="the cheapest deployments that serve a request rate within latency targets")
+    sp.add_argument("model", help="bundled model name or config path")
+    sp.add_argument("--gpu", required=True, type=_list(str), help="candidate GPU id(s), comma-separated")
+    sp.add_argument("--rate", required=True, type=float, help="requests per second to serve")
+    sp.add_argument("--prompt", required=True, type=int, help="mean prompt tokens")
+    sp.add_argument("--output", required=True, type=int, help="mean output tokens")
+    sp.add_argument("--distribution", default="fixed", choices=slo.DISTRIBUTIONS,
+                    help="of prompt and output lengths: fixed, uniform on [1, 2 mean - 1], exponential")
+    sp.add_argument("--ttft", type=float, default=None, help="TTFT target, seconds")
+    sp.add_argument("--tpot", type=float, default=None, help="TPOT target, seconds")
+    sp.add_argument("--e2e", type=float, default=None, help="end-to-end latency target, seconds")
+    sp.add_argument("--percentile", type=int, default=90, choices=slo.PERCENTILES)
+    sp.add_argument("--max-batch", type=int, default=256, help="largest max_num_seqs to consider")
+    sp.add_argument("--simulate-top", type=int, default=5, help="simulate this many of the cheapest candidates")
+    sp.add_argument("--sim-requests", type=int, default=1000, help="requests per simulation")
+    deployment(sp, many=True)
+    command("slo")(_slo)

@@ -66,7 +66,10 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
     in_tps = rps * p
     gpus = plan.gpus_per_replica
     usd_h = plan.usd_per_hour
-    prefill_share = np.clip(ttft / e2e, 0, 1)
+    # GPU time per request is e2e / b (b requests share it, Little's law); of that, the prefill's
+    # own work is what its step adds over a pure decode step (all of the TTFT when alone).
+    prefill_gpu_s = np.where(b > 1, np.maximum(ttft - alone, 0), ttft)
+    prefill_share = np.clip(prefill_gpu_s / (e2e / b), 0, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         cost_out = np.where(out_tps > 0, usd_h / (out_tps * 3600) * 1e6, np.inf)
         cost_in = np.where(in_tps > 0, usd_h * prefill_share / (in_tps * 3600) * 1e6, np.inf)
@@ -90,5 +93,5 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
         "gpus_per_replica": np.full(b.shape, gpus), "usd_per_hour": np.full(b.shape, usd_h),
         "gpu_hours_per_1m_output_tokens": np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf),
         "cost_usd_per_1m_output_tokens": cost_out, "cost_usd_per_1m_input_tokens": cost_in,
-        "cost_usd_per_1m_tokens": cost_all,
+        "cost_usd_per_1m_tokens": cost_all, "prefill_share_of_gpu_time": prefill_share,
     }

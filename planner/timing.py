@@ -142,20 +142,36 @@ class TimingModel:
         return self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s + 0 * np.asarray(tokens, dtype=float)
 
     # ---- phases ---------------------------------------------------------------------------
-    def decode_step(self, batch, context) -> dict[str, np.ndarray]:
-        """One decode step: ``batch`` sequences, each with ``context`` tokens already cached."""
-        b = np.asarray(batch, dtype=float)
-        ctx = np.asarray(context, dtype=float)
-        kv_read = kvmod.kv_cache_bytes(self.kv_groups, b, ctx + 1, self.dep.engine, self.dep.block_size,
-                                       self.dep.max_num_batched_tokens)
-        bytes_ = self.weight_read_bytes(b) + kv_read
-        flops = b * (self.flops_per_token + self.lm_head_flops) + b * self.attention_flops(ctx + 1, 1)
-        t_c, t_m = self._roofline(flops, bytes_, b)
+    def step(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> dict[str, np.ndarray]:
+        """One forward pass of continuous batching.
+
+        ``decode_batch`` sequences with ``decode_context`` tokens cached each add one token; a
+        prefill chunk of ``prefill_tokens`` tokens is appended to a sequence that then holds
+        ``prefill_context`` tokens (its earlier chunks' KV is read, its own is written).
+        """
+        b = np.asarray(decode_batch, dtype=float)
+        ctx = np.asarray(decode_context, dtype=float)
+        pt = np.asarray(prefill_tokens, dtype=float)
+        pctx = np.maximum(np.asarray(prefill_context, dtype=float), pt)
+        has_prefill = (pt > 0).astype(float)
+        groups, eng = self.kv_groups, self.dep.engine
+        kv_read = kvmod.kv_cache_bytes(groups, b, ctx + 1, eng, self.dep.block_size, self.dep.max_num_batched_tokens)
+        kv_read = kv_read + kvmod.kv_cache_bytes(groups, has_prefill, pctx, eng, self.dep.block_size,
+                                                 self.dep.max_num_batched_tokens)
+        tokens = b + pt
+        bytes_ = self.weight_read_bytes(tokens) + kv_read
+        attn = b * self.attention_flops(ctx + 1, 1) + self.attention_flops(pctx, pt)
+        flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
+        t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
         fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
-        t = np.maximum(t_c, t_m) + self.comm_s(b) + fixed + self._cpu_s(b)
+        t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "kv_read_bytes": kv_read,
                 "compute_s": t_c, "memory_s": t_m, "bound": np.where(t_c >= t_m, "compute", "memory")}
+
+    def decode_step(self, batch, context) -> dict[str, np.ndarray]:
+        """One decode step: ``batch`` sequences, each with ``context`` tokens already cached."""
+        return self.step(batch, context)
 
     def prefill(self, batch, prompt, decode_batch=0, decode_context=0) -> dict[str, np.ndarray]:
         """Prefill of ``batch`` prompts of ``prompt`` tokens (chunked at max_num_batched_tokens in paged).

@@ -1,0 +1,216 @@
+"""A small discrete-event simulation of continuous batching, for latency percentiles.
+
+What it models (vLLM V1's scheduler, ``vllm/v1/core/sched/scheduler.py``):
+
+* Requests arrive as a Poisson process; prompt and output lengths are drawn per request.
+* Every engine step has a token budget (``max_num_batched_tokens``): running requests that are
+  decoding take one token each first, then prefill chunks of admitted requests, then new
+  requests from the queue (first come, first served) while the budget, ``max_num_seqs`` and
+  the KV cache allow. Prefill and decode share the step (chunked prefill).
+* A request's KV cache grows as it decodes. When the cache is full, the most recently admitted
+  request is preempted: its cache is freed and it goes back to the head of the queue to be
+  prefilled again (vLLM's recompute preemption).
+* The duration of a step is the timing model's forward pass (``TimingModel.step``) for that
+  step's decode batch, mean decode context and prefill chunk.
+
+Between events (an arrival, a completion, a prefill) the batch is constant, so runs of pure
+decode steps are advanced together, at the step time of the run's middle context: the cost is
+a few operations per request, not per token, which is what lets the SLO search simulate many
+candidates.
+
+The mean-value model in ``serving.evaluate`` is its cross-check: at a light load the simulated
+TTFT and TPOT equal the analytic ones, and Little's law holds (tests/test_simulate.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kv as kvmod
+from .errors import PlannerInputError, require_positive_int
+from .timing import TimingModel
+
+DISTRIBUTIONS = ("fixed", "uniform", "exponential")
+
+
+def draw_lengths(mean: int, distribution: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` lengths with the given mean: fixed; uniform on [1, 2 mean - 1]; exponential, clipped to [1, 8 mean]."""
+    mean = require_positive_int("length", mean)
+    if distribution == "fixed":
+        return np.full(n, mean, dtype=np.int64)
+    if distribution == "uniform":
+        return rng.integers(1, 2 * mean, size=n, endpoint=False).astype(np.int64) if mean > 1 else np.ones(n, np.int64)
+    if distribution == "exponential":
+        return np.clip(np.rint(rng.exponential(mean, size=n)), 1, 8 * mean).astype(np.int64)
+    raise PlannerInputError("distribution", f"unknown length distribution {distribution!r}",
+                            f"choose one of {', '.join(DISTRIBUTIONS)}")
+
+
+@dataclass
+class SimResult:
+    ttft_s: np.ndarray      # per measured request (the middle 80 % by arrival)
+    tpot_s: np.ndarray
+    e2e_s: np.ndarray
+    duration_s: float
+    completed: int
+    mean_running: float     # time-average number of requests in the engine (decoding or prefilling)
+    mean_queue: float       # time-average number waiting
+    preemptions: int
+    steps: int
+    stable: bool            # False when the queue grew without bound (arrivals beyond capacity)
+
+    def percentile(self, metric: str, q: float) -> float:
+        arr = getattr(self, f"{metric}_s")
+        return float(np.percentile(arr, q)) if arr.size else float("inf")
+
+    @property
+    def throughput_requests_per_s(self) -> float:
+        return self.completed / self.duration_s if self.duration_s else 0.0
+
+
+def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, outputs: np.ndarray,
+             kv_capacity_bytes: float, max_num_seqs: int = 256, max_num_batched_tokens: int | None = None,
+             seed: int = 0, max_queue: int | None = None) -> SimResult:
+    """Serve ``len(prompts)`` requests arriving at ``rate_per_s`` on one replica; per-request latencies.
+
+    ``kv_capacity_bytes``: KV cache room per GPU (the memory model's budget). ``max_queue``: stop
+    and report unstable when more requests than this wait at once (default 20 x max_num_seqs).
+    """
+    if not rate_per_s > 0:
+        raise PlannerInputError("request_rate", f"must be positive, got {rate_per_s}", "give requests per second > 0")
+    n = len(prompts)
+    require_positive_int("requests", n)
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=n))
+    prompts = np.asarray(prompts, dtype=np.int64)
+    outputs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
+    budget_tokens = max_num_batched_tokens or timing.dep.max_num_batched_tokens
+    if timing.dep.engine != "paged":
+        budget_tokens = 1 << 30  # no chunking: a prompt is prefilled in one pass
+    max_queue = max_queue or 20 * max_num_seqs
+    groups, eng, bs = timing.kv_groups, timing.dep.engine, timing.dep.block_size
+    mnbt = timing.dep.max_num_batched_tokens
+
+    def kv_bytes(ctx: np.ndarray) -> float:
+        return float(np.sum(kvmod.kv_cache_bytes(groups, 1, ctx, eng, bs, mnbt))) if len(ctx) else 0.0
+
+    per_token = max(kvmod.kv_bytes_per_token(groups), 1e-9)
+
+    first = np.full(n, np.nan)
+    finish = np.full(n, np.nan)
+    done_tokens = np.zeros(n, dtype=np.int64)   # output tokens produced so far
+    prefilled = np.zeros(n, dtype=np.int64)     # tokens of (prompt + produced) cached so far
+    need = prompts.copy()                      # tokens to prefill before decoding (grows on preemption)
+    queue: list[int] = []
+    running: list[int] = []                     # admission order
+    nxt = 0
+    t = 0.0
+    steps = preemptions = 0
+    area_run = area_queue = 0.0
+    stable = True
+    waiting_at = [0, 0]  # queue length when the middle and the last request arrive
+
+    def advance(dt: float) -> None:
+        nonlocal t, area_run, area_queue
+        area_run += dt * len(running)
+        area_queue += dt * len(queue)
+        t += dt
+
+    def preempt_newest() -> None:
+        nonlocal preemptions
+        victim = running.pop()
+        prefilled[victim] = 0
+        need[victim] = prompts[victim] + done_tokens[victim]
+        queue.insert(0, victim)
+        preemptions += 1
+
+    while nxt < n or queue or running:
+        while nxt < n and arrivals[nxt] <= t:
+            queue.append(nxt)
+            nxt += 1
+            if nxt in (n // 2, n):
+                waiting_at[nxt == n] = len(queue)
+        if len(queue) > max_queue:
+            stable = False
+            break
+        if not running and not queue:
+            advance(arrivals[nxt] - t)
+            continue
+        run = np.asarray(running, dtype=np.int64)
+        decoding = run[prefilled[run] >= need[run]]
+        used = kv_bytes(prefilled[run])
+        budget = budget_tokens - decoding.size
+        chunks: list[tuple[int, int]] = []
+        for r in running:  # continue the prefills already admitted, in admission order
+            if prefilled[r] < need[r] and budget > 0:
+                c = int(min(need[r] - prefilled[r], budget))
+                if used + c * per_token > kv_capacity_bytes:
+                    break
+                chunks.append((r, c))
+                used += c * per_token
+                budget -= c
+        while queue and budget > 0 and len(running) < max_num_seqs:
+            r = queue[0]
+            c = int(min(need[r], budget))
+            first_chunk = kv_bytes(np.asarray([c]))
+            if used + first_chunk > kv_capacity_bytes:
+                break
+            queue.pop(0)
+            running.append(r)
+            chunks.append((r, c))
+            used += first_chunk
+            budget -= c
+        if not chunks and decoding.size == 0:
+            if not running:
+                raise PlannerInputError("kv_capacity", f"the KV cache ({kv_capacity_bytes / 2**30:.2f} GiB) cannot hold "
+                                        "one request's first prefill chunk",
+                                        "add GPUs, quantize the weights or the KV cache, or shorten the prompt")
+            preempt_newest()
+            continue
+        dctx = float(prefilled[decoding].mean()) if decoding.size else 0.0
+        if chunks:
+            # one forward pass: the decodes plus this step's prefill chunks (their tokens summed,
+            # the longest chunk's context standing for the attention of all)
+            pt = sum(c for _, c in chunks)
+            pctx = max(prefilled[r] + c for r, c in chunks)
+            dt = float(timing.step(decoding.size, dctx, pt, pctx)["time_s"])
+            k = 1
+        else:
+            # a run of pure decode steps until the next completion, arrival or full cache
+            room = int((kv_capacity_bytes - used) / (per_token * decoding.size))
+            if room < 1:
+                preempt_newest()
+                continue
+            k = min(int(np.min(outputs[decoding] - done_tokens[decoding])), room)
+            if nxt < n:
+                dt0 = float(timing.step(decoding.size, dctx)["time_s"])
+                k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
+            dt = float(timing.step(decoding.size, dctx + (k - 1) / 2)["time_s"])
+        advance(k * dt)
+        steps += k
+        prefilled[decoding] += k
+        done_tokens[decoding] += k
+        for r, c in chunks:
+            prefilled[r] += c
+            if prefilled[r] >= need[r]:  # the last chunk samples a token
+                done_tokens[r] += 1
+                if np.isnan(first[r]):
+                    first[r] = t
+        run = np.asarray(running, dtype=np.int64)
+        ended = run[done_tokens[run] >= outputs[run]]
+        if ended.size:
+            finish[ended] = t
+            running = [r for r in running if done_tokens[r] < outputs[r]]
+    # a queue that keeps growing through the second half means arrivals beyond capacity
+    stable = stable and waiting_at[1] <= waiting_at[0] + max(10, 0.05 * n)
+    lo, hi = int(0.1 * n), max(int(0.9 * n), int(0.1 * n) + 1)
+    sel = np.arange(lo, hi)
+    sel = sel[~np.isnan(finish[sel])]
+    ttft = first[sel] - arrivals[sel]
+    e2e = finish[sel] - arrivals[sel]
+    tpot = np.where(outputs[sel] > 1, (e2e - ttft) / np.maximum(outputs[sel] - 1, 1), 0.0)
+    return SimResult(ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, duration_s=t, completed=int(np.sum(~np.isnan(finish))),
+                     mean_running=area_run / t if t else 0.0, mean_queue=area_queue / t if t else 0.0,
+                     preemptions=preemptions, steps=steps, stable=stable)

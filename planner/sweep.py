@@ -1,0 +1,126 @@
+"""Vectorised sweeps: one tidy DataFrame for any grid of plans, and the latency-throughput frontier.
+
+A sweep is the product of *deployments* (model x GPU x weight format x KV dtype x TP) and
+*operating points* (batch x prompt x output). Each deployment is reduced once to a ``Plan``
+(Python, a few ms); every operating point of it is then one numpy broadcast through
+``serving.evaluate`` (no per-row Python). A deployment the inputs make impossible (TP that
+does not divide the heads, an unknown format) is left out and listed in ``df.attrs["skipped"]``
+with the reason; a plan that does not fit in memory is a row with ``fits = False``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import api
+from .errors import PlannerInputError, require_positive_int
+from .memory import MAX_BATCH, MAX_CONTEXT, Deployment
+from .serving import evaluate
+from .spec import ModelSpec
+
+# The columns of a sweep, unit-suffixed, in order (the CLI's --csv and the dashboard's tables use them).
+KEY_COLUMNS = ["model", "gpu", "weights", "kv_dtype", "engine", "tp", "pp", "batch", "prompt_tokens",
+               "output_tokens"]
+METRIC_COLUMNS = [
+    "fits", "fits_avg_occupancy", "memory_total_bytes_per_gpu", "weights_bytes_per_gpu", "kv_cache_bytes_per_gpu",
+    "activation_bytes_per_gpu", "overhead_bytes_per_gpu", "capacity_bytes_per_gpu", "headroom_bytes_per_gpu",
+    "ttft_s", "tpot_s", "e2e_latency_s", "prefill_interference_s", "prefill_bound", "decode_bound",
+    "decode_achieved_bytes_per_s", "decode_achieved_flops_per_s", "prefill_achieved_flops_per_s",
+    "tokens_per_s_per_user", "output_tokens_per_s", "output_tokens_per_s_per_gpu", "input_tokens_per_s",
+    "requests_per_s", "gpus_per_replica", "usd_per_hour", "gpu_hours_per_1m_output_tokens",
+    "cost_usd_per_1m_output_tokens", "cost_usd_per_1m_input_tokens", "cost_usd_per_1m_tokens",
+]
+CATEGORIES = ("model", "gpu", "weights", "kv_dtype", "engine", "prefill_bound", "decode_bound", "provenance")
+
+
+def _ints(field: str, values: Iterable, maximum: int) -> np.ndarray:
+    vals = [require_positive_int(field, v, maximum=maximum) for v in np.atleast_1d(np.asarray(list(values), dtype=object))]
+    if not vals:
+        raise PlannerInputError(field, "is empty", f"give at least one {field}")
+    return np.asarray(sorted(set(vals)), dtype=float)
+
+
+def _names(field: str, values) -> list:
+    vals = [values] if isinstance(values, str | ModelSpec | int) else list(values)
+    if not vals:
+        raise PlannerInputError(field, "is empty", f"give at least one {field}")
+    return vals
+
+
+def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[str] | str,
+          batches: Iterable[int], prompts: Iterable[int], outputs: Iterable[int],
+          weights: Sequence[str | None] | str | None = None, kv_dtypes: Sequence[str] | str = "bf16",
+          tps: Sequence[int] | int = 1, engine: str = "paged", pp: int = 1) -> pd.DataFrame:
+    """Every plan of the grid as one row (see KEY_COLUMNS, METRIC_COLUMNS, ``provenance``).
+
+    ``weights=None`` means each model's own format (its quantization_config, else bf16).
+    """
+    models = [api.resolve_model(m) for m in _names("models", models)]
+    gpus, kv_dtypes, tps = _names("gpus", gpus), _names("kv_dtypes", kv_dtypes), _names("tps", tps)
+    weights = _names("weights", weights) if weights is not None else [None]
+    b = _ints("batch", batches, MAX_BATCH)
+    p = _ints("prompt", prompts, MAX_CONTEXT)
+    o = _ints("output", outputs, MAX_CONTEXT)
+    bb, pp_, oo = (a.ravel() for a in np.meshgrid(b, p, o, indexing="ij"))
+    n = bb.size
+    frames, skipped = [], []
+    for spec, gpu, fmt, kvd, tp in itertools.product(models, gpus, weights, kv_dtypes, tps):
+        fmt = fmt or api.default_weights(spec)
+        try:
+            plan = api.build_plan(spec, gpu, Deployment(weights=fmt, kv_dtype=kvd, engine=engine, tp=int(tp), pp=pp))
+        except PlannerInputError as e:
+            skipped.append({"model": spec.name, "gpu": gpu, "weights": fmt, "kv_dtype": kvd, "tp": tp, "reason": str(e)})
+            continue
+        m = evaluate(plan, bb, pp_, oo)
+        cols = {"model": np.full(n, spec.name, dtype=object), "gpu": np.full(n, plan.memory.gpu.id, dtype=object),
+                "weights": np.full(n, fmt, dtype=object), "kv_dtype": np.full(n, kvd, dtype=object),
+                "engine": np.full(n, engine, dtype=object), "tp": np.full(n, int(tp)), "pp": np.full(n, pp),
+                "batch": bb.astype(np.int64), "prompt_tokens": pp_.astype(np.int64),
+                "output_tokens": oo.astype(np.int64)}
+        cols.update({k: np.broadcast_to(m[k], (n,)) for k in METRIC_COLUMNS})
+        cols["provenance"] = np.full(n, plan.provenance, dtype=object)
+        frames.append(cols)
+    if not frames:
+        raise PlannerInputError("sweep", "no deployment of the grid is valid: " + "; ".join(s["reason"] for s in skipped),
+                                "change the TP degrees, formats or GPUs")
+    out = {k: np.concatenate([f[k] for f in frames]) for k in frames[0]}
+    df = pd.DataFrame(out)
+    for c in CATEGORIES:
+        df[c] = df[c].astype("category")
+    df["gpus_per_replica"] = df["gpus_per_replica"].astype(np.int64)
+    df.attrs["skipped"] = skipped
+    return df
+
+
+def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True where no other point has x and y both at least as large and one larger (maximise both).
+
+    Sort by x descending (ties: y descending); a point is on the frontier when its y beats every
+    y seen before it. O(n log n).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    order = np.lexsort((-y, -x))
+    order = order[ok[order]]
+    ys = y[order]
+    best_before = np.concatenate([[-np.inf], np.maximum.accumulate(ys)[:-1]])
+    keep = np.zeros(x.size, dtype=bool)
+    keep[order[ys > best_before]] = True
+    return keep
+
+
+def pareto_frontier(df: pd.DataFrame, x: str = "tokens_per_s_per_user", y: str = "output_tokens_per_s_per_gpu",
+                    by: Sequence[str] = (), fitting_only: bool = True) -> pd.DataFrame:
+    """The rows on the latency-throughput frontier (both axes maximised), per group of ``by``."""
+    d = df[df["fits"]] if fitting_only else df
+    if d.empty:
+        return d
+    if not by:
+        return d[pareto_mask(d[x].to_numpy(), d[y].to_numpy())].sort_values(x)
+    parts = [g[pareto_mask(g[x].to_numpy(), g[y].to_numpy())] for _, g in d.groupby(list(by), observed=True)]
+    return pd.concat(parts).sort_values([*by, x])
