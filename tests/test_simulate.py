@@ -1,0 +1,85 @@
+"""The continuous-batching simulation against the mean-value model and queueing laws."""
+
+import numpy as np
+import pytest
+from synthetic import H100, RUNTIME, TABLE
+from test_kv_known import LLAMA31_8B
+
+from planner.errors import PlannerInputError
+from planner.memory import Deployment, MemoryModel
+from planner.serving import Plan, evaluate
+from planner.simulate import draw_lengths, simulate
+from planner.spec import ModelSpec
+from planner.timing import Efficiency, KernelFactor, build_timing
+
+SPEC = ModelSpec.from_hf_config(LLAMA31_8B, "llama-3.1-8b")
+EFF = Efficiency(memory=0.8, compute=0.7, step_overhead_s=2e-3, layer_overhead_s=3e-6)
+DEP = Deployment()
+MM = MemoryModel.build(SPEC, H100, DEP, TABLE, RUNTIME)
+TM = build_timing(SPEC, H100, DEP, TABLE, EFF, KernelFactor())
+CAP = float(MM.capacity_bytes - MM.weights_bytes - MM.activations(1, 8192) - MM.overhead)
+
+
+def run(rate, n=600, prompt=1024, output=128, cap=CAP, **kw):
+    return simulate(TM, rate, np.full(n, prompt), np.full(n, output), cap, **kw)
+
+
+def test_light_load_equals_the_mean_value_model():
+    # one request at a time: TTFT is a batch-1 prefill, TPOT a batch-1 decode step
+    r = run(0.02, n=100)
+    m = evaluate(Plan(MM, TM, "datasheet"), 1, 1024, 128)
+    assert r.percentile("ttft", 50) == pytest.approx(float(m["ttft_s"]), rel=0.01)
+    assert r.percentile("tpot", 50) == pytest.approx(float(m["tpot_s"]), rel=0.01)
+    assert r.mean_queue == pytest.approx(0, abs=1e-3)
+
+
+def test_littles_law_holds():
+    r = run(10, n=2000)
+    assert r.stable
+    # L = lambda x W over the run (the time-average in the engine against the mean time spent in it)
+    assert r.mean_running + r.mean_queue == pytest.approx(10 * r.e2e_s.mean(), rel=0.1)
+
+
+def test_mean_value_model_cross_check_at_its_own_concurrency():
+    # run the simulation at the arrival rate the mean-value model says batch b sustains (90 % of it):
+    # the concurrency it settles at and its TPOT must be near the model's for that batch
+    p = Plan(MM, TM, "datasheet")
+    b = 32
+    m = evaluate(p, b, 1024, 128)
+    r = run(0.9 * float(m["requests_per_s"]), n=3000)
+    assert r.stable
+    assert r.mean_running == pytest.approx(0.9 * b, rel=0.35)
+    assert r.percentile("tpot", 50) == pytest.approx(float(m["tpot_s"]), rel=0.25)
+
+
+def test_latency_grows_with_load_and_overload_is_flagged():
+    light, heavy = run(2), run(40)
+    assert light.stable and light.percentile("ttft", 90) < heavy.percentile("ttft", 90)
+    assert not run(200, n=3000).stable
+
+
+def test_tight_kv_cache_preempts_and_still_finishes_everyone():
+    per_token = 131072
+    r = run(20, n=300, prompt=512, output=512, cap=per_token * 4000)  # room for ~4 requests at full length
+    assert r.preemptions > 0
+    assert r.completed == 300
+    assert r.mean_running <= 8
+
+
+def test_a_cache_too_small_for_one_prompt_is_an_input_error():
+    with pytest.raises(PlannerInputError, match="KV cache"):
+        run(1, n=10, prompt=4096, cap=131072 * 100)
+
+
+def test_same_seed_same_answer_and_lengths_keep_their_mean():
+    a, b = run(8, seed=3), run(8, seed=3)
+    np.testing.assert_array_equal(a.ttft_s, b.ttft_s)
+    rng = np.random.default_rng(0)
+    for dist in ("fixed", "uniform", "exponential"):
+        x = draw_lengths(500, dist, 20_000, rng)
+        assert x.min() >= 1 and x.mean() == pytest.approx(500, rel=0.03)
+
+
+def test_max_num_seqs_caps_concurrency():
+    r = run(30, n=800, max_num_seqs=8)
+    assert r.mean_running <= 8 + 1e-9
