@@ -34,7 +34,6 @@ METRIC_COLUMNS = [
     "requests_per_s", "gpus_per_replica", "usd_per_hour", "gpu_hours_per_1m_output_tokens",
     "cost_usd_per_1m_output_tokens", "cost_usd_per_1m_input_tokens", "cost_usd_per_1m_tokens",
 ]
-CATEGORIES = ("model", "gpu", "weights", "kv_dtype", "engine", "prefill_bound", "decode_bound", "provenance")
 
 
 def _ints(field: str, values: Iterable, maximum: int) -> np.ndarray:
@@ -67,7 +66,7 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
     o = _ints("output", outputs, MAX_CONTEXT)
     bb, pp_, oo = (a.ravel() for a in np.meshgrid(b, p, o, indexing="ij"))
     n = bb.size
-    frames, skipped = [], []
+    plans, skipped = [], []
     for spec, gpu, fmt, kvd, tp in itertools.product(models, gpus, weights, kv_dtypes, tps):
         fmt = fmt or api.default_weights(spec)
         try:
@@ -75,23 +74,44 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
         except PlannerInputError as e:
             skipped.append({"model": spec.name, "gpu": gpu, "weights": fmt, "kv_dtype": kvd, "tp": tp, "reason": str(e)})
             continue
-        m = evaluate(plan, bb, pp_, oo)
-        cols = {"model": np.full(n, spec.name, dtype=object), "gpu": np.full(n, plan.memory.gpu.id, dtype=object),
-                "weights": np.full(n, fmt, dtype=object), "kv_dtype": np.full(n, kvd, dtype=object),
-                "engine": np.full(n, engine, dtype=object), "tp": np.full(n, int(tp)), "pp": np.full(n, pp),
-                "batch": bb.astype(np.int64), "prompt_tokens": pp_.astype(np.int64),
-                "output_tokens": oo.astype(np.int64)}
-        cols.update({k: np.broadcast_to(m[k], (n,)) for k in METRIC_COLUMNS})
-        cols["provenance"] = np.full(n, plan.provenance, dtype=object)
-        frames.append(cols)
-    if not frames:
+        plans.append(((spec.name, plan.memory.gpu.id, fmt, kvd, engine, plan.provenance), int(tp), plan))
+    if not plans:
         raise PlannerInputError("sweep", "no deployment of the grid is valid: " + "; ".join(s["reason"] for s in skipped),
                                 "change the TP degrees, formats or GPUs")
-    out = {k: np.concatenate([f[k] for f in frames]) for k in frames[0]}
-    df = pd.DataFrame(out)
-    for c in CATEGORIES:
-        df[c] = df[c].astype("category")
+    # Build the frame column-block by column-block: one float matrix filled in place (pandas keeps
+    # it as one block, no copy), categorical columns from integer codes (no per-row strings).
+    numeric = [c for c in METRIC_COLUMNS if c not in ("prefill_bound", "decode_bound")]
+    total = n * len(plans)
+    block = np.empty((len(numeric), total))
+    bound = {c: np.empty(total, dtype=np.int8) for c in ("prefill_bound", "decode_bound")}
+    labels = [{} for _ in range(6)]
+    codes = np.empty((6, total), dtype=np.int32)
+    tp_col = np.empty(total, dtype=np.int64)
+    for i, (names, tp, plan) in enumerate(plans):
+        sl = slice(i * n, (i + 1) * n)
+        m = evaluate(plan, bb, pp_, oo)
+        for j, c in enumerate(numeric):
+            block[j, sl] = m[c]
+        for c in bound:
+            bound[c][sl] = m[c] == "memory"
+        for j, name in enumerate(names):
+            codes[j, sl] = labels[j].setdefault(name, len(labels[j]))
+        tp_col[sl] = tp
+    df = pd.DataFrame(block.T, columns=numeric, copy=False)
+    cat_names = ("model", "gpu", "weights", "kv_dtype", "engine", "provenance")
+    keys = {c: pd.Categorical.from_codes(codes[j], categories=list(labels[j])) for j, c in enumerate(cat_names)
+            if c != "provenance"}
+    keys.update(tp=tp_col, pp=np.full(total, pp, dtype=np.int64), batch=np.tile(bb, len(plans)).astype(np.int64),
+                prompt_tokens=np.tile(pp_, len(plans)).astype(np.int64),
+                output_tokens=np.tile(oo, len(plans)).astype(np.int64))
+    front = pd.DataFrame(keys)
+    extra = pd.DataFrame({c: pd.Categorical.from_codes(v, categories=["compute", "memory"]) for c, v in bound.items()})
+    extra["provenance"] = pd.Categorical.from_codes(codes[5], categories=list(labels[5]))
+    df = pd.concat([front, df, extra], axis=1, copy=False)
+    df["fits"] = df["fits"].astype(bool)
+    df["fits_avg_occupancy"] = df["fits_avg_occupancy"].astype(bool)
     df["gpus_per_replica"] = df["gpus_per_replica"].astype(np.int64)
+    df = df[KEY_COLUMNS + METRIC_COLUMNS + ["provenance"]]
     df.attrs["skipped"] = skipped
     return df
 
