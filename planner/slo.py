@@ -178,11 +178,11 @@ def _simulate(row: dict, wl: Workload, tg: Targets, cand: Candidates) -> None:
 
 def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, candidates: Candidates) -> pd.DataFrame:
     """Every candidate, those that meet the targets first, cheapest first; rejected ones with the reason."""
-    spec = api.resolve_model(model)
-    if not candidates.gpus:
-        raise PlannerInputError("gpus", "no candidate GPU types", "choose at least one GPU")
     if not targets.items():
         raise PlannerInputError("targets", "no latency target given", "set at least one of TTFT, TPOT or end-to-end")
+    if not candidates.gpus:
+        raise PlannerInputError("gpus", "no candidate GPU types", "choose at least one GPU")
+    spec = api.resolve_model(model)
     weights = candidates.weights or (api.default_weights(spec),)
     rows = [_screen(spec, g, int(tp), f, k, workload, targets, candidates)
             for g, tp, f, k in itertools.product(candidates.gpus, candidates.tps, weights, candidates.kv_dtypes)]
