@@ -72,18 +72,29 @@ class SimResult:
 
 def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, outputs: np.ndarray,
              kv_capacity_bytes: float, max_num_seqs: int = 256, max_num_batched_tokens: int | None = None,
-             seed: int = 0, max_queue: int | None = None) -> SimResult:
+             seed: int = 0, max_queue: int | None = None, concurrency: int | None = None) -> SimResult:
     """Serve ``len(prompts)`` requests arriving at ``rate_per_s`` on one replica; per-request latencies.
+
+    ``concurrency``: a closed loop instead (what serving benchmarks run with ``--max-concurrency``):
+    ``concurrency`` requests start at once and each completion sends the next; ``rate_per_s`` is
+    then ignored.
 
     ``kv_capacity_bytes``: KV cache room per GPU (the memory model's budget). ``max_queue``: stop
     and report unstable when more requests than this wait at once (default 20 x max_num_seqs).
     """
-    if not rate_per_s > 0:
-        raise PlannerInputError("request_rate", f"must be positive, got {rate_per_s}", "give requests per second > 0")
     n = len(prompts)
     require_positive_int("requests", n)
     rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=n))
+    if concurrency is not None:
+        c = min(require_positive_int("concurrency", concurrency), n)
+        arrivals = np.full(n, np.inf)
+        arrivals[:c] = 0.0
+        issued = c
+    else:
+        if not rate_per_s > 0:
+            raise PlannerInputError("request_rate", f"must be positive, got {rate_per_s}", "give requests per second > 0")
+        arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=n))
+        issued = n
     prompts = np.asarray(prompts, dtype=np.int64)
     outputs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
     budget_tokens = max_num_batched_tokens or timing.dep.max_num_batched_tokens
@@ -184,7 +195,7 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
                 preempt_newest()
                 continue
             k = min(int(np.min(outputs[decoding] - done_tokens[decoding])), room)
-            if nxt < n:
+            if nxt < n and np.isfinite(arrivals[nxt]):
                 dt0 = float(timing.step(decoding.size, dctx)["time_s"])
                 k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
             dt = float(timing.step(decoding.size, dctx + (k - 1) / 2)["time_s"])
@@ -203,6 +214,9 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         if ended.size:
             finish[ended] = t
             running = [r for r in running if done_tokens[r] < outputs[r]]
+            for _ in range(min(ended.size, n - issued)):  # closed loop: each completion sends the next
+                arrivals[issued] = t
+                issued += 1
     # a queue that keeps growing through the second half means arrivals beyond capacity
     stable = stable and waiting_at[1] <= waiting_at[0] + max(10, 0.05 * n)
     lo, hi = int(0.1 * n), max(int(0.9 * n), int(0.1 * n) + 1)

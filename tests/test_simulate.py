@@ -83,3 +83,14 @@ def test_same_seed_same_answer_and_lengths_keep_their_mean():
 def test_max_num_seqs_caps_concurrency():
     r = run(30, n=800, max_num_seqs=8)
     assert r.mean_running <= 8 + 1e-9
+
+
+def test_closed_loop_keeps_the_concurrency_and_batches_prefills():
+    one = simulate(TM, 0, np.full(50, 1024), np.full(50, 128), CAP, concurrency=1)
+    m = evaluate(Plan(MM, TM, "datasheet"), 1, 1024, 128)
+    assert one.percentile("ttft", 50) == pytest.approx(float(m["ttft_s"]), rel=0.01)
+    c = 64
+    r = simulate(TM, 0, np.full(1000, 1024), np.full(1000, 128), CAP, concurrency=c)
+    assert r.mean_running + r.mean_queue == pytest.approx(c, rel=0.05)
+    # with 64 in flight, new prompts wait for the step in progress and share steps: TTFT exceeds a lone prefill
+    assert r.percentile("ttft", 50) > float(m["ttft_s"])
