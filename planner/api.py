@@ -83,7 +83,7 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
     max_len = require_positive_int("max_model_len", max_model_len or spec.max_position_embeddings or 4096,
                                    maximum=MAX_CONTEXT)
     act = float(mm.activations(1, dep.max_num_batched_tokens))
-    budget = mm.capacity_bytes - mm.weights_bytes - act - mm.overhead
+    budget = mm.kv_budget_bytes()
     per_token_all_layers = sum(g.layers * g.bytes_per_token for g in mm.groups)
     state_per_seq = sum(g.layers * g.bytes_per_seq for g in mm.groups)
     out: dict[str, Any] = {

@@ -169,6 +169,13 @@ class MemoryModel:
     def activations(self, batch, prompt):
         return activation_peak_bytes(self.spec, self.dep, batch, prompt, self.runtime)
 
+    def kv_budget_bytes(self) -> float:
+        """A paged engine's KV-cache room per GPU, as vLLM sizes it at start-up: the allowed memory
+        less the weights, the profile run's activation peak (one chunk of max_num_batched_tokens)
+        and the non-torch memory (may be negative: nothing left for a cache)."""
+        act = float(self.activations(1, self.dep.max_num_batched_tokens))
+        return float(self.capacity_bytes - self.weights_bytes - act - self.overhead)
+
     def plan(self, batch, prompt, output=0) -> dict[str, np.ndarray]:
         """Memory of ``batch`` sequences of ``prompt + output`` tokens, per GPU (vectorised)."""
         batch = np.asarray(batch, dtype=float)

@@ -133,8 +133,7 @@ def _screen(spec: ModelSpec, gpu: str, tp: int, fmt: str, kvd: str, wl: Workload
                requests_per_s_per_replica=rps, mean_ttft_s=float(m["ttft_s"][best]),
                mean_tpot_s=float(m["tpot_s"][best]), mean_e2e_s=float(m["e2e_latency_s"][best]),
                latency_headroom=float(min(1 - m[_mean_column(mt)][best] / v for mt, v in tg.items())),
-               kv_capacity_bytes=float(mm.capacity_bytes - mm.weights_bytes - mm.activations(1, plan.memory.dep.max_num_batched_tokens)
-                                       - mm.overhead), _plan=plan)
+               kv_capacity_bytes=mm.kv_budget_bytes(), _plan=plan)
     return row
 
 

@@ -188,6 +188,25 @@ def kernel_rows(refdir: Path, cal: dict) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _closed_loop(plan, g: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Median TTFT and TPOT of the continuous-batching simulation at each row's client concurrency
+    (a closed loop, as the benchmark ran), NaN where the KV cache cannot hold one request."""
+    from .simulate import simulate
+
+    out = {"ttft_s": np.full(len(g), np.nan), "tpot_s": np.full(len(g), np.nan)}
+    budget = plan.memory.kv_budget_bytes()
+    for i, (c, isl, osl) in enumerate(zip(g["batch_size"], g["isl"], g["osl"], strict=True)):
+        n = int(min(max(3 * c, 120), 400))
+        try:
+            r = simulate(plan.timing, 0, np.full(n, int(isl)), np.full(n, int(osl)), budget,
+                         max_num_seqs=max(int(c), 1), concurrency=int(c))
+        except PlannerInputError:
+            continue
+        out["ttft_s"][i] = r.percentile("ttft", 50)
+        out["tpot_s"][i] = r.percentile("tpot", 50)
+    return out
+
+
 def silicon_rows(refdir: Path, cal: dict) -> pd.DataFrame:
     s = ref.silicon_rows(refdir, profiles.model_names())
     if s.empty:
@@ -199,11 +218,20 @@ def silicon_rows(refdir: Path, cal: dict) -> pd.DataFrame:
         try:
             dep = Deployment(weights=weights or api.default_weights(spec), engine="paged", tp=int(tp), pp=int(pp))
             eff = efficiency(cal, gpu, "paged")
-            res = [evaluate(api.build_plan(spec, gpu, dep, eff=e), g["batch_size"], g["isl"], g["osl"])
-                   for e in (eff, datasheet_efficiency())]
+            plans = [api.build_plan(spec, gpu, dep, eff=e) for e in (eff, datasheet_efficiency())]
+            res = [evaluate(p, g["batch_size"], g["isl"], g["osl"]) for p in plans]
         except PlannerInputError:
             continue  # e.g. a TP degree the model's heads do not split over: no plan to compare
+        sims = [_closed_loop(p, g) for p in plans]
         for metric, col in (("ttft_s", "silicon_ttft_ms"), ("tpot_s", "silicon_tpot_ms")):
+            parts.append(_frame({
+                "source": "aic-silicon-sim", "gpu": gpu, "model": model, "engine": "paged", "dtype": dep.weights,
+                "batch": g["batch_size"].to_numpy(float), "prompt": g["isl"].to_numpy(float),
+                "output": g["osl"].to_numpy(float), "metric": metric, "measured": g[col].to_numpy(float) / 1e3,
+                "predicted": sims[0][metric], "predicted_datasheet": sims[1][metric], "calibration": eff.provenance,
+                "op": "end-to-end (simulated closed loop, median)", "shape": "", "tp": float(tp),
+                "provenance": (ref.AIC_SILICON + ", " + g["backend"].astype(str) + " "
+                               + g["backend_version"].fillna("").astype(str) + ", id " + g["id"].astype(str)).to_numpy(object)}))
             parts.append(_frame({
                 "source": "aic-silicon", "gpu": gpu, "model": model, "engine": "paged", "dtype": dep.weights,
                 "batch": g["batch_size"].to_numpy(float), "prompt": g["isl"].to_numpy(float),
