@@ -84,7 +84,7 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
                                    maximum=MAX_CONTEXT)
     act = float(mm.activations(1, dep.max_num_batched_tokens))
     budget = mm.kv_budget_bytes()
-    per_token_all_layers = sum(g.layers * g.bytes_per_token for g in mm.groups)
+    per_token_all_layers = float(sum(g.layers * g.bytes_per_token for g in mm.groups))
     state_per_seq = sum(g.layers * g.bytes_per_seq for g in mm.groups)
     out: dict[str, Any] = {
         "model": spec.name, "gpu": mm.gpu.id, "tp": tp, "pp": pp, "weights_format": dep.weights,
