@@ -32,5 +32,11 @@ test: venv chromium
 lint: venv
 	$(VENV)/bin/python -m ruff check .
 
-bench: venv
-	$(VENV)/bin/python benchmarks/bench_sweep.py
+# Benchmarks (docs/benchmarks.md) in their own environment .venv-bench: requirements.txt, then
+# requirements-bench.txt with --no-deps (llm-analysis 0.2.2 declares transformers<5; see that file).
+bench:
+	test -x .venv-bench/bin/python || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet -r requirements.txt
+	.venv-bench/bin/pip install --quiet --no-deps -r requirements-bench.txt
+	.venv-bench/bin/python benchmarks/bench_sweep.py
+	.venv-bench/bin/python benchmarks/bench_llm_analysis.py
