@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
         sp.add_argument("--weights", default=None, help="weight format (default: the checkpoint's own, else bf16)")
         sp.add_argument("--kv-dtype", default="bf16", help="KV cache dtype: fp32, fp16, bf16, fp8, int8, int4")
+        sp.add_argument("--kv-heads", type=int, default=None,
+                        help="what-if: regroup attention to this many KV heads (1 = MQA; needs uptraining)")
         sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
 
     sub.add_parser("list", help="bundled models, GPUs, weight formats").add_argument("--json", action="store_true")
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
+        if getattr(a, "kv_heads", None) is not None and isinstance(getattr(a, "model", None), str):
+            a.model = api.resolve_model(a.model).with_kv_heads(a.kv_heads)  # the MQA/GQA what-if
         out = COMMANDS[a.command](a)
     except PlannerInputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -110,6 +110,8 @@ def register(sub, command):
     sp.add_argument("--batch", type=int, required=True, help="concurrent requests per replica")
     sp.add_argument("--prompt", type=int, required=True, help="prompt tokens per request")
     sp.add_argument("--output", type=int, required=True, help="output tokens per request")
+    sp.add_argument("--kv-heads", type=int, default=None,
+                    help="what-if: regroup attention to this many KV heads (1 = MQA; needs uptraining)")
     deployment(sp, many=False)
     command("plan")(_plan)
 

@@ -138,3 +138,16 @@ def test_cli_bad_input_exits_2(capsys):
     assert "error:" in capsys.readouterr().err
     assert main(["slo", "Llama-3.1-8B", "--gpu", GPUS[0], "--rate", "1", "--prompt", "10", "--output", "10"]) == 2
     assert "target" in capsys.readouterr().err
+
+
+def test_cli_kv_heads_what_if(tmp_path, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(LLAMA31_8B))
+    assert main(["inspect", str(tmp_path), "--json"]) == 0
+    gqa = json.loads(capsys.readouterr().out)
+    assert main(["inspect", str(cfg), "--kv-heads", "1", "--json"]) == 0
+    mqa = json.loads(capsys.readouterr().out)
+    assert gqa["kv_bytes_per_token"] == 8 * mqa["kv_bytes_per_token"]  # 8 KV heads -> 1
+    assert any("uptraining" in a for a in mqa["assumptions"])
+    assert main(["inspect", str(cfg), "--kv-heads", "5"]) == 2
+    assert "does not divide 32" in capsys.readouterr().err
