@@ -33,12 +33,12 @@ def _reference(a):
 
 def print_summary(s) -> None:
     """One line per source, metric and GPU: n, median and worst |error|, median signed error."""
-    head = (f"{'source':12s} {'metric':14s} {'gpu':14s} {'n':>6s} {'med|err|%':>10s} {'p90|err|%':>10s} "
+    head = (f"{'source':24s} {'metric':14s} {'gpu':14s} {'n':>6s} {'med|err|%':>10s} {'p90|err|%':>10s} "
             f"{'worst|err|%':>12s} {'med err%':>9s} {'datasheet med|err|%':>20s} {'med err%':>9s}")
     print(head)
     print("-" * len(head))
     for r in s.itertuples(index=False):
-        print(f"{r.source:12s} {r.metric:14s} {r.gpu:14s} {r.n:6d} {r.median_abs_error_pct:10.1f} "
+        print(f"{r.source:24s} {r.metric:14s} {r.gpu:14s} {r.n:6d} {r.median_abs_error_pct:10.1f} "
               f"{r.p90_abs_error_pct:10.1f} {r.worst_abs_error_pct:12.1f} {r.median_signed_error_pct:+9.1f} "
               f"{r.datasheet_median_abs_error_pct:20.1f} {r.datasheet_median_signed_error_pct:+9.1f}")
     print("\nerror = (predicted - measured) / measured; negative = the planner predicts less time or memory "

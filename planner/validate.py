@@ -196,7 +196,7 @@ def _closed_loop(plan, g: pd.DataFrame) -> dict[str, np.ndarray]:
     out = {"ttft_s": np.full(len(g), np.nan), "tpot_s": np.full(len(g), np.nan)}
     budget = plan.memory.kv_budget_bytes()
     for i, (c, isl, osl) in enumerate(zip(g["batch_size"], g["isl"], g["osl"], strict=True)):
-        n = int(min(max(3 * c, 120), 400))
+        n = int(min(max(3 * c, 100), 300))
         try:
             r = simulate(plan.timing, 0, np.full(n, int(isl)), np.full(n, int(osl)), budget,
                          max_num_seqs=max(int(c), 1), concurrency=int(c))
@@ -207,7 +207,9 @@ def _closed_loop(plan, g: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def silicon_rows(refdir: Path, cal: dict) -> pd.DataFrame:
+def silicon_rows(refdir: Path, cal: dict, simulate: bool = True) -> pd.DataFrame:
+    """End-to-end TTFT/TPOT rows, labelled by serving engine (``aic-silicon[vllm]``...): the
+    mean-value model, and with ``simulate`` the closed-loop simulation (``aic-silicon-sim[...]``)."""
     s = ref.silicon_rows(refdir, profiles.model_names())
     if s.empty:
         return s
@@ -222,30 +224,27 @@ def silicon_rows(refdir: Path, cal: dict) -> pd.DataFrame:
             res = [evaluate(p, g["batch_size"], g["isl"], g["osl"]) for p in plans]
         except PlannerInputError:
             continue  # e.g. a TP degree the model's heads do not split over: no plan to compare
-        sims = [_closed_loop(p, g) for p in plans]
-        for metric, col in (("ttft_s", "silicon_ttft_ms"), ("tpot_s", "silicon_tpot_ms")):
-            parts.append(_frame({
-                "source": "aic-silicon-sim", "gpu": gpu, "model": model, "engine": "paged", "dtype": dep.weights,
-                "batch": g["batch_size"].to_numpy(float), "prompt": g["isl"].to_numpy(float),
-                "output": g["osl"].to_numpy(float), "metric": metric, "measured": g[col].to_numpy(float) / 1e3,
-                "predicted": sims[0][metric], "predicted_datasheet": sims[1][metric], "calibration": eff.provenance,
-                "op": "end-to-end (simulated closed loop, median)", "shape": "", "tp": float(tp),
-                "provenance": (ref.AIC_SILICON + ", " + g["backend"].astype(str) + " "
-                               + g["backend_version"].fillna("").astype(str) + ", id " + g["id"].astype(str)).to_numpy(object)}))
-            parts.append(_frame({
-                "source": "aic-silicon", "gpu": gpu, "model": model, "engine": "paged", "dtype": dep.weights,
-                "batch": g["batch_size"].to_numpy(float), "prompt": g["isl"].to_numpy(float),
-                "output": g["osl"].to_numpy(float), "metric": metric, "measured": g[col].to_numpy(float) / 1e3,
-                "predicted": res[0][metric], "predicted_datasheet": res[1][metric], "calibration": eff.provenance,
-                "op": "end-to-end", "shape": "", "tp": float(tp),
-                "provenance": (ref.AIC_SILICON + ", " + g["backend"].astype(str) + " "
-                               + g["backend_version"].fillna("").astype(str) + ", id " + g["id"].astype(str)).to_numpy(object)}))
+        backend = "[" + g["backend"].astype(str).to_numpy(object) + "]"
+        cite = (ref.AIC_SILICON + ", " + g["backend"].astype(str) + " " + g["backend_version"].fillna("").astype(str)
+                + ", id " + g["id"].astype(str)).to_numpy(object)
+        models = [("aic-silicon", "end-to-end", res)]
+        if simulate:
+            models.append(("aic-silicon-sim", "end-to-end (simulated closed loop, median)",
+                           [_closed_loop(p, g) for p in plans]))
+        for source, op, pred in models:
+            for metric, col in (("ttft_s", "silicon_ttft_ms"), ("tpot_s", "silicon_tpot_ms")):
+                parts.append(_frame({
+                    "source": source + backend, "gpu": gpu, "model": model, "engine": "paged", "dtype": dep.weights,
+                    "batch": g["batch_size"].to_numpy(float), "prompt": g["isl"].to_numpy(float),
+                    "output": g["osl"].to_numpy(float), "metric": metric, "measured": g[col].to_numpy(float) / 1e3,
+                    "predicted": pred[0][metric], "predicted_datasheet": pred[1][metric],
+                    "calibration": eff.provenance, "op": op, "shape": "", "tp": float(tp), "provenance": cite}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 # ---- the public interface (the dashboard's Validation page calls these three) ------------------
 def validation_table(dirs=None, reference: str | Path | bool | None = None,
-                     calibration: dict | None = None) -> pd.DataFrame:
+                     calibration: dict | None = None, simulate: bool = True) -> pd.DataFrame:
     """One row per measured point and metric, with the prediction and the signed error (%).
 
     ``dirs``: measurement folders or CSV files (default: every folder under profiles/measurements).
@@ -257,7 +256,7 @@ def validation_table(dirs=None, reference: str | Path | bool | None = None,
     parts = [profiler_rows(measurement_files(dirs), cal)]
     refdir = None if reference is False else ref.find_reference(None if reference in (None, True) else reference)
     if refdir is not None:
-        parts += [kernel_rows(refdir, cal), silicon_rows(refdir, cal)]
+        parts += [kernel_rows(refdir, cal), silicon_rows(refdir, cal, simulate)]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
