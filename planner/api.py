@@ -174,9 +174,24 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
     return Plan(mm, tm, eff.provenance)
 
 
+def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
+    """TTFT and TPOT percentiles with ``batch`` requests kept in flight (a closed loop, as serving
+    benchmarks run): the continuous-batching simulation adds what the mean-value TTFT leaves out,
+    waiting for the step in progress and sharing steps with other prompts."""
+    from .simulate import simulate
+
+    n = int(min(max(3 * batch, 100), 300))
+    r = simulate(p.timing, 0, np.full(n, prompt), np.full(n, output), p.memory.kv_budget_bytes(),
+                 max_num_seqs=batch, concurrency=batch)
+    return {f"sim_{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
+
+
 def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int, gpus: int | None = None,
-         **dep_kw) -> dict[str, Any]:
-    """One deployment at one operating point: memory, latency, throughput, cost (all JSON-able)."""
+         simulate: bool = True, **dep_kw) -> dict[str, Any]:
+    """One deployment at one operating point: memory, latency, throughput, cost (all JSON-able).
+
+    With ``simulate`` (and a plan that fits), also the simulated TTFT/TPOT/e2e percentiles at this
+    concurrency (``sim_ttft_p90_s`` ...)."""
     spec = resolve_model(model)
     batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
     prompt = require_positive_int("prompt", prompt, maximum=MAX_CONTEXT)
@@ -202,6 +217,8 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
              max_batch_avg_occupancy=int(p.memory.max_batch(prompt, output // 2)))
     m["fits"] = bool(m["fits"])
     m["fits_avg_occupancy"] = bool(m["fits_avg_occupancy"])
+    if simulate and m["fits"]:
+        m.update(simulated_percentiles(p, batch, prompt, output))
     m["reason"] = "" if m["fits"] else (
         f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
         f"largest batch at this length: {m['max_batch']}")
