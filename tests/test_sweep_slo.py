@@ -151,3 +151,14 @@ def test_cli_kv_heads_what_if(tmp_path, capsys):
     assert any("uptraining" in a for a in mqa["assumptions"])
     assert main(["inspect", str(cfg), "--kv-heads", "5"]) == 2
     assert "does not divide 32" in capsys.readouterr().err
+
+
+def test_plan_carries_simulated_percentiles_that_agree_at_concurrency_1():
+    one = api.plan(SPEC, GPUS[0], 1, 1024, 128)
+    assert one["sim_ttft_p50_s"] == pytest.approx(one["ttft_s"], rel=0.02)
+    assert one["sim_tpot_p50_s"] == pytest.approx(one["tpot_s"], rel=0.05)
+    many = api.plan(SPEC, GPUS[0], 32, 1024, 128)
+    # 32 in flight: new prompts wait for the step in progress and for each other
+    assert many["sim_ttft_p50_s"] >= many["ttft_s"]
+    assert many["sim_ttft_p90_s"] >= many["sim_ttft_p50_s"]
+    assert "sim_ttft_p50_s" not in api.plan(SPEC, GPUS[0], 32, 1024, 128, simulate=False)
