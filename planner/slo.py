@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -213,6 +213,6 @@ def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, 
     for c in ("replicas", "gpus_total", "batch", "max_batch_memory", "gpus_per_replica", "sim_preemptions"):
         if c in df:
             df[c] = df[c].astype("Int64")
-    df.attrs["workload"] = workload
-    df.attrs["targets"] = targets
+    df.attrs["workload"] = asdict(workload)
+    df.attrs["targets"] = asdict(targets)
     return df

@@ -1,0 +1,30 @@
+"""kv-planner dashboard: `streamlit run app.py` (or `make run`).
+
+Sets up the page, draws the shared sidebar (dashboard/state.py) and routes to one file per page
+under dashboard/pages/. Every page is a thin layer over planner.api.
+"""
+
+import streamlit as st
+
+from dashboard import state
+
+st.set_page_config(page_title="kv-planner", page_icon=":material/memory:", layout="wide")
+
+PAGES = [
+    st.Page("dashboard/pages/plan.py", title="Plan one deployment", icon=":material/calculate:", default=True),
+    st.Page("dashboard/pages/tradeoffs.py", title="Trade-offs", icon=":material/show_chart:"),
+    st.Page("dashboard/pages/attention.py", title="Attention & KV cache", icon=":material/view_in_ar:"),
+    st.Page("dashboard/pages/quantization.py", title="Quantization", icon=":material/compress:"),
+    st.Page("dashboard/pages/capacity.py", title="Capacity plan", icon=":material/dns:"),
+    st.Page("dashboard/pages/validation.py", title="Validation", icon=":material/fact_check:"),
+    st.Page("dashboard/pages/learn.py", title="Learn", icon=":material/school:"),
+]
+
+page = st.navigation(PAGES)
+if not state.model_names() or not state.gpu_ids():
+    st.error("No bundled profiles found under profiles/models or profiles/gpus: the planner has nothing to plan with.")
+    st.stop()
+state.sidebar()
+for w in st.session_state.pop("_qp_warnings", []):
+    st.warning(w, icon=":material/link_off:")
+page.run()

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: a thin layer over planner.api (see docs/architecture.md)."""

@@ -1,0 +1,231 @@
+"""Cached calls into planner.api, keyed by primitives only (model name + uploaded config text).
+
+Each function is pure: same arguments, same answer, so st.cache_data may keep it. An input error
+(PlannerInputError) is raised, not cached, and the page shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from planner import api, profiles
+from planner import kv as kvmod
+from planner.errors import PlannerInputError
+from planner.memory import Deployment
+from planner.serving import evaluate
+from planner.spec import MLA, ModelSpec
+
+MAX_UPLOAD_BYTES = profiles.MAX_CONFIG_BYTES
+CACHE = {"show_spinner": False, "max_entries": 2048}
+
+
+def _plain(d: Any) -> Any:
+    """numpy scalars to Python numbers so that results pickle small and print cleanly."""
+    if isinstance(d, dict):
+        return {k: _plain(v) for k, v in d.items()}
+    if isinstance(d, np.ndarray):
+        return d.item() if d.ndim == 0 else d.tolist()
+    if isinstance(d, np.generic):
+        return d.item()
+    return d
+
+
+def spec(model: str, text: str = "") -> ModelSpec:
+    """The bundled model ``model``, or the uploaded config ``text`` (parsed as JSON only)."""
+    if text:
+        return _parse_upload(text, model)
+    return profiles.load_model(model)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _parse_upload(text: str, name: str) -> ModelSpec:
+    return ModelSpec.from_json_text(text, name=name)
+
+
+def check_upload(data: bytes, filename: str) -> tuple[str, str]:
+    """(name, text) of an uploaded config.json, or a PlannerInputError naming the problem."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PlannerInputError("config.json", f"{filename} is {len(data):,} bytes, too large for a config "
+                                f"(limit {MAX_UPLOAD_BYTES:,})", "upload the model's config.json, a few KB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlannerInputError("config.json", f"{filename} is not text (not UTF-8)",
+                                "upload the model's config.json") from None
+    name = filename.rsplit(".", 1)[0] if filename not in ("config.json", "") else "uploaded"
+    s = _parse_upload(text, f"{name} (uploaded)")
+    api.inspect_model(s)  # the parameter inventory and cache groups must build too
+    return s.name, text
+
+
+def deployment(weights: str, kv_dtype: str, engine: str, tp: int) -> Deployment:
+    return Deployment(weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
+
+
+@st.cache_data(**CACHE)
+def inspect(model: str, text: str, weights: str, kv_dtype: str, engine: str, context: int, batch: int) -> dict:
+    return _plain(api.inspect_model(spec(model, text), kv_dtype=kv_dtype, engine=engine, context=context,
+                                    batch=batch, weights=weights))
+
+
+@st.cache_data(**CACHE)
+def plan(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
+         batch: int, prompt: int, output: int, gpus: int | None = None) -> dict:
+    return _plain(api.plan(spec(model, text), gpu, batch, prompt, output, gpus=gpus, weights=weights,
+                           kv_dtype=kv_dtype, engine=engine, tp=tp))
+
+
+@st.cache_data(**CACHE)
+def fit(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
+        batch: int, prompt: int, output: int) -> dict:
+    return _plain(api.fit(spec(model, text), gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype,
+                          engine=engine, tp=tp))
+
+
+@st.cache_data(**CACHE)
+def default_weights(model: str, text: str) -> str:
+    return api.default_weights(spec(model, text))
+
+
+@st.cache_data(**CACHE)
+def roofline(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str) -> dict:
+    """The scalars behind TTFT and TPOT: peaks, efficiencies and kernel factors of this plan."""
+    p = api.build_plan(spec(model, text), gpu, deployment(weights, kv_dtype, engine, tp))
+    t = p.timing
+    return {"peak_flops": t.peak_flops, "compute_dtype": t.compute_dtype,
+            "bandwidth_bytes_per_s": p.memory.gpu.memory_bandwidth_bytes_per_s,
+            "eff_memory": t.eff.memory, "eff_compute": t.eff.compute, "provenance": t.eff.provenance,
+            "memory_factor": t.kernel.memory_factor, "compute_factor": t.kernel.compute_factor,
+            "step_overhead_s": t.eff.step_overhead_s, "layer_overhead_s": t.eff.layer_overhead_s,
+            "layers": t.layers, "total_memory_bytes": p.memory.gpu.total_memory_bytes,
+            "memory_source": p.memory.gpu.memory_source,
+            "gpu_memory_utilization": p.memory.dep.gpu_memory_utilization,
+            "price_usd_per_hour": p.memory.gpu.price_usd_per_hour}
+
+
+@st.cache_data(**CACHE)
+def batch_curve(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
+                prompt: int, output: int, batches: tuple[int, ...]) -> pd.DataFrame:
+    """Every serving metric over ``batches`` for one plan (one vectorised evaluate)."""
+    p = api.build_plan(spec(model, text), gpu, deployment(weights, kv_dtype, engine, tp))
+    b = np.asarray(batches, dtype=float)
+    m = evaluate(p, b, prompt, output)
+    df = pd.DataFrame({k: np.broadcast_to(np.asarray(v), b.shape) for k, v in m.items()})
+    df.insert(0, "batch", np.asarray(batches, dtype=int))
+    df.insert(0, "kv_dtype", kv_dtype)
+    df.insert(0, "tp", tp)
+    df.insert(0, "weights", weights)
+    df.insert(0, "gpu", gpu)
+    return df
+
+
+@st.cache_data(**CACHE)
+def kv_curve(model: str, text: str, kv_dtype: str, engine: str, tp: int, batch: int,
+             contexts: tuple[int, ...]) -> np.ndarray:
+    """KV cache bytes per GPU over ``contexts`` at ``batch`` (the core's kv_cache_bytes)."""
+    groups = kvmod.layer_groups(spec(model, text), kv_dtype, engine, tp)
+    return np.asarray(kvmod.kv_cache_bytes(groups, batch, np.asarray(contexts, dtype=float), engine), dtype=float)
+
+
+@st.cache_data(**CACHE)
+def offload_curve(model: str, text: str, gpu: str, weights: str, context: int, kv_dtype: str = "fp16") -> tuple[dict, pd.DataFrame]:
+    """GGUF partial offload: the solver's answer and decode tokens/s (batch 1) per layers on the GPU."""
+    s = spec(model, text)
+    best = _plain(api.gguf_offload(s, gpu, weights=weights, context=context, kv_dtype=kv_dtype))
+    dep = Deployment(weights=weights, kv_dtype=kv_dtype, engine="transformers")
+    n_layers = s.num_layers
+    step = max(1, n_layers // 40)
+    layers = sorted(set(range(0, n_layers + 1, step)) | {n_layers, best["gpu_layers"]})
+    rows = []
+    for n in layers:
+        t = api.build_plan(s, gpu, dep, gpu_layers=n).timing
+        step_s = float(np.asarray(t.decode_step(1, context)["time_s"]))
+        rows.append((n, step_s))
+    df = pd.DataFrame(rows, columns=["gpu_layers", "decode_step_s"])
+    df["tokens_per_s"] = 1.0 / df["decode_step_s"]
+    df["fits_on_gpu"] = df["gpu_layers"] <= best["gpu_layers"]
+    return best, df
+
+
+def variant(model: str, text: str, kind: str) -> ModelSpec:
+    """The chosen model with its attention regrouped (MHA / GQA-k / MQA) or as an MLA what-if."""
+    s = spec(model, text)
+    if kind == "as shipped":
+        return s
+    if kind == "all layers full":
+        return replace(s, layer_kinds=tuple("full" if k in ("sliding", "chunked") else k for k in s.layer_kinds),
+                       sliding_window=0, name=f"{s.name} [no sliding window what-if]")
+    if kind == "MLA":
+        if MLA in s.layer_kinds:
+            return s
+        # DeepSeek-V2/V3's latent sizes (config.json: kv_lora_rank 512, qk_rope_head_dim 64)
+        return replace(s, layer_kinds=tuple(MLA if k != "linear" and k != "mamba" else k for k in s.layer_kinds),
+                       kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=s.head_dim,
+                       q_lora_rank=0, sliding_window=0, name=f"{s.name} [MLA what-if]")
+    return s.with_kv_heads(int(kind))
+
+
+@st.cache_data(**CACHE)
+def attention_row(model: str, text: str, kind: str, gpu: str, tp: int, weights: str, kv_dtype: str,
+                  engine: str, batch: int, prompt: int, output: int) -> dict:
+    v = variant(model, text, kind)
+    ins = api.inspect_model(v, kv_dtype=kv_dtype, engine=engine, context=prompt + output, batch=batch,
+                            weights=weights)
+    f = api.fit(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
+    pl = api.plan(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
+    return _plain({"attention": ins["attention"], "kv_heads": v.num_kv_heads,
+                   "kv_bytes_per_token": ins["kv_bytes_per_token"], "kv_cache_bytes": ins["kv_cache_bytes"],
+                   "weight_bytes": ins["weight_bytes"], "max_batch": f["max_batch"], "max_context": f["max_context"],
+                   "fits": f["fits"], "tpot_s": pl["tpot_s"], "output_tokens_per_s": pl["output_tokens_per_s"],
+                   "spec_name": v.name})
+
+
+@st.cache_data(**CACHE)
+def variant_kv_curve(model: str, text: str, kind: str, kv_dtype: str, engine: str, tp: int, batch: int,
+                     contexts: tuple[int, ...]) -> np.ndarray:
+    groups = kvmod.layer_groups(variant(model, text, kind), kv_dtype, engine, tp)
+    return np.asarray(kvmod.kv_cache_bytes(groups, batch, np.asarray(contexts, dtype=float), engine), dtype=float)
+
+
+@st.cache_data(**CACHE)
+def format_row(model: str, text: str, weights: str) -> dict:
+    ins = api.inspect_model(spec(model, text), weights=weights)
+    return {"weight_bytes": ins["weight_bytes"], "bits_per_weight": ins["bits_per_weight"],
+            "params_total": ins["params_total"]}
+
+
+@st.cache_data(**CACHE)
+def validation() -> pd.DataFrame:
+    from planner import validate
+
+    return validate.validation_table()
+
+
+@st.cache_data(**CACHE)
+def error_band(gpu: str, metric: str) -> dict | None:
+    try:
+        from planner import validate
+    except ImportError:
+        return None
+    try:
+        return validate.error_band(gpu, metric)
+    except Exception:  # noqa: BLE001 - a missing band must never break the plan page
+        return None
+
+
+@st.cache_data(**CACHE)
+def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, ttft_s: float | None,
+                  tpot_s: float | None, e2e_s: float | None, percentile: int, gpus: tuple[str, ...],
+                  tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str) -> pd.DataFrame:
+    """planner.slo.plan_capacity over the candidates, keyed by primitives."""
+    from planner import slo
+
+    workload = slo.Workload(request_rate_per_s=rate, prompt_tokens=prompt, output_tokens=output)
+    targets = slo.Targets(ttft_s=ttft_s, tpot_s=tpot_s, e2e_s=e2e_s, percentile=percentile)
+    cands = slo.Candidates(gpus=gpus, tps=tps, weights=weights, kv_dtypes=kv_dtypes, engine=engine)
+    return slo.plan_capacity(spec(model, text), workload, targets, cands)

@@ -1,0 +1,157 @@
+"""Plotly figure builders: a DataFrame in, a figure out. No streamlit here, so tests can call them.
+
+Inputs are in SI units (bytes, seconds) as the core returns them; the builders convert to GiB and
+ms for the axes, the only place those units appear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from planner.sweep import pareto_mask
+
+GIB = 2**30
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC",
+           "#EECA3B")
+MEMORY_COLORS = {"weights": "#4C78A8", "KV cache": "#F58518", "activations": "#54A24B", "overhead": "#BAB0AC"}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, title=None))
+    return fig
+
+
+def memory_bar(parts: pd.DataFrame, capacity_bytes: float, total_bytes: float | None = None) -> go.Figure:
+    """Stacked bar of one GPU's memory (``parts``: component, bytes) against its usable capacity."""
+    fig = go.Figure()
+    for row in parts.itertuples(index=False):
+        fig.add_bar(y=["per GPU"], x=[row.bytes / GIB], name=row.component, orientation="h",
+                    marker_color=MEMORY_COLORS.get(row.component), text=f"{row.component} {row.bytes / GIB:.2f} GiB",
+                    textposition="inside", insidetextanchor="middle",
+                    hovertemplate=f"{row.component}: %{{x:.2f}} GiB<extra></extra>")
+    fig.add_vline(x=capacity_bytes / GIB, line=dict(color="black", width=3),
+                  annotation_text=f"usable {capacity_bytes / GIB:.1f} GiB", annotation_position="top left")
+    if total_bytes and total_bytes > capacity_bytes * 1.001:
+        fig.add_vline(x=total_bytes / GIB, line=dict(color="grey", dash="dot"),
+                      annotation_text=f"physical {total_bytes / GIB:.1f}", annotation_position="top right")
+    used = float(parts["bytes"].sum())
+    fig.update_xaxes(range=[0, max(used, capacity_bytes, total_bytes or 0) / GIB * 1.08])
+    _layout(fig, "Memory per GPU", "GiB", "", height=250)
+    fig.update_layout(barmode="stack", showlegend=True, uniformtext_minsize=10, uniformtext_mode="hide",
+                      legend=dict(orientation="h", traceorder="normal", yanchor="top", y=-0.35, xanchor="left", x=0),
+                      margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def frontier_mask(df: pd.DataFrame, x: str, y: str) -> np.ndarray:
+    """Rows not dominated by another row with both higher x and higher y (planner.sweep.pareto_mask)."""
+    return pareto_mask(df[x].to_numpy(float), df[y].to_numpy(float))
+
+
+def pareto(df: pd.DataFrame, frontier: pd.DataFrame, x: str = "tokens_per_s_per_user",
+           y: str = "output_tokens_per_s_per_gpu", series: str = "series") -> go.Figure:
+    """Latency (tokens/s each user sees) against throughput (tokens/s per GPU) over batch, per series,
+    with the Pareto frontier over all series."""
+    fig = go.Figure()
+    for i, (name, g) in enumerate(df.groupby(series, sort=True)):
+        g = g.sort_values("batch")
+        fig.add_scatter(x=g[x], y=g[y], mode="lines+markers", name=str(name), line=dict(color=PALETTE[i % 10]),
+                        customdata=g[["batch"]].to_numpy(),
+                        hovertemplate="batch %{customdata[0]}<br>%{x:.1f} tok/s/user<br>%{y:,.0f} tok/s/GPU"
+                                      "<extra>" + str(name) + "</extra>")
+    if len(frontier):
+        f = frontier.sort_values(x)
+        fig.add_scatter(x=f[x], y=f[y], mode="lines", name="Pareto frontier",
+                        line=dict(color="black", width=2, dash="dash"), hoverinfo="skip")
+    return _layout(fig, "Latency vs throughput over batch size", "tokens/s per user (1 / TPOT)",
+                   "output tokens/s per GPU", height=460)
+
+
+def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str, x_title: str, y_title: str,
+          hlines: dict[str, float] | None = None, log_x: bool = False, y_scale: float = 1.0,
+          markers: bool = False) -> go.Figure:
+    """One line per ``series``; ``hlines`` adds labelled horizontal limits (same units as y after scaling)."""
+    fig = go.Figure()
+    for i, (name, g) in enumerate(df.groupby(series, sort=False)):
+        g = g.sort_values(x)
+        fig.add_scatter(x=g[x], y=g[y] / y_scale, mode="lines+markers" if markers else "lines", name=str(name),
+                        line=dict(color=PALETTE[i % 10]))
+    for label, value in (hlines or {}).items():
+        fig.add_hline(y=value, line=dict(color="black", dash="dot"), annotation_text=label,
+                      annotation_position="top left")
+    if log_x:
+        fig.update_xaxes(type="log")
+    return _layout(fig, title, x_title, y_title)
+
+
+def bars(df: pd.DataFrame, x: str, y: str, title: str, y_title: str, color: str | None = None,
+         text: str | None = None, hlines: dict[str, float] | None = None, height: int = 380) -> go.Figure:
+    """A bar per row (grouped by ``color`` when given)."""
+    fig = go.Figure()
+    groups = df.groupby(color, sort=False) if color else [(y_title, df)]
+    for i, (name, g) in enumerate(groups):
+        fig.add_bar(x=g[x].astype(str), y=g[y], name=str(name), marker_color=PALETTE[i % 10],
+                    text=g[text] if text else None, textposition="outside" if text else None)
+    for label, value in (hlines or {}).items():
+        fig.add_hline(y=value, line=dict(color="black", dash="dot"), annotation_text=label,
+                      annotation_position="top left")
+    fig.update_layout(barmode="group", showlegend=bool(color))
+    return _layout(fig, title, "", y_title, height=height)
+
+
+def offload(df: pd.DataFrame, fitting_layers: int, total_layers: int) -> go.Figure:
+    """Decode tokens/s (batch 1) against layers on the GPU; the rest run from host memory."""
+    fig = go.Figure()
+    ok, over = df[df["fits_on_gpu"]], df[~df["fits_on_gpu"]]
+    fig.add_scatter(x=ok["gpu_layers"], y=ok["tokens_per_s"], mode="lines+markers", name="fits in GPU memory",
+                    line=dict(color=PALETTE[0]))
+    if len(over):
+        fig.add_scatter(x=over["gpu_layers"], y=over["tokens_per_s"], mode="lines+markers",
+                        name="would not fit", line=dict(color=PALETTE[3], dash="dot"))
+    fig.add_vline(x=fitting_layers, line=dict(color="black", dash="dash"),
+                  annotation_text=f"-ngl {fitting_layers} (most that fit)", annotation_position="top left")
+    fig.update_xaxes(range=[-0.5, total_layers + 0.5])
+    return _layout(fig, "GGUF partial offload: layers on the GPU vs decode speed", "layers on the GPU (-ngl)",
+                   "tokens/s (batch 1)")
+
+
+def validation_scatter(df: pd.DataFrame, predicted: str = "predicted", color: str = "gpu",
+                       unit_scale: float = 1.0, unit: str = "") -> go.Figure:
+    """Predicted against measured (log-log) with the y = x line: points below it are optimistic."""
+    fig = go.Figure()
+    d = df[np.isfinite(df["measured"].astype(float)) & np.isfinite(df[predicted].astype(float))]
+    d = d[(d["measured"] > 0) & (d[predicted] > 0)]
+    for i, (name, g) in enumerate(d.groupby(color, sort=True)):
+        fig.add_scattergl(x=g["measured"] / unit_scale, y=g[predicted] / unit_scale, mode="markers", name=str(name),
+                          marker=dict(color=PALETTE[i % 10], size=5, opacity=0.6))
+    if len(d):
+        lo = float(min(d["measured"].min(), d[predicted].min())) / unit_scale
+        hi = float(max(d["measured"].max(), d[predicted].max())) / unit_scale
+        fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x (exact)",
+                        line=dict(color="black", dash="dash"))
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return _layout(fig, "Predicted vs measured", f"measured {unit}".strip(), f"predicted {unit}".strip(), height=460)
+
+
+def roofline(peak_flops: float, bandwidth_bytes_per_s: float, points: pd.DataFrame) -> go.Figure:
+    """Attainable FLOP/s = min(peak, bandwidth x intensity); ``points``: name, intensity (FLOP/byte)."""
+    ridge = peak_flops / bandwidth_bytes_per_s
+    lo = min(0.5, float(points["intensity"].min()) / 2) if len(points) else 0.5
+    hi = max(ridge * 20, float(points["intensity"].max()) * 2) if len(points) else ridge * 20
+    xs = np.geomspace(lo, hi, 200)
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=np.minimum(peak_flops, bandwidth_bytes_per_s * xs) / 1e12, mode="lines",
+                    name="roofline (datasheet)", line=dict(color="black"))
+    for i, row in enumerate(points.itertuples(index=False)):
+        y = min(peak_flops, bandwidth_bytes_per_s * row.intensity) / 1e12
+        fig.add_scatter(x=[row.intensity], y=[y], mode="markers+text", name=row.name, text=[row.name],
+                        textposition="top center", marker=dict(size=14, color=PALETTE[(i + 1) % 10]))
+    fig.add_vline(x=ridge, line=dict(color="grey", dash="dot"), annotation_text=f"ridge {ridge:.0f} FLOP/byte")
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return _layout(fig, "Prefill vs decode on the roofline", "arithmetic intensity (FLOP per byte moved)",
+                   "attainable TFLOP/s", height=400)

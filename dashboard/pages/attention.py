@@ -1,0 +1,101 @@
+"""Page 3: attention and the KV cache. MHA against GQA against MQA against MLA (and the model's own
+sliding-window pattern) for the chosen model; KV dtype choices; the uptraining caveat."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import core, figures, fmt, page, tables
+from dashboard.state import Selection
+from planner import kv as kvmod
+
+CONTEXTS = tuple(int(x) for x in np.unique(np.geomspace(256, 1 << 18, 25).round(-1)))
+LABELS = {"MLA": "MLA (latent)", "as shipped": "as shipped", "all layers full": "no sliding window"}
+
+
+def variants(sel: Selection, ins: dict) -> list[tuple[str, str]]:
+    """(kind passed to core.variant, label) for the chosen model."""
+    heads, kvh = ins["num_heads"], ins["num_kv_heads"]
+    out = [("as shipped", f"as shipped: {ins['attention']}")]
+    if ins["attention"] != "MLA":
+        out.append((str(heads), f"MHA ({heads} KV heads)"))
+        gqa = kvh if 1 < kvh < heads else next((d for d in (8, 4, 2) if heads % d == 0 and d < heads), None)
+        if gqa:
+            out.append((str(gqa), f"GQA ({gqa} KV heads)"))
+        out.append(("1", "MQA (1 KV head)"))
+        out.append(("MLA", "MLA what-if (latent 512 + 64)"))
+    if ins["sliding_window"]:
+        out.append(("all layers full", "no sliding window (all full)"))
+    return out
+
+
+def body(sel: Selection) -> None:
+    st.caption(page.describe(sel))
+    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+    kinds = ", ".join(f"{n} {k}" for k, n in ins["layer_kinds"].items())
+    st.markdown(f"**{ins['model']}**: {ins['num_heads']} query heads, {ins['num_kv_heads']} KV heads of "
+                f"{ins['head_dim']} dims, {ins['layers']} layers ({kinds})"
+                + (f", sliding window {ins['sliding_window']:,} tokens" if ins["sliding_window"] else "")
+                + f". Attention: **{ins['attention']}**.")
+    rows, curves = [], []
+    for kind, label in variants(sel, ins):
+        try:
+            r = core.attention_row(sel.model, sel.text, kind, *sel.dep, sel.batch, sel.prompt, sel.output)
+        except Exception as e:  # noqa: BLE001 - e.g. TP that does not divide a regrouped model
+            st.caption(f"{label}: {e}")
+            continue
+        rows.append({"variant": label, "kv_heads": r["kv_heads"],
+                     "kv_bytes_per_token": r["kv_bytes_per_token"],
+                     "kv_gib_at_batch_and_context": r["kv_cache_bytes"] / 2**30,
+                     "largest_batch": r["max_batch"], "longest_context": r["max_context"],
+                     "tpot_ms": r["tpot_s"] * 1e3, "output_tokens_per_s": r["output_tokens_per_s"],
+                     "fits": r["fits"]})
+        kvb = core.variant_kv_curve(sel.model, sel.text, kind, sel.kv_dtype, sel.engine, sel.tp, sel.batch, CONTEXTS)
+        curves.append(pd.DataFrame({"variant": label, "context": CONTEXTS, "kv_gib": kvb / 2**30}))
+    df = pd.DataFrame(rows)
+    st.subheader("KV bytes per token, largest batch, longest context")
+    c = st.columns(len(df) if len(df) <= 6 else 6)
+    for col, row in zip(c, df.itertuples(index=False), strict=False):
+        col.metric(row.variant, f"{row.kv_bytes_per_token / 1024:,.0f} KiB/token",
+                   help=f"largest batch {row.largest_batch:,}; longest context {row.longest_context:,}")
+    st.plotly_chart(figures.bars(df.assign(label=df["largest_batch"].map(lambda v: f"{v:,}")), "variant",
+                                 "largest_batch", f"Largest batch that fits on {sel.gpu} at "
+                                 f"{sel.prompt + sel.output:,} tokens", "requests", text="label", height=340))
+    tables.show(df.round(3), "attention_variants", "attn")
+    st.subheader("KV cache vs context")
+    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output)
+    budget = p["capacity_bytes_per_gpu"] - p["weights_bytes_per_gpu"] - p["activation_bytes_per_gpu"] - p["overhead_bytes_per_gpu"]
+    cdf = pd.concat(curves, ignore_index=True)
+    st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", f"KV cache per GPU at batch {sel.batch}",
+                                  "context (tokens)", "GiB", log_x=True,
+                                  hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None))
+    st.caption("Per token, every layer stores a key and a value for each KV head: "
+               "`2 x kv_heads x head_dim x bytes`. MHA keeps one per query head, GQA one per group, MQA one in all; "
+               "MLA stores one compressed latent per token instead (DeepSeek-V2). A sliding window caps what a "
+               "layer keeps at the window.")
+    st.info("**Uptraining caveat** (the seed, after Ainslie et al. 2023): regrouping a trained model's heads is not "
+            "free. MQA loses quality and needs extra training (\"uptraining\"); even with 10% of the original "
+            "training data a gap remained. GQA stays close to MHA, and about 5% of the original data closes the "
+            "gap. The MHA/GQA/MQA/MLA rows above other than the model's own are what-ifs, not checkpoints.",
+            icon=":material/school:")
+    st.subheader("KV cache dtype")
+    drows = []
+    for name, d in kvmod.KV_DTYPES.items():
+        try:
+            f = core.fit(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, name, sel.engine, sel.batch, sel.prompt,
+                         sel.output)
+            ki = core.inspect(sel.model, sel.text, sel.weights, name, sel.engine, sel.prompt + sel.output, sel.batch)
+        except Exception as e:  # noqa: BLE001
+            st.caption(f"{name}: {e}")
+            continue
+        drows.append({"kv_dtype": name, "bits_per_element": d.bits, "kv_bytes_per_token": ki["kv_bytes_per_token"],
+                      "kv_gib_at_batch_and_context": ki["kv_cache_bytes"] / 2**30, "largest_batch": f["max_batch"],
+                      "longest_context": f["max_context"], "fits": f["fits"], "source": d.source})
+    tables.show(pd.DataFrame(drows).round(3), "kv_dtypes", "kvd")
+    st.caption(f"Current choice: {sel.kv_dtype}, {fmt.gib(ins['kv_cache_bytes'])} at batch {sel.batch} x "
+               f"{sel.prompt + sel.output:,} tokens ({sel.engine} layout, one GPU's share at TP=1). "
+               "fp8 halves the cache at a small accuracy cost; int8/int4 add per-group scales and zeros.")
+
+
+page.run(body, "Attention & KV cache", "How the attention kind and the cache's dtype set the KV cache, and "
+         "with it the batch and context that fit.")

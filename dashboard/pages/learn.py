@@ -1,0 +1,176 @@
+"""Page 7: learn. The seed's ideas with live numbers from the current selection: prefill against decode,
+the KV cache, MHA/MQA/GQA, quantization methods, distillation as a teacher/student plan comparison,
+and what serving well means (cost, throughput, latency)."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import core, figures, fmt, page, tables
+from dashboard.state import Selection, format_ids, model_names
+
+TPS = (1, 2, 4, 8, 16)
+
+
+def generation(sel: Selection, p: dict, r: dict) -> None:
+    st.header("1. Prefill and decode")
+    st.markdown("A model writes one token at a time, feeding its own output back in, until it emits an end token "
+                "or reaches the length limit. The prompt is read in one parallel pass, the **prefill**; every later "
+                "token takes one **decode** step.")
+    pi = p["prefill_flops"] / p["prefill_bytes"]
+    di = p["decode_step_flops"] / p["decode_step_bytes"]
+    ridge = r["peak_flops"] / r["bandwidth_bytes_per_s"]
+    c = st.columns(4)
+    c[0].metric("Prefill (TTFT)", fmt.ms(p["ttft_s"]), help=f"{sel.prompt:,} prompt tokens in one pass")
+    c[1].metric("Prefill intensity", f"{pi:,.0f} FLOP/B", help=f"{p['bound']['prefill']}-bound")
+    c[2].metric("Decode step (TPOT)", fmt.ms(p["tpot_s"]), help=f"batch {sel.batch}, one token each")
+    c[3].metric("Decode intensity", f"{di:,.1f} FLOP/B", help=f"{p['bound']['decode']}-bound")
+    pts = pd.DataFrame({"name": ["prefill", "decode"], "intensity": [pi, di]})
+    st.plotly_chart(figures.roofline(r["peak_flops"], r["bandwidth_bytes_per_s"], pts))
+    st.markdown(f"On {sel.gpu} the ridge point is **{ridge:,.0f} FLOP per byte**: below it a step waits on memory, "
+                f"above it on arithmetic. This plan's prefill does {pi:,.0f} FLOP per byte, so it is "
+                f"**{p['bound']['prefill']}-bound**; a decode step reads all the weights and every sequence's KV "
+                f"cache to produce just {sel.batch} token(s), {di:,.1f} FLOP per byte: **{p['bound']['decode']}-bound**. "
+                "That is why batching helps decode so much: the weights are read once for the whole batch.")
+
+
+def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
+    st.header("2. The KV cache")
+    ctx = sel.prompt + sel.output
+    st.markdown("Keys and values already computed for earlier tokens are kept, so a decode step computes them only "
+                "for the new token. The price is memory, growing with every token of every sequence:")
+    bpe = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}.get(sel.kv_dtype, 1)
+    seed = 2 * ins["layers"] * ins["num_kv_heads"] * ins["head_dim"] * ctx * sel.batch * bpe
+    st.code(f"2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
+            f"= 2 x {ins['layers']} x {ins['num_kv_heads']} x {ins['head_dim']} x {ctx:,} x {sel.batch} x {bpe} "
+            f"= {fmt.gib(seed)}", language="text")
+    share = p["kv_cache_bytes_per_gpu"] / p["memory_total_bytes_per_gpu"]
+    st.markdown(f"In this plan the KV cache is **{fmt.gib(p['kv_cache_bytes_per_gpu'])}** per GPU, {share:.0%} of the "
+                f"memory used; the weights are {fmt.gib(p['weights_bytes_per_gpu'])}. The largest batch that fits at "
+                f"{ctx:,} tokens is **{p['max_batch']:,}**.")
+
+
+def attention(sel: Selection, ins: dict) -> None:
+    st.header("3. MHA, MQA and GQA")
+    heads, kvh = ins["num_heads"], ins["num_kv_heads"]
+    if ins["attention"] == "MLA":
+        st.markdown(f"{sel.model} uses multi-head latent attention: it caches one compressed latent per token "
+                    f"({fmt.gib(ins['kv_bytes_per_token'] * 2**20)} per million tokens) instead of per-head K and V.")
+        return
+    rows = []
+    for kind, label in ((str(heads), "MHA"), (str(kvh), f"this model ({ins['attention']})"), ("1", "MQA")):
+        try:
+            r = core.attention_row(sel.model, sel.text, kind, *sel.dep, sel.batch, sel.prompt, sel.output)
+        except Exception:  # noqa: BLE001, S112
+            continue
+        rows.append({"attention": label, "kv_heads": r["kv_heads"], "KiB_per_token": r["kv_bytes_per_token"] / 1024,
+                     "largest_batch": r["max_batch"], "tpot_ms": r["tpot_s"] * 1e3})
+    df = pd.DataFrame(rows).drop_duplicates("kv_heads")
+    st.markdown(f"Multi-head attention keeps K and V for every one of the {heads} heads: the most memory, and the "
+                "most bytes read per decode step. **MQA** shares one K/V head among all query heads; **GQA** one per "
+                f"group. {sel.model} has {kvh} KV head(s) for {heads} query heads (groups of {heads // kvh}).")
+    tables.show(df.round(2), "learn_attention", "lattn")
+    st.caption("MQA loses quality and needs uptraining (even 10% of the original data left a gap); GQA stays close "
+               "to MHA, and about 5% of the original data closes the gap (the seed; Ainslie et al. 2023).")
+
+
+QUANT = (
+    ("bitsandbytes LLM.int8()", "bnb-int8", "8-bit matmul; outlier input columns stay in 16 bit, the rest scaled "
+     "vector-wise by absmax. `BitsAndBytesConfig(load_in_8bit=True)`"),
+    ("bitsandbytes NF4", "bnb-nf4", "4-bit normal-float codes, dequantized per matmul. "
+     "`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=\"nf4\")`"),
+    ("GPTQ", "gptq-4bit-g128", "quantize each layer so its output on a calibration set matches; slow to produce "
+     "(4 GPU-hours on an A100 for 175B). `GPTQConfig(bits=4, dataset=\"c4\")`"),
+    ("AWQ", "awq-4bit-g128", "activation-aware: scale up the ~1% salient weights before rounding; fast to produce, "
+     "keeps quality"),
+    ("GGUF", "Q4_K_M", "llama.cpp's one-file format for CPU, GPU and Apple silicon; layers can be split between "
+     "GPU and CPU (partial offload)"),
+)
+
+
+def quantization(sel: Selection) -> None:
+    st.header("4. Quantization")
+    st.markdown("FP32 to FP16/BF16, then 8, 4 or 3 bits. The common choice today is **W4A16**: 4-bit weights, "
+                "16-bit arithmetic. Post-training quantization (PTQ) is the norm for LLMs.")
+    base = core.format_row(sel.model, sel.text, "bf16") if "bf16" in format_ids() else None
+    rows = []
+    for name, fid, what in QUANT:
+        if fid not in format_ids():
+            continue
+        r = core.format_row(sel.model, sel.text, fid)
+        rows.append({"method": name, "format": fid, "bits_per_weight": r["bits_per_weight"],
+                     "weights_gib": r["weight_bytes"] / 2**30,
+                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"), "how": what})
+    tables.show(pd.DataFrame(rows).round(3), "learn_quantization", "lquant")
+    if base:
+        st.caption(f"{sel.model} in bf16: {fmt.gib(base['weight_bytes'])}. Bits per weight include scales, zero "
+                   "points and the tensors each method leaves in 16 bit. See the Quantization page for speed and fit.")
+
+
+def _smallest_tp_plan(model: str, gpu: str, sel: Selection) -> dict | None:
+    for tp in TPS:
+        try:
+            p = core.plan(model, "", gpu, tp, "bf16" if "bf16" in format_ids() else sel.weights, sel.kv_dtype,
+                          sel.engine, sel.batch, sel.prompt, sel.output)
+        except Exception:  # noqa: BLE001, S112 - TP that does not divide the heads: try the next
+            continue
+        if p["fits"]:
+            return p
+    return None
+
+
+def distillation(sel: Selection) -> None:
+    st.header("5. Distillation: teacher and student")
+    st.markdown("A large **teacher** model's outputs train a small **student**. Small LLMs are now commonly built "
+                "from data the large ones generate (Zephyr used LLMs to build both its instruction and its "
+                "preference data). What the student saves at serving time, on the same GPU:")
+    names = list(model_names())
+    sizes = {n: core.inspect(n, "", "bf16", "bf16", "paged", 1024, 1)["params_total"] for n in names}
+    dense = sorted(names, key=lambda n: sizes[n])
+    teacher_default = next((n for n in ("Llama-3.1-70B", "Meta-Llama-3.1-70B") if n in names), dense[-1])
+    student_default = next((n for n in ("Llama-3.1-8B", "Meta-Llama-3.1-8B") if n in names), dense[0])
+    c1, c2 = st.columns(2)
+    teacher = c1.selectbox("Teacher", names, index=names.index(teacher_default), key="l_teacher")
+    student = c2.selectbox("Student", names, index=names.index(student_default), key="l_student")
+    rows = []
+    for role, m in (("teacher", teacher), ("student", student)):
+        p = _smallest_tp_plan(m, sel.gpu, sel)
+        if p is None:
+            rows.append({"role": role, "model": m, "params_b": sizes[m] / 1e9, "note": f"does not fit on up to 16 x {sel.gpu}"})
+            continue
+        rows.append({"role": role, "model": m, "params_b": sizes[m] / 1e9, "gpus": p["gpus_per_replica"],
+                     "weights_gib_per_gpu": p["weights_bytes_per_gpu"] / 2**30, "ttft_ms": p["ttft_s"] * 1e3,
+                     "tpot_ms": p["tpot_s"] * 1e3, "tokens_per_s_per_gpu": p["output_tokens_per_s_per_gpu"],
+                     "usd_per_1m_output_tokens": p["cost_usd_per_1m_output_tokens"], "note": ""})
+    df = pd.DataFrame(rows)
+    tables.show(df.round(3), "learn_distillation", "ldist")
+    if len(df) == 2 and "usd_per_1m_output_tokens" in df and df["usd_per_1m_output_tokens"].notna().all():
+        ratio = df["usd_per_1m_output_tokens"].iloc[0] / df["usd_per_1m_output_tokens"].iloc[1]
+        st.markdown(f"On {sel.gpu} (bf16 weights, batch {sel.batch}, each on the fewest GPUs that hold it) the "
+                    f"student is **{ratio:,.1f}x cheaper per token**; whether it is good enough is a question of "
+                    "quality, which this planner does not model.")
+
+
+def serving(sel: Selection, p: dict) -> None:
+    st.header("6. Serving well: cost, throughput, latency")
+    st.markdown("More requests for less money, each next token delivered fast. For this plan:")
+    c = st.columns(3)
+    c[0].metric("Cost", fmt.usd(p["cost_usd_per_1m_output_tokens"]) + " / 1M tokens")
+    c[1].metric("Throughput", f"{p['requests_per_s']:,.2f} requests/s")
+    c[2].metric("Latency", fmt.ms(p["tpot_s"]) + " per token")
+    st.caption("The Trade-offs page shows how batch size trades one against the others.")
+
+
+def body(sel: Selection) -> None:
+    st.caption(page.describe(sel))
+    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output)
+    r = core.roofline(sel.model, sel.text, *sel.dep)
+    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+    page.guarded(lambda: generation(sel, p, r))
+    page.guarded(lambda: kv_cache(sel, p, ins))
+    page.guarded(lambda: attention(sel, ins))
+    page.guarded(lambda: quantization(sel))
+    page.guarded(lambda: distillation(sel))
+    page.guarded(lambda: serving(sel, p))
+
+
+page.run(body, "Learn", "How LLM inference works, told with the numbers of the plan in the sidebar.")

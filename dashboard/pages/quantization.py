@@ -1,0 +1,113 @@
+"""Page 4: quantization. Every weight format side by side (bits per weight, memory, which GPUs it fits,
+decode speed), and GGUF partial offload: layers on the GPU against tokens/s."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import core, figures, fmt, page, tables
+from dashboard.state import Selection, format_ids, gpu_ids
+from planner import profiles
+
+FAMILY_NOTES = {
+    "float": "16/32-bit floats: the unquantized baseline.",
+    "fp8": "8-bit floats with per-tensor or per-block scales; native on Hopper/Ada/Blackwell tensor cores.",
+    "bitsandbytes": "LLM.int8() keeps outlier input columns in 16 bit; NF4 stores 4-bit normal-float codes "
+                    "(absmax per block of 64), dequantized on the fly.",
+    "gptq": "Post-training: each layer quantized so its output on a calibration set matches the original "
+            "(second-order error correction). Slow to produce, fast int4 kernels (Marlin/ExLlama).",
+    "awq": "Activation-aware: scales up the ~1% of weights on high-activation channels before rounding. "
+           "Fast to produce, keeps quality.",
+    "gguf": "llama.cpp's single-file format: block-wise k-quants mixing bit widths per tensor; runs on CPU, GPU, "
+            "Apple silicon, and can split the layers between GPU and CPU.",
+    "mxfp4": "OCP microscaling fp4: 4-bit elements with one 8-bit exponent per block of 32.",
+}
+
+
+def formats_table(sel: Selection) -> pd.DataFrame:
+    table = profiles.formats()
+    rows = []
+    gids = gpu_ids()
+    for fid in format_ids():
+        f = table.formats[fid]
+        try:
+            r = core.format_row(sel.model, sel.text, fid)
+        except Exception as e:  # noqa: BLE001 - a format the model cannot take (e.g. group size)
+            rows.append({"format": fid, "family": f.family, "note": str(e)[:120]})
+            continue
+        fits = []
+        for g in gids:
+            try:
+                if core.fit(sel.model, sel.text, g, sel.tp, fid, sel.kv_dtype, sel.engine, sel.batch, sel.prompt,
+                            sel.output)["fits"]:
+                    fits.append(g)
+            except Exception:  # noqa: BLE001, S112
+                continue
+        speed = {}
+        try:
+            p = core.plan(sel.model, sel.text, *(sel.gpu, sel.tp, fid, sel.kv_dtype, sel.engine), sel.batch,
+                          sel.prompt, sel.output)
+            speed = {"tpot_ms": p["tpot_s"] * 1e3, "tokens_per_s_per_user": p["tokens_per_s_per_user"],
+                     "output_tokens_per_s": p["output_tokens_per_s"],
+                     "fits_on_selected_gpu": p["fits"]}
+        except Exception as e:  # noqa: BLE001
+            speed = {"note": str(e)[:120]}
+        rows.append({"format": fid, "label": f.label, "family": f.family, "compute": f.compute_dtype,
+                     "bits_per_weight": r["bits_per_weight"], "weights_gib": r["weight_bytes"] / 2**30,
+                     **speed, "fits_on": ", ".join(fits) if fits else "none", "note": ""})
+    return pd.DataFrame(rows)
+
+
+def formats_section(sel: Selection) -> None:
+    df = formats_table(sel)
+    st.subheader(f"Every weight format for {sel.model}")
+    ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
+    r = core.roofline(sel.model, sel.text, *sel.dep)
+    cap = r["total_memory_bytes"] * (r["gpu_memory_utilization"] if sel.engine == "paged" else 1.0) * sel.tp
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figures.bars(ok.assign(text=ok["bits_per_weight"].map(lambda v: f"{v:.2f} b")), "format",
+                                 "weights_gib", "Weight memory (whole model)", "GiB", color="family", text="text",
+                                 hlines={f"{sel.tp} x {sel.gpu} usable": cap / 2**30}))
+    if "tpot_ms" in ok:
+        sp = ok.dropna(subset=["tokens_per_s_per_user"])
+        c2.plotly_chart(figures.bars(sp.assign(text=sp["tokens_per_s_per_user"].map(lambda v: f"{v:.0f}")), "format",
+                                     "tokens_per_s_per_user", f"Decode speed on {sel.gpu} at batch {sel.batch}",
+                                     "tokens/s per user", color="family", text="text"))
+    st.caption("Fewer bits per weight means less memory and, in the memory-bound decode, fewer bytes read per "
+               "token, so faster decoding; dequantization kernels give some of that back (profiles/kernels.json). "
+               "`fits_on`: GPUs where this model fits at the sidebar's batch, lengths and TP.")
+    tables.show(df.round(3), "weight_formats", "fmts")
+    with st.expander("What each family does"):
+        for fam in dict.fromkeys(df["family"]):
+            st.markdown(f"- **{fam}**: {FAMILY_NOTES.get(fam, '')}")
+
+
+def offload_section(sel: Selection) -> None:
+    st.subheader("GGUF partial offload (llama.cpp `-ngl`)")
+    ggufs = [f for f in format_ids() if profiles.formats().formats[f].family == "gguf"]
+    if not ggufs:
+        st.info("No GGUF formats in profiles/weight_formats.json.")
+        return
+    c1, c2 = st.columns(2)
+    default = "Q4_K_M" if "Q4_K_M" in ggufs else ggufs[0]
+    w = c1.selectbox("GGUF format", ggufs, index=ggufs.index(default), key="q_gguf")
+    ctx = c2.number_input("Context (tokens)", min_value=1, max_value=1 << 20, value=4096, step=1024, key="q_ctx")
+    best, df = core.offload_curve(sel.model, sel.text, sel.gpu, w, int(ctx))
+    c = st.columns(3)
+    c[0].metric("Layers on the GPU", f"{best['gpu_layers']} / {best['layers']}")
+    c[1].metric("GPU memory used", fmt.gib(best["gpu_bytes"]))
+    c[2].metric("Left in CPU RAM", fmt.gib(best["cpu_bytes"]))
+    st.plotly_chart(figures.offload(df, best["gpu_layers"], best["layers"]))
+    st.caption("Each layer left on the CPU is read from host memory at every token, which is far slower than the "
+               "GPU's; the speed climbs steeply only when the last layers move onto the GPU. One GGUF file holds "
+               "the whole model, so the split is a load-time flag.")
+    tables.show(df.round(4), "gguf_offload", "gguf")
+
+
+def body(sel: Selection) -> None:
+    st.caption(page.describe(sel))
+    page.guarded(lambda: formats_section(sel))
+    page.guarded(lambda: offload_section(sel))
+
+
+page.run(body, "Quantization", "Smaller weights: how many bits each format really stores, what fits where, "
+         "and how fast it decodes.")

@@ -1,0 +1,70 @@
+"""Page 6: validation. Predicted against measured (profiles/measurements and the published reference
+data), the y = x line, error per metric and GPU, calibrated against datasheet efficiencies."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import core, figures, page, tables
+from dashboard.state import Selection
+
+MAX_POINTS = 4000  # per chart: enough to see the cloud, few enough to draw fast
+
+
+def unit_of(metric: str) -> tuple[float, str]:
+    if metric.endswith("_s"):
+        return 1e-3, "(ms)"
+    if metric.endswith("_bytes"):
+        return 2**30, "(GiB)"
+    return 1.0, ""
+
+
+def body(sel: Selection) -> None:
+    df = core.validation()
+    if df.empty:
+        st.info("No measurements found under profiles/measurements and no reference data: nothing to compare yet.")
+        return
+    from planner import validate
+
+    metrics = sorted(df["metric"].dropna().unique())
+    c1, c2, c3 = st.columns([2, 2, 2])
+    default = "tpot_s" if "tpot_s" in metrics else metrics[0]
+    metric = c1.selectbox("Metric", metrics, index=metrics.index(default), key="v_metric")
+    pred = c2.radio("Prediction", ["calibrated", "datasheet"], horizontal=True, key="v_pred",
+                    help="calibrated: efficiencies fitted to the measurements (profiles/calibration.json); "
+                         "datasheet: the default efficiencies against datasheet peaks")
+    gpus = sorted(df.loc[df["metric"] == metric, "gpu"].dropna().unique())
+    chosen = c3.multiselect("GPUs", gpus, default=gpus, key="v_gpus")
+    d = df[(df["metric"] == metric) & df["gpu"].isin(chosen)]
+    if len(d) > MAX_POINTS:
+        d = d.sample(MAX_POINTS, random_state=0)
+    col = "predicted" if pred == "calibrated" else "predicted_datasheet"
+    scale, unit = unit_of(metric)
+    st.plotly_chart(figures.validation_scatter(d, predicted=col, color="gpu", unit_scale=scale, unit=unit))
+    n_all = int(((df["metric"] == metric) & df["gpu"].isin(chosen)).sum())
+    st.caption(f"{n_all:,} measured points for {metric}" + (f" ({len(d):,} drawn at random)" if n_all > len(d) else "")
+               + ". On the dashed line the prediction is exact; below it the planner is optimistic (predicts less "
+               "time or memory than measured), above it pessimistic. Sources: " + ", ".join(sorted(d["source"].unique())) + ".")
+    st.subheader("Error per metric and GPU")
+    s = validate.summary(df)
+    s = s.round(2)
+    tables.show(s, "validation_summary", "vsum")
+    st.caption("Errors are signed: (predicted - measured) / measured. `median_abs_error_pct` uses the calibrated "
+               "prediction where a calibration exists; the `datasheet_*` columns use the datasheet efficiencies, so "
+               "the pair shows what calibration buys.")
+    long = s.melt(id_vars=["metric", "gpu"], value_vars=["median_abs_error_pct", "datasheet_median_abs_error_pct"],
+                  var_name="prediction", value_name="median |error| %")
+    long["prediction"] = long["prediction"].map({"median_abs_error_pct": "calibrated",
+                                                 "datasheet_median_abs_error_pct": "datasheet"})
+    long["x"] = long["metric"] + " · " + long["gpu"]
+    long = long[np.isfinite(long["median |error| %"].astype(float))]
+    st.plotly_chart(figures.bars(long, "x", "median |error| %", "Median |error|: calibrated vs datasheet",
+                                 "median |error| %", color="prediction"))
+    worst = d.assign(abs_err=d["error_pct"].abs()).nlargest(20, "abs_err")[
+        ["source", "gpu", "model", "batch", "prompt", "output", "op", "shape", "measured", "predicted",
+         "predicted_datasheet", "error_pct", "provenance"]]
+    with st.expander(f"The 20 worst {metric} points shown"):
+        tables.show(pd.DataFrame(worst).round(6), f"validation_worst_{metric}", "vworst")
+
+
+page.run(body, "Validation", "How far the planner's predictions are from measurements, per metric and GPU.")

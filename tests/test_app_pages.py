@@ -1,0 +1,264 @@
+"""AppTest for every dashboard page: a default run raises nothing, widgets set by key change the shown
+numbers to exactly what planner.api returns for the same request, bad uploads show an error.
+
+The expected strings are the core's numbers passed through dashboard.fmt, the formatter the pages use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dashboard import fmt
+from planner import api, profiles
+from planner.spec import ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ["plan", "tradeoffs", "attention", "quantization", "capacity", "validation", "learn"]
+
+pytestmark = pytest.mark.skipif(not profiles.model_names() or not profiles.gpus(),
+                                reason="no bundled profiles under profiles/models or profiles/gpus")
+
+
+def app(page: str | None = None, **query):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = str(v)
+    at.run()
+    if page and page != "plan":
+        at.switch_page(f"dashboard/pages/{page}.py").run()
+    return at
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def sel(at) -> dict:
+    return at.session_state["selection"].as_dict()
+
+
+def other_gpu(current: str) -> str:
+    ids = [g for g in profiles.gpus() if g != current]
+    return ids[0] if ids else current
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_default_run_has_no_exception_and_no_error(page):
+    at = app(page)
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title, "every page has a title"
+
+
+def test_plan_numbers_equal_the_core_after_widget_changes():
+    at = app()
+    gpu = other_gpu(sel(at)["gpu"])
+    at.selectbox(key="sb_gpu").set_value(gpu)
+    at.number_input(key="sb_batch").set_value(48)
+    at.number_input(key="sb_prompt").set_value(2000)
+    at.number_input(key="sb_output").set_value(300)
+    at.selectbox(key="sb_kv").set_value("fp8")
+    at.run()
+    no_exception(at)
+    s = sel(at)
+    assert (s["gpu"], s["batch"], s["prompt"], s["output"], s["kv_dtype"]) == (gpu, 48, 2000, 300, "fp8")
+    kw = {"weights": s["weights"], "kv_dtype": "fp8", "engine": s["engine"], "tp": s["tp"]}
+    p = api.plan(s["model"], gpu, 48, 2000, 300, gpus=s["gpus"], **kw)
+    f = api.fit(s["model"], gpu, 48, 2000, 300, **kw)
+    shown = metrics(at)
+    assert shown["TTFT"] == fmt.ms(p["ttft_s"])
+    assert shown["TPOT"] == fmt.ms(p["tpot_s"])
+    assert shown["Output tokens/s"] == fmt.per_s(p["deployment_output_tokens_per_s"])
+    assert shown["Requests/s"] == fmt.per_s(p["deployment_requests_per_s"], 2)
+    assert shown["$ / 1M output tokens"] == fmt.usd(p["cost_usd_per_1m_output_tokens"])
+    assert shown["Largest batch"] == fmt.count(p["max_batch"])
+    assert shown["Longest context"] == fmt.count(f["max_context"])
+    table = at.dataframe[0].value
+    assert table.loc[table["metric"] == "KV cache per GPU", "value"].item() == fmt.gib(p["kv_cache_bytes_per_gpu"])
+
+
+def test_does_not_fit_is_a_result_not_an_error():
+    at = app()
+    at.number_input(key="sb_batch").set_value(65536)
+    at.number_input(key="sb_prompt").set_value(1 << 20)
+    at.run()
+    no_exception(at)
+    assert any("Does not fit" in w.value for w in at.warning)
+
+
+def test_choices_persist_across_pages_and_reach_the_url():
+    at = app()
+    at.number_input(key="sb_batch").set_value(12)
+    at.number_input(key="sb_output").set_value(99)
+    at.run()
+    at.switch_page("dashboard/pages/learn.py").run()
+    no_exception(at)
+    s = sel(at)
+    assert (s["batch"], s["output"]) == (12, 99)
+    assert at.query_params["batch"] in ("12", ["12"]) and at.query_params["output"] in ("99", ["99"])
+    p = api.plan(s["model"], s["gpu"], 12, s["prompt"], 99, weights=s["weights"], kv_dtype=s["kv_dtype"],
+                 engine=s["engine"], tp=s["tp"])
+    assert metrics(at)["Prefill (TTFT)"] == fmt.ms(p["ttft_s"])
+
+
+def test_url_parameters_are_read_and_bad_ones_warn():
+    gpu = other_gpu(next(iter(profiles.gpus())))
+    at = app(batch=7, gpu=gpu, kv="fp8", tp="3", prompt="lots")
+    no_exception(at)
+    s = sel(at)
+    assert (s["batch"], s["gpu"], s["kv_dtype"], s["tp"]) == (7, gpu, "fp8", 1)
+    warned = " ".join(w.value for w in at.warning)
+    assert "tp=3" in warned and "prompt=lots" in warned
+
+
+def _upload(at, name: str, data: bytes):
+    at.file_uploader(key="sb_upload").set_value((name, data, "application/json"))
+    at.run()
+    no_exception(at)
+    return at
+
+
+def _llama_config() -> dict:
+    return json.loads((profiles.ROOT / "models" / sel(app())["model"] / "config.json").read_text())
+
+
+@pytest.mark.parametrize("name,data,expect", [
+    ("config.json", b"this is not json {", "not valid JSON"),
+    ("config.json", b"[1, 2, 3]", "JSON object"),
+    ("big.json", b" " * 2_100_000 + b"{}", "too large"),
+    ("config.json", json.dumps({"architectures": ["BertModel"], "model_type": "bert"}).encode(), "config.json"),
+    ("config.json", b"\xff\xfe\x00garbage", "config.json"),
+])
+def test_bad_uploads_show_an_error_and_the_app_keeps_working(name, data, expect):
+    at = _upload(app(), name, data)
+    errors = " ".join(e.value for e in at.error)
+    assert "Upload rejected" in errors and expect in errors
+    assert "TTFT" in metrics(at), "the plan falls back to the bundled model"
+
+
+def test_impossible_values_in_an_upload_name_the_field():
+    cfg = _llama_config()
+    cfg["num_key_value_heads"] = cfg["num_attention_heads"] + 1
+    at = _upload(app(), "config.json", json.dumps(cfg).encode())
+    assert any("num_key_value_heads" in e.value for e in at.error)
+    cfg["num_key_value_heads"], cfg["hidden_size"] = 8, -4096
+    at = _upload(app(), "config.json", json.dumps(cfg).encode())
+    assert any("hidden_size" in e.value for e in at.error)
+
+
+def test_a_good_upload_is_planned_exactly_like_the_core():
+    cfg = _llama_config()
+    cfg["num_hidden_layers"] = 20
+    text = json.dumps(cfg)
+    at = _upload(app(), "my-model.json", text.encode())
+    assert not at.error
+    s = sel(at)
+    assert s["model"].startswith("my-model")
+    spec = ModelSpec.from_json_text(text, name=s["model"])
+    p = api.plan(spec, s["gpu"], s["batch"], s["prompt"], s["output"], gpus=s["gpus"], weights=s["weights"],
+                 kv_dtype=s["kv_dtype"], engine=s["engine"], tp=s["tp"])
+    assert metrics(at)["TPOT"] == fmt.ms(p["tpot_s"])
+
+
+def test_attention_page_shows_the_core_kv_bytes_per_token():
+    at = app("attention")
+    at.selectbox(key="sb_kv").set_value("fp8").run()
+    no_exception(at)
+    s = sel(at)
+    ins = api.inspect_model(s["model"], kv_dtype="fp8", engine=s["engine"], weights=s["weights"])
+    own = next(v for k, v in metrics(at).items() if k.startswith("as shipped"))
+    assert own == f"{ins['kv_bytes_per_token'] / 1024:,.0f} KiB/token"
+    table = at.dataframe[0].value
+    row = table[table["variant"].str.startswith("as shipped")].iloc[0]
+    assert row["kv_bytes_per_token"] == round(ins["kv_bytes_per_token"], 3)
+
+
+def test_quantization_page_offload_equals_the_core():
+    at = app("quantization")
+    ggufs = [f for f, v in profiles.formats().formats.items() if v.family == "gguf"]
+    if not ggufs:
+        pytest.skip("no GGUF formats bundled")
+    at.selectbox(key="q_gguf").set_value(ggufs[-1])
+    at.number_input(key="q_ctx").set_value(8192)
+    at.run()
+    no_exception(at)
+    s = sel(at)
+    best = api.gguf_offload(s["model"], s["gpu"], weights=ggufs[-1], context=8192, kv_dtype="fp16")
+    assert metrics(at)["Layers on the GPU"] == f"{best['gpu_layers']} / {best['layers']}"
+    assert metrics(at)["GPU memory used"] == fmt.gib(best["gpu_bytes"])
+    formats = at.dataframe[0].value
+    info = api.inspect_model(s["model"], weights=s["weights"])
+    row = formats[formats["format"] == s["weights"]].iloc[0]
+    assert row["bits_per_weight"] == round(info["bits_per_weight"], 3)
+
+
+def test_tradeoffs_cost_table_equals_the_core():
+    at = app("tradeoffs")
+    at.number_input(key="sb_batch").set_value(16).run()
+    no_exception(at)
+    s = sel(at)
+    cost = next(d.value for d in at.dataframe if "usd_per_1m_at_batch" in d.value.columns)
+    p = api.plan(s["model"], s["gpu"], 16, s["prompt"], s["output"], weights=s["weights"], kv_dtype=s["kv_dtype"],
+                 engine=s["engine"], tp=s["tp"])
+    shown = cost.loc[cost["gpu"] == s["gpu"], "usd_per_1m_at_batch"].item()
+    assert shown == pytest.approx(round(p["cost_usd_per_1m_output_tokens"], 4))
+
+
+def test_validation_page_table_equals_the_core_summary():
+    from planner import validate
+
+    at = app("validation")
+    no_exception(at)
+    df = validate.validation_table()
+    if df.empty:
+        pytest.skip("no measurements")
+    expected = validate.summary(df).round(2).reset_index(drop=True)
+    shown = at.dataframe[0].value.reset_index(drop=True)
+    assert list(shown.columns) == list(expected.columns)
+    assert shown.equals(expected)
+
+
+def test_capacity_page_ranks_the_core_plans():
+    slo = pytest.importorskip("planner.slo")
+    at = app("capacity")
+    at.number_input(key="c_rate").set_value(2.0).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    s = sel(at)
+    shown = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    gids = tuple(profiles.gpus())
+    fmts = [w for w in (s["weights"], "bf16", "fp8", "awq-4bit-g128") if w in profiles.formats().formats]
+    df = slo.plan_capacity(profiles.load_model(s["model"]),
+                           slo.Workload(request_rate_per_s=2.0, prompt_tokens=s["prompt"], output_tokens=s["output"]),
+                           slo.Targets(ttft_s=0.5, tpot_s=0.05, e2e_s=None, percentile=90),
+                           slo.Candidates(gpus=gids, tps=(1, 2, 4, 8), weights=tuple(dict.fromkeys(fmts)),
+                                          kv_dtypes=(s["kv_dtype"],), engine=s["engine"]))
+    assert len(shown) == len(df)
+    assert list(shown["status"]) == list(df["status"])
+    meets = df[df["status"].str.startswith("meets")]
+    assert len(meets)
+    assert shown.iloc[0]["usd_per_hour"] == pytest.approx(round(float(meets.iloc[0]["usd_per_hour"]), 4))
+    assert f"{int(meets.iloc[0]['gpus_total'])} x {meets.iloc[0]['gpu']}" in at.success[0].value
+
+
+def test_no_widget_combination_in_the_sidebar_shows_a_traceback():
+    at = app()
+    for engine in ("transformers", "paged"):
+        for tp in (16, 1):
+            at.selectbox(key="sb_engine").set_value(engine)
+            at.selectbox(key="sb_tp").set_value(tp)
+            at.selectbox(key="sb_kv").set_value("int4")
+            at.run()
+            no_exception(at)
+    at.selectbox(key="sb_weights").set_value(list(profiles.formats().formats)[-1]).run()
+    no_exception(at)

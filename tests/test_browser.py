@@ -1,0 +1,91 @@
+"""One real-browser smoke test: `streamlit run app.py` on a free port, driven by Playwright in Debian's
+chromium. The page loads, a widget change shows the core's number, no exception element appears, and a
+screenshot is saved under artifacts/ (gitignored). Skipped when /usr/bin/chromium is absent."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard import fmt
+from planner import api, profiles
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(not profiles.model_names() or not profiles.gpus(), reason="no bundled profiles"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("streamlit did not start: " + proc.stdout.read1().decode(errors="replace")[-2000:])
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_plan_page_in_a_real_browser(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{server}/?batch=8", wait_until="domcontentloaded")
+    page.get_by_text("Largest batch").first.wait_for(timeout=30_000)
+    box = page.get_by_label("Batch (concurrent requests)")
+    box.fill("24")
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('batch=24')", timeout=30_000)
+    q = dict(x.split("=", 1) for x in page.url.split("?", 1)[1].split("&"))
+    p = api.plan(q["model"], q["gpu"], 24, int(q["prompt"]), int(q["output"]), gpus=int(q["gpus"]),
+                 weights=q["weights"], kv_dtype=q["kv"], engine=q["engine"], tp=int(q["tp"]))
+    page.get_by_text(fmt.ms(p["tpot_s"]), exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    out = ROOT / "artifacts"
+    out.mkdir(exist_ok=True)
+    page.screenshot(path=str(out / "browser_plan.png"), full_page=True)
+    page.close()
