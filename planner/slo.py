@@ -164,6 +164,7 @@ def _simulate(row: dict, wl: Workload, tg: Targets, cand: Candidates) -> None:
         row["latency_headroom"] = min(1 - row[f"sim_{m}_p{q}_s"] / v for m, v in tg.items())
         if res.stable and not misses:
             row["status"] = "meets"
+            row.pop("failed", None)
             row["reason"] = "" if not extra else f"needed {extra} more replica(s) than the mean-value estimate"
             return
         row["failed"] = "unstable" if not res.stable else misses[0].split()[1].lower()

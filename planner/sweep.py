@@ -37,7 +37,8 @@ METRIC_COLUMNS = [
 
 
 def _ints(field: str, values: Iterable, maximum: int) -> np.ndarray:
-    vals = [require_positive_int(field, v, maximum=maximum) for v in np.atleast_1d(np.asarray(list(values), dtype=object))]
+    values = [values] if isinstance(values, int | np.integer) else list(values)
+    vals = [require_positive_int(field, v, maximum=maximum) for v in values]
     if not vals:
         raise PlannerInputError(field, "is empty", f"give at least one {field}")
     return np.asarray(sorted(set(vals)), dtype=float)
@@ -51,7 +52,7 @@ def _names(field: str, values) -> list:
 
 
 def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[str] | str,
-          batches: Iterable[int], prompts: Iterable[int], outputs: Iterable[int],
+          batches: Iterable[int] | int, prompts: Iterable[int] | int, outputs: Iterable[int] | int,
           weights: Sequence[str | None] | str | None = None, kv_dtypes: Sequence[str] | str = "bf16",
           tps: Sequence[int] | int = 1, engine: str = "paged", pp: int = 1) -> pd.DataFrame:
     """Every plan of the grid as one row (see KEY_COLUMNS, METRIC_COLUMNS, ``provenance``).

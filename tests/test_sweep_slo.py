@@ -162,3 +162,8 @@ def test_plan_carries_simulated_percentiles_that_agree_at_concurrency_1():
     assert many["sim_ttft_p50_s"] >= many["ttft_s"]
     assert many["sim_ttft_p90_s"] >= many["sim_ttft_p50_s"]
     assert "sim_ttft_p50_s" not in api.plan(SPEC, GPUS[0], 32, 1024, 128, simulate=False)
+
+
+def test_sweep_takes_a_single_value_on_any_axis():
+    df = sweep(SPEC, GPUS[0], 8, 1024, [128, 256])
+    assert len(df) == 2 and set(df["batch"]) == {8} and set(df["prompt_tokens"]) == {1024}
