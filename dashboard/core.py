@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from planner import api, profiles
+from planner import api, profiles, slo, sweep, validate
 from planner import kv as kvmod
 from planner.errors import PlannerInputError
 from planner.memory import Deployment
@@ -22,6 +22,8 @@ from planner.spec import MLA, ModelSpec
 
 MAX_UPLOAD_BYTES = profiles.MAX_CONFIG_BYTES
 CACHE = {"show_spinner": False, "max_entries": 2048}
+CAPACITY_SIMULATE_TOP = 3    # the capacity page simulates this many of the cheapest survivors
+CAPACITY_SIM_REQUESTS = 500  # requests per simulation: a stable p90/p99, fast enough for a rerun
 
 
 def _plain(d: Any) -> Any:
@@ -200,18 +202,14 @@ def format_row(model: str, text: str, weights: str) -> dict:
 
 
 @st.cache_data(**CACHE)
-def validation() -> pd.DataFrame:
-    from planner import validate
-
-    return validate.validation_table()
+def validation(simulate: bool = False) -> pd.DataFrame:
+    """Every measured point joined with its prediction; ``simulate`` adds the closed-loop simulation of
+    the end-to-end rows (about 15 s the first time, then cached)."""
+    return validate.validation_table(simulate=simulate)
 
 
 @st.cache_data(**CACHE)
 def error_band(gpu: str, metric: str) -> dict | None:
-    try:
-        from planner import validate
-    except ImportError:
-        return None
     try:
         return validate.error_band(gpu, metric)
     except Exception:  # noqa: BLE001 - a missing band must never break the plan page
@@ -221,11 +219,59 @@ def error_band(gpu: str, metric: str) -> dict | None:
 @st.cache_data(**CACHE)
 def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, ttft_s: float | None,
                   tpot_s: float | None, e2e_s: float | None, percentile: int, gpus: tuple[str, ...],
-                  tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str) -> pd.DataFrame:
+                  tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str,
+                  distribution: str = "fixed", simulate_top: int = 5, sim_requests: int = 1000) -> pd.DataFrame:
     """planner.slo.plan_capacity over the candidates, keyed by primitives."""
-    from planner import slo
-
-    workload = slo.Workload(request_rate_per_s=rate, prompt_tokens=prompt, output_tokens=output)
+    workload = slo.Workload(request_rate_per_s=rate, prompt_tokens=prompt, output_tokens=output,
+                            distribution=distribution)
     targets = slo.Targets(ttft_s=ttft_s, tpot_s=tpot_s, e2e_s=e2e_s, percentile=percentile)
-    cands = slo.Candidates(gpus=gpus, tps=tps, weights=weights, kv_dtypes=kv_dtypes, engine=engine)
+    cands = slo.Candidates(gpus=gpus, tps=tps, weights=weights, kv_dtypes=kv_dtypes, engine=engine,
+                           simulate_top=simulate_top, sim_requests=sim_requests)
     return slo.plan_capacity(spec(model, text), workload, targets, cands)
+
+
+@st.cache_data(**CACHE)
+def sweep_grid(model: str, text: str, gpus: tuple[str, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...],
+               tps: tuple[int, ...], engine: str, batches: tuple[int, ...], prompts: tuple[int, ...],
+               outputs: tuple[int, ...]) -> tuple[pd.DataFrame, list[dict]]:
+    """planner.sweep.sweep over the grid: (the tidy frame, the impossible combinations with their reason)."""
+    df = sweep.sweep([spec(model, text)], list(gpus), batches, prompts, outputs, weights=list(weights),
+                     kv_dtypes=list(kv_dtypes), tps=list(tps), engine=engine)
+    skipped = list(df.attrs.get("skipped", []))
+    df.attrs = {}
+    return df, skipped
+
+
+@st.cache_data(**CACHE)
+def max_batches(model: str, text: str, gpus: tuple[str, ...], formats: tuple[str, ...], tp: int, kv_dtype: str,
+                engine: str, prompt: int, output: int) -> pd.DataFrame:
+    """Largest batch that fits (MemoryModel.max_batch) per weight format and GPU, at this context.
+
+    Memory grows with the batch, so a plan at batch ``b`` fits exactly when ``b <= max_batch``: the
+    table answers "which GPUs does each format fit at batch b" for every b without recomputing.
+    -1 marks a combination the core rejects (e.g. TP that does not divide the heads)."""
+    s = spec(model, text)
+    out = pd.DataFrame(-1, index=list(formats), columns=list(gpus), dtype=np.int64)
+    for fmt_id in formats:
+        for g in gpus:
+            try:
+                mm = api.memory_model(s, g, deployment(fmt_id, kv_dtype, engine, tp))
+                out.loc[fmt_id, g] = int(mm.max_batch(prompt, output))
+            except PlannerInputError:
+                continue
+    return out
+
+
+@st.cache_data(**CACHE)
+def format_rows(model: str, text: str, formats: tuple[str, ...]) -> pd.DataFrame:
+    """Bits per weight and weight bytes of the whole model in every format (inspect_model per format)."""
+    s = spec(model, text)
+    rows = []
+    for fmt_id in formats:
+        try:
+            ins = api.inspect_model(s, weights=fmt_id)
+            rows.append({"format": fmt_id, "bits_per_weight": ins["bits_per_weight"],
+                         "weight_bytes": ins["weight_bytes"], "error": ""})
+        except PlannerInputError as e:
+            rows.append({"format": fmt_id, "bits_per_weight": np.nan, "weight_bytes": np.nan, "error": str(e)})
+    return pd.DataFrame(rows)

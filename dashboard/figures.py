@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from planner.sweep import pareto_mask
-
 GIB = 2**30
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC",
            "#EECA3B")
@@ -19,8 +17,8 @@ MEMORY_COLORS = {"weights": "#4C78A8", "KV cache": "#F58518", "activations": "#5
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, title=None))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height + 60, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0, title=None))
     return fig
 
 
@@ -46,15 +44,10 @@ def memory_bar(parts: pd.DataFrame, capacity_bytes: float, total_bytes: float | 
     return fig
 
 
-def frontier_mask(df: pd.DataFrame, x: str, y: str) -> np.ndarray:
-    """Rows not dominated by another row with both higher x and higher y (planner.sweep.pareto_mask)."""
-    return pareto_mask(df[x].to_numpy(float), df[y].to_numpy(float))
-
-
 def pareto(df: pd.DataFrame, frontier: pd.DataFrame, x: str = "tokens_per_s_per_user",
            y: str = "output_tokens_per_s_per_gpu", series: str = "series") -> go.Figure:
     """Latency (tokens/s each user sees) against throughput (tokens/s per GPU) over batch, per series,
-    with the Pareto frontier over all series."""
+    with the Pareto frontier over all series (``frontier``: planner.sweep.pareto_frontier's rows)."""
     fig = go.Figure()
     for i, (name, g) in enumerate(df.groupby(series, sort=True)):
         g = g.sort_values("batch")
@@ -72,23 +65,29 @@ def pareto(df: pd.DataFrame, frontier: pd.DataFrame, x: str = "tokens_per_s_per_
 
 def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str, x_title: str, y_title: str,
           hlines: dict[str, float] | None = None, log_x: bool = False, y_scale: float = 1.0,
-          markers: bool = False) -> go.Figure:
-    """One line per ``series``; ``hlines`` adds labelled horizontal limits (same units as y after scaling)."""
+          markers: bool = False, log_y: bool = False) -> go.Figure:
+    """One line per ``series``; ``hlines`` adds labelled horizontal limits (same units as y after scaling).
+    Log axes show decades only (1k, 10k, ...), so their labels never crowd."""
     fig = go.Figure()
     for i, (name, g) in enumerate(df.groupby(series, sort=False)):
         g = g.sort_values(x)
         fig.add_scatter(x=g[x], y=g[y] / y_scale, mode="lines+markers" if markers else "lines", name=str(name),
                         line=dict(color=PALETTE[i % 10]))
     for label, value in (hlines or {}).items():
-        fig.add_hline(y=value, line=dict(color="black", dash="dot"), annotation_text=label,
-                      annotation_position="top left")
+        fig.add_hline(y=value, line=dict(color="black", dash="dot"))
+        # an annotation's y on a log axis is log10 of the value (a shape's is the value itself)
+        fig.add_annotation(x=0, xref="paper", y=float(np.log10(value)) if log_y else value, text=label,
+                           showarrow=False, xanchor="left", yanchor="bottom")
     if log_x:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(type="log", dtick=1, tickformat="~s")
+    if log_y:
+        fig.update_yaxes(type="log", dtick=1, tickformat="~g")
     return _layout(fig, title, x_title, y_title)
 
 
 def bars(df: pd.DataFrame, x: str, y: str, title: str, y_title: str, color: str | None = None,
-         text: str | None = None, hlines: dict[str, float] | None = None, height: int = 380) -> go.Figure:
+         text: str | None = None, hlines: dict[str, float] | None = None, height: int = 380,
+         log_y: bool = False) -> go.Figure:
     """A bar per row (grouped by ``color`` when given)."""
     fig = go.Figure()
     groups = df.groupby(color, sort=False) if color else [(y_title, df)]
@@ -99,7 +98,30 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, y_title: str, color: str 
         fig.add_hline(y=value, line=dict(color="black", dash="dot"), annotation_text=label,
                       annotation_position="top left")
     fig.update_layout(barmode="group", showlegend=bool(color))
-    return _layout(fig, title, "", y_title, height=height)
+    if log_y:
+        fig.update_yaxes(type="log")
+    _layout(fig, title, "", y_title, height=height)
+    # above the plot: rotated category labels below it would run into a legend there
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+def hbars(df: pd.DataFrame, label: str, value: str, title: str, value_title: str, color: str | None = None,
+          text: str | None = None, barmode: str = "overlay") -> go.Figure:
+    """Horizontal bars, one per label in the frame's order from the top (long labels stay readable);
+    ``barmode="group"`` puts the ``color`` groups of one label side by side."""
+    fig = go.Figure()
+    groups = df.groupby(color, sort=False) if color else [(value_title, df)]
+    for i, (name, g) in enumerate(groups):
+        fig.add_bar(y=g[label].astype(str), x=g[value], name=str(name), orientation="h", marker_color=PALETTE[i % 10],
+                    text=g[text] if text else None, textposition="outside" if text else None, cliponaxis=False)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(df[label].astype(str))),
+                     autorange="reversed")
+    fig.update_layout(barmode=barmode, showlegend=bool(color))
+    n = df[label].nunique() * (df[color].nunique() if color and barmode == "group" else 1)
+    _layout(fig, title, value_title, "", height=120 + 24 * n)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
 
 
 def offload(df: pd.DataFrame, fitting_layers: int, total_layers: int) -> go.Figure:
@@ -132,8 +154,8 @@ def validation_scatter(df: pd.DataFrame, predicted: str = "predicted", color: st
         hi = float(max(d["measured"].max(), d[predicted].max())) / unit_scale
         fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x (exact)",
                         line=dict(color="black", dash="dash"))
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
+    fig.update_xaxes(type="log", dtick=1, tickformat="~g")
+    fig.update_yaxes(type="log", dtick=1, tickformat="~g")
     return _layout(fig, "Predicted vs measured", f"measured {unit}".strip(), f"predicted {unit}".strip(), height=460)
 
 
@@ -150,8 +172,11 @@ def roofline(peak_flops: float, bandwidth_bytes_per_s: float, points: pd.DataFra
         y = min(peak_flops, bandwidth_bytes_per_s * row.intensity) / 1e12
         fig.add_scatter(x=[row.intensity], y=[y], mode="markers+text", name=row.name, text=[row.name],
                         textposition="top center", marker=dict(size=14, color=PALETTE[(i + 1) % 10]))
-    fig.add_vline(x=ridge, line=dict(color="grey", dash="dot"), annotation_text=f"ridge {ridge:.0f} FLOP/byte")
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
+    # on a log axis an annotation's x is log10 of the value (a shape's is the value itself)
+    fig.add_vline(x=ridge, line=dict(color="grey", dash="dot"))
+    fig.add_annotation(x=float(np.log10(ridge)), y=0.02, yref="paper", text=f" ridge {ridge:.0f} FLOP/byte",
+                       showarrow=False, xanchor="left", yanchor="bottom")
+    fig.update_xaxes(type="log", dtick=1, tickformat="~g")
+    fig.update_yaxes(type="log", dtick=1, tickformat="~g")
     return _layout(fig, "Prefill vs decode on the roofline", "arithmetic intensity (FLOP per byte moved)",
                    "attainable TFLOP/s", height=400)

@@ -178,6 +178,12 @@ def _gpus_at_least_tp() -> None:
     ss[key("gpus")] = max(int(ss[key("gpus")]), int(ss[key("tp")]))
 
 
+def _use_gpu(gpu_id: str, count: int) -> None:
+    """Preselect the GPU NVML sees (and at most that many GPUs)."""
+    st.session_state[key("gpu")] = gpu_id
+    st.session_state[key("gpus")] = max(1, min(int(st.session_state[key("gpus")]), count))
+
+
 def _upload() -> tuple[str, str] | None:
     """The uploaded config as (name, text), None when there is none; an error is shown, not raised."""
     up = st.file_uploader("Or upload a model's config.json", key=key("upload"),
@@ -209,7 +215,11 @@ def sidebar() -> Selection:
         if nv:
             match = profiles.gpu_for_nvml_name(nv["name"])
             st.info(f"This machine: {nv['count']} x {nv['name']}, {nv['free_bytes'] / 2**30:.1f} GiB free of "
-                    f"{nv['total_bytes'] / 2**30:.1f} GiB" + (f" (profile {match.id})" if match else " (no profile)"))
+                    f"{nv['total_bytes'] / 2**30:.1f} GiB" + (f" (profile {match.id})" if match else " (no profile)"),
+                    icon=":material/developer_board:")
+            if match and st.session_state.get(key("gpu")) != match.id:
+                st.button(f"Plan for this machine's {match.id}", key="sb_use_nvml", on_click=_use_gpu,
+                          args=(match.id, nv["count"]), icon=":material/arrow_downward:")
         st.selectbox("Model", names, key=key("model"))
         uploaded = _upload()
         if uploaded:

@@ -1,4 +1,5 @@
-"""Tables with their CSV download: the CSV holds exactly the frame the page shows."""
+"""Tables with their CSV download: the CSV holds exactly the frame the page shows, made safe against
+CSV injection by planner.csvsafe (cells starting with = + - @ tab CR are quoted as text)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from planner import csvsafe
 
 
 def to_csv(df: pd.DataFrame) -> str:
-    """CSV text with formula-injection cells neutralised (planner.csvsafe)."""
+    """The CSV of ``df`` as every download button serves it (planner.csvsafe.to_csv, no index)."""
     return csvsafe.to_csv(df)
 
 
@@ -17,4 +18,4 @@ def show(df: pd.DataFrame, name: str, key: str, **kw) -> None:
     """st.dataframe plus a download button of the same frame as CSV."""
     st.dataframe(df, hide_index=True, **kw)
     st.download_button(f"Download {name} (CSV)", to_csv(df), file_name=f"{name}.csv", mime="text/csv",
-                       key=f"dl_{key}", icon=":material/download:")
+                       key=f"dl_{key}", icon=":material/download:", on_click="ignore")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dashboard import fmt
@@ -177,7 +178,7 @@ def test_attention_page_shows_the_core_kv_bytes_per_token():
     s = sel(at)
     ins = api.inspect_model(s["model"], kv_dtype="fp8", engine=s["engine"], weights=s["weights"])
     own = next(v for k, v in metrics(at).items() if k.startswith("as shipped"))
-    assert own == f"{ins['kv_bytes_per_token'] / 1024:,.0f} KiB/token"
+    assert own == f"{ins['kv_bytes_per_token'] / 1024:,.0f} KiB"
     table = at.dataframe[0].value
     row = table[table["variant"].str.startswith("as shipped")].iloc[0]
     assert row["kv_bytes_per_token"] == round(ins["kv_bytes_per_token"], 3)
@@ -219,36 +220,42 @@ def test_validation_page_table_equals_the_core_summary():
 
     at = app("validation")
     no_exception(at)
-    df = validate.validation_table()
+    df = validate.validation_table(simulate=False)
     if df.empty:
         pytest.skip("no measurements")
-    expected = validate.summary(df).round(2).reset_index(drop=True)
+    expected = validate.summary(df, by=("source", "metric", "gpu")).round(2).reset_index(drop=True)
     shown = at.dataframe[0].value.reset_index(drop=True)
     assert list(shown.columns) == list(expected.columns)
     assert shown.equals(expected)
 
 
 def test_capacity_page_ranks_the_core_plans():
-    slo = pytest.importorskip("planner.slo")
+    from dashboard import core
+    from planner import slo
+
     at = app("capacity")
-    at.number_input(key="c_rate").set_value(2.0).run()
+    at.number_input(key="c_rate").set_value(2.0)
+    at.button(key="c_submit").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     s = sel(at)
     shown = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    gids = tuple(profiles.gpus())
     fmts = [w for w in (s["weights"], "bf16", "fp8", "awq-4bit-g128") if w in profiles.formats().formats]
     df = slo.plan_capacity(profiles.load_model(s["model"]),
                            slo.Workload(request_rate_per_s=2.0, prompt_tokens=s["prompt"], output_tokens=s["output"]),
                            slo.Targets(ttft_s=0.5, tpot_s=0.05, e2e_s=None, percentile=90),
-                           slo.Candidates(gpus=gids, tps=(1, 2, 4, 8), weights=tuple(dict.fromkeys(fmts)),
-                                          kv_dtypes=(s["kv_dtype"],), engine=s["engine"]))
-    assert len(shown) == len(df)
-    assert list(shown["status"]) == list(df["status"])
-    meets = df[df["status"].str.startswith("meets")]
-    assert len(meets)
-    assert shown.iloc[0]["usd_per_hour"] == pytest.approx(round(float(meets.iloc[0]["usd_per_hour"]), 4))
-    assert f"{int(meets.iloc[0]['gpus_total'])} x {meets.iloc[0]['gpu']}" in at.success[0].value
+                           slo.Candidates(gpus=tuple(profiles.gpus()), tps=(1, 2, 4, 8),
+                                          weights=tuple(dict.fromkeys(fmts)), kv_dtypes=(s["kv_dtype"],),
+                                          engine=s["engine"], simulate_top=core.CAPACITY_SIMULATE_TOP,
+                                          sim_requests=core.CAPACITY_SIM_REQUESTS))
+    keys = ["status", "gpu", "tp", "weights", "kv_dtype"]
+    assert shown[keys].astype(str).values.tolist() == df[keys].astype(str).values.tolist()
+    ok = df[df["status"] != "rejected"]
+    if len(ok):
+        assert shown["usd_per_hour"].iloc[0] == pytest.approx(round(float(ok["usd_per_hour"].iloc[0]), 4))
+        assert f"{int(ok['gpus_total'].iloc[0])} x {ok['gpu'].iloc[0]}" in at.success[0].value
+    rejected = shown[shown["status"] == "rejected"]
+    assert (rejected["reason"].str.len() > 0).all(), "every rejected plan says why"
 
 
 def test_no_widget_combination_in_the_sidebar_shows_a_traceback():
@@ -261,4 +268,135 @@ def test_no_widget_combination_in_the_sidebar_shows_a_traceback():
             at.run()
             no_exception(at)
     at.selectbox(key="sb_weights").set_value(list(profiles.formats().formats)[-1]).run()
+    no_exception(at)
+
+
+class _FakeNvml:
+    """Stands in for pynvml: one GPU named as NVML names a bundled profile's card."""
+
+    def __init__(self, name: str, free: float, total: float):
+        self.name, self.free, self.total = name, free, total
+
+    def nvmlInit(self):  # noqa: N802 - pynvml's names
+        pass
+
+    def nvmlShutdown(self):  # noqa: N802
+        pass
+
+    def nvmlDeviceGetCount(self):  # noqa: N802
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i):  # noqa: N802
+        return i
+
+    def nvmlDeviceGetName(self, h):  # noqa: N802
+        return self.name.encode()
+
+    def nvmlDeviceGetMemoryInfo(self, h):  # noqa: N802
+        return type("Mem", (), {"free": self.free, "total": self.total})()
+
+
+def test_a_gpu_nvml_sees_is_shown_with_its_free_memory_and_preselected(monkeypatch):
+    import sys
+
+    from dashboard import state
+
+    gpu = next((g for g in profiles.gpus().values() if g.nvml_names), None)
+    if gpu is None:
+        pytest.skip("no bundled GPU profile names its NVML name")
+    monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml(gpu.nvml_names[0], 30 * 2**30, 80 * 2**30))
+    state.nvml_gpu.clear()
+    try:
+        at = app()
+        no_exception(at)
+        shown = " ".join(i.value for i in at.sidebar.info)
+        assert gpu.nvml_names[0] in shown and "30.0 GiB free" in shown
+        assert sel(at)["gpu"] == gpu.id, "preselected on a fresh session"
+        other = other_gpu(gpu.id)
+        at.selectbox(key="sb_gpu").set_value(other).run()
+        assert sel(at)["gpu"] == other
+        at.button(key="sb_use_nvml").click().run()
+        no_exception(at)
+        assert sel(at)["gpu"] == gpu.id
+    finally:
+        state.nvml_gpu.clear()
+
+
+def test_no_nvml_means_no_gpu_box_and_no_error(monkeypatch):
+    import sys
+
+    from dashboard import state
+
+    class Broken:
+        def nvmlInit(self):  # noqa: N802
+            raise OSError("NVML Shared Library Not Found")
+
+    monkeypatch.setitem(sys.modules, "pynvml", Broken())
+    state.nvml_gpu.clear()
+    try:
+        at = app()
+        no_exception(at)
+        assert not at.error and not [i for i in at.sidebar.info if "This machine" in i.value]
+    finally:
+        state.nvml_gpu.clear()
+
+
+def test_every_csv_download_is_injection_safe():
+    from dashboard import tables
+
+    df = pd.DataFrame({"model": ["=HYPERLINK(1)", "+1", "ok"], "headroom": [-1.5, 2.0, 3.0]})
+    text = tables.to_csv(df)
+    assert "'=HYPERLINK(1)" in text and "'+1" in text and "-1.5" in text and "'-1.5" not in text
+    src = "".join(p.read_text() for p in (ROOT / "dashboard").rglob("*.py"))
+    assert src.count("st.download_button") == 1, "every download goes through dashboard.tables.show"
+
+
+def test_explain_panel_substitutes_this_plans_values_into_the_seed_formula():
+    at = app()
+    at.number_input(key="sb_batch").set_value(5)
+    at.number_input(key="sb_prompt").set_value(700)
+    at.number_input(key="sb_output").set_value(100)
+    at.selectbox(key="sb_kv").set_value("fp16").run()
+    no_exception(at)
+    s = sel(at)
+    ins = api.inspect_model(s["model"], kv_dtype="fp16", engine=s["engine"], context=800, batch=5,
+                            weights=s["weights"])
+    seed = 2 * ins["layers"] * ins["num_kv_heads"] * ins["head_dim"] * 800 * 5 * 2
+    code = "\n".join(c.value for c in at.code)
+    assert "2 x layers x kv_heads x head_dim" in code
+    assert f"2 x {ins['layers']} x {ins['num_kv_heads']} x {ins['head_dim']} x 800 x 5 x 2 B" in code
+    assert f"{seed:,.0f} B" in code
+    p = api.plan(s["model"], s["gpu"], 5, 700, 100, gpus=s["gpus"], weights=s["weights"], kv_dtype="fp16",
+                 engine=s["engine"], tp=s["tp"])
+    assert f"TTFT = {fmt.ms(p['ttft_s'])}" in code
+    table = at.dataframe[0].value
+    share = table.loc[table["metric"] == "prefill share of GPU time", "value"].item()
+    assert share == f"{p['prefill_share_of_gpu_time']:.1%}"
+
+
+def test_tradeoffs_frontier_table_is_the_core_frontier():
+    from planner.sweep import pareto_frontier, sweep
+
+    at = app("tradeoffs")
+    at.select_slider(key="to_maxb").set_value(64).run()
+    no_exception(at)
+    s = sel(at)
+    gpus, fmts = at.multiselect(key="to_gpus").value, at.multiselect(key="to_fmts").value
+    df = sweep(s["model"], gpus, (1, 2, 4, 8, 16, 32, 64), [s["prompt"]], [s["output"]], weights=fmts,
+               kv_dtypes=s["kv_dtype"], tps=s["tp"], engine=s["engine"])
+    front = pareto_frontier(df)
+    shown = next(d.value for d in at.dataframe if "tokens_per_s_per_user" in d.value.columns)
+    assert shown["batch"].tolist() == front["batch"].tolist()
+    assert shown["gpu"].tolist() == front["gpu"].astype(str).tolist()
+    assert shown["output_tokens_per_s_per_gpu"].tolist() == front["output_tokens_per_s_per_gpu"].round(3).tolist()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_extreme_sidebar_values_never_show_a_traceback(page):
+    at = app(page, tp=16, batch=65536, prompt=1 << 20, output=1 << 20, kv="int4", engine="transformers")
+    no_exception(at)
+    at.number_input(key="sb_batch").set_value(1)
+    at.number_input(key="sb_prompt").set_value(1)
+    at.number_input(key="sb_output").set_value(1)
+    at.run()
     no_exception(at)

@@ -63,7 +63,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -88,4 +88,31 @@ def test_plan_page_in_a_real_browser(server, browser):
     out = ROOT / "artifacts"
     out.mkdir(exist_ok=True)
     page.screenshot(path=str(out / "browser_plan.png"), full_page=True)
+    page.close()
+
+
+PAGES = {"plan": "", "tradeoffs": "tradeoffs", "attention": "attention", "quantization": "quantization",
+         "capacity": "capacity", "validation": "validation", "learn": "learn"}
+
+
+def test_every_page_renders_without_an_exception(server, browser):
+    """Each page in the browser, full-page screenshot at 1400 px wide: under artifacts/, or under
+    docs/screenshots/ (the user guide's pictures) with KV_PLANNER_SCREENSHOTS=1."""
+    out = ROOT / ("docs/screenshots" if os.environ.get("KV_PLANNER_SCREENSHOTS") else "artifacts")
+    out.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    for name, path in PAGES.items():
+        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+        page.locator("h1").first.wait_for(timeout=60_000)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                               timeout=120_000)
+        page.wait_for_timeout(2500)  # plotly draws after the script run ends
+        assert page.locator('[data-testid="stException"]').count() == 0, name
+        # Streamlit scrolls inside its main block, not the page: grow the viewport to the content for a full page
+        height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                               "[data-testid=\"stSidebarContent\"]')].map(e => e.scrollHeight), 1000)")
+        page.set_viewport_size({"width": 1400, "height": min(int(height), 12_000)})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 1000})
     page.close()

@@ -5,6 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import figures
+from planner.sweep import pareto_mask
 
 GIB = 2**30
 
@@ -27,17 +28,15 @@ def test_memory_bar_stacks_the_parts_against_capacity():
     assert fig.layout.barmode == "stack"
 
 
-def test_frontier_mask_keeps_only_undominated_points():
-    # (x, y): (1, 10) (2, 8) (3, 9) (4, 1) (2, 7): (2, 8) and (2, 7) are dominated by (3, 9)
-    df = pd.DataFrame({"x": [1, 2, 3, 4, 2], "y": [10, 8, 9, 1, 7]})
-    assert figures.frontier_mask(df, "x", "y").tolist() == [True, False, True, True, False]
+def test_the_dashboard_has_no_frontier_code_of_its_own():
+    assert not hasattr(figures, "frontier_mask"), "the frontier is planner.sweep.pareto_frontier's job"
 
 
 def test_pareto_draws_one_line_per_series_and_the_frontier():
     df = pd.DataFrame({"series": ["a"] * 3 + ["b"] * 3, "batch": [1, 8, 64] * 2,
                        "tokens_per_s_per_user": [100, 80, 30, 120, 90, 20],
                        "output_tokens_per_s_per_gpu": [100, 640, 1920, 120, 720, 1280]})
-    front = df[figures.frontier_mask(df, "tokens_per_s_per_user", "output_tokens_per_s_per_gpu")]
+    front = df[pareto_mask(df["tokens_per_s_per_user"].to_numpy(), df["output_tokens_per_s_per_gpu"].to_numpy())]
     fig = figures.pareto(df, front)
     assert [t.name for t in fig.data] == ["a", "b", "Pareto frontier"]
     assert list(fig.data[-1].x) == sorted(front["tokens_per_s_per_user"])
@@ -84,3 +83,35 @@ def test_roofline_places_prefill_above_decode():
     # decode: 3.35e12 x 20 = 67 TFLOP/s; prefill: capped at the 989 TFLOP/s peak
     assert abs(ys["decode"] - 67.0) < 1e-9 and abs(ys["prefill"] - 989.0) < 1e-9
 
+
+
+def test_bars_can_use_a_log_axis():
+    df = pd.DataFrame({"gpu": ["A", "B"], "usd": [0.1, 20.0]})
+    assert figures.bars(df, "gpu", "usd", "t", "USD", log_y=True).layout.yaxis.type == "log"
+
+
+def test_hbars_keep_the_rank_order_from_the_top():
+    df = pd.DataFrame({"plan": ["2 x A", "1 x B", "4 x C"], "usd": [0.5, 0.9, 0.4], "status": ["meets", "meets", "x"]})
+    fig = figures.hbars(df, "plan", "usd", "t", "USD", color="status")
+    assert [t.name for t in fig.data] == ["meets", "x"] and fig.data[0].orientation == "h"
+    assert list(fig.layout.yaxis.categoryarray) == ["2 x A", "1 x B", "4 x C"]
+    assert fig.layout.yaxis.autorange == "reversed"
+
+
+def test_roofline_ridge_label_sits_at_the_ridge_on_the_log_axis():
+    pts = pd.DataFrame({"name": ["prefill", "decode"], "intensity": [700.0, 20.0]})
+    fig = figures.roofline(989e12, 3.35e12, pts)
+    ridge = 989e12 / 3.35e12
+    label = next(a for a in fig.layout.annotations if a.text.strip().startswith("ridge"))
+    assert abs(label.x - np.log10(ridge)) < 1e-9, "annotations on a log axis take log10(x)"
+    assert all(not (a.text or "").startswith("ridge") or a.x < 4 for a in fig.layout.annotations)
+
+
+def test_limit_labels_sit_on_their_line_on_a_log_axis():
+    df = pd.DataFrame({"s": ["a", "a"], "ctx": [1, 2], "b": [1.0, 100.0]})
+    fig = figures.lines(df, "ctx", "b", "s", "t", "x", "GiB", hlines={"room": 50.0}, log_y=True)
+    label = next(a for a in fig.layout.annotations if a.text == "room")
+    assert abs(label.y - np.log10(50.0)) < 1e-12
+    assert next(s for s in fig.layout.shapes if s.type == "line").y0 == 50.0
+    lin = figures.lines(df, "ctx", "b", "s", "t", "x", "GiB", hlines={"room": 50.0})
+    assert next(a for a in lin.layout.annotations if a.text == "room").y == 50.0

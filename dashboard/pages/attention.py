@@ -19,7 +19,8 @@ def variants(sel: Selection, ins: dict) -> list[tuple[str, str]]:
     out = [("as shipped", f"as shipped: {ins['attention']}")]
     if ins["attention"] != "MLA":
         out.append((str(heads), f"MHA ({heads} KV heads)"))
-        gqa = kvh if 1 < kvh < heads else next((d for d in (8, 4, 2) if heads % d == 0 and d < heads), None)
+        # a GQA what-if only when the model is not GQA already (then "as shipped" is that row)
+        gqa = None if 1 < kvh < heads else next((d for d in (8, 4, 2) if heads % d == 0 and d < heads), None)
         if gqa:
             out.append((str(gqa), f"GQA ({gqa} KV heads)"))
         out.append(("1", "MQA (1 KV head)"))
@@ -53,11 +54,12 @@ def body(sel: Selection) -> None:
         kvb = core.variant_kv_curve(sel.model, sel.text, kind, sel.kv_dtype, sel.engine, sel.tp, sel.batch, CONTEXTS)
         curves.append(pd.DataFrame({"variant": label, "context": CONTEXTS, "kv_gib": kvb / 2**30}))
     df = pd.DataFrame(rows)
-    st.subheader("KV bytes per token, largest batch, longest context")
+    st.subheader("KV cache per token (all layers), largest batch, longest context")
     c = st.columns(len(df) if len(df) <= 6 else 6)
     for col, row in zip(c, df.itertuples(index=False), strict=False):
-        col.metric(row.variant, f"{row.kv_bytes_per_token / 1024:,.0f} KiB/token",
-                   help=f"largest batch {row.largest_batch:,}; longest context {row.longest_context:,}")
+        col.metric(row.variant, f"{row.kv_bytes_per_token / 1024:,.0f} KiB",
+                   help=f"{row.variant}: KV bytes per token (all layers); largest batch {row.largest_batch:,}; "
+                        f"longest context {row.longest_context:,}")
     st.plotly_chart(figures.bars(df.assign(label=df["largest_batch"].map(lambda v: f"{v:,}")), "variant",
                                  "largest_batch", f"Largest batch that fits on {sel.gpu} at "
                                  f"{sel.prompt + sel.output:,} tokens", "requests", text="label", height=340))
@@ -67,7 +69,7 @@ def body(sel: Selection) -> None:
     budget = p["capacity_bytes_per_gpu"] - p["weights_bytes_per_gpu"] - p["activation_bytes_per_gpu"] - p["overhead_bytes_per_gpu"]
     cdf = pd.concat(curves, ignore_index=True)
     st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", f"KV cache per GPU at batch {sel.batch}",
-                                  "context (tokens)", "GiB", log_x=True,
+                                  "context (tokens)", "GiB", log_x=True, log_y=True,
                                   hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None))
     st.caption("Per token, every layer stores a key and a value for each KV head: "
                "`2 x kv_heads x head_dim x bytes`. MHA keeps one per query head, GQA one per group, MQA one in all; "

@@ -1,7 +1,5 @@
 """Page 5: capacity plan. A workload and latency targets in; ranked plans out, cheapest first, with the
-reason each other candidate fails."""
-
-import importlib.util
+reason each other candidate fails (planner.slo.plan_capacity)."""
 
 import pandas as pd
 import streamlit as st
@@ -9,85 +7,115 @@ import streamlit as st
 from dashboard import core, figures, fmt, page, tables
 from dashboard.state import TP_OPTIONS, Selection, format_ids, gpu_ids
 from planner import kv as kvmod
+from planner.simulate import DISTRIBUTIONS
+from planner.slo import PERCENTILES
 
-FIRST = ["status", "gpu", "tp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
-         "cost_usd_per_1m_output_tokens", "capacity_headroom", "latency_headroom", "failed", "reason"]
+SIMULATE_TOP, SIM_REQUESTS = core.CAPACITY_SIMULATE_TOP, core.CAPACITY_SIM_REQUESTS
 
 
 def _target(col, label: str, default: float, key: str, help: str) -> float | None:
-    on = col.checkbox(label, value=default > 0, key=f"{key}_on")
-    v = col.number_input(f"{label} (ms)", min_value=1.0, max_value=600_000.0, value=float(default or 1000),
-                         step=10.0, key=key, disabled=not on, help=help, label_visibility="collapsed")
+    on = col.checkbox(f"{label} target", value=default > 0, key=f"{key}_on")
+    v = col.number_input(f"{label} (ms)", min_value=1.0, max_value=600_000.0, value=float(default or 10_000),
+                         step=10.0, key=key, help=help + " (used when its box is ticked)")
     return v / 1e3 if on else None
 
 
+def shown_columns(pct: int) -> list[str]:
+    """The columns of the ranked table, in order; the percentile's simulated latencies in ms."""
+    return ["status", "gpu", "tp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
+            "cost_usd_per_1m_output_tokens", f"sim_ttft_p{pct}_ms", f"sim_tpot_p{pct}_ms", f"sim_e2e_p{pct}_ms",
+            "mean_ttft_ms", "mean_tpot_ms", "capacity_headroom", "latency_headroom", "failed", "reason"]
+
+
+def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
+    """The core's ranking as shown: seconds to ms, the failed column only where the plan is rejected."""
+    d = df.copy()
+    for c in [c for c in d.columns if c.endswith("_s") and (c.startswith("sim_") or c.startswith("mean_"))]:
+        d[c[:-2] + "_ms"] = d[c].astype(float) * 1e3
+    if "failed" in d:
+        d["failed"] = d["failed"].where(d["status"] == "rejected", "")
+    cols = [c for c in shown_columns(pct) if c in d.columns]
+    out = d[cols].copy()
+    num = out.select_dtypes("number").columns
+    out[num] = out[num].round(4)
+    return out.fillna({c: "" for c in ("failed", "reason") if c in out})
+
+
 def body(sel: Selection) -> None:
-    if importlib.util.find_spec("planner.slo") is None:
-        st.info("The capacity planner (planner/slo.py) is not in this build yet.")
-        return
-    st.caption(f"Model: {sel.model}; engine: {sel.engine}. Candidates are every GPU, TP, weight format and KV dtype "
-               "chosen below.")
-    st.subheader("Workload")
-    c = st.columns(3)
-    rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, value=5.0, step=1.0, key="c_rate")
-    prompt = c[1].number_input("Prompt tokens", min_value=1, max_value=1 << 20, value=sel.prompt, step=128, key="c_prompt")
-    output = c[2].number_input("Output tokens", min_value=1, max_value=1 << 20, value=sel.output, step=64, key="c_output")
-    st.subheader("Latency targets")
-    c = st.columns(4)
-    ttft = _target(c[0], "TTFT", 500, "c_ttft", "time to first token")
-    tpot = _target(c[1], "TPOT", 50, "c_tpot", "time per output token")
-    e2e = _target(c[2], "End-to-end", 0, "c_e2e", "whole request")
-    pct = c[3].selectbox("Percentile", (50, 90, 95, 99), index=1, key="c_pct")
-    with st.expander("Candidates", expanded=False):
-        gids = gpu_ids()
+    st.caption(f"Model: {sel.model}; engine: {sel.engine}. Candidates: every GPU x TP x weight format x KV dtype "
+               "chosen below. Change the inputs, then press **Plan capacity** (each search simulates the cheapest "
+               "plans, about half a second).")
+    with st.form("capacity_form", border=False):
+        st.subheader("Workload")
         c = st.columns(4)
-        gpus = c[0].multiselect("GPUs", gids, default=list(gids), key="c_gpus")
-        tps = c[1].multiselect("TP", TP_OPTIONS[:4], default=list(TP_OPTIONS[:4]), key="c_tps")
-        fmts = format_ids()
-        wdef = list(dict.fromkeys([w for w in (sel.weights, "bf16", "fp8", "awq-4bit-g128") if w in fmts]))
-        weights = c[2].multiselect("Weights", fmts, default=wdef, key="c_weights")
-        kvs = c[3].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), default=[sel.kv_dtype], key="c_kv")
+        rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, value=5.0, step=1.0,
+                                 key="c_rate")
+        prompt = c[1].number_input("Prompt tokens (mean)", min_value=1, max_value=1 << 20, value=sel.prompt,
+                                   step=128, key="c_prompt")
+        output = c[2].number_input("Output tokens (mean)", min_value=1, max_value=1 << 20, value=sel.output,
+                                   step=64, key="c_output")
+        dist = c[3].selectbox("Length distribution", DISTRIBUTIONS, key="c_dist",
+                              help="fixed: every request the mean; uniform on [1, 2 x mean - 1]; exponential")
+        st.subheader("Latency targets")
+        c = st.columns(4)
+        ttft = _target(c[0], "TTFT", 500, "c_ttft", "time to first token")
+        tpot = _target(c[1], "TPOT", 50, "c_tpot", "time per output token")
+        e2e = _target(c[2], "End-to-end", 0, "c_e2e", "the whole request")
+        pct = c[3].selectbox("Percentile", PERCENTILES, index=PERCENTILES.index(90), key="c_pct",
+                             help="the simulated percentile the targets are checked at")
+        with st.expander("Candidates", expanded=False):
+            gids = gpu_ids()
+            c = st.columns(4)
+            gpus = c[0].multiselect("GPUs", gids, default=list(gids), key="c_gpus")
+            tps = c[1].multiselect("TP", TP_OPTIONS[:4], default=list(TP_OPTIONS[:4]), key="c_tps")
+            fmts = format_ids()
+            wdef = list(dict.fromkeys([w for w in (sel.weights, "bf16", "fp8", "awq-4bit-g128") if w in fmts]))
+            weights = c[2].multiselect("Weights", fmts, default=wdef, key="c_weights")
+            kvs = c[3].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), default=[sel.kv_dtype], key="c_kv")
+        st.form_submit_button("Plan capacity", type="primary", key="c_submit", icon=":material/search:")
     if not (gpus and tps and weights and kvs):
         st.warning("Choose at least one GPU, TP degree, weight format and KV dtype.")
         return
+    if not (ttft or tpot or e2e):
+        st.warning("Set at least one latency target (TTFT, TPOT or end-to-end).")
+        return
     df = core.capacity_plan(sel.model, sel.text, float(rate), int(prompt), int(output), ttft, tpot, e2e, int(pct),
-                            tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine)
+                            tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine,
+                            dist, SIMULATE_TOP, SIM_REQUESTS)
     if df.empty:
         st.warning("No candidate to rank.")
         return
-    ranked = df  # plan_capacity ranks: those that meet the targets first, cheapest first
-    meets = ranked["status"].astype(str).str.startswith("meets")
-    ok = ranked[meets]
+    ok = df[df["status"] != "rejected"]
     if len(ok):
         best = ok.iloc[0]
-        how = "simulated" if best["status"] == "meets" else "mean-value model"
-        st.success(f"Cheapest plan that meets the targets: **{int(best['gpus_total'])} x {best['gpu']}** "
-                   f"({int(best['replicas'])} replica(s) of TP={int(best['tp'])}, {best['weights']} weights, "
-                   f"{best['kv_dtype']} KV, max_num_seqs {int(best['batch'])}) at "
-                   f"{fmt.usd(float(best['usd_per_hour']))}/h, "
+        how = "simulated" if best["status"] == "meets" else "mean-value model only"
+        st.success(f"Best plan: **{int(best['gpus_total'])} x {best['gpu']}** ({int(best['replicas'])} replica(s) "
+                   f"of TP={int(best['tp'])}, {best['weights']} weights, {best['kv_dtype']} KV, batch "
+                   f"{int(best['batch'])}) at {fmt.usd(float(best['usd_per_hour']))}/h, "
                    f"{fmt.usd(float(best['cost_usd_per_1m_output_tokens']))} per 1M output tokens ({how}).",
                    icon=":material/check_circle:")
         top = ok.head(12).copy()
         top["plan"] = (top["gpus_total"].astype(int).astype(str) + " x " + top["gpu"].astype(str) + " TP"
                        + top["tp"].astype(str) + " " + top["weights"].astype(str) + " " + top["kv_dtype"].astype(str))
-        top["label"] = top["usd_per_hour"].map(lambda v: f"${v:,.2f}")
-        st.plotly_chart(figures.bars(top, "plan", "usd_per_hour", "The cheapest plans that meet the targets",
-                                     "USD per hour", text="label"))
+        top["label"] = top["usd_per_hour"].map(lambda v: f"${v:,.2f}/h")
+        st.plotly_chart(figures.hbars(top, "plan", "usd_per_hour", "The best plans that meet the targets, in rank order",
+                                      "USD per hour", color="status", text="label"))
     else:
         st.warning("No candidate meets the targets; the reasons are in the table. Relax a target, add GPU types or "
-                   "larger TP, or quantize.")
-    cols = [c for c in FIRST if c in ranked] + [c for c in ranked if c not in FIRST]
-    shown = ranked[cols].round(4)
+                   "larger TP, or quantize.", icon=":material/warning:")
+    shown = ranked_table(df, int(pct))
     st.subheader(f"All {len(shown):,} candidates, ranked")
     tables.show(shown, "capacity_plan", "cap")
-    st.caption(f"Ranked: plans that meet every target first, cheapest first ('meets' = checked at p{pct} by the "
-               "continuous-batching simulation; 'meets (mean-value)' = not simulated, meets in the mean-value "
-               "model); then the others with why they fail.")
-    failing = ranked.loc[~meets, "failed"].astype(str)
+    st.caption(f"Ranked by the core (planner.slo): plans checked by the continuous-batching simulation first "
+               f"(**meets**; the {SIMULATE_TOP} cheapest survivors of the mean-value screen, {SIM_REQUESTS} requests "
+               "each), then plans that meet the targets in the mean-value model, cheapest first; then the rejected "
+               "ones with why. Latencies in ms; headroom is the unused fraction of capacity or of the tightest target.")
+    failing = df.loc[df["status"] == "rejected"]
     if len(failing):
-        why = failing.value_counts().rename_axis("failed on").reset_index(name="candidates")
-        with st.expander("Why the others fail (counts)"):
-            tables.show(pd.DataFrame(why), "capacity_fail_reasons", "capwhy")
+        why = (failing["failed"].fillna("other").astype(str).value_counts().rename_axis("failed on")
+               .reset_index(name="candidates"))
+        with st.expander(f"Why {len(failing):,} candidates fail (counts)"):
+            tables.show(why, "capacity_fail_reasons", "capwhy")
 
 
 page.run(body, "Capacity plan", "How many of which GPUs does this workload need to meet its latency targets, "

@@ -30,6 +30,7 @@ def metrics_table(p: dict, f: dict) -> pd.DataFrame:
         ("$ per hour (deployment)", fmt.usd(p["deployment_usd_per_hour"]), "USD"),
         ("prefill bound", p["bound"]["prefill"], ""),
         ("decode bound", p["bound"]["decode"], ""),
+        ("prefill share of GPU time", f"{p['prefill_share_of_gpu_time']:.1%}", "of each replica's busy time"),
         ("efficiencies", p["provenance"], ""),
     ]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
@@ -157,8 +158,9 @@ def body(sel: Selection) -> None:
         st.caption(f"Simulated: {sel.batch} requests kept in flight (a closed loop, as serving benchmarks run), "
                    "continuous batching with chunked prefill; the TTFT above it is one prompt's own prefill, "
                    "without waiting for the step in progress or for other prompts.")
-    st.caption(f"Prefill is {p['bound']['prefill']}-bound, decode {p['bound']['decode']}-bound; "
-               f"efficiencies: {p['provenance']}. " + band_sentence(sel.gpu, p))
+    st.caption(f"Prefill is {p['bound']['prefill']}-bound, decode {p['bound']['decode']}-bound; prefill takes "
+               f"{p['prefill_share_of_gpu_time']:.1%} of the GPU time; efficiencies: {p['provenance']}. "
+               + band_sentence(sel.gpu, p))
     with st.expander("Explain: every number's formula with this plan's values", expanded=False):
         explain(sel, p, f, ins, r)
     st.subheader("All numbers")

@@ -1,6 +1,7 @@
 """Page 4: quantization. Every weight format side by side (bits per weight, memory, which GPUs it fits,
 decode speed), and GGUF partial offload: layers on the GPU against tokens/s."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -24,36 +25,33 @@ FAMILY_NOTES = {
 
 
 def formats_table(sel: Selection) -> pd.DataFrame:
+    """Every format: bits/weight and memory (whole model), the GPUs where it fits at the sidebar's batch,
+    lengths and TP, and its decode speed on the selected GPU (one sweep over the formats)."""
     table = profiles.formats()
+    fids, gids = format_ids(), gpu_ids()
+    sizes = core.format_rows(sel.model, sel.text, fids).set_index("format")
+    mb = core.max_batches(sel.model, sel.text, gids, fids, sel.tp, sel.kv_dtype, sel.engine, sel.prompt, sel.output)
+    speed, skipped = core.sweep_grid(sel.model, sel.text, (sel.gpu,), fids, (sel.kv_dtype,), (sel.tp,), sel.engine,
+                                     (sel.batch,), (sel.prompt,), (sel.output,))
+    speed = speed.assign(weights=speed["weights"].astype(str)).set_index("weights")
+    why = {s["weights"]: s["reason"] for s in skipped}
     rows = []
-    gids = gpu_ids()
-    for fid in format_ids():
+    for fid in fids:
         f = table.formats[fid]
-        try:
-            r = core.format_row(sel.model, sel.text, fid)
-        except Exception as e:  # noqa: BLE001 - a format the model cannot take (e.g. group size)
-            rows.append({"format": fid, "family": f.family, "note": str(e)[:120]})
-            continue
-        fits = []
-        for g in gids:
-            try:
-                if core.fit(sel.model, sel.text, g, sel.tp, fid, sel.kv_dtype, sel.engine, sel.batch, sel.prompt,
-                            sel.output)["fits"]:
-                    fits.append(g)
-            except Exception:  # noqa: BLE001, S112
-                continue
-        speed = {}
-        try:
-            p = core.plan(sel.model, sel.text, *(sel.gpu, sel.tp, fid, sel.kv_dtype, sel.engine), sel.batch,
-                          sel.prompt, sel.output)
-            speed = {"tpot_ms": p["tpot_s"] * 1e3, "tokens_per_s_per_user": p["tokens_per_s_per_user"],
-                     "output_tokens_per_s": p["output_tokens_per_s"],
-                     "fits_on_selected_gpu": p["fits"]}
-        except Exception as e:  # noqa: BLE001
-            speed = {"note": str(e)[:120]}
-        rows.append({"format": fid, "label": f.label, "family": f.family, "compute": f.compute_dtype,
-                     "bits_per_weight": r["bits_per_weight"], "weights_gib": r["weight_bytes"] / 2**30,
-                     **speed, "fits_on": ", ".join(fits) if fits else "none", "note": ""})
+        row = {"format": fid, "label": f.label, "family": f.family, "compute": f.compute_dtype,
+               "bits_per_weight": sizes.loc[fid, "bits_per_weight"], "weights_gib": sizes.loc[fid, "weight_bytes"] / 2**30}
+        if fid in speed.index:
+            p = speed.loc[fid]
+            row.update(fits_on_selected_gpu=bool(p["fits"]), tpot_ms=float(p["tpot_s"]) * 1e3,
+                       tokens_per_s_per_user=float(p["tokens_per_s_per_user"]),
+                       output_tokens_per_s=float(p["output_tokens_per_s"]))
+        else:
+            row.update(fits_on_selected_gpu=False, tpot_ms=np.nan, tokens_per_s_per_user=np.nan,
+                       output_tokens_per_s=np.nan)
+        fits = [g for g in gids if mb.loc[fid, g] >= sel.batch]
+        row["fits_on"] = ", ".join(fits) if fits else "none"
+        row["note"] = sizes.loc[fid, "error"] or why.get(fid, "")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -63,18 +61,21 @@ def formats_section(sel: Selection) -> None:
     ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
     r = core.roofline(sel.model, sel.text, *sel.dep)
     cap = r["total_memory_bytes"] * (r["gpu_memory_utilization"] if sel.engine == "paged" else 1.0) * sel.tp
-    c1, c2 = st.columns(2)
+    c1 = c2 = st.container()
     c1.plotly_chart(figures.bars(ok.assign(text=ok["bits_per_weight"].map(lambda v: f"{v:.2f} b")), "format",
                                  "weights_gib", "Weight memory (whole model)", "GiB", color="family", text="text",
                                  hlines={f"{sel.tp} x {sel.gpu} usable": cap / 2**30}))
-    if "tpot_ms" in ok:
-        sp = ok.dropna(subset=["tokens_per_s_per_user"])
+    sp = ok[ok["fits_on_selected_gpu"]].dropna(subset=["tokens_per_s_per_user"])
+    if len(sp):
         c2.plotly_chart(figures.bars(sp.assign(text=sp["tokens_per_s_per_user"].map(lambda v: f"{v:.0f}")), "format",
-                                     "tokens_per_s_per_user", f"Decode speed on {sel.gpu} at batch {sel.batch}",
+                                     "tokens_per_s_per_user", f"Decode speed on {sel.tp} x {sel.gpu}, batch {sel.batch}",
                                      "tokens/s per user", color="family", text="text"))
+    else:
+        c2.info(f"No format fits on {sel.tp} x {sel.gpu} at batch {sel.batch}: no decode speed to draw.")
     st.caption("Fewer bits per weight means less memory and, in the memory-bound decode, fewer bytes read per "
                "token, so faster decoding; dequantization kernels give some of that back (profiles/kernels.json). "
-               "`fits_on`: GPUs where this model fits at the sidebar's batch, lengths and TP.")
+               "Decode speed is drawn for the formats that fit on the selected GPU. `fits_on`: GPUs where this model fits "
+               "at the sidebar's batch, lengths and TP.")
     tables.show(df.round(3), "weight_formats", "fmts")
     with st.expander("What each family does"):
         for fam in dict.fromkeys(df["family"]):

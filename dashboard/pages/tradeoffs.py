@@ -5,9 +5,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, page, tables
+from dashboard import core, figures, fmt, page, tables
 from dashboard.state import Selection, format_ids, gpu_ids
 from planner import kv as kvmod
+from planner.errors import PlannerInputError
+from planner.memory import MAX_BATCH
+from planner.sweep import pareto_frontier
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 CONTEXTS = tuple(int(x) for x in np.unique(np.geomspace(256, 1 << 20, 29).round(-1)))
@@ -19,14 +22,6 @@ def _default_formats(sel: Selection) -> list[str]:
     return list(dict.fromkeys(picks))[:3]
 
 
-def _frontier(df: pd.DataFrame) -> pd.DataFrame:
-    try:
-        from planner.sweep import pareto_frontier
-    except ImportError:
-        return df[figures.frontier_mask(df, "tokens_per_s_per_user", "output_tokens_per_s_per_gpu")]
-    return pareto_frontier(df, x="tokens_per_s_per_user", y="output_tokens_per_s_per_gpu")
-
-
 def pareto_section(sel: Selection) -> None:
     st.subheader("Latency vs throughput over batch size")
     gids = gpu_ids()
@@ -35,36 +30,36 @@ def pareto_section(sel: Selection) -> None:
     chosen_gpus = c1.multiselect("GPUs", gids, default=default_gpus, key="to_gpus")
     chosen_fmts = c2.multiselect("Weight formats", format_ids(), default=_default_formats(sel), key="to_fmts")
     max_b = c3.select_slider("Largest batch", BATCHES, value=512, key="to_maxb")
+    if not chosen_gpus or not chosen_fmts:
+        st.info("Choose at least one GPU and one weight format.")
+        return
     batches = tuple(b for b in BATCHES if b <= max_b)
-    frames, skipped = [], []
-    for g in chosen_gpus:
-        for w in chosen_fmts:
-            try:
-                df = core.batch_curve(sel.model, sel.text, g, sel.tp, w, sel.kv_dtype, sel.engine, sel.prompt,
-                                      sel.output, batches)
-            except Exception as e:  # noqa: BLE001 - one impossible pair must not hide the others
-                skipped.append(f"{g} / {w}: {e}")
-                continue
-            frames.append(df[df["fits"]])
+    try:
+        df, skipped = core.sweep_grid(sel.model, sel.text, tuple(chosen_gpus), tuple(chosen_fmts), (sel.kv_dtype,),
+                                      (sel.tp,), sel.engine, batches, (sel.prompt,), (sel.output,))
+    except PlannerInputError as e:  # every combination impossible: the core says why
+        page.show_input_error(e)
+        return
     if skipped:
-        st.caption("Left out: " + "; ".join(skipped))
-    if not frames or all(f.empty for f in frames):
+        st.caption("Left out: " + "; ".join(f"{s['gpu']} / {s['weights']}: {s['reason']}" for s in skipped))
+    fit = df[df["fits"]].copy()
+    if fit.empty:
         st.warning("No chosen GPU and format fits this model at these lengths: add GPUs (TP) or quantize.")
         return
-    df = pd.concat(frames, ignore_index=True)
-    df["series"] = df["gpu"] + " · " + df["weights"]
-    front = _frontier(df)
-    st.plotly_chart(figures.pareto(df, front))
+    fit["series"] = fit["gpu"].astype(str) + " · " + fit["weights"].astype(str)
+    front = pareto_frontier(df, x="tokens_per_s_per_user", y="output_tokens_per_s_per_gpu")
+    st.plotly_chart(figures.pareto(fit, front))
     st.caption("Each line is one GPU and format; each point a batch size (up-right is better). Larger batches "
-               "raise throughput per GPU but slow every user's tokens. The dashed line is the Pareto frontier: "
-               "no other choice is better on both axes. Only batches that fit in memory are drawn.")
-    shown = front.sort_values("tokens_per_s_per_user")[["gpu", "weights", "batch", "tokens_per_s_per_user",
-                                                          "output_tokens_per_s_per_gpu", "ttft_s", "tpot_s",
-                                                          "cost_usd_per_1m_output_tokens"]]
+               "raise throughput per GPU but slow every user's tokens. The dashed line is the Pareto frontier "
+               "(planner.sweep.pareto_frontier): no other choice is better on both axes. Only batches that fit in "
+               "memory are drawn.")
+    shown = front[["gpu", "weights", "batch", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "ttft_s",
+                   "tpot_s", "cost_usd_per_1m_output_tokens"]].copy()
+    shown["gpu"], shown["weights"] = shown["gpu"].astype(str), shown["weights"].astype(str)
     shown = shown.rename(columns={"ttft_s": "ttft_ms", "tpot_s": "tpot_ms"}).assign(
         ttft_ms=lambda d: d["ttft_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
-    with st.expander("Frontier points (table)"):
-        tables.show(shown, "pareto_frontier", "pareto")
+    with st.expander(f"Frontier points ({len(shown)}, table)"):
+        tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto")
 
 
 def kv_section(sel: Selection) -> None:
@@ -79,7 +74,7 @@ def kv_section(sel: Selection) -> None:
     st.plotly_chart(figures.lines(df, "context", "kv_cache_gib", "kv_dtype",
                                   f"KV cache per GPU at batch {sel.batch}", "context (tokens per request)", "GiB",
                                   hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None,
-                                  log_x=True))
+                                  log_x=True, log_y=True))
     st.caption("The KV cache grows linearly with context (flat for sliding-window and SSM layers past their window). "
                "Where a line crosses the dotted limit, the batch no longer fits: shorten the context, shrink the "
                "batch, or store the cache in fewer bits.")
@@ -88,38 +83,59 @@ def kv_section(sel: Selection) -> None:
         tables.show(wide, "kv_vs_context", "kvctx")
 
 
+def cost_table(sel: Selection) -> pd.DataFrame:
+    """Per GPU: $ per 1M output tokens at the sidebar's batch and at the largest batch that fits (one sweep)."""
+    gids = gpu_ids()
+    largest = {}
+    for g in gids:
+        try:
+            largest[g] = int(min(core.fit(sel.model, sel.text, g, sel.tp, sel.weights, sel.kv_dtype, sel.engine,
+                                          sel.batch, sel.prompt, sel.output)["max_batch"], MAX_BATCH))
+        except PlannerInputError:
+            largest[g] = 0
+    batches = tuple(sorted({sel.batch, *(b for b in largest.values() if b > 0)}))
+    df, skipped = core.sweep_grid(sel.model, sel.text, gids, (sel.weights,), (sel.kv_dtype,), (sel.tp,), sel.engine,
+                                  batches, (sel.prompt,), (sel.output,))
+    why = {s["gpu"]: s["reason"] for s in skipped}
+    rows = []
+    for g in gids:
+        d = df[df["gpu"] == g]
+        if d.empty:
+            rows.append({"gpu": g, "usd_per_hour": np.nan, "batch": sel.batch, "usd_per_1m_at_batch": np.nan,
+                         "largest_batch": 0, "usd_per_1m_at_largest_batch": np.nan,
+                         "note": why.get(g, "not in the sweep")[:160]})
+            continue
+        at = d[d["batch"] == sel.batch].iloc[0]
+        big = d[d["batch"] == largest[g]]
+        price = float(at["usd_per_hour"])
+        note = "" if at["fits"] else ("does not fit even at batch 1" if largest[g] == 0 else "does not fit at this batch")
+        if not price:
+            note = (note + "; " if note else "") + "no price in its profile"
+        rows.append({"gpu": g, "usd_per_hour": price, "batch": sel.batch,
+                     "usd_per_1m_at_batch": float(at["cost_usd_per_1m_output_tokens"]) if at["fits"] and price else np.nan,
+                     "largest_batch": largest[g],
+                     "usd_per_1m_at_largest_batch": float(big["cost_usd_per_1m_output_tokens"].iloc[0])
+                     if len(big) and largest[g] > 0 and price else np.nan,
+                     "note": note})
+    return pd.DataFrame(rows)
+
+
 def cost_section(sel: Selection) -> None:
     st.subheader("Cost per 1M output tokens across GPUs")
-    rows = []
-    for g in gpu_ids():
-        try:
-            p = core.plan(sel.model, sel.text, g, sel.tp, sel.weights, sel.kv_dtype, sel.engine, sel.batch,
-                          sel.prompt, sel.output)
-        except Exception as e:  # noqa: BLE001
-            rows.append({"gpu": g, "note": str(e)[:120]})
-            continue
-        row = {"gpu": g, "usd_per_hour": p["usd_per_hour"], "batch": sel.batch,
-               "usd_per_1m_at_batch": p["cost_usd_per_1m_output_tokens"] if p["fits"] else np.nan,
-               "largest_batch": p["max_batch"], "usd_per_1m_at_largest_batch": np.nan, "note": "" if p["fits"] else
-               "does not fit at this batch"}
-        if p["max_batch"] > 0:
-            best = core.plan(sel.model, sel.text, g, sel.tp, sel.weights, sel.kv_dtype, sel.engine,
-                             int(min(p["max_batch"], 4096)), sel.prompt, sel.output)
-            row["usd_per_1m_at_largest_batch"] = best["cost_usd_per_1m_output_tokens"]
-        elif not p["fits"]:
-            row["note"] = "does not fit even at batch 1"
-        rows.append(row)
-    df = pd.DataFrame(rows)
+    df = cost_table(sel)
     long = df.melt(id_vars=["gpu"], value_vars=["usd_per_1m_at_batch", "usd_per_1m_at_largest_batch"],
                    var_name="operating point", value_name="usd").dropna()
     long["operating point"] = long["operating point"].map({"usd_per_1m_at_batch": f"batch {sel.batch}",
                                                            "usd_per_1m_at_largest_batch": "largest batch that fits"})
-    long["label"] = long["usd"].map(lambda v: f"${v:.3f}")
+    long["label"] = long["usd"].map(fmt.usd)
     if len(long):
         st.plotly_chart(figures.bars(long, "gpu", "usd", f"$ per 1M output tokens, {sel.model} ({sel.weights}, TP={sel.tp})",
                                      "USD per 1M output tokens", color="operating point", text="label"))
-    st.caption("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per token; "
-               "filling the memory with a larger batch is the biggest lever. Prices: profiles/gpus/*.json.")
+    else:
+        st.warning("The model fits on none of the GPUs at these lengths: add GPUs (TP) or quantize.")
+    st.caption("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per "
+               "token; filling the memory with a larger batch is the biggest lever. Empty cells: the plan does not "
+               "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json.")
     tables.show(df.round(4), "cost_across_gpus", "cost")
 
 

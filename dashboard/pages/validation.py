@@ -20,7 +20,9 @@ def unit_of(metric: str) -> tuple[float, str]:
 
 
 def body(sel: Selection) -> None:
-    df = core.validation()
+    sim = st.toggle("Include the continuous-batching simulation of the end-to-end runs (about 15 s the first time)",
+                    value=False, key="v_sim")
+    df = core.validation(sim)
     if df.empty:
         st.info("No measurements found under profiles/measurements and no reference data: nothing to compare yet.")
         return
@@ -46,20 +48,22 @@ def body(sel: Selection) -> None:
                + ". On the dashed line the prediction is exact; below it the planner is optimistic (predicts less "
                "time or memory than measured), above it pessimistic. Sources: " + ", ".join(sorted(d["source"].unique())) + ".")
     st.subheader("Error per metric and GPU")
-    s = validate.summary(df)
+    s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
     tables.show(s, "validation_summary", "vsum")
     st.caption("Errors are signed: (predicted - measured) / measured. `median_abs_error_pct` uses the calibrated "
                "prediction where a calibration exists; the `datasheet_*` columns use the datasheet efficiencies, so "
                "the pair shows what calibration buys.")
-    long = s.melt(id_vars=["metric", "gpu"], value_vars=["median_abs_error_pct", "datasheet_median_abs_error_pct"],
+    long = s.melt(id_vars=["source", "metric", "gpu"], value_vars=["median_abs_error_pct", "datasheet_median_abs_error_pct"],
                   var_name="prediction", value_name="median |error| %")
     long["prediction"] = long["prediction"].map({"median_abs_error_pct": "calibrated",
                                                  "datasheet_median_abs_error_pct": "datasheet"})
-    long["x"] = long["metric"] + " · " + long["gpu"]
-    long = long[np.isfinite(long["median |error| %"].astype(float))]
-    st.plotly_chart(figures.bars(long, "x", "median |error| %", "Median |error|: calibrated vs datasheet",
-                                 "median |error| %", color="prediction"))
+    long["x"] = long["metric"] + " · " + long["gpu"] + " · " + long["source"]
+    long = long[np.isfinite(long["median |error| %"].astype(float))].sort_values(["metric", "gpu", "source"],
+                                                                                 kind="stable")
+    if len(long):
+        st.plotly_chart(figures.hbars(long, "x", "median |error| %", "Median |error| per metric, GPU and source: "
+                                      "calibrated vs datasheet", "median |error| %", color="prediction", barmode="group"))
     worst = d.assign(abs_err=d["error_pct"].abs()).nlargest(20, "abs_err")[
         ["source", "gpu", "model", "batch", "prompt", "output", "op", "shape", "measured", "predicted",
          "predicted_datasheet", "error_pct", "provenance"]]
