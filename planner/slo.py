@@ -12,7 +12,8 @@ For every candidate (GPU type x TP degree x weight format x KV dtype):
 3. Simulation (``simulate.simulate``) of the cheapest survivors at rate / replicas per
    replica with ``max_num_seqs`` = that batch: the targets are checked at the requested
    percentile; a candidate that misses gets one more replica and is simulated again (up to
-   ``max_extra_replicas`` times).
+   ``max_extra_replicas`` times). Simulation goes on in cost order until ``simulate_top`` plans
+   are confirmed and no unsimulated plan is cheaper than a confirmed one.
 
 Ranking is by the deployment's $ per hour (= $ per 1M output tokens at the workload's rate),
 then GPUs. Every rejected candidate stays in the table with its reason.
@@ -194,12 +195,22 @@ def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, 
                                                               f"{candidates.max_gpus}")
     screened = sorted((r for r in screened if r["status"] == "screened"),
                       key=lambda r: (r["usd_per_hour"], r["gpus_total"], -r["requests_per_s_per_replica"]))
-    for i, r in enumerate(screened):
-        if i < candidates.simulate_top:
-            _simulate(r, workload, targets, candidates)
-        else:
-            r["status"] = "meets (mean-value)"
-            r["reason"] = "not simulated: meets the targets in the mean-value model"
+    # Simulate in cost order until `simulate_top` plans are confirmed and no unsimulated plan is
+    # cheaper than the dearest confirmed one (a simulation may add replicas, so a confirmed plan can
+    # cost more than it did on the screen); at most 4 x simulate_top simulations.
+    confirmed: list[float] = []
+    pending = list(screened)
+    sims = 0
+    while pending and sims < 4 * candidates.simulate_top and (
+            len(confirmed) < candidates.simulate_top or pending[0]["usd_per_hour"] < max(confirmed)):
+        r = pending.pop(0)
+        _simulate(r, workload, targets, candidates)
+        sims += 1
+        if r["status"] == "meets":
+            confirmed.append(r["usd_per_hour"])
+    for r in pending:
+        r["status"] = "meets (mean-value)"
+        r["reason"] = "not simulated: meets the targets in the mean-value model"
     for r in rows:
         r.pop("_plan", None)
     df = pd.DataFrame(rows)
