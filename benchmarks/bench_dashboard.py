@@ -6,7 +6,9 @@ the sidebar's batch to a value not used before, and ``repeat`` after setting one
 widgets (PAGE_WIDGET) to a new value, so that every cached core call keyed on that widget is
 recomputed (the worst case of one widget change; a change back to a value seen before is a cache
 hit). Prints the median and worst rerun per page against the 300 ms target; a page over it is
-printed as MISS, and the script still exits 0 (a measurement, not a test).
+printed as MISS, and the script still exits 0 (a measurement, not a test). A widget inside a form
+reruns nothing until its submit button is pressed: that submit starts a search (the capacity page's
+simulations), printed as "search" with its time, not held against the widget target.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def main() -> int:
     for page in args.pages.split(","):
         for name, t in zip(("sb_batch", PAGE_WIDGET[page][1]), bench_page(page, args.repeat), strict=True):
             med = statistics.median(t)
-            print(f"{page:<14}{name:<14}{med:>10.0f}{max(t):>10.0f}  {'ok' if med <= TARGET_MS else 'MISS'}")
+            verdict = "search (form submit)" if name in SUBMIT else ("ok" if med <= TARGET_MS else "MISS")
+            print(f"{page:<14}{name:<14}{med:>10.0f}{max(t):>10.0f}  {verdict}")
     return 0
 
 

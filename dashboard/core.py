@@ -180,7 +180,11 @@ def attention_row(model: str, text: str, kind: str, gpu: str, tp: int, weights: 
                             weights=weights)
     f = api.fit(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
     pl = api.plan(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
-    return _plain({"attention": ins["attention"], "kv_heads": v.num_kv_heads,
+    if MLA in v.layer_kinds:  # one latent per token shared by every head: no KV-head count applies
+        cached = f"latent {v.kv_lora_rank} + rope {v.qk_rope_head_dim}"
+    else:
+        cached = f"K+V: 2 x {v.num_kv_heads} heads x {v.head_dim}"
+    return _plain({"attention": ins["attention"], "cached_per_token_per_layer": cached,
                    "kv_bytes_per_token": ins["kv_bytes_per_token"], "kv_cache_bytes": ins["kv_cache_bytes"],
                    "weight_bytes": ins["weight_bytes"], "max_batch": f["max_batch"], "max_context": f["max_context"],
                    "fits": f["fits"], "tpot_s": pl["tpot_s"], "output_tokens_per_s": pl["output_tokens_per_s"],

@@ -8,6 +8,8 @@ import streamlit as st
 
 from planner import csvsafe
 
+PLACEHOLDER = "—"
+
 
 def to_csv(df: pd.DataFrame) -> str:
     """The CSV of ``df`` as every download button serves it (planner.csvsafe.to_csv, no index)."""
@@ -15,7 +17,9 @@ def to_csv(df: pd.DataFrame) -> str:
 
 
 def show(df: pd.DataFrame, name: str, key: str, **kw) -> None:
-    """st.dataframe plus a download button of the same frame as CSV."""
-    st.dataframe(df, hide_index=True, **kw)
+    """st.dataframe plus a download button of the same frame as CSV. A cell that does not apply (a plan
+    that was not simulated, a GPU the model does not fit, no price) shows a dash, not Streamlit's "None"
+    (st.dataframe's ``placeholder``, streamlit/streamlit PR #12968); the CSV leaves it empty."""
+    st.dataframe(df, hide_index=True, placeholder=PLACEHOLDER, **kw)
     st.download_button(f"Download {name} (CSV)", to_csv(df), file_name=f"{name}.csv", mime="text/csv",
                        key=f"dl_{key}", icon=":material/download:", on_click="ignore")

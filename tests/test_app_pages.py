@@ -182,6 +182,10 @@ def test_attention_page_shows_the_core_kv_bytes_per_token():
     table = at.dataframe[0].value
     row = table[table["variant"].str.startswith("as shipped")].iloc[0]
     assert row["kv_bytes_per_token"] == round(ins["kv_bytes_per_token"], 3)
+    # the MLA what-if caches one latent per token: the row names the latent, not a KV-head count
+    mla = table[table["variant"].str.startswith("MLA")].iloc[0]
+    assert mla["cached_per_token_per_layer"] == "latent 512 + rope 64"
+    assert row["cached_per_token_per_layer"] == f"K+V: 2 x {ins['num_kv_heads']} heads x {ins['head_dim']}"
 
 
 def test_quantization_page_offload_equals_the_core():
@@ -400,3 +404,19 @@ def test_extreme_sidebar_values_never_show_a_traceback(page):
     at.number_input(key="sb_output").set_value(1)
     at.run()
     no_exception(at)
+
+
+
+def test_cells_that_do_not_apply_show_a_dash_and_the_csv_leaves_them_empty():
+    from dashboard import tables
+
+    at = app("capacity")
+    at.button(key="c_submit").click().run()
+    no_exception(at)
+    d = next(d for d in at.dataframe if "status" in d.value.columns)
+    # plans rejected for memory have no replicas or price: the cell is missing, shown as a dash, not "None"
+    assert d.value["usd_per_hour"].isna().any()
+    assert d.proto.placeholder == tables.PLACEHOLDER == "—"
+    assert all(x.proto.placeholder == "—" for x in at.dataframe)
+    df = pd.DataFrame({"gpu": ["A", "B"], "usd_per_hour": [2.0, float("nan")], "tp": [1, 2]})
+    assert tables.to_csv(df).splitlines()[2] == "B,,2"

@@ -45,7 +45,7 @@ def body(sel: Selection) -> None:
         except Exception as e:  # noqa: BLE001 - e.g. TP that does not divide a regrouped model
             st.caption(f"{label}: {e}")
             continue
-        rows.append({"variant": label, "kv_heads": r["kv_heads"],
+        rows.append({"variant": label, "cached_per_token_per_layer": r["cached_per_token_per_layer"],
                      "kv_bytes_per_token": r["kv_bytes_per_token"],
                      "kv_gib_at_batch_and_context": r["kv_cache_bytes"] / 2**30,
                      "largest_batch": r["max_batch"], "longest_context": r["max_context"],

@@ -43,8 +43,8 @@ def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
 
 def body(sel: Selection) -> None:
     st.caption(f"Model: {sel.model}; engine: {sel.engine}. Candidates: every GPU x TP x weight format x KV dtype "
-               "chosen below. Change the inputs, then press **Plan capacity** (each search simulates the cheapest "
-               "plans, about half a second).")
+               "chosen below. Change the inputs, then press **Plan capacity**: each search simulates the cheapest "
+               "plans in cost order (a few seconds; the same inputs again are instant).")
     with st.form("capacity_form", border=False):
         st.subheader("Workload")
         c = st.columns(4)
@@ -107,8 +107,9 @@ def body(sel: Selection) -> None:
     st.subheader(f"All {len(shown):,} candidates, ranked")
     tables.show(shown, "capacity_plan", "cap")
     st.caption(f"Ranked by the core (planner.slo): plans checked by the continuous-batching simulation first "
-               f"(**meets**; the {SIMULATE_TOP} cheapest survivors of the mean-value screen, {SIM_REQUESTS} requests "
-               "each), then plans that meet the targets in the mean-value model, cheapest first; then the rejected "
+               f"(**meets**; the survivors of the mean-value screen are simulated in cost order, {SIM_REQUESTS} "
+               f"requests each, until {SIMULATE_TOP} plans are confirmed and no plan left unsimulated is cheaper; at "
+               f"most {4 * SIMULATE_TOP}), then plans that meet the targets in the mean-value model, cheapest first; then the rejected "
                "ones with why. Latencies in ms; headroom is the unused fraction of capacity or of the tightest target.")
     failing = df.loc[df["status"] == "rejected"]
     if len(failing):

@@ -62,7 +62,7 @@ def attention(sel: Selection, ins: dict) -> None:
             r = core.attention_row(sel.model, sel.text, kind, *sel.dep, sel.batch, sel.prompt, sel.output)
         except Exception:  # noqa: BLE001, S112
             continue
-        rows.append({"attention": label, "kv_heads": r["kv_heads"], "KiB_per_token": r["kv_bytes_per_token"] / 1024,
+        rows.append({"attention": label, "kv_heads": int(kind), "KiB_per_token": r["kv_bytes_per_token"] / 1024,
                      "largest_batch": r["max_batch"], "tpot_ms": r["tpot_s"] * 1e3})
     df = pd.DataFrame(rows).drop_duplicates("kv_heads")
     st.markdown(f"Multi-head attention keeps K and V for every one of the {heads} heads: the most memory, and the "

@@ -134,7 +134,7 @@ def cost_section(sel: Selection) -> None:
     else:
         st.warning("The model fits on none of the GPUs at these lengths: add GPUs (TP) or quantize.")
     st.caption("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per "
-               "token; filling the memory with a larger batch is the biggest lever. Empty cells: the plan does not "
+               "token; filling the memory with a larger batch is the biggest lever. A dash: the plan does not "
                "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json.")
     tables.show(df.round(4), "cost_across_gpus", "cost")
 
