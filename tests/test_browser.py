@@ -115,14 +115,8 @@ def test_every_page_renders_without_an_exception(server, browser):
         page.wait_for_timeout(2500)  # plotly draws after the script run ends
         assert page.locator('[data-testid="stException"]').count() == 0, name
         # Streamlit scrolls inside its main block, not the page: grow the viewport to the content for a full page
-        js = ("() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
-              "[data-testid=\"stSidebarContent\"]')].map(e => e.scrollHeight), 1000)")
-        height, last = page.evaluate(js), 0
-        for _ in range(10):  # charts and tables may still be arriving: wait until the height settles
-            if height == last:
-                break
-            page.wait_for_timeout(1000)
-            height, last = page.evaluate(js), height
+        height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                               "[data-testid=\"stSidebarContent\"]')].map(e => e.scrollHeight), 1000)")
         page.set_viewport_size({"width": 1400, "height": min(int(height), 12_000)})
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
