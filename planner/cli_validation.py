@@ -27,7 +27,7 @@ def _reference(a):
     if a.no_reference:
         return False
     if a.reference and not Path(a.reference).is_dir():
-        raise PlannerInputError("reference", f"{a.reference} is not a folder", "point at shared/reference-data")
+        raise PlannerInputError("reference", f"{a.reference} is not a folder", "point at a folder holding the reference CSVs (see profiles/reference/README.md)")
     return a.reference
 
 
@@ -55,7 +55,7 @@ def register(sub, command):
         sp.add_argument("dir", nargs="?", default=None,
                         help="measurement folder or CSV (default: every folder under profiles/measurements)")
         sp.add_argument("--reference", default=None, help="published reference-data folder "
-                                                          "(default: /work/shared/reference-data or ../shared/reference-data)")
+                                                          "(default: the slices carried in profiles/reference)")
         sp.add_argument("--no-reference", action="store_true", help="leave the published reference data out")
         sp.add_argument("--json", action="store_true")
         if name == "validate":

@@ -137,3 +137,29 @@ def kernel_family(fmt_family: str, fmt_id: str) -> dict:
 
 def host_bandwidth_bytes_per_s() -> float:
     return float(kernels()["host_memory_bandwidth_bytes_per_s"]["value"])
+
+
+def reference_dir(path: str | Path | None = None) -> Path | None:
+    """The published reference data: ``path`` (or its ``profiling/`` subfolder), else the slices
+    carried in ``profiles/reference`` (profiles/reference/README.md); None when neither exists."""
+    if path:
+        p = Path(path)
+        if not p.is_dir():
+            return None
+        return p / "profiling" if (p / "profiling").is_dir() else p
+    d = ROOT / "reference"
+    return d if d.is_dir() else None
+
+
+@lru_cache(maxsize=32)
+def _reference_csv(path: str, mtime: float):
+    import pandas as pd
+    return pd.read_csv(path)
+
+
+def reference_table(folder: Path, name: str):
+    """``name`` from a reference folder as a DataFrame (``name`` or ``name.gz``), or None."""
+    for cand in (folder / name, folder / f"{name}.gz"):
+        if cand.is_file():
+            return _reference_csv(str(cand), cand.stat().st_mtime).copy()
+    return None

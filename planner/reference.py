@@ -1,6 +1,7 @@
-"""Published profiling data read where it lies (never copied into the repo), in one tidy shape.
+"""Published profiling data, in one tidy shape.
 
-Two public sources, described in ``shared/reference-data/README.md``:
+Two public sources, carried as compact slices under ``profiles/reference/`` (its README names the
+source commit, the files and the licences; ``--reference DIR`` reads another copy):
 
 * ai-dynamo/aiconfigurator @095f58a (``aic-core/src/aiconfigurator_core/systems/``): vLLM 0.14
   per-kernel latencies (bf16 GEMM, context and generation attention) on A100 / H100 / H200 SXM,
@@ -15,13 +16,12 @@ layer); they are converted to seconds here.
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import profiles
 from .gpus import GpuSpec
 from .timing import Efficiency
 
@@ -44,16 +44,9 @@ KERNELS_PER_LAYER = 5
 
 
 def find_reference(path: str | Path | None = None) -> Path | None:
-    """The reference-data folder: ``path``, $KV_PLANNER_REFERENCE, /work/shared/reference-data,
-    or ``../shared/reference-data`` beside the repository; None when none exists."""
-    here = Path(__file__).resolve().parent.parent
-    candidates = [path, os.environ.get("KV_PLANNER_REFERENCE"), "/work/shared/reference-data",
-                  here.parent / "shared" / "reference-data"]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            p = Path(c)
-            return p / "profiling" if (p / "profiling").is_dir() else p
-    return None
+    """The reference-data folder: ``path`` (its ``profiling/`` subfolder if it has one), else the
+    slices carried in ``profiles/reference``; None when neither exists."""
+    return profiles.reference_dir(path)
 
 
 def kernel_seconds(flops, bytes_, gpu: GpuSpec, eff: Efficiency, dtype: str = "bf16"):
@@ -88,38 +81,34 @@ def context_attention_counts(batch, isl, heads, kv_heads, head_dim, kv_bytes: fl
     return flops, bytes_
 
 
-@lru_cache(maxsize=8)
-def _read(path: str, mtime: float) -> pd.DataFrame:
-    return pd.read_csv(path)
-
-
-def read_csv(path: Path) -> pd.DataFrame:
-    return _read(str(path), path.stat().st_mtime).copy()
+def read_csv(ref: Path, name: str) -> pd.DataFrame | None:
+    """``name`` (``.csv`` or ``.csv.gz``) from the reference folder, or None when absent."""
+    return profiles.reference_table(ref, name)
 
 
 def aic_kernels(ref: Path) -> pd.DataFrame:
     """Every AIC vLLM 0.14 bf16 kernel row: op, gpu, shape, flops, bytes, measured seconds, file."""
     frames = []
     for sysname, gpu in GPU_MAP.items():
-        f = ref / f"aic_vllm014_{sysname}_gemm_bf16.csv"
-        if f.is_file():
-            d = read_csv(f)
+        f = f"aic_vllm014_{sysname}_gemm_bf16.csv"
+        d = read_csv(ref, f)
+        if d is not None:
             flops, bytes_ = gemm_counts(d["m"], d["n"], d["k"])
             frames.append(pd.DataFrame({"op": "gemm", "gpu": gpu, "m": d["m"], "n": d["n"], "k": d["k"],
                                         "flops": flops, "bytes": bytes_, "measured": d["latency_ms"] / 1e3,
-                                        "file": f.name}))
+                                        "file": f}))
         for op, counts in (("generation_attention", generation_attention_counts),
                            ("context_attention", context_attention_counts)):
-            f = ref / f"aic_vllm014_{sysname}_{op}_bf16.csv"
-            if not f.is_file():
+            f = f"aic_vllm014_{sysname}_{op}_bf16.csv"
+            d = read_csv(ref, f)
+            if d is None:
                 continue
-            d = read_csv(f)
             length = d["step"] if op == "generation_attention" else d["isl"]
             flops, bytes_ = counts(d["batch_size"], length, d["num_heads"], d["num_key_value_heads"], d["head_dim"])
             frames.append(pd.DataFrame({"op": op, "gpu": gpu, "batch": d["batch_size"], "length": length,
                                         "heads": d["num_heads"], "kv_heads": d["num_key_value_heads"],
                                         "flops": flops, "bytes": bytes_, "measured": d["latency_ms"] / 1e3,
-                                        "file": f.name}))
+                                        "file": f}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -127,10 +116,10 @@ def vidur_linears(ref: Path) -> pd.DataFrame:
     """vidur's Llama-2-7B linear layers as GEMMs (m = tokens; n, k = the TP shard's shape)."""
     frames = []
     for tag, gpu in VIDUR_GPU.items():
-        f = ref / f"vidur_{tag}_Llama-2-7b-hf_mlp_median.csv"
-        if not f.is_file():
+        f = f"vidur_{tag}_Llama-2-7b-hf_mlp_median.csv"
+        d = read_csv(ref, f)
+        if d is None:
             continue
-        d = read_csv(f)
         tp, h, ff = d["num_tensor_parallel_workers"], d["n_embd"], d["n_expanded_embd"]
         hd = h / d["n_head"]
         shapes = {"attn_pre_proj": ((d["n_head"] + 2 * d["n_kv_head"]) * hd / tp, h),
@@ -141,7 +130,7 @@ def vidur_linears(ref: Path) -> pd.DataFrame:
             flops, bytes_ = gemm_counts(d["num_tokens"], n, k)
             frames.append(pd.DataFrame({"op": op, "gpu": gpu, "m": d["num_tokens"], "n": n, "k": k, "tp": tp,
                                         "flops": flops, "bytes": bytes_,
-                                        "measured": d[f"{op}_median_ms"] / 1e3, "file": f.name}))
+                                        "measured": d[f"{op}_median_ms"] / 1e3, "file": f}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -157,10 +146,10 @@ def silicon_rows(ref: Path, bundled: tuple[str, ...]) -> pd.DataFrame:
     ``batch_size`` is the client concurrency. Blank precision is read as bf16 (the engines'
     default for these checkpoints); fp8 as fp8 weights; fp4 / int4 as the checkpoint's own format.
     """
-    f = ref / "aic_silicon_sample_h100_h200.csv"
-    if not f.is_file():
+    f = "aic_silicon_sample_h100_h200.csv"
+    d = read_csv(ref, f)
+    if d is None:
         return pd.DataFrame()
-    d = read_csv(f)
     d = d[(d["mode"] == "agg") & (d["attention_dp_size"].fillna(1) <= 1)].copy()
     short = d["model_path"].str.split("/").str[-1]
     short = short.map(lambda s: SILICON_MODEL_ALIASES.get(s, s))
@@ -170,5 +159,5 @@ def silicon_rows(ref: Path, bundled: tuple[str, ...]) -> pd.DataFrame:
     d["gpu"] = d["system"].map(GPU_MAP)
     d["weights"] = d["precision"].map({"fp8": "fp8", "bf16": "bf16", "fp16": "fp16"}).fillna(
         d["precision"].isna().map({True: "bf16", False: ""}))
-    d["file"] = f.name
+    d["file"] = f
     return d.reset_index(drop=True)
