@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test venv lint bench chromium
+.PHONY: run test venv lint bench chromium gpu-validate
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -26,7 +26,7 @@ chromium:
 
 # Run the whole test suite.
 test: venv chromium
-	$(VENV)/bin/python -m ruff check planner profiler app.py dashboard tests benchmarks
+	$(VENV)/bin/python -m ruff check planner profiler app.py dashboard tests benchmarks scripts
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 lint: venv
@@ -40,3 +40,9 @@ bench:
 	.venv-bench/bin/pip install --quiet --no-deps -r requirements-bench.txt
 	.venv-bench/bin/python benchmarks/bench_sweep.py
 	.venv-bench/bin/python benchmarks/bench_llm_analysis.py
+
+# The on-GPU validation run (docs/profiling.md): the GPU machine's own Python, which needs torch
+# (CUDA), transformers, numpy and pandas and installs nothing. make gpu-validate ARGS="--budget-s 300"
+GPU_PY ?= python3
+gpu-validate:
+	$(GPU_PY) scripts/gpu_validate.py $(ARGS)
