@@ -5,7 +5,6 @@ Both front ends call these and nothing below them, so they cannot drift apart.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -66,56 +65,103 @@ def memory_model(model: str | ModelSpec, gpu: str, dep: Deployment) -> MemoryMod
 
 
 def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights: str | None = None,
-             kv_dtype: str = "bf16", gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
-             engine: str = "paged", max_num_batched_tokens: int = kvmod.PAGED_MAX_NUM_BATCHED_TOKENS,
-             block_size: int = kvmod.PAGED_BLOCK_SIZE) -> dict[str, Any]:
-    """A paged engine's KV token capacity, as vLLM computes it at start-up (docs/formulas.md).
+             kv_dtype: str = "auto", gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
+             engine: str = "vllm", engine_version: str | None = None, entry_point: str = "serve",
+             max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
+             block_size: int | None = None, enforce_eager: bool = False,
+             mem_fraction_static: float | None = None) -> dict[str, Any]:
+    """The KV-cache pool a serving engine allocates at start-up, line by line (planner/startup.py).
 
-    budget = total x gpu_memory_utilization - weights - activation peak - non-torch memory;
-    blocks = budget // (page bytes of one block across all layers); tokens = blocks x block_size;
-    max_concurrency = tokens / (tokens one request of max_model_len needs).
+    ``engine`` is vllm or sglang; ``engine_version`` defaults to the newest release in
+    profiles/engines/<engine>.json, whose rules (each with the engine's file and line) decide the
+    budget, the scheduler defaults and how the pool is logged. Settings left None take that
+    version's defaults; the result says which were assumed. The KV pool carries the spread observed
+    on the committed start-up logs of that version group (``band``), and a calibration entry saved
+    by ``engine-log --save`` for the same GPU, engine version and TP corrects the budget.
     """
+    from . import logcheck
+    from .startup import EngineSettings, sglang_startup, vllm_startup
+
     spec = resolve_model(model)
-    dep = Deployment(weights=weights or default_weights(spec), kv_dtype=kv_dtype, engine=engine, tp=tp, pp=pp,
-                     gpu_memory_utilization=gpu_memory_utilization, max_num_batched_tokens=max_num_batched_tokens,
-                     block_size=block_size)
-    mm = memory_model(spec, gpu, dep)
-    max_len = require_positive_int("max_model_len", max_model_len or spec.max_position_embeddings or 4096,
-                                   maximum=MAX_CONTEXT)
-    act = float(mm.activations(1, dep.max_num_batched_tokens))
-    budget = mm.kv_budget_bytes()
-    per_token_all_layers = float(sum(g.layers * g.bytes_per_token for g in mm.groups))
-    state_per_seq = sum(g.layers * g.bytes_per_seq for g in mm.groups)
+    if engine == "paged":
+        engine = "vllm"
+    if engine not in ("vllm", "sglang"):
+        raise PlannerInputError("engine", f"no start-up model for {engine!r}", "choose vllm or sglang")
+    s = EngineSettings(engine=engine, version=engine_version, entry_point=entry_point, tp=tp, pp=pp,
+                       weights=weights or default_weights(spec), kv_cache_dtype=kv_dtype or "auto",
+                       gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
+                       max_model_len=max_model_len, max_num_seqs=max_num_seqs,
+                       max_num_batched_tokens=max_num_batched_tokens, block_size=block_size, enforce_eager=enforce_eager)
+    g = profiles.gpu(gpu)
+    run = sglang_startup if engine == "sglang" else vllm_startup
+    m = run(spec, g, s, profiles.engine_table(engine), profiles.formats())
+    cal = logcheck.matching_calibration(engine, m.era, g.id, tp, pp, spec.name,
+                                        m.setting("max_num_batched_tokens") if engine == "vllm" else None,
+                                        m.setting("max_num_seqs") if engine == "vllm" else None)
+    if cal:
+        m = _calibrated(spec, s, m, cal[0], engine)
+    return _capacity_dict(spec, s, m, cal[1] if cal else None)
+
+
+def _calibrated(spec, s, m, offset_bytes: float, engine: str):
+    """The same start-up with the budget moved by a saved log's offset (pool recomputed)."""
+    from dataclasses import replace
+
+    from .startup import kv_pool
+    budget = max(m.kv_budget_bytes + offset_bytes, 0.0)
+    if engine == "sglang":
+        tokens = int(budget // m.bytes_per_token) if m.bytes_per_token else 0
+        return replace(m, kv_budget_bytes=budget, kv_tokens=tokens, num_blocks=tokens,
+                       max_concurrency=tokens / m.max_model_len)
+    era, _, _ = profiles.engine_table("vllm").resolve(m.version)
+    dep = Deployment(weights=s.weights, kv_dtype=m.setting("kv_cache_dtype"), engine="paged", tp=s.tp, pp=s.pp,
+                     block_size=m.setting("block_size"), max_num_batched_tokens=m.setting("max_num_batched_tokens"),
+                     max_num_seqs=m.setting("max_num_seqs"))
+    pool = kv_pool(spec, dep, era, budget, m.max_model_len)
+    return replace(m, kv_budget_bytes=budget, num_blocks=pool.num_blocks, kv_tokens=pool.logged_tokens,
+                   max_concurrency=pool.concurrency)
+
+
+def _capacity_dict(spec: ModelSpec, s, m, calibration: str | None) -> dict[str, Any]:
+    from . import logcheck
+
+    t = {x.name: x for x in m.terms}
+    counted = [x for x in m.terms if x.counted]
+    non_torch = sum(x.bytes for x in counted if x.name in logcheck.NON_TORCH)
+    band = logcheck.band(m.engine, m.version, s.tp)
     out: dict[str, Any] = {
-        "model": spec.name, "gpu": mm.gpu.id, "tp": tp, "pp": pp, "weights_format": dep.weights,
-        "kv_dtype": dep.kv_dtype, "gpu_memory_utilization": gpu_memory_utilization, "max_model_len": max_len,
-        "total_memory_bytes_per_gpu": mm.gpu.total_memory_bytes, "memory_source": mm.gpu.memory_source,
-        "requested_memory_bytes_per_gpu": mm.capacity_bytes, "weight_bytes_per_gpu": mm.weights_bytes,
-        "activation_peak_bytes_per_gpu": act, "non_torch_bytes_per_gpu": mm.overhead,
-        "kv_budget_bytes_per_gpu": max(budget, 0.0), "kv_bytes_per_token_per_gpu": per_token_all_layers,
-        "block_size": block_size,
+        "model": spec.name, "gpu": m.gpu, "engine": m.engine, "engine_version": m.version, "engine_rules": m.era,
+        "entry_point": s.entry_point, "tp": s.tp, "pp": s.pp, "weights_format": s.weights,
+        "kv_dtype": m.setting("kv_cache_dtype"), "max_model_len": m.max_model_len,
+        "settings": {k: {"value": v.value, "source": v.source} for k, v in m.settings},
+        "total_memory_bytes_per_gpu": m.total_bytes, "requested_memory_bytes_per_gpu": m.requested_bytes,
+        "weight_bytes_per_gpu": t["weights"].bytes,
+        "activation_peak_bytes_per_gpu": t["activation_peak"].bytes if "activation_peak" in t else 0.0,
+        "non_torch_bytes_per_gpu": non_torch,
+        "cuda_graph_bytes_per_gpu": t["cuda_graph_estimate"].bytes if "cuda_graph_estimate" in t and
+        t["cuda_graph_estimate"].counted else 0.0,
+        "kv_budget_bytes_per_gpu": max(m.kv_budget_bytes, 0.0), "kv_bytes_per_token_per_gpu": m.bytes_per_token,
+        "block_size": m.block_size, "kv_blocks": m.num_blocks, "kv_cache_tokens": m.kv_tokens,
+        "max_concurrency": m.max_concurrency,
+        "terms": [{"name": x.name, "bytes": x.bytes, "counted": x.counted, "source": x.source} for x in m.terms],
+        "band": band, "calibration": calibration or "none: no saved start-up log for this GPU, engine version and TP",
+        "notes": list(m.notes), "fits": bool(m.fits),
     }
-    if budget <= 0:
-        out.update(kv_cache_tokens=0, max_concurrency=0.0, fits=False,
-                   reason=f"weights + activations + overhead need {(mm.weights_bytes + act + mm.overhead) / 2**30:.2f} GiB "
-                          f"of the {mm.capacity_bytes / 2**30:.2f} GiB allowed: no room for any KV cache "
-                          "(raise gpu_memory_utilization, add GPUs (tp), or quantize the weights)")
-        return out
-    per_seq = float(mm.kv_bytes(1, max_len))
-    if per_token_all_layers > 0:
-        block_bytes = per_token_all_layers * block_size
-        blocks = math.floor(budget / block_bytes)
-        tokens = blocks * block_size
-        per_seq_tokens = per_seq / per_token_all_layers
-        concurrency = tokens / per_seq_tokens if per_seq_tokens else float("inf")
-    else:  # pure SSM: no per-token cache, one state per sequence
-        tokens = 0
-        concurrency = budget / state_per_seq
-    fits = concurrency >= 1
-    out.update(kv_cache_tokens=int(tokens), max_concurrency=float(concurrency), kv_bytes_per_sequence=per_seq,
-               fits=bool(fits), reason="" if fits else
-               f"one request of {max_len:,} tokens needs {per_seq / 2**30:.2f} GiB of KV cache, "
-               f"{budget / 2**30:.2f} GiB is left: lower max_model_len, add GPUs or use an fp8 KV cache")
+    out["kv_cache_tokens_low"] = int(m.kv_tokens * (1 + band["low_pct"] / 100)) if band["n"] else None
+    out["kv_cache_tokens_high"] = int(m.kv_tokens * (1 + band["high_pct"] / 100)) if band["n"] else None
+    if m.kv_budget_bytes <= 0:
+        need = sum(x.bytes for x in counted)
+        out["reason"] = (f"weights + activations + overhead need {need / 2**30:.2f} GiB of the "
+                         f"{m.requested_bytes / 2**30:.2f} GiB allowed: no room for any KV cache (raise "
+                         "gpu_memory_utilization, add GPUs (tp), or quantize the weights)")
+    elif not m.fits:
+        per_seq = m.bytes_per_token * m.max_model_len
+        longest = int(m.kv_tokens // 1) if m.kv_tokens else 0
+        out["reason"] = (f"one request of {m.max_model_len:,} tokens needs about {per_seq / 2**30:.2f} GiB of KV cache, "
+                         f"{m.kv_budget_bytes / 2**30:.2f} GiB is left: the largest max_model_len that fits is about "
+                         f"{longest:,}; lower max_model_len, add GPUs or use an fp8 KV cache")
+    else:
+        out["reason"] = ""
     return out
 
 

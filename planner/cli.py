@@ -46,7 +46,10 @@ def _inspect(a):
 def _capacity(a):
     return api.capacity(a.model, a.gpu, tp=a.tp, pp=a.pp, weights=a.weights, kv_dtype=a.kv_dtype,
                         gpu_memory_utilization=a.gpu_memory_utilization, max_model_len=a.max_model_len,
-                        max_num_batched_tokens=a.max_num_batched_tokens, block_size=a.block_size)
+                        engine=a.engine, engine_version=a.engine_version, entry_point=a.entry_point,
+                        max_num_batched_tokens=a.max_num_batched_tokens, max_num_seqs=a.max_num_seqs,
+                        block_size=a.block_size, enforce_eager=a.enforce_eager,
+                        mem_fraction_static=a.mem_fraction_static)
 
 
 @command("fit")
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
             sp.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
         sp.add_argument("--weights", default=None, help="weight format (default: the checkpoint's own, else bf16)")
-        sp.add_argument("--kv-dtype", default="bf16", help="KV cache dtype: fp32, fp16, bf16, fp8, int8, int4")
+        sp.add_argument("--kv-dtype", default="auto", help="KV cache dtype: auto (the model dtype), fp32, fp16, bf16, fp8, int8, int4")
         sp.add_argument("--kv-heads", type=int, default=None,
                         help="what-if: regroup attention to this many KV heads (1 = MQA; needs uptraining)")
         sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
@@ -94,12 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--engine", default="transformers", choices=api.kvmod.ENGINES)
     sp.add_argument("--context", type=int, default=4096, help="tokens per sequence for kv_cache_bytes")
     sp.add_argument("--batch", type=int, default=1, help="sequences for kv_cache_bytes")
-    sp = sub.add_parser("capacity", help="a paged engine's KV token capacity and max concurrency (vLLM's numbers)")
+    sp = sub.add_parser("capacity", help="the KV-cache pool vLLM or SGLang allocates at start-up (tokens, max "
+                                         "concurrency), with the rules of the engine version")
     common(sp, gpu=True)
-    sp.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    sp.add_argument("--max-model-len", type=int, default=None, help="default: the model's max_position_embeddings")
-    sp.add_argument("--max-num-batched-tokens", type=int, default=api.kvmod.PAGED_MAX_NUM_BATCHED_TOKENS)
-    sp.add_argument("--block-size", type=int, default=api.kvmod.PAGED_BLOCK_SIZE)
+    sp.add_argument("--engine", default="vllm", choices=("vllm", "sglang"))
+    sp.add_argument("--engine-version", default=None, help="default: the newest release in profiles/engines/")
+    sp.add_argument("--entry-point", default="serve", choices=("serve", "LLM"),
+                    help="vllm serve (API server) or the offline LLM class: their scheduler defaults differ")
+    sp.add_argument("--gpu-memory-utilization", type=float, default=None, help="default: the version's (0.9; 0.92 from 0.20)")
+    sp.add_argument("--mem-fraction-static", type=float, default=None, help="SGLang (default: its rule for the GPU and TP)")
+    sp.add_argument("--max-model-len", type=int, default=None, help="default: derived from the config as vLLM does")
+    sp.add_argument("--max-num-batched-tokens", type=int, default=None, help="default: the version's for the GPU")
+    sp.add_argument("--max-num-seqs", type=int, default=None, help="default: the version's for the GPU")
+    sp.add_argument("--block-size", type=int, default=None, help="default: 16 (64 for MLA where vLLM forces it)")
+    sp.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs (no graph estimate)")
     sp = sub.add_parser("fit", help="memory plan for a batch and length: fits or not, largest batch, longest context")
     common(sp, gpu=True)
     sp.add_argument("--engine", default="paged", choices=api.kvmod.ENGINES)
@@ -113,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add sub-commands: each has register(subparsers, command_decorator). The profiler
 # module imports torch only when its command runs, so `list`/`inspect` stay light.
-EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "profiler.cli")
+EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine", "profiler.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,3 +163,39 @@ def reference_table(folder: Path, name: str):
         if cand.is_file():
             return _reference_csv(str(cand), cand.stat().st_mtime).copy()
     return None
+
+
+@lru_cache(maxsize=4)
+def engine_table(engine: str):
+    """The versioned start-up rules of a serving engine (profiles/engines/<engine>.json)."""
+    from .engines import EngineTable
+    names = sorted(p.stem for p in (ROOT / "engines").glob("*.json"))
+    if engine not in names:
+        raise PlannerInputError("engine", f"no start-up rules for {engine!r}", f"choose one of {', '.join(names)}")
+    return EngineTable.from_dict(_read_json(ROOT / "engines" / f"{engine}.json", f"profiles/engines/{engine}.json"))
+
+
+def engine_log_dir() -> Path:
+    return ROOT / "engine-logs"
+
+
+@lru_cache(maxsize=1)
+def engine_logs() -> tuple[tuple[str, str, dict], ...]:
+    """Every committed start-up log: (id, text, its metadata JSON), profiles/engine-logs/<engine>/."""
+    out = []
+    for p in sorted(engine_log_dir().glob("*/*.log")):
+        meta_path = p.with_suffix(".json")
+        meta = _read_json(meta_path, f"profiles/engine-logs/{p.parent.name}/{meta_path.name}") if meta_path.is_file() else {}
+        out.append((p.stem, p.read_text(encoding="utf-8", errors="replace"), meta))
+    return tuple(out)
+
+
+def engine_calibration_path() -> Path:
+    return ROOT / "engine_calibration.json"
+
+
+@lru_cache(maxsize=1)
+def engine_calibrations() -> tuple[dict, ...]:
+    """Entries saved by `engine-log --save`: what a real start-up log measured (planner/logcheck.py)."""
+    p = engine_calibration_path()
+    return tuple(_read_json(p, "engine_calibration.json").get("entries", [])) if p.is_file() else ()

@@ -105,6 +105,10 @@ class ModelSpec:
     # linear-attention / SSM layers: named shapes, see params.py and kv.py
     ssm: tuple[tuple[str, int], ...] = ()
     quantization_config: tuple[tuple[str, Any], ...] = ()
+    # what serving engines read besides the shapes (planner/startup.py)
+    dtype: str = "bf16"                  # torch_dtype / dtype of the checkpoint
+    rope_scaling: tuple[tuple[str, Any], ...] = ()   # type, factor, original_max_position_embeddings
+    rotary_dim: int = 0                  # rotary dimensions per head (0: none, e.g. learned positions)
     assumptions: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self):
@@ -388,8 +392,34 @@ def _parse(raw: dict, name: str) -> ModelSpec:
         intermediate_size=inter, layer_kinds=kinds, moe_layers=moe, sliding_window=window,
         max_position_embeddings=int(_get(cfg, "max_position_embeddings", "n_positions", "max_sequence_length", default=0) or 0),
         tie_word_embeddings=tie, ssm=_ssm_dims(cfg, mt, hidden), quantization_config=qtuple,
+        **_engine_fields(cfg, raw, head_dim if not is_mla else mla["qk_rope_head_dim"], fam, notes),
         assumptions=tuple(n for n in notes if n), **fam, **mla, **moe_fields,
     )
+
+
+_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32",
+           "bf16": "bf16", "fp16": "fp16", "fp32": "fp32"}
+
+
+def _engine_fields(cfg: dict, raw: dict, head_dim: int, fam: dict, notes: list[str]) -> dict[str, Any]:
+    """The checkpoint dtype, rope scaling and rotary width (what vLLM/SGLang derive defaults from)."""
+    text = str(_get(cfg, "torch_dtype", "dtype", default=_get(raw, "torch_dtype", "dtype", default="")) or "")
+    dtype = _DTYPES.get(text.lower().replace("torch.", ""), "")
+    if not dtype:
+        dtype = "bf16"
+        notes.append("torch_dtype absent or unknown: the checkpoint is taken as bf16")
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    rope: tuple[tuple[str, Any], ...] = ()
+    if isinstance(rs, dict) and rs:
+        kind = str(rs.get("rope_type", rs.get("type", "default")))
+        factor = rs.get("factor", 1.0)
+        orig = rs.get("original_max_position_embeddings", 0)
+        if isinstance(factor, int | float) and isinstance(orig, int | float) and factor > 0:
+            rope = (("type", kind), ("factor", float(factor)), ("original_max_position_embeddings", int(orig)))
+    partial = cfg.get("partial_rotary_factor", 1.0)
+    partial = float(partial) if isinstance(partial, int | float) and 0 < partial <= 1 else 1.0
+    rotary = 0 if fam.get("learned_positions") or cfg.get("alibi") else int(head_dim * partial)
+    return {"dtype": dtype, "rope_scaling": rope, "rotary_dim": rotary}
 
 
 def _family_flags(cfg: dict, mt: str, hidden: int, notes: list[str]) -> dict[str, Any]:

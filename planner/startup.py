@@ -1,0 +1,391 @@
+"""The KV-cache pool a serving engine allocates at start-up, line by line, version by version.
+
+An engine sizes its pool once, at start-up, from what it measures on the GPU. This module redoes
+that arithmetic from the model's shapes and the engine's rules for the given version
+(``planner/engines.py``, ``profiles/engines/<engine>.json``):
+
+    vLLM:    kv_budget = requested - sum(terms the era subtracts)   (requested = total x utilization)
+             blocks    = kv_budget // page bytes // layers per pool (minimum over the workers)
+    SGLang:  rest      = free after load - free before load x (1 - mem_fraction_static)
+             tokens    = rest // cell bytes (all layers of one rank)
+
+Every term is a ``Term`` with bytes, whether this era subtracts it, and where the figure comes from
+(a formula over the config, or an engine constant fitted on public start-up logs). The physical
+terms are estimated in ``planner/startup_terms.py``; docs/engine-memory.md gives each formula.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import kv as kvmod
+from . import startup_terms as terms
+from .engines import EngineTable, Era, scheduler_defaults
+from .errors import PlannerInputError, require_fraction, require_positive_int
+from .formats import FormatTable
+from .gpus import GpuSpec
+from .memory import MAX_CONTEXT, Deployment, check_parallelism, weight_bytes_per_gpu
+from .spec import LINEAR, MAMBA, ModelSpec
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What a user passes to the engine; None means the engine's default for its version."""
+
+    engine: str = "vllm"
+    version: str | None = None
+    entry_point: str = "serve"
+    tp: int = 1
+    pp: int = 1
+    weights: str = "bf16"
+    kv_cache_dtype: str = "auto"
+    gpu_memory_utilization: float | None = None   # vLLM
+    mem_fraction_static: float | None = None      # SGLang
+    max_model_len: int | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    block_size: int | None = None
+    enforce_eager: bool = False
+    kv_cache_memory_bytes: float | None = None    # vLLM --kv-cache-memory: the budget, as given
+    num_gpu_blocks_override: int | None = None
+    max_total_tokens: int | None = None           # SGLang --max-total-tokens
+
+    def __post_init__(self):
+        require_positive_int("tp", self.tp, maximum=1024)
+        require_positive_int("pp", self.pp, maximum=1024)
+        for name in ("gpu_memory_utilization", "mem_fraction_static"):
+            if getattr(self, name) is not None:
+                require_fraction(name, getattr(self, name))
+        for name, top in (("max_model_len", MAX_CONTEXT), ("max_num_seqs", 1 << 20),
+                          ("max_num_batched_tokens", MAX_CONTEXT), ("block_size", 4096),
+                          ("num_gpu_blocks_override", 1 << 40), ("max_total_tokens", 1 << 40)):
+            if getattr(self, name) is not None:
+                require_positive_int(name, getattr(self, name), maximum=top)
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str
+    bytes: float
+    counted: bool    # subtracted from the KV budget in this era
+    source: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str      # "given", or the era's rule and its citation
+
+
+@dataclass(frozen=True)
+class StartupMemory:
+    """The engine's start-up memory lines for one GPU (the worker that decides the pool)."""
+
+    engine: str
+    version: str
+    era: str
+    gpu: str
+    total_bytes: float
+    requested_bytes: float
+    terms: tuple[Term, ...]
+    kv_budget_bytes: float
+    bytes_per_token: float          # all layers of one rank, for a context shorter than every window
+    block_size: int
+    num_blocks: int
+    kv_tokens: int                  # as the engine logs it ("GPU KV cache size" / "#tokens")
+    max_model_len: int
+    max_concurrency: float
+    settings: tuple[tuple[str, Setting], ...]
+    rules: tuple[tuple[str, str], ...]   # (rule, "value -- source") applied
+    notes: tuple[str, ...] = field(default=())
+
+    def term(self, name: str) -> Term | None:
+        return next((t for t in self.terms if t.name == name), None)
+
+    def setting(self, name: str) -> Any:
+        return dict(self.settings)[name].value
+
+    @property
+    def fits(self) -> bool:
+        return self.kv_tokens > 0 and self.max_concurrency >= 1
+
+
+# ---- settings: given, else the era's default ---------------------------------------------------
+def default_max_model_len(spec: ModelSpec) -> tuple[int, str]:
+    """vLLM's derived max_model_len: the config's max_position_embeddings, times the rope-scaling
+    factor unless the scaling is llama3 / longrope / su (yarn: original x factor). Source: v0.10.2
+    vllm/config/__init__.py:2805-2897 (_get_and_verify_max_len); Gemma 3 skips the factor."""
+    n = spec.max_position_embeddings or 2048
+    rs = dict(spec.rope_scaling)
+    if rs and rs["type"] not in ("su", "longrope", "llama3", "default") and "gemma3" not in spec.model_type:
+        if rs["type"] == "yarn" and rs["original_max_position_embeddings"]:
+            n = rs["original_max_position_embeddings"]
+        n = int(n * rs["factor"])
+    return n, "the model's max_position_embeddings (x rope-scaling factor), vLLM _get_and_verify_max_len"
+
+
+def _kv_dtype(spec: ModelSpec, s: EngineSettings, era: Era | None) -> str:
+    if str(s.kv_cache_dtype).lower() in ("auto", "", "none") or (era and era.get("kv_dtype_follows_model")):
+        return spec.dtype
+    return kvmod.kv_dtype(s.kv_cache_dtype).name
+
+
+def _resolve(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, era: Era) -> dict[str, Setting]:
+    out: dict[str, Setting] = {}
+
+    def given_or(name: str, value: Any, source: str) -> Any:
+        v = getattr(s, name)
+        out[name] = Setting(v, "given") if v is not None else Setting(value, source)
+        return out[name].value
+
+    def rule(name: str) -> str:
+        r = era.rule(name)
+        return f"default of {era.label}: {r.source}"
+
+    mml, why = default_max_model_len(spec)
+    given_or("max_model_len", mml, why)
+    given_or("gpu_memory_utilization", era["gpu_memory_utilization"], rule("gpu_memory_utilization"))
+    bs = era["block_size"]
+    if "mla" in spec.layer_kinds and era.get("mla_block_size"):
+        bs = era["mla_block_size"]
+    given_or("block_size", bs, rule("block_size"))
+    name = gpu.nvml_names[0] if gpu.nvml_names else gpu.display_name
+    sd = scheduler_defaults(era, s.entry_point, gpu.total_memory_bytes, name, out["max_model_len"].value,
+                            sliding_or_mla=any(k in ("sliding", "mla") for k in spec.layer_kinds))
+    given_or("max_num_seqs", sd.max_num_seqs, f"default of {era.label}: {sd.source}")
+    given_or("max_num_batched_tokens", sd.max_num_batched_tokens, f"default of {era.label}: {sd.source}")
+    out["kv_cache_dtype"] = Setting(_kv_dtype(spec, s, era), "given" if s.kv_cache_dtype not in ("auto", None)
+                                    else "auto: the model's dtype")
+    return out
+
+
+# ---- vLLM ----------------------------------------------------------------------------------------
+def vllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: EngineTable,
+                 formats: FormatTable) -> StartupMemory:
+    era, version, note = table.resolve(s.version)
+    st = _resolve(spec, gpu, s, era)
+    val = {k: v.value for k, v in st.items()}
+    dep = Deployment(weights=s.weights, kv_dtype=val["kv_cache_dtype"], engine="paged", tp=s.tp, pp=s.pp,
+                     gpu_memory_utilization=val["gpu_memory_utilization"], block_size=val["block_size"],
+                     max_num_batched_tokens=val["max_num_batched_tokens"], max_num_seqs=val["max_num_seqs"])
+    check_parallelism(spec, dep)
+    total = gpu.total_memory_bytes
+    u = val["gpu_memory_utilization"]
+    requested = math.ceil(total * u) if era["requested"] == "ceil_util_x_total" else total * u
+    ctx = terms.Context(spec, gpu, dep, era, table, formats, s.entry_point, s.enforce_eager,
+                        weight_bytes_per_gpu(spec, formats, dep))
+    all_terms = terms.vllm_terms(ctx)
+    counted = set(era["budget_terms"]) | ({"cuda_graph_estimate"} if era["cuda_graphs"] == "estimate_on" else set())
+    ts = tuple(Term(t.name, t.bytes, t.name in counted, t.source) for t in all_terms)
+    budget = requested - sum(t.bytes for t in ts if t.counted)
+    notes = [note] if note else []
+    if s.kv_cache_memory_bytes:
+        budget = float(s.kv_cache_memory_bytes)
+        notes.append("--kv-cache-memory given: the budget is that figure; gpu_memory_utilization is ignored")
+    pool = kv_pool(spec, dep, era, max(budget, 0.0), val["max_model_len"], s.num_gpu_blocks_override)
+    rules = tuple((k, f"{r.value} -- {r.source}") for k, r in era.rules)
+    return StartupMemory("vllm", str(version), era.label, gpu.id, total, requested, ts, budget,
+                         pool.bytes_per_token, pool.block_size, pool.num_blocks, pool.logged_tokens,
+                         val["max_model_len"], pool.concurrency, tuple(st.items()), rules,
+                         tuple(notes + list(pool.notes)))
+
+
+@dataclass(frozen=True)
+class Pool:
+    block_size: int
+    page_bytes: float
+    layers_per_pool: int
+    num_blocks: int
+    blocks_per_request: int
+    logged_tokens: int
+    concurrency: float
+    bytes_per_token: float
+    notes: tuple[str, ...] = ()
+
+
+def kv_pool(spec: ModelSpec, dep: Deployment, era: Era, budget: float, max_len: int,
+            override: int | None = None) -> Pool:
+    """Blocks, logged tokens and max concurrency from the budget (vLLM's kv_cache_utils)."""
+    frac = max(-(-spec.num_layers // dep.pp), 1) / spec.num_layers  # the fullest stage's layers
+    groups = kvmod.layer_groups(spec, dep.kv_dtype, "paged", dep.tp, state_bytes=2.0)
+    groups = tuple(kvmod.KvGroup(g.kind, max(1, round(g.layers * frac)), g.window, g.bytes_per_token,
+                                 g.bytes_per_seq) for g in groups)
+    attn = [g for g in groups if g.bytes_per_token > 0]
+    state = [g for g in groups if g.kind in (LINEAR, MAMBA)]
+    bs = dep.block_size
+    per_tok_all = sum(g.layers * g.bytes_per_token for g in attn)
+    hybrid_rule = era["hybrid"]
+    notes: list[str] = []
+    if not attn:
+        raise PlannerInputError("model", "has no attention layer: vLLM sizes no paged KV cache for it",
+                                "plan it with the transformers engine")
+    windowed = [g for g in attn if g.window]
+    if state and hybrid_rule != "shared_pool":
+        raise PlannerInputError("engine_version", f"{era.label} cannot serve linear-attention / Mamba layers "
+                                "in its paged pool", "choose vLLM 0.10 or later")
+    if not state and (not windowed or hybrid_rule in ("unify_as_full", "unsupported")):
+        # uniform: every layer one page per block; V1 divides page by page, V0 by all layers at once
+        layers = sum(g.layers for g in attn)
+        page = bs * per_tok_all / layers
+        if era["core"] == "v0":
+            n = int(budget // (bs * per_tok_all))
+        else:
+            n = int(budget // page // layers)
+        n = override or n
+        per_req = -(-max_len // bs)
+        logged = _logged_tokens(era, n, 1, bs, per_req, max_len)
+        by_blocks = era["kv_tokens_log"] in ("blocks", "blocks_x_block_size")
+        return Pool(bs, page, layers, n, per_req, logged, n * bs / max_len if by_blocks else n / per_req,
+                    per_tok_all, tuple(notes))
+    return _shared_pool(groups, attn, state, dep, era, budget, max_len, override)
+
+
+def _logged_tokens(era: Era, n: int, n_groups: int, min_bs: int, per_req_blocks: int, max_len: int) -> int:
+    rule = era["kv_tokens_log"]
+    if rule in ("blocks", "blocks_x_block_size"):
+        return n * min_bs
+    if rule == "blocks_per_group_x_min_block":
+        return (n // n_groups) * min_bs
+    return int(n / per_req_blocks * max_len)  # concurrency_x_len
+
+
+def _shared_pool(groups, attn, state, dep: Deployment, era: Era, budget: float, max_len: int,
+                 override: int | None) -> Pool:
+    """V1's hybrid manager (0.9.1+): layers in groups of g sharing one pool of equal-size pages."""
+    bs = dep.block_size
+    per_tok = max(g.bytes_per_token for g in attn)
+    state_page = max((g.bytes_per_seq for g in state), default=0.0)
+    notes = []
+    if state_page > bs * per_tok:  # v0.11.2 HybridAttentionMambaModelConfig: raise the attention block
+        align = 16
+        bs = align * -(-int(state_page) // int(align * per_tok))
+        notes.append(f"attention block size raised to {bs} tokens so that one page holds a layer's "
+                     "recurrent state (vLLM HybridAttentionMambaModelConfig)")
+    page = bs * per_tok
+    counts = {}
+    for g in groups:
+        counts[(g.kind, g.window)] = counts.get((g.kind, g.window), 0) + g.layers
+    small, large = min(counts.values()), max(counts.values())
+    ratio = era.get("group_size_ratio", 0)
+    g_size = large if ratio and large < ratio * small else small
+    n = override or int(budget // page // g_size)
+    in_flight = era.get("sliding_in_flight", 1) * dep.max_num_batched_tokens
+    per_req, n_groups = 0, 0
+    for (kind, window), layers in counts.items():
+        k = -(-layers // g_size)
+        n_groups += k
+        if kind in (LINEAR, MAMBA):
+            per_req += k
+        elif window:
+            per_req += k * (-(-min(window - 1 + in_flight, max_len) // bs) + 1)
+        else:
+            per_req += k * -(-max_len // bs)
+    logged = _logged_tokens(era, n, n_groups, bs, per_req, max_len)
+    per_tok_all = sum(g.layers * g.bytes_per_token for g in attn)
+    return Pool(bs, page, g_size, n, per_req, logged, n / per_req, per_tok_all, tuple(notes))
+
+
+# ---- SGLang --------------------------------------------------------------------------------------
+def sglang_fraction(era: Era, gpu_mem_mib: float, tp_pp: int, chunk: int, graph_bs: int) -> tuple[float, str]:
+    """SGLang's default mem_fraction_static for this era (server_args.py; docs/research)."""
+    r = era.rule("mem_fraction_static")
+    v = r.value
+    if v["kind"] == "tp_table":
+        if v.get("large_card_mib") and gpu_mem_mib > v["large_card_mib"]:
+            return (gpu_mem_mib - v["large_card_reserved_mib"]) / gpu_mem_mib, r.source
+        return next(f for t, f in v["table"] if tp_pp >= t), r.source
+    if v["kind"] == "reserved_by_class":
+        reserved = next(((a + tp_pp * b) * 1024 for bound, a, b in v["classes"] if gpu_mem_mib < bound),
+                        v["above_gib"] * 1024)
+    else:
+        reserved = (v["base_mib"] + v["per_chunk_token_mib"] * max(chunk, v["min_chunk"])
+                    + v["per_graph_bs_mib"] * graph_bs + tp_pp * v["per_rank_mib"])
+        if gpu_mem_mib > v["floor_above_mib"]:
+            reserved = max(reserved, v["floor_mib"])
+    return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3), r.source
+
+
+def _by_class(table: list, gpu_mem_mib: float, tp: int) -> int:
+    for row in table:
+        if row[0] is None or gpu_mem_mib < row[0]:
+            return row[1] if len(row) == 2 or tp < 4 else row[2]
+    return table[-1][1]
+
+
+def sglang_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: EngineTable,
+                   formats: FormatTable) -> StartupMemory:
+    era, version, note = table.resolve(s.version)
+    kvd = _kv_dtype(spec, s, None)
+    dep = Deployment(weights=s.weights, kv_dtype=kvd, engine="paged", tp=s.tp, pp=s.pp)
+    check_parallelism(spec, dep)
+    st: dict[str, Setting] = {}
+    mml, why = default_max_model_len(spec)
+    st["max_model_len"] = Setting(s.max_model_len, "given") if s.max_model_len else Setting(mml, why)
+    gpu_mib = (gpu.nvml_total_memory_bytes or gpu.total_memory_bytes) / 2**20
+    fv = era["mem_fraction_static"]
+    chunk = s.max_num_batched_tokens or (_by_class(fv["chunked_prefill"], gpu_mib, s.tp) if "chunked_prefill" in fv
+                                         else (2048 if gpu_mib < 25000 else 8192))
+    graph_bs = _by_class(fv["cuda_graph_max_bs"], gpu_mib, s.tp) if "cuda_graph_max_bs" in fv else 160
+    if s.mem_fraction_static:
+        st["mem_fraction_static"] = Setting(s.mem_fraction_static, "given")
+    else:
+        f, src = sglang_fraction(era, gpu_mib, s.tp * s.pp, chunk, graph_bs)
+        st["mem_fraction_static"] = Setting(f, f"default of {era.label} for {gpu_mib:,.0f} MiB, tp x pp = "
+                                               f"{s.tp * s.pp}: {src}")
+    st["kv_cache_dtype"] = Setting(kvd, "given" if s.kv_cache_dtype not in ("auto", None) else "auto: the model's dtype")
+    f = st["mem_fraction_static"].value
+    ctx = terms.Context(spec, gpu, dep, era, table, formats, "serve", s.enforce_eager,
+                        weight_bytes_per_gpu(spec, formats, dep))
+    w = terms.weights(ctx)
+    c = ctx.c("cuda_context_bytes")
+    nccl = terms.nccl(ctx).bytes
+    total = gpu.total_memory_bytes
+    before = total - c - nccl
+    after = before - w.bytes - ctx.c("load_temporaries_bytes")
+    rest = after - before * (1 - f)
+    cell, swa = _sglang_cell(spec, dep, era)
+    page = s.block_size if era["page_rounding"] and s.block_size else 1
+    tokens = sglang_tokens(before, after, f, cell, page, s.max_total_tokens)
+    if swa:
+        tokens = swa(tokens)
+    ts = (Term("free_before_load", before, False, f"total - CUDA context - NCCL; {ctx.src('cuda_context_bytes')}"),
+          Term("weights", w.bytes, True, w.source),
+          Term("cuda_context", c, False, ctx.src("cuda_context_bytes")),
+          Term("nccl", nccl, False, terms.nccl(ctx).source),
+          Term("outside_static_fraction", before * (1 - f), True,
+               "free before load x (1 - mem_fraction_static): activations, CUDA graphs, sampler"))
+    rules = tuple((k, f"{r.value} -- {r.source}") for k, r in era.rules)
+    mml = st["max_model_len"].value
+    return StartupMemory("sglang", str(version), era.label, gpu.id, total, before * f, ts, rest, cell, 1,
+                         tokens, tokens, mml, tokens / mml if mml else 0.0, tuple(st.items()), rules,
+                         (note,) if note else ())
+
+
+def sglang_tokens(before: float, after: float, fraction: float, cell: float, page: int = 1,
+                  cap: int | None = None) -> int:
+    """max_total_num_tokens = int((A - B x (1 - f)) // cell), rounded down to a page, capped
+    (0.4.6.post1 srt/model_executor/model_runner.py:690-712; page rounding 0.4.4.post4 :745-749).
+    ``before`` (B) and ``after`` (A): free bytes before and after the weights load."""
+    rest = after - before * (1 - fraction)
+    tokens = max(int(rest // cell), 0) if cell else 0
+    tokens = tokens // page * page
+    return min(tokens, cap) if cap else tokens
+
+
+def _sglang_cell(spec: ModelSpec, dep: Deployment, era: Era):
+    """Bytes per token of every attention layer on one rank, and the sliding-window split (0.4.9+):
+    full = int(T x L / (r x L_swa + L_full)) (0.4.9.post6 model_runner.py:1036-1062)."""
+    groups = kvmod.layer_groups(spec, dep.kv_dtype, "paged", dep.tp)
+    frac = max(-(-spec.num_layers // dep.pp), 1) / spec.num_layers
+    cell = sum(g.layers * g.bytes_per_token for g in groups) * frac
+    n_swa = sum(g.layers for g in groups if g.window)
+    n_full = sum(g.layers for g in groups if g.bytes_per_token and not g.window)
+    r = era["hybrid_swa_ratio"]
+    if not (r and n_swa and n_full):
+        return cell, None
+    layers = n_swa + n_full
+    return cell, (lambda t: int(t * layers / (r * n_swa + n_full)))
