@@ -15,6 +15,7 @@ PAGES = [
     st.Page("dashboard/pages/tradeoffs.py", title="Trade-offs", icon=":material/show_chart:"),
     st.Page("dashboard/pages/attention.py", title="Attention & KV cache", icon=":material/view_in_ar:"),
     st.Page("dashboard/pages/quantization.py", title="Quantization", icon=":material/compress:"),
+    st.Page("dashboard/pages/engine.py", title="Engine KV pool", icon=":material/memory:"),
     st.Page("dashboard/pages/capacity.py", title="Capacity plan", icon=":material/dns:"),
     st.Page("dashboard/pages/validation.py", title="Validation", icon=":material/fact_check:"),
     st.Page("dashboard/pages/learn.py", title="Learn", icon=":material/school:"),

@@ -15,6 +15,7 @@ import streamlit as st
 
 from planner import api, profiles, slo, sweep, validate
 from planner import kv as kvmod
+from planner.engines import Version
 from planner.errors import PlannerInputError
 from planner.memory import Deployment
 from planner.serving import evaluate
@@ -279,3 +280,35 @@ def format_rows(model: str, text: str, formats: tuple[str, ...]) -> pd.DataFrame
         except PlannerInputError as e:
             rows.append({"format": fmt_id, "bits_per_weight": np.nan, "weight_bytes": np.nan, "error": str(e)})
     return pd.DataFrame(rows)
+
+
+@st.cache_data(**CACHE)
+def engine_capacity(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
+                    version: str | None, entry_point: str, gpu_memory_utilization: float | None,
+                    max_model_len: int | None) -> dict:
+    """The KV pool the engine allocates at start-up (planner.api.capacity), keyed by primitives."""
+    return _plain(api.capacity(spec(model, text), gpu, tp=tp, weights=weights, kv_dtype=kv_dtype, engine=engine,
+                               engine_version=version, entry_point=entry_point,
+                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len))
+
+
+def engine_versions(engine: str) -> list[str]:
+    """Releases to offer: the first release of every era of the rules table, and the newest."""
+    t = profiles.engine_table(engine)
+    return sorted({str(e.since) for e in t.eras} | {str(t.newest)}, key=lambda v: Version.parse(v).parts,
+                  reverse=True)
+
+
+@st.cache_data(**CACHE)
+def engine_log_check(log_text: str, model: str, text: str, gpu: str | None) -> dict:
+    """A pasted start-up log against the planner (the CLI's engine-log report)."""
+    from planner import cli_engine, enginelog, logcheck
+
+    names = tuple(n for g in profiles.gpus().values() for n in g.nvml_names)
+    log = enginelog.parse_log(log_text, names)
+    s = spec(model, text)
+    try:
+        g = profiles.gpu(gpu) if gpu else cli_engine.resolve_gpu(log, None)
+    except PlannerInputError as e:
+        raise PlannerInputError("gpu", e.problem, "tick 'Use the sidebar's GPU' and pick the card there") from None
+    return _plain(cli_engine.report(logcheck.check(log, s, g)))

@@ -85,7 +85,7 @@ def _check(a) -> logcheck.LogCheck:
     return logcheck.check(log, spec, gpu, overrides, a.entry_point)
 
 
-def _report(c: logcheck.LogCheck) -> dict:
+def report(c: logcheck.LogCheck) -> dict:
     m = c.startup
     return {
         "engine": c.log.engine, "version": m.version, "version_evidence": c.log.version_evidence, "era": m.era,
@@ -144,7 +144,7 @@ def register(sub, command):
     @command("engine-log")
     def _engine_log(a):
         c = _check(a)
-        r = _report(c)
+        r = report(c)
         if a.save:
             path = logcheck.save_calibration(c, source=a.file)
             r["saved"] = str(path.name)

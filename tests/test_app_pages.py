@@ -18,7 +18,7 @@ from planner.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["plan", "tradeoffs", "attention", "quantization", "capacity", "validation", "learn"]
+PAGES = ["plan", "tradeoffs", "attention", "quantization", "engine", "capacity", "validation", "learn"]
 
 pytestmark = pytest.mark.skipif(not profiles.model_names() or not profiles.gpus(),
                                 reason="no bundled profiles under profiles/models or profiles/gpus")
@@ -420,3 +420,30 @@ def test_cells_that_do_not_apply_show_a_dash_and_the_csv_leaves_them_empty():
     assert all(x.proto.placeholder == "—" for x in at.dataframe)
     df = pd.DataFrame({"gpu": ["A", "B"], "usd_per_hour": [2.0, float("nan")], "tp": [1, 2]})
     assert tables.to_csv(df).splitlines()[2] == "B,,2"
+
+
+def test_engine_page_shows_the_cores_pool_and_checks_a_pasted_log():
+    at = app("engine")
+    no_exception(at)
+    s = sel(at)
+    c = api.capacity(s["model"], s["gpu"], tp=s["tp"], weights=s["weights"], kv_dtype=s["kv_dtype"], engine="vllm",
+                     engine_version=str(profiles.engine_table("vllm").newest), entry_point="serve")
+    assert metrics(at)["KV cache pool"] == fmt.tokens(c["kv_cache_tokens"])
+    log = (ROOT / "profiles/engine-logs/vllm/vllm-0.17.1-llama-3.1-8b-instruct-a100-80gb-tp1.log").read_text()
+    at.sidebar.selectbox(key="sb_model").set_value("Llama-3.1-8B").run()
+    at.sidebar.selectbox(key="sb_gpu").set_value("A100-SXM-80GB").run()
+    at.text_area(key="e_log").input(log)
+    at.checkbox(key="e_log_gpu").check()
+    at.get("form_submit_button")[0].click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    shown = next(d.value for d in at.dataframe if "line" in d.value.columns)
+    assert "GPU KV cache size" in set(shown["line"]) and (shown["logged"] == 457024).any()
+
+
+def test_engine_page_shows_a_bad_log_as_an_error_not_a_traceback():
+    at = app("engine")
+    at.text_area(key="e_log").input("this is not a start-up log")
+    at.get("form_submit_button")[0].click().run()
+    no_exception(at)
+    assert at.error and "log" in at.error[0].value

@@ -1,0 +1,93 @@
+"""Page: the KV pool vLLM or SGLang allocates at start-up, line by line, and a pasted log checked."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import core, fmt, page, tables
+from dashboard.state import Selection
+
+ENGINES = ("vllm", "sglang")
+
+
+def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int | None]:
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
+    engine = c1.selectbox("Engine", ENGINES, key="e_engine", format_func={"vllm": "vLLM", "sglang": "SGLang"}.get)
+    versions = core.engine_versions(engine)
+    version = c2.selectbox("Version", versions, key=f"e_version_{engine}",
+                           help="The rules of this release (profiles/engines): each cites the engine's file and line")
+    entry = c3.selectbox("Entry point", ("serve", "LLM"), key="e_entry", disabled=engine != "vllm",
+                         help="vllm serve (API server) or the offline LLM class: their scheduler defaults differ")
+    util = c4.number_input("GPU memory utilization", min_value=0.0, max_value=1.0, value=0.0, step=0.01,
+                           key="e_util", help="0 = the version's default (0.90; 0.92 from vLLM 0.20). "
+                           "SGLang: mem_fraction_static, 0 = its rule for the GPU and TP")
+    mml = st.number_input("max_model_len (0 = the model's own, as the engine derives it)", min_value=0,
+                          max_value=1 << 24, value=0, step=1024, key="e_mml")
+    return engine, version, entry, (util or None), (int(mml) or None)
+
+
+def pool_section(sel: Selection) -> None:
+    engine, version, entry, util, mml = _settings(sel)
+    kw = {"gpu_memory_utilization": util} if engine == "vllm" else {}
+    c = core.engine_capacity(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, sel.kv_dtype, engine, version, entry,
+                             kw.get("gpu_memory_utilization"), mml)
+    band = c["band"]
+    a, b, d = st.columns(3)
+    a.metric("KV cache pool", fmt.tokens(c["kv_cache_tokens"]),
+             help="As the engine logs it ('GPU KV cache size' / 'max_total_num_tokens')")
+    b.metric(f"Max concurrency at {c['max_model_len']:,} tokens", f"{c['max_concurrency']:,.2f} x")
+    d.metric("KV memory per GPU", fmt.gib(c["kv_budget_bytes_per_gpu"]))
+    if band["n"]:
+        st.caption(f"Measured spread: the engine's own pool was {band['low_pct']:+.1f} % to {band['high_pct']:+.1f} % "
+                   f"of the prediction on {band['n']} public start-up logs ({band['group']}), i.e. "
+                   f"{c['kv_cache_tokens_low']:,} to {c['kv_cache_tokens_high']:,} tokens. Calibration: {c['calibration']}.")
+    if not c["fits"]:
+        st.error(f"Does not fit: {c['reason']}", icon=":material/error:")
+    st.caption(f"Rules: {c['engine_rules']}.")
+    terms = pd.DataFrame([{"term": t["name"], "GiB": t["bytes"] / 2**30,
+                           "subtracted from the budget": "yes" if t["counted"] else "no",
+                           "source": t["source"]} for t in c["terms"]])
+    st.subheader("Start-up memory, term by term (per GPU)")
+    tables.show(terms, "engine_terms", "e_terms", column_config={"GiB": st.column_config.NumberColumn(format="%.2f")})
+    settings = pd.DataFrame([{"setting": k, "value": str(v["value"]), "from": v["source"]}
+                             for k, v in c["settings"].items()])
+    st.subheader("Settings: given, or the version's default")
+    tables.show(settings, "engine_settings", "e_settings")
+    for n in c["notes"]:
+        st.info(n)
+
+
+def log_section(sel: Selection) -> None:
+    st.subheader("Check a start-up log")
+    st.caption("Paste a vLLM or SGLang start-up log (the lines up to 'GPU KV cache size' or 'max_total_num_tokens'). "
+               "Its settings are read from the log; the model is the sidebar's, the GPU the one the log names "
+               "(else the sidebar's). Nothing is stored.")
+    with st.form("e_log_form"):
+        text = st.text_area("Start-up log", height=180, key="e_log", max_chars=2_000_000)
+        use_sidebar_gpu = st.checkbox("Use the sidebar's GPU", value=False, key="e_log_gpu")
+        go = st.form_submit_button("Check the log")
+    if not (go and text.strip()):
+        return
+    r = core.engine_log_check(text, sel.model, sel.text, sel.gpu if use_sidebar_gpu else None)
+    st.caption(f"{r['engine']} {r['version']} ({r['version_evidence']}); rules: {r['era']}; "
+               f"{r['model']} on {r['gpu']}, TP {r['tp']}.")
+    rows = pd.DataFrame([{"line": x["line"], "unit": x["unit"], "logged": x["logged"], "predicted": x["predicted"],
+                          "error %": x["error_pct"]} for x in r["lines"]])
+    tables.show(rows, "engine_log_check", "e_log_rows",
+                column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("logged", "predicted", "error %")})
+    if r["disagreeing_term"]:
+        st.caption(f"Largest disagreement: {r['disagreeing_term']}")
+    if r["assumed"]:
+        with st.expander(f"{len(r['assumed'])} settings assumed (not in the log)"):
+            st.dataframe(pd.DataFrame({"assumed": r["assumed"]}), hide_index=True)
+
+
+def body(sel: Selection) -> None:
+    page.guarded(lambda: pool_section(sel))
+    st.divider()
+    page.guarded(lambda: log_section(sel))
+
+
+page.run(body, "Engine KV pool",
+         "How many tokens of KV cache vLLM or SGLang will actually allocate for this model on this GPU, as the "
+         "engine's own start-up arithmetic computes it for the chosen release, with the spread measured on public "
+         "start-up logs.")
