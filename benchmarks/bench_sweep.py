@@ -147,7 +147,7 @@ def main(argv=None) -> int:
 
     plan = api.build_plan(m0, g0, api.Deployment(weights="bf16", kv_dtype="bf16", engine="paged"))
     mm = plan.memory
-    kv_cap = float(mm.capacity_bytes - mm.weights_bytes - mm.activations(1, mm.dep.max_num_batched_tokens) - mm.overhead)
+    kv_cap = float(mm.capacity_bytes - mm.weights_bytes - mm.activations(1, mm.dep.mnbt) - mm.overhead)
     rng = np.random.default_rng(0)
     n_req = 1000
     sp = draw_lengths(1024, "exponential", n_req, rng)

@@ -107,7 +107,7 @@ def roofline(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: s
             "step_overhead_s": t.eff.step_overhead_s, "layer_overhead_s": t.eff.layer_overhead_s,
             "layers": t.layers, "total_memory_bytes": p.memory.gpu.total_memory_bytes,
             "memory_source": p.memory.gpu.memory_source,
-            "gpu_memory_utilization": p.memory.dep.gpu_memory_utilization,
+            "gpu_memory_utilization": p.memory.dep.util,
             "price_usd_per_hour": p.memory.gpu.price_usd_per_hour}
 
 

@@ -205,11 +205,18 @@ def efficiency_for(gpu_id: str, engine: str) -> Efficiency:
 
 def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: int | None = None,
                eff: Efficiency | None = None) -> Plan:
+    from dataclasses import replace
+
+    from .deploy import resolve
     spec = resolve_model(model)
     g = profiles.gpu(gpu)
     table = profiles.formats()
     fmt = table.get(dep.weights)
+    r = resolve(spec, g, dep)
+    dep = r.dep
     mm = MemoryModel.build(spec, g, dep, table, profiles.runtime())
+    if r.startup is not None:
+        mm = replace(mm, engine_kv_budget_bytes=r.startup.kv_budget_bytes)
     kf = profiles.kernel_family(fmt.family, fmt.id)
     kernel = KernelFactor(compute_factor=kf.get("compute_factor", 1.0), memory_factor=kf.get("memory_factor", 1.0),
                           dequant_bytes_per_weight=kf.get("dequant_bytes_per_weight", 0.0),
@@ -217,7 +224,7 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
     eff = eff or efficiency_for(g.id, dep.engine)
     tm = build_timing(spec, g, dep, table, eff, kernel, gpu_layers=gpu_layers,
                       host_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s())
-    return Plan(mm, tm, eff.provenance)
+    return Plan(mm, tm, eff.provenance, r.startup, r.scheduler)
 
 
 def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:

@@ -163,6 +163,8 @@ def scheduler_defaults(era: Era, entry_point: str, gpu_memory_bytes: float, gpu_
                                 f"choose one of {', '.join(ENTRY_POINTS)}")
     r = era.rule("scheduler")
     s = r.value
+    if s["kind"] == "fixed":
+        return SchedulerDefaults(s["max_num_seqs"], s["max_num_batched_tokens"], True, r.source)
     if s["kind"] == "v0":
         auto = s.get("auto_chunked_above")
         chunked = chunked_prefill if chunked_prefill is not None else bool(

@@ -23,30 +23,58 @@ MAX_BATCH = 1 << 20
 MAX_CONTEXT = 1 << 24
 
 
+SERVERS = ("vllm", "sglang", "trtllm")
+
+
 @dataclass(frozen=True)
 class Deployment:
-    """How the model is served. ``engine`` is 'paged' (vLLM) or 'transformers' (HF generate)."""
+    """How the model is served. ``engine`` is the KV layout: 'paged' (a serving engine) or
+    'transformers' (HF generate). ``server`` names the serving engine of a paged deployment and
+    ``server_version`` its release (None: the newest in profiles/engines). Scheduler limits and the
+    memory utilization left None take that engine version's defaults when the plan is built
+    (``api.build_plan``); code that reads them before uses ``mnbt`` / ``seqs`` / ``util``, which fall
+    back to vLLM's long-standing 8192 / 256 / 0.9."""
 
     weights: str = "bf16"
     kv_dtype: str = "bf16"
     engine: str = "paged"
     tp: int = 1
     pp: int = 1
-    gpu_memory_utilization: float = 0.9
+    gpu_memory_utilization: float | None = None
     block_size: int = kvmod.PAGED_BLOCK_SIZE
-    max_num_batched_tokens: int = kvmod.PAGED_MAX_NUM_BATCHED_TOKENS
-    max_num_seqs: int = 256
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    server: str = "vllm"
+    server_version: str | None = None
+    entry_point: str = "serve"
 
     def __post_init__(self):
         require_positive_int("tp", self.tp, maximum=1024)
         require_positive_int("pp", self.pp, maximum=1024)
-        require_fraction("gpu_memory_utilization", self.gpu_memory_utilization)
+        if self.gpu_memory_utilization is not None:
+            require_fraction("gpu_memory_utilization", self.gpu_memory_utilization)
         require_positive_int("block_size", self.block_size, maximum=4096)
-        require_positive_int("max_num_batched_tokens", self.max_num_batched_tokens, maximum=MAX_CONTEXT)
-        require_positive_int("max_num_seqs", self.max_num_seqs, maximum=MAX_BATCH)
+        if self.max_num_batched_tokens is not None:
+            require_positive_int("max_num_batched_tokens", self.max_num_batched_tokens, maximum=MAX_CONTEXT)
+        if self.max_num_seqs is not None:
+            require_positive_int("max_num_seqs", self.max_num_seqs, maximum=MAX_BATCH)
         if self.engine not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
+        if self.server not in SERVERS:
+            raise PlannerInputError("server", f"unknown serving engine {self.server!r}", f"choose one of {', '.join(SERVERS)}")
         kvmod.kv_dtype(self.kv_dtype)
+
+    @property
+    def mnbt(self) -> int:
+        return self.max_num_batched_tokens or kvmod.PAGED_MAX_NUM_BATCHED_TOKENS
+
+    @property
+    def seqs(self) -> int:
+        return self.max_num_seqs or 256
+
+    @property
+    def util(self) -> float:
+        return self.gpu_memory_utilization or 0.9
 
 
 def check_parallelism(spec: ModelSpec, dep: Deployment) -> None:
@@ -121,9 +149,9 @@ def activation_peak_bytes(spec: ModelSpec, dep: Deployment, batch, prompt, rt: R
     per_tok = activation_bytes_per_token(spec, dep, act_bytes)
     vocab_rank = spec.vocab_size / dep.tp
     if dep.engine == "paged":
-        tokens = np.minimum(np.asarray(batch) * np.asarray(prompt), dep.max_num_batched_tokens)
-        tokens = np.maximum(tokens, dep.max_num_batched_tokens) if rt.paged_profiles_full_budget else tokens
-        logits = dep.max_num_seqs * spec.vocab_size * 4.0
+        tokens = np.minimum(np.asarray(batch) * np.asarray(prompt), dep.mnbt)
+        tokens = np.maximum(tokens, dep.mnbt) if rt.paged_profiles_full_budget else tokens
+        logits = dep.seqs * spec.vocab_size * 4.0
     else:
         tokens = np.asarray(batch, dtype=float) * np.asarray(prompt, dtype=float)
         logits = np.asarray(batch, dtype=float) * vocab_rank * 4.0
@@ -150,6 +178,7 @@ class MemoryModel:
     overhead: float
     capacity_bytes: float
     runtime: Runtime
+    engine_kv_budget_bytes: float | None = None  # the serving engine's own start-up pool (planner/startup.py)
 
     @classmethod
     def build(cls, spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTable, rt: Runtime) -> MemoryModel:
@@ -159,21 +188,24 @@ class MemoryModel:
         frac = stage_layers(spec.num_layers, dep.pp).max() / spec.num_layers
         groups = tuple(kvmod.KvGroup(g.kind, g.layers, g.window, g.bytes_per_token * frac, g.bytes_per_seq * frac)
                        for g in groups)
-        cap = gpu.total_memory_bytes * (dep.gpu_memory_utilization if dep.engine == "paged" else 1.0)
+        cap = gpu.total_memory_bytes * (dep.util if dep.engine == "paged" else 1.0)
         return cls(spec, gpu, dep, weight_bytes_per_gpu(spec, table, dep), groups, overhead_bytes(dep, rt), cap, rt)
 
     def kv_bytes(self, batch, context):
         return kvmod.kv_cache_bytes(self.groups, batch, context, self.dep.engine, self.dep.block_size,
-                                    self.dep.max_num_batched_tokens)
+                                    self.dep.mnbt)
 
     def activations(self, batch, prompt):
         return activation_peak_bytes(self.spec, self.dep, batch, prompt, self.runtime)
 
     def kv_budget_bytes(self) -> float:
-        """A paged engine's KV-cache room per GPU, as vLLM sizes it at start-up: the allowed memory
-        less the weights, the profile run's activation peak (one chunk of max_num_batched_tokens)
-        and the non-torch memory (may be negative: nothing left for a cache)."""
-        act = float(self.activations(1, self.dep.max_num_batched_tokens))
+        """A paged engine's KV-cache room per GPU: the engine's own start-up arithmetic for its
+        version when the plan was built with it (``engine_kv_budget_bytes``, planner/startup.py),
+        else the allowed memory less the weights, one chunk's activation peak and the non-torch
+        memory (may be negative: nothing left for a cache)."""
+        if self.engine_kv_budget_bytes is not None:
+            return float(self.engine_kv_budget_bytes)
+        act = float(self.activations(1, self.dep.mnbt))
         return float(self.capacity_bytes - self.weights_bytes - act - self.overhead)
 
     def plan(self, batch, prompt, output=0) -> dict[str, np.ndarray]:

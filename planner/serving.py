@@ -21,16 +21,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from .memory import MemoryModel
+from .scheduler import SchedulerProfile
+from .startup import StartupMemory
 from .timing import TimingModel
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A model on a GPU type under one deployment: the memory and timing reductions together."""
+    """A model on a GPU type under one deployment: the memory and timing reductions together, and
+    for a serving engine its start-up pool and scheduler (planner/deploy.py)."""
 
     memory: MemoryModel
     timing: TimingModel
     provenance: str  # "datasheet" or "calibrated"
+    startup: StartupMemory | None = None
+    scheduler: SchedulerProfile | None = None
 
     @property
     def gpus_per_replica(self) -> int:

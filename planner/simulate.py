@@ -30,6 +30,7 @@ import numpy as np
 
 from . import kv as kvmod
 from .errors import PlannerInputError, require_positive_int
+from .scheduler import SchedulerProfile
 from .timing import TimingModel
 
 DISTRIBUTIONS = ("fixed", "uniform", "exponential")
@@ -72,23 +73,29 @@ class SimResult:
 
 def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, outputs: np.ndarray,
              kv_capacity_bytes: float, max_num_seqs: int = 256, max_num_batched_tokens: int | None = None,
-             seed: int = 0, max_queue: int | None = None, concurrency: int | None = None) -> SimResult:
+             seed: int = 0, max_queue: int | None = None, concurrency: int | None = None,
+             profile: SchedulerProfile | None = None, stagger_s: float = 0.0) -> SimResult:
     """Serve ``len(prompts)`` requests arriving at ``rate_per_s`` on one replica; per-request latencies.
 
     ``concurrency``: a closed loop instead (what serving benchmarks run with ``--max-concurrency``):
-    ``concurrency`` requests start at once and each completion sends the next; ``rate_per_s`` is
-    then ignored.
+    ``concurrency`` clients, each sending its next request when the last completes; ``rate_per_s``
+    is then ignored. ``stagger_s``: the clients' first requests are spread uniformly over this many
+    seconds (a benchmark's clients are out of step after its warm-up; 0 = all at once).
 
-    ``kv_capacity_bytes``: KV cache room per GPU (the memory model's budget). ``max_queue``: stop
-    and report unstable when more requests than this wait at once (default 20 x max_num_seqs).
+    ``profile``: the engine's scheduler (planner/scheduler.py); default vLLM V1's rules with
+    ``max_num_seqs`` and ``max_num_batched_tokens``. ``kv_capacity_bytes``: KV cache room per GPU
+    (the engine's start-up pool). ``max_queue``: stop and report unstable when more requests than
+    this wait at once (default 20 x max_num_seqs).
     """
     n = len(prompts)
     require_positive_int("requests", n)
     rng = np.random.default_rng(seed)
+    if profile is not None:
+        max_num_seqs, max_num_batched_tokens = profile.max_num_seqs, profile.token_budget
     if concurrency is not None:
         c = min(require_positive_int("concurrency", concurrency), n)
         arrivals = np.full(n, np.inf)
-        arrivals[:c] = 0.0
+        arrivals[:c] = np.sort(rng.uniform(0.0, stagger_s, c)) if stagger_s > 0 else 0.0
         issued = c
     else:
         if not rate_per_s > 0:
@@ -97,12 +104,16 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         issued = n
     prompts = np.asarray(prompts, dtype=np.int64)
     outputs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
-    budget_tokens = max_num_batched_tokens or timing.dep.max_num_batched_tokens
+    budget_tokens = max_num_batched_tokens or timing.dep.mnbt
     if timing.dep.engine != "paged":
         budget_tokens = 1 << 30  # no chunking: a prompt is prefilled in one pass
+    prefill_first = profile is not None and profile.policy == "prefill_first"
+    whole = profile is not None and profile.reservation == "whole_request"
+    step_extra = profile.step_overhead_s if profile is not None else 0.0
+    pad = profile.padded if profile is not None else (lambda b: b)
     max_queue = max_queue or 20 * max_num_seqs
     groups, eng, bs = timing.kv_groups, timing.dep.engine, timing.dep.block_size
-    mnbt = timing.dep.max_num_batched_tokens
+    mnbt = timing.dep.mnbt
 
     def kv_bytes(ctx: np.ndarray) -> float:
         return float(np.sum(kvmod.kv_cache_bytes(groups, 1, ctx, eng, bs, mnbt))) if len(ctx) else 0.0
@@ -151,13 +162,16 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             continue
         run = np.asarray(running, dtype=np.int64)
         decoding = run[prefilled[run] >= need[run]]
-        used = kv_bytes(prefilled[run])
-        budget = budget_tokens - decoding.size
+        # KV held: what each running request has cached, or (TensorRT-LLM's GUARANTEED_NO_EVICT) its
+        # whole prompt + output, reserved at admission
+        used = kv_bytes(prompts[run] + outputs[run]) if whole else kv_bytes(prefilled[run])
+        pending = prefill_first and (bool(queue) or bool(np.any(prefilled[run] < need[run])))
+        budget = budget_tokens - (0 if pending else decoding.size)
         chunks: list[tuple[int, int]] = []
         for r in running:  # continue the prefills already admitted, in admission order
             if prefilled[r] < need[r] and budget > 0:
                 c = int(min(need[r] - prefilled[r], budget))
-                if used + c * per_token > kv_capacity_bytes:
+                if not whole and used + c * per_token > kv_capacity_bytes:
                     break
                 chunks.append((r, c))
                 used += c * per_token
@@ -165,7 +179,7 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         while queue and budget > 0 and len(running) < max_num_seqs:
             r = queue[0]
             c = int(min(need[r], budget))
-            first_chunk = kv_bytes(np.asarray([c]))
+            first_chunk = kv_bytes(np.asarray([prompts[r] + outputs[r] if whole else c]))
             if used + first_chunk > kv_capacity_bytes:
                 break
             queue.pop(0)
@@ -173,6 +187,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             chunks.append((r, c))
             used += first_chunk
             budget -= c
+        if prefill_first and chunks:
+            decoding = decoding[:0]  # SGLang / V0: a prefill batch runs alone; the decodes wait a step
         if not chunks and decoding.size == 0:
             if not running:
                 raise PlannerInputError("kv_capacity", f"the KV cache ({kv_capacity_bytes / 2**30:.2f} GiB) cannot hold "
@@ -186,19 +202,20 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             # the longest chunk's context standing for the attention of all)
             pt = sum(c for _, c in chunks)
             pctx = max(prefilled[r] + c for r, c in chunks)
-            dt = float(timing.step(decoding.size, dctx, pt, pctx)["time_s"])
+            dt = float(timing.step(decoding.size, dctx, pt, pctx)["time_s"]) + step_extra
             k = 1
         else:
             # a run of pure decode steps until the next completion, arrival or full cache
-            room = int((kv_capacity_bytes - used) / (per_token * decoding.size))
+            room = (1 << 30) if whole else int((kv_capacity_bytes - used) / (per_token * decoding.size))
             if room < 1:
                 preempt_newest()
                 continue
             k = min(int(np.min(outputs[decoding] - done_tokens[decoding])), room)
+            b = pad(int(decoding.size))  # decode-only steps run the CUDA graph of the next captured size
             if nxt < n and np.isfinite(arrivals[nxt]):
-                dt0 = float(timing.step(decoding.size, dctx)["time_s"])
+                dt0 = float(timing.step(b, dctx)["time_s"]) + step_extra
                 k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
-            dt = float(timing.step(decoding.size, dctx + (k - 1) / 2)["time_s"])
+            dt = float(timing.step(b, dctx + (k - 1) / 2)["time_s"]) + step_extra
         advance(k * dt)
         steps += k
         prefilled[decoding] += k
@@ -217,13 +234,15 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             for _ in range(min(ended.size, n - issued)):  # closed loop: each completion sends the next
                 arrivals[issued] = t
                 issued += 1
+            arrivals[nxt:issued] = np.sort(arrivals[nxt:issued])  # staggered first requests may still be ahead
     # a queue that keeps growing through the second half means arrivals beyond capacity
     stable = stable and waiting_at[1] <= waiting_at[0] + max(10, 0.05 * n)
     lo, hi = int(0.1 * n), max(int(0.9 * n), int(0.1 * n) + 1)
     sel = np.arange(lo, hi)
     sel = sel[~np.isnan(finish[sel])]
-    ttft = first[sel] - arrivals[sel]
-    e2e = finish[sel] - arrivals[sel]
+    extra = profile.request_overhead_s if profile is not None else 0.0  # client side: HTTP, (de)tokenization
+    ttft = first[sel] - arrivals[sel] + extra
+    e2e = finish[sel] - arrivals[sel] + extra
     tpot = np.where(outputs[sel] > 1, (e2e - ttft) / np.maximum(outputs[sel] - 1, 1), 0.0)
     return SimResult(ttft_s=ttft, tpot_s=tpot, e2e_s=e2e, duration_s=t, completed=int(np.sum(~np.isnan(finish))),
                      mean_running=area_run / t if t else 0.0, mean_queue=area_queue / t if t else 0.0,

@@ -337,6 +337,8 @@ def sglang_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
         st["mem_fraction_static"] = Setting(f, f"default of {era.label} for {gpu_mib:,.0f} MiB, tp x pp = "
                                                f"{s.tp * s.pp}: {src}")
     st["kv_cache_dtype"] = Setting(kvd, "given" if s.kv_cache_dtype not in ("auto", None) else "auto: the model's dtype")
+    st["max_num_batched_tokens"] = Setting(chunk, "given" if s.max_num_batched_tokens else
+                                           f"chunked_prefill_size, default of {era.label} for {gpu_mib:,.0f} MiB")
     f = st["mem_fraction_static"].value
     ctx = terms.Context(spec, gpu, dep, era, table, formats, "serve", s.enforce_eager,
                         weight_bytes_per_gpu(spec, formats, dep))
@@ -352,6 +354,12 @@ def sglang_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     tokens = sglang_tokens(before, after, f, cell, page, s.max_total_tokens)
     if swa:
         tokens = swa(tokens)
+    # max_running_requests: min(tokens // 2, the request pool clamp(tokens / context x 512, 2048, 4096))
+    # (0.4.6.post1 srt/managers/tp_worker.py:110; model_runner.py max_num_reqs)
+    mml0 = st["max_model_len"].value
+    pool = min(max(int(tokens / max(mml0, 1) * 512), 2048), 4096)
+    st["max_num_seqs"] = Setting(s.max_num_seqs, "given") if s.max_num_seqs else Setting(
+        max(1, min(tokens // 2, pool)), "max_running_requests = min(tokens // 2, request pool): SGLang's default")
     ts = (Term("free_before_load", before, False, f"total - CUDA context - NCCL; {ctx.src('cuda_context_bytes')}"),
           Term("weights", w.bytes, True, w.source),
           Term("cuda_context", c, False, ctx.src("cuda_context_bytes")),

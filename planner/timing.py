@@ -155,9 +155,9 @@ class TimingModel:
         pctx = np.maximum(np.asarray(prefill_context, dtype=float), pt)
         has_prefill = (pt > 0).astype(float)
         groups, eng = self.kv_groups, self.dep.engine
-        kv_read = kvmod.kv_cache_bytes(groups, b, ctx + 1, eng, self.dep.block_size, self.dep.max_num_batched_tokens)
+        kv_read = kvmod.kv_cache_bytes(groups, b, ctx + 1, eng, self.dep.block_size, self.dep.mnbt)
         kv_read = kv_read + kvmod.kv_cache_bytes(groups, has_prefill, pctx, eng, self.dep.block_size,
-                                                 self.dep.max_num_batched_tokens)
+                                                 self.dep.mnbt)
         tokens = b + pt
         bytes_ = self.weight_read_bytes(tokens) + kv_read
         attn = b * self.attention_flops(ctx + 1, 1) + self.attention_flops(pctx, pt)
@@ -183,13 +183,13 @@ class TimingModel:
         p = np.asarray(prompt, dtype=float)
         db = np.asarray(decode_batch, dtype=float)
         tokens = b * p
-        chunk = self.dep.max_num_batched_tokens if self.dep.engine == "paged" else np.inf
+        chunk = self.dep.mnbt if self.dep.engine == "paged" else np.inf
         chunks = np.maximum(1, np.ceil((tokens + db) / chunk))
         per_chunk = np.minimum(tokens + db, chunk)
         kv_write = kvmod.kv_cache_bytes(self.kv_groups, b, p, self.dep.engine, self.dep.block_size,
-                                        self.dep.max_num_batched_tokens)
+                                        self.dep.mnbt)
         kv_other = kvmod.kv_cache_bytes(self.kv_groups, db, np.asarray(decode_context, dtype=float) + 1,
-                                        self.dep.engine, self.dep.block_size, self.dep.max_num_batched_tokens)
+                                        self.dep.engine, self.dep.block_size, self.dep.mnbt)
         # weights once per chunk; the prompt's KV written once and re-read by later chunks
         bytes_ = chunks * self.weight_read_bytes(per_chunk) + 2 * kv_write + kv_other
         attn = b * self.attention_flops(p, p) + db * self.attention_flops(np.asarray(decode_context) + 1, 1)

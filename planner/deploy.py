@@ -1,0 +1,56 @@
+"""A deployment completed with its serving engine's defaults, and the engine's own view of it.
+
+``resolve(spec, gpu, dep)`` fills what the caller left to the engine (scheduler limits, memory
+utilization) with the defaults of ``dep.server`` at ``dep.server_version`` (profiles/engines),
+runs that engine's start-up arithmetic (planner/startup.py) for the KV pool it will allocate, and
+builds its scheduler profile (planner/scheduler.py). ``api.build_plan`` calls it, so every plan,
+sweep, SLO search and simulation uses the engine's pool and limits, not constants of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from . import profiles
+from .gpus import GpuSpec
+from .memory import Deployment
+from .scheduler import SchedulerProfile, profile_for
+from .spec import ModelSpec
+from .startup import EngineSettings, StartupMemory, sglang_startup, vllm_startup
+from .startup_terms import capture_sizes
+
+
+@dataclass(frozen=True)
+class Resolved:
+    dep: Deployment
+    startup: StartupMemory | None
+    scheduler: SchedulerProfile | None
+
+
+def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
+    if dep.engine != "paged":
+        return Resolved(dep, None, None)
+    table = profiles.engine_table(dep.server)
+    if dep.server == "trtllm":
+        era, _, _ = table.resolve(dep.server_version)
+        d = era["scheduler"]
+        dep = replace(dep, max_num_batched_tokens=dep.max_num_batched_tokens or d["max_num_batched_tokens"],
+                      max_num_seqs=dep.max_num_seqs or d["max_num_seqs"], gpu_memory_utilization=dep.util)
+        return Resolved(dep, None, profile_for(table, dep.server_version, dep.mnbt, dep.seqs, _graphs(dep)))
+    s = EngineSettings(engine=dep.server, version=dep.server_version, entry_point=dep.entry_point, tp=dep.tp,
+                       pp=dep.pp, weights=dep.weights, kv_cache_dtype=dep.kv_dtype,
+                       gpu_memory_utilization=dep.gpu_memory_utilization if dep.server == "vllm" else None,
+                       mem_fraction_static=dep.gpu_memory_utilization if dep.server == "sglang" else None,
+                       max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
+                       block_size=dep.block_size)
+    run = sglang_startup if dep.server == "sglang" else vllm_startup
+    m = run(spec, gpu, s, table, profiles.formats())
+    util = m.setting("gpu_memory_utilization") if dep.server == "vllm" else m.setting("mem_fraction_static")
+    dep = replace(dep, gpu_memory_utilization=util, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
+                  max_num_seqs=m.setting("max_num_seqs"), server_version=m.version)
+    return Resolved(dep, m, profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep)))
+
+
+def _graphs(dep: Deployment) -> tuple[int, ...]:
+    piecewise, full = capture_sizes(dep.seqs, dep.mnbt)
+    return tuple(full or piecewise)

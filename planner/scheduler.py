@@ -1,0 +1,70 @@
+"""How a serving engine batches requests, per engine and version: the simulation's rules.
+
+``SchedulerProfile`` holds what the continuous-batching simulation (planner/simulate.py) needs:
+the token budget of a step, the cap on running requests, whether prefill chunks ride with decodes
+in one forward pass (vLLM V1, TensorRT-LLM) or run as batches of their own (SGLang), how KV memory
+is reserved at admission (incrementally, or for the whole request as TensorRT-LLM's
+GUARANTEED_NO_EVICT does), the CUDA-graph batch sizes decode steps are padded to, and the fixed
+costs per step and per request that measurements show and a roofline misses. The rules and their
+sources live in ``profiles/engines/<engine>.json`` (era rule ``scheduler_policy``); the fixed costs
+are fitted on published end-to-end runs (``constants``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .engines import EngineTable
+from .errors import PlannerInputError
+
+POLICIES = ("mixed", "prefill_first")
+RESERVATIONS = ("incremental", "whole_request")
+
+
+@dataclass(frozen=True)
+class SchedulerProfile:
+    engine: str
+    version: str
+    token_budget: int                # tokens per forward pass (vLLM max_num_batched_tokens, SGLang chunked_prefill_size)
+    max_num_seqs: int                # running requests at most
+    policy: str = "mixed"            # mixed: decodes first, then prefill chunks, in one pass; prefill_first: SGLang
+    reservation: str = "incremental"  # KV admission: grow as tokens come, or the whole prompt + output up front
+    graph_sizes: tuple[int, ...] = ()  # decode-only steps are padded up to the next of these (CUDA graphs)
+    step_overhead_s: float = 0.0     # per forward pass: scheduling, sampling, graph launch (fitted)
+    request_overhead_s: float = 0.0  # per request: HTTP, tokenization, detokenization, added to TTFT (fitted)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise PlannerInputError("scheduler_policy", f"unknown policy {self.policy!r}", f"choose one of {POLICIES}")
+        if self.reservation not in RESERVATIONS:
+            raise PlannerInputError("kv_reservation", f"unknown reservation {self.reservation!r}",
+                                    f"choose one of {RESERVATIONS}")
+        if self.token_budget < 1 or self.max_num_seqs < 1:
+            raise PlannerInputError("scheduler", "token budget and max_num_seqs must be positive")
+
+    def padded(self, decode_batch: int) -> int:
+        """The batch a decode-only step runs at: the smallest CUDA-graph size that holds it."""
+        for s in self.graph_sizes:
+            if s >= decode_batch:
+                return s
+        return decode_batch
+
+
+def profile_for(table: EngineTable, version: str | None, token_budget: int, max_num_seqs: int,
+                graph_sizes: tuple[int, ...] = ()) -> SchedulerProfile:
+    """The scheduler profile of ``table``'s engine at ``version`` with the given limits."""
+    era, v, _ = table.resolve(version)
+    policy = era.rule("scheduler_policy")
+    pol = policy.value
+    consts = dict(table.constants)
+    step = consts.get("step_overhead_s")
+    req = consts.get("request_overhead_s")
+    src = f"{era.label}: {policy.source}"
+    if step:
+        src += f"; step overhead: {step.source}"
+    if req:
+        src += f"; request overhead: {req.source}"
+    return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
+                            pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
+                            float(step.value) if step else 0.0, float(req.value) if req else 0.0, src)
