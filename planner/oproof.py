@@ -97,7 +97,8 @@ def moe(gpu: GpuSpec, dtype: str, shapes: np.ndarray) -> OpRoofline:
 
     def counts(c):
         t = np.asarray(c["tokens"], dtype=float)
-        h, i, e, k, tp, ep = (shapes[:, j][np.asarray(c["shape_id"], dtype=int) - 1] for j in range(6))
+        row = np.rint(np.asarray(c["shape_id"], dtype=float)).astype(int) - 1
+        h, i, e, k, tp, ep = (shapes[:, j][row] for j in range(6))
         expert = 3 * h * i / tp
         return 2 * expert * t * k / ep, experts_touched(e, k, t) / ep * expert * wb + 2 * ACT_BYTES * t * h
     return _hbm(gpu, counts, _peak(gpu, dtype))
