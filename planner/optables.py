@@ -262,7 +262,7 @@ def _frame(name: str) -> pd.DataFrame:
     return profiles.reference_table(profiles.reference_dir(), name)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)  # about 20 tables per GPU
 def _grid(gpu_id: str, name: str, op: str, dtype: str, variant: str = "") -> LogGrid:
     return build_grid(profiles.gpu(gpu_id), op, dtype, _frame(name), variant)
 
