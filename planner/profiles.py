@@ -165,6 +165,13 @@ def reference_table(folder: Path, name: str):
     return None
 
 
+def reference_names(folder: Path) -> tuple[str, ...]:
+    """The table names in a reference folder (``.gz`` dropped, so each works with reference_table)."""
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p.name.removesuffix(".gz") for p in folder.iterdir() if p.name.endswith((".csv", ".csv.gz"))))
+
+
 @lru_cache(maxsize=4)
 def engine_table(engine: str):
     """The versioned start-up rules of a serving engine (profiles/engines/<engine>.json)."""

@@ -1,0 +1,111 @@
+"""Cut the measured per-operator tables that planner/optables.py reads out of an aiconfigurator copy.
+
+    python scripts/slice_aic_optables.py AIC [--out profiles/reference]
+
+``AIC`` is a checkout of ai-dynamo/aiconfigurator (a work tree, or a git directory, from which the
+files are read at commit 095f58a5). Writes ``aic_vllm<ver>_<gpu>_<op>_<dtype>.csv.gz`` with the
+selection profiles/reference/README.md describes; latencies are rounded to 5 significant digits
+(the collector's own repeat-to-repeat spread is about 1 %). Needs pyarrow (a parquet reader); the
+planner itself only ever reads the CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"
+DATA = "aic-core/src/aiconfigurator_core/systems/data"
+
+# Per GPU, per table: the newest vLLM version whose directory holds native data (not a reuse.yaml
+# pointer to another version). A100's gemm and attention 0.14 slices were already carried
+# (aic_vllm014_*) and are not cut again.
+SLICES = {
+    "h100_sxm": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
+    "h200_sxm": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
+    "b200_sxm": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
+    "l40s": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.22.0"},
+    "a100_sxm": {"moe": "0.14.0", "comm": "0.14.0"},
+}
+GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block"}
+KV_DTYPES = {"bfloat16": "bf16", "fp8": "fp8"}
+MOE_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int4_wo": "w4a16",
+              "w4a16_mxfp4": "w4a16_mxfp4"}
+MOE_DISTRIBUTIONS = ("balanced", "power_law_1.01", "power_law_1.2")
+ATTN_COLS = ["batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim"]
+MOE_COLS = ["num_tokens", "hidden_size", "inter_size", "num_experts", "topk", "moe_tp_size", "moe_ep_size",
+            "distribution"]
+MLA_COLS = ["gemm_type", "num_heads", "batch_size", "isl", "step"]
+
+
+def read_parquet(aic: Path, rel: str) -> pd.DataFrame:
+    path = aic / DATA / rel
+    if path.is_file():
+        return pd.read_parquet(path)
+    blob = subprocess.run(["git", "-C", str(aic), "show", f"{COMMIT}:{DATA}/{rel}"], check=True,
+                          capture_output=True).stdout
+    return pd.read_parquet(io.BytesIO(blob))
+
+
+def write(df: pd.DataFrame, cols: list[str], out: Path, name: str) -> None:
+    df = df.rename(columns={"latency": "latency_ms"})
+    df = df[cols + ["latency_ms"]].sort_values(cols).reset_index(drop=True)
+    df["latency_ms"] = df["latency_ms"].map(lambda v: float(f"{v:.5g}"))
+    df.to_csv(out / name, index=False, compression={"method": "gzip", "mtime": 0})
+    print(f"{name:62s} {len(df):7,d} rows {(out / name).stat().st_size / 1e3:8.1f} kB")
+
+
+def deduplicate(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Where two kernels were timed on one shape, keep the faster (the one a tuned engine picks)."""
+    return df.sort_values("latency").drop_duplicates(keys, keep="first")
+
+
+def cut(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
+    pre = f"aic_vllm{version.split('.')[0]}{version.split('.')[1]}_{gpu}"
+    if op == "gemm":
+        d = read_parquet(aic, f"{gpu}/gemm/vllm/{version}/gemm_perf.parquet")
+        for src, dt in GEMM_DTYPES.items():
+            write(d[d["gemm_dtype"] == src], ["m", "n", "k"], out, f"{pre}_gemm_{dt}.csv.gz")
+    elif op == "attention":
+        for phase in ("context", "generation"):
+            d = read_parquet(aic, f"{gpu}/attention/vllm/{version}/{phase}_attention_perf.parquet")
+            d = d[(d["window_size"] == 0) & d["head_dim"].isin([64, 128])]
+            for src, dt in KV_DTYPES.items():
+                write(d[d["kv_cache_dtype"] == src], ATTN_COLS, out, f"{pre}_{phase}_attention_{dt}.csv.gz")
+    elif op == "moe":
+        d = read_parquet(aic, f"{gpu}/moe/vllm/{version}/moe_perf.parquet")
+        d = d[d["distribution"].isin(MOE_DISTRIBUTIONS)]
+        for src, dt in MOE_DTYPES.items():
+            if (d["moe_dtype"] == src).any():
+                write(d[d["moe_dtype"] == src], MOE_COLS, out, f"{pre}_moe_{dt}.csv.gz")
+    elif op == "mla":
+        for phase in ("context", "generation"):
+            d = read_parquet(aic, f"{gpu}/mla/vllm/{version}/mla_{phase}_module_perf.parquet")
+            d = d[(d["mla_dtype"] == "bfloat16") & d["gemm_type"].isin(["bfloat16", "fp8_block"])]
+            d = d.assign(gemm_type=d["gemm_type"].map(GEMM_DTYPES))
+            for src, dt in KV_DTYPES.items():
+                part = deduplicate(d[d["kv_cache_dtype"] == src], MLA_COLS)
+                if len(part):
+                    write(part, MLA_COLS, out, f"{pre}_mla_{phase}_module_{dt}.csv.gz")
+    elif op == "comm":
+        d = read_parquet(aic, f"{gpu}/comm/vllm/{version}/custom_allreduce_perf.parquet")
+        write(d, ["num_gpus", "message_size", "backend"], out, f"{pre}_allreduce_bf16.csv.gz")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("aic", type=Path, help="ai-dynamo/aiconfigurator checkout (work tree or git directory)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "profiles" / "reference")
+    a = ap.parse_args()
+    for gpu, ops in SLICES.items():
+        for op, version in ops.items():
+            cut(a.aic, gpu, op, version, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""The measured operator tables (planner/optables.py) against the rows they were cut from.
+
+The figures below are rows of the carried CSVs (profiles/reference/aic_vllm024_h100_sxm_*), in ms.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from planner import oproof, optables, profiles
+from planner.errors import PlannerInputError
+from planner.memory import Deployment
+from planner.optables import OpTables
+from planner.spec import ModelSpec
+from planner.timing import Efficiency, KernelFactor, build_timing
+from tiny_configs import TINY
+
+H100 = OpTables.load("H100-SXM")
+GPUS = ("H100-SXM", "H200", "A100-SXM-80GB", "B200", "L40S")
+
+
+def test_every_gpu_with_tables_loads_and_one_without_gives_none():
+    for gpu in GPUS:
+        t = OpTables.load(gpu)
+        assert t is not None and "bf16" in t.dtypes("gemm") and "bf16" in t.dtypes("generation_attention")
+    assert OpTables.load("T4") is None
+    assert OpTables.load("MI300X") is None
+
+
+def test_newest_version_by_default_and_an_older_one_on_request():
+    assert {v for _, _, v, _ in H100.files} == {"0.24.0"}
+    old = OpTables.load("H100-SXM", version="0.14")
+    assert {v for _, _, v, _ in old.files} == {"0.14.0"}
+    assert old.dtypes("gemm") == ("bf16",)  # the 0.14 slices carry bf16 only
+    l40s = dict(((op, dt), v) for op, dt, v, _ in OpTables.load("L40S").files)
+    assert l40s[("allreduce", "bf16")] == "0.22.0" and l40s[("gemm", "bf16")] == "0.24.0"
+
+
+def test_a_grid_point_returns_its_measured_latency():
+    # gemm_bf16 row "8192,4096,4096,0.34698"; generation_attention_bf16 row "8,1,4095,32,8,128,0.058283"
+    # (batch 8, 4095 cached tokens, 32 heads, 8 KV heads, head_dim 128); mla_generation_module_bf16
+    # row "bf16,16,16,1,4096,0.1408" (step 4096 counts the new token: 4095 cached)
+    g = H100.gemm(8192, 4096, 4096)
+    assert float(g.seconds) == pytest.approx(0.34698e-3, rel=1e-12) and bool(g.inside)
+    a = H100.attention_decode(8, 4095, 32, 8, 128)
+    assert float(a.seconds) == pytest.approx(0.058283e-3, rel=1e-12) and bool(a.inside)
+    assert float(H100.mla_decode_s(16, 4095, 16)) == pytest.approx(0.1408e-3, rel=1e-12)
+    # custom_allreduce row "2,1048576,vllm_graph,0.01238": 1,048,576 bf16 elements = 2 MiB
+    assert float(H100.allreduce_s(2 * 1048576, 2)) == pytest.approx(0.01238e-3, rel=1e-12)
+
+
+def test_a_faster_larger_measurement_lowers_a_smaller_one():
+    # rows m=4352: 0.193 ms, m=4353: 0.19073 ms: the smaller GEMM could be padded to the larger one
+    assert H100.gemm_s([4352, 4353], 4096, 4096) == pytest.approx([0.19073e-3, 0.19073e-3], rel=1e-12)
+
+
+def test_a_midpoint_is_log_log_linear_between_its_neighbours():
+    # m = 6000 between rows m=4353 (0.19073 ms) and m=8192 (0.34698 ms):
+    # w = ln(6000/4353) / ln(8192/4353) = 0.507509; t = 0.19073^(1-w) x 0.34698^w = 0.258412 ms
+    w = math.log(6000 / 4353) / math.log(8192 / 4353)
+    expect = math.exp((1 - w) * math.log(0.19073e-3) + w * math.log(0.34698e-3))
+    assert float(H100.gemm_s(6000, 4096, 4096)) == pytest.approx(expect, rel=1e-12)
+    assert 0.19073e-3 < expect < 0.34698e-3
+
+
+def test_heads_per_rank_not_measured_interpolate_between_measured_neighbours():
+    # 28 heads / 4 KV heads at TP 4: 7 heads over 1 KV head; AIC ran 6 and 8 heads over 1
+    six, seven, eight = H100.attention_decode_s(8, 4095, [6, 7, 8], 1, 128)
+    assert min(six, eight) <= seven <= max(six, eight)
+    assert bool(H100.attention_decode(8, 4095, 7, 1, 128).inside)
+    # head_dim 96 lies between the measured 64 and 128
+    lo, mid, hi = H100.attention_prefill_s(2, 2048, 16, 4, [64, 96, 128])
+    assert min(lo, hi) <= mid <= max(lo, hi)
+
+
+@settings(max_examples=25, deadline=None)
+@given(gpu=st.sampled_from(GPUS), n=st.sampled_from([512, 1000, 4096, 14336, 28672]),
+       k=st.sampled_from([1024, 3584, 4096, 8192]))
+def test_monotone_in_m_over_and_beyond_the_grid(gpu, n, k):
+    t = OpTables.load(gpu)
+    m = np.unique(np.round(np.geomspace(1, 200_000, 300)))
+    for dt in t.dtypes("gemm"):
+        s = t.gemm_s(m, n, k, dt)
+        assert np.all(np.diff(s) >= -1e-12 * s[1:]), dt
+
+
+@settings(max_examples=25, deadline=None)
+# heads 5 over 1 KV head at head_dim 64 interpolates between cells filled from other rows: monotone
+# only because the filled grid is made monotone again (opgrid rule 2)
+@example(gpu="H100-SXM", kv=1, group=5, head_dim=64, batch=1)
+@example(gpu="A100-SXM-80GB", kv=8, group=3, head_dim=80, batch=100)
+@given(gpu=st.sampled_from(GPUS), kv=st.sampled_from([1, 2, 4, 8]), group=st.integers(1, 8),
+       head_dim=st.sampled_from([64, 80, 128]), batch=st.sampled_from([1, 3, 16, 100, 1024]))
+def test_decode_attention_monotone_in_context_and_batch(gpu, kv, group, head_dim, batch):
+    t = OpTables.load(gpu)
+    ctx = np.geomspace(1, 500_000, 200)
+    for dt in t.dtypes("generation_attention"):
+        s = t.attention_decode_s(batch, ctx, kv * group, kv, head_dim, dt)
+        assert np.all(np.diff(s) >= -1e-12 * s[1:])
+        b = np.geomspace(1, 4096, 100)
+        s = t.attention_decode_s(b, 3000, kv * group, kv, head_dim, dt)
+        assert np.all(np.diff(s) >= -1e-12 * s[1:])
+
+
+def test_extrapolation_keeps_the_edge_efficiency_and_never_beats_the_roofline():
+    # m beyond the largest measured 32768: the efficiency at m=32768 times the roofline at m
+    edge, far = H100.gemm([32768, 131072], 4096, 4096).seconds, H100.gemm([32768, 131072], 4096, 4096)
+    assert not far.inside[1] and far.inside[0]
+    assert far.seconds[1] / far.roofline_s[1] == pytest.approx(edge[0] / far.roofline_s[0])
+    for est in (far, H100.attention_decode(4096, [1e5, 1e6], 64, 8, 128), H100.attention_prefill(256, 65536, 40, 8, 128),
+                H100.moe([1e5, 1e6], 4096, 1536, 128, 8), H100.allreduce([1e10], 8), H100.gemm(1000, 200_000, 4096, "fp8"),
+                H100.mla_decode(4096, 200_000, 128),
+                # L40S row "32768,64,1024,0.027676": 3x faster than the GDDR roofline (the operands sit in
+                # its 96 MB L2); the table keeps the row, extrapolation past it stops at the roofline
+                OpTables.load("L40S").gemm([32768, 131072], 64, 1024)):
+        out = ~est.inside
+        assert out.any()
+        assert np.all(est.seconds[out] >= est.roofline_s[out]) and np.all(est.seconds >= 0)
+
+
+def test_zero_work_takes_zero_time_and_one_rank_needs_no_allreduce():
+    assert float(H100.gemm_s(0, 4096, 4096)) == 0.0
+    assert float(H100.allreduce_s(1e6, 1)) == 0.0
+
+
+def test_a_scalar_call_equals_the_matching_element_of_the_vector_call():
+    m = np.array([3, 77, 1500, 50_000])
+    vec = H100.gemm_s(m, 5000, 3000, "fp8")
+    assert [float(H100.gemm_s(x, 5000, 3000, "fp8")) for x in m] == pytest.approx(list(vec), rel=1e-12)
+
+
+def test_dtype_aliases_and_bad_dtypes_name_the_field():
+    assert float(H100.gemm_s(64, 4096, 4096, "fp16")) == float(H100.gemm_s(64, 4096, 4096, "bf16"))
+    assert float(H100.gemm_s(64, 4096, 4096, "fp8-block")) == float(H100.gemm_s(64, 4096, 4096, "fp8_block"))
+    with pytest.raises(PlannerInputError) as e:
+        H100.gemm_s(64, 4096, 4096, "int3")
+    assert e.value.field == "dtype" and "fp8_block" in str(e.value)
+    with pytest.raises(PlannerInputError) as e:
+        OpTables.load("A100-SXM-80GB").gemm_s(64, 4096, 4096, "fp8")
+    assert e.value.field == "dtype"
+    with pytest.raises(PlannerInputError) as e:
+        H100.attention_decode_s(1, 100, 32, 8, 128, kv_dtype="int4")
+    assert e.value.field == "kv_dtype"
+    with pytest.raises(PlannerInputError) as e:
+        H100.gemm_s(-1, 4096, 4096)
+    assert e.value.field == "m"
+    with pytest.raises(PlannerInputError) as e:
+        OpTables.load("A100-SXM-80GB").moe_s(8, 4096, 1536, 128, 8)  # A100 has power-law routing only
+    assert e.value.field == "distribution" and "power_law_1.01" in str(e.value)
+    with pytest.raises(PlannerInputError) as e:
+        OpTables.load("H100-SXM", engine="sglang")
+    assert e.value.field == "engine"
+
+
+def test_moe_measured_shape_is_inside_and_an_unmeasured_one_borrows_the_nearest():
+    # Qwen3-235B-A22B's experts (hidden 4096, intermediate 1536, 128 experts, top 8) at TP 1:
+    # moe_bf16 row num_tokens=16 balanced: 1.5845 ms
+    m = H100.moe(16, 4096, 1536, 128, 8)
+    assert bool(m.inside) and float(m.seconds) == pytest.approx(1.5845e-3, rel=1e-12)
+    near = H100.moe([1, 64, 4096], 4096, 1536, 128, 8, tp=3)  # TP 3 was not run
+    assert not near.inside.any() and "scaled from" in near.source
+    assert np.all(near.seconds >= near.roofline_s)
+    # the per-rank work shrinks with TP: TP 2 >= TP 3 (borrowed) at large token counts
+    assert float(H100.moe_s(4096, 4096, 1536, 128, 8, tp=2)) >= float(near.seconds[2])
+
+
+def test_experts_touched_is_the_timing_models_rule():
+    spec = ModelSpec.from_hf_config(TINY["mixtral-moe"], "mixtral")
+    t = build_timing(spec, profiles.gpu("H100-SXM"), Deployment(), profiles.formats(), Efficiency(), KernelFactor())
+    tokens = np.array([1, 3, 17, 500])
+    assert oproof.experts_touched(spec.num_experts, spec.experts_per_token, tokens) == pytest.approx(
+        t.experts_touched(tokens))
+
+
+def test_gemm_and_attention_rooflines_are_the_reference_counts():
+    from planner import reference as ref
+    gpu = profiles.gpu("H100-SXM")
+    f, b = ref.gemm_counts(100, 4096, 4096)
+    assert float(H100.gemm(100, 4096, 4096).roofline_s) == pytest.approx(
+        max(f / gpu.flops("bf16"), b / gpu.memory_bandwidth_bytes_per_s))
+
+
+def test_provenance_names_the_carried_file_and_the_source_commit():
+    p = H100.provenance
+    assert p["gemm fp8"].startswith("profiles/reference/aic_vllm024_h100_sxm_gemm_fp8.csv")
+    assert "@095f58a" in p["gemm fp8"] and "h100_sxm/gemm/vllm/0.24.0/gemm_perf.parquet" in p["gemm fp8"]
+    assert H100.gemm(1, 1024, 1024).source == p["gemm bf16"]
+    for name in (f for _, _, _, f in H100.files):
+        assert profiles.reference_table(profiles.reference_dir(), name) is not None
+
+
+def test_the_leave_one_out_rebuild_matches_the_loaded_table():
+    # benchmarks/bench_optables.py rebuilds grids with build_grid's parts: the same table, the same values
+    d = H100.table("gemm", "bf16")
+    g = optables.build_grid(H100.gpu, "gemm", "bf16", d)
+    assert float(g(m=777, n=3000, k=5000)[0]) == float(H100.gemm_s(777, 3000, 5000))
