@@ -222,21 +222,29 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
                           dequant_bytes_per_weight=kf.get("dequant_bytes_per_weight", 0.0),
                           dequant_min_tokens=int(kf.get("dequant_min_tokens", 2)))
     eff = eff or efficiency_for(g.id, dep.engine)
+    if r.scheduler is not None:  # the engine's fixed costs per pass, per eager layer (planner/scheduler.py)
+        sc = r.scheduler
+        eff = replace(eff, step_overhead_s=eff.step_overhead_s + sc.step_overhead_s,
+                      eager_layer_overhead_s=sc.eager_layer_overhead_s,
+                      graph_max_tokens=max(sc.graph_sizes or (0,)) if sc.graph_sizes else 0)
     tm = build_timing(spec, g, dep, table, eff, kernel, gpu_layers=gpu_layers,
                       host_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s())
     return Plan(mm, tm, eff.provenance, r.startup, r.scheduler)
 
 
 def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
-    """TTFT and TPOT percentiles with ``batch`` requests kept in flight (a closed loop, as serving
-    benchmarks run): the continuous-batching simulation adds what the mean-value TTFT leaves out,
-    waiting for the step in progress and sharing steps with other prompts."""
-    from .simulate import simulate
+    """TTFT / TPOT / e2e percentiles with ``batch`` clients in flight (a closed loop, as serving
+    benchmarks run), served by the plan's engine scheduler and start-up KV pool
+    (planner/traffic.py): what the mean-value TTFT leaves out, waiting for the step in progress and
+    sharing steps with other prompts, is in them."""
+    from .traffic import Traffic, serve
 
-    n = int(min(max(3 * batch, 100), 300))
-    r = simulate(p.timing, 0, np.full(n, prompt), np.full(n, output), p.memory.kv_budget_bytes(),
-                 max_num_seqs=batch, concurrency=batch)
-    return {f"sim_{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
+    r = serve(p, Traffic(prompt, output, concurrency=batch))
+    out = {f"sim_{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
+    out.update(sim_ttft_mean_s=float(np.mean(r.ttft_s)) if r.ttft_s.size else float("inf"),
+               sim_tpot_mean_s=float(np.mean(r.tpot_s)) if r.tpot_s.size else float("inf"),
+               sim_preemptions=int(r.preemptions))
+    return out
 
 
 def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int, gpus: int | None = None,

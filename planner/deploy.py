@@ -53,4 +53,4 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
 
 def _graphs(dep: Deployment) -> tuple[int, ...]:
     piecewise, full = capture_sizes(dep.seqs, dep.mnbt)
-    return tuple(full or piecewise)
+    return tuple(piecewise)

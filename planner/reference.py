@@ -17,13 +17,16 @@ layer); they are converted to seconds here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from . import profiles
 from .gpus import GpuSpec
-from .timing import Efficiency
+
+if TYPE_CHECKING:  # timing imports the measured tables, which read this module's counts
+    from .timing import Efficiency
 
 AIC = "AIC vLLM 0.14 per-kernel latencies (ai-dynamo/aiconfigurator @095f58a)"
 AIC_SILICON = "AIC silicon end-to-end runs (ai-dynamo/aiconfigurator @095f58a, systems/silicon_sample.csv)"
@@ -135,8 +138,7 @@ def vidur_linears(ref: Path) -> pd.DataFrame:
 
 
 # Reference model ids -> bundled names where the checkpoint is the same architecture.
-SILICON_MODEL_ALIASES = {"DeepSeek-R1": "DeepSeek-V3", "Llama-3.1-8B-Instruct": "Llama-3.1-8B",
-                         "Llama-3.1-8B-Instruct-FP8": "Llama-3.1-8B", "Qwen3-235B-A22B-FP8": "Qwen3-235B-A22B"}
+SILICON_MODEL_ALIASES = {"Llama-3.1-8B-Instruct": "Llama-3.1-8B", "Llama-3.1-8B-Instruct-FP8": "Llama-3.1-8B"}
 
 
 def silicon_rows(ref: Path, bundled: tuple[str, ...]) -> pd.DataFrame:

@@ -32,6 +32,7 @@ class SchedulerProfile:
     graph_sizes: tuple[int, ...] = ()  # decode-only steps are padded up to the next of these (CUDA graphs)
     step_overhead_s: float = 0.0     # per forward pass: scheduling, sampling, graph launch (fitted)
     request_overhead_s: float = 0.0  # per request: HTTP, tokenization, detokenization, added to TTFT (fitted)
+    eager_layer_overhead_s: float = 0.0  # per layer of a pass larger than every CUDA graph (fitted)
     source: str = ""
 
     def __post_init__(self):
@@ -58,13 +59,9 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     policy = era.rule("scheduler_policy")
     pol = policy.value
     consts = dict(table.constants)
-    step = consts.get("step_overhead_s")
-    req = consts.get("request_overhead_s")
-    src = f"{era.label}: {policy.source}"
-    if step:
-        src += f"; step overhead: {step.source}"
-    if req:
-        src += f"; request overhead: {req.source}"
+    fitted = {k: consts.get(k) for k in ("step_overhead_s", "request_overhead_s", "eager_layer_overhead_s")}
+    src = f"{era.label}: {policy.source}" + "".join(f"; {k}: {r.source}" for k, r in fitted.items() if r)
+    val = {k: float(r.value) if r else 0.0 for k, r in fitted.items()}
     return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
                             pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
-                            float(step.value) if step else 0.0, float(req.value) if req else 0.0, src)
+                            source=src, **val)

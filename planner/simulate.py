@@ -109,7 +109,7 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         budget_tokens = 1 << 30  # no chunking: a prompt is prefilled in one pass
     prefill_first = profile is not None and profile.policy == "prefill_first"
     whole = profile is not None and profile.reservation == "whole_request"
-    step_extra = profile.step_overhead_s if profile is not None else 0.0
+    step_extra = 0.0  # the engine's fixed costs are in the timing model (api.build_plan folds them in)
     pad = profile.padded if profile is not None else (lambda b: b)
     max_queue = max_queue or 20 * max_num_seqs
     groups, eng, bs = timing.kv_groups, timing.dep.engine, timing.dep.block_size

@@ -21,6 +21,7 @@ Efficiencies and overheads are named fields of ``Efficiency``: defaults with the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from . import kv as kvmod
 from .formats import FormatTable, tensor_bytes
 from .gpus import GpuSpec
 from .memory import Deployment, stage_layers
+from .opstep import GEMM_DTYPE, MOE_DTYPE, OpCurves
 from .params import inventory
 from .spec import CHUNKED, LINEAR, MAMBA, MLA, SLIDING, ModelSpec
 
@@ -42,6 +44,8 @@ class Efficiency:
     step_overhead_s: float = 0.0    # per forward pass (scheduler, sampling, launch of the graph)
     layer_overhead_s: float = 0.0   # per layer per forward pass (kernel launch gaps)
     allreduce_latency_s: float = 10e-6
+    eager_layer_overhead_s: float = 0.0  # per layer, for a forward pass larger than every CUDA graph (CPU launches)
+    graph_max_tokens: int = 0            # the largest captured CUDA-graph size (0: every pass counts as eager)
     provenance: str = "datasheet"
 
 
@@ -78,6 +82,15 @@ class TimingModel:
     cpu_layers: int = 0             # GGUF partial offload: layers left on the CPU
     host_bandwidth_bytes_per_s: float = 0.0
     cpu_layer_bytes: float = 0.0
+    ops: OpCurves | None = None     # measured operator latencies for this GPU and plan (planner/opstep.py)
+    ops_note: str = ""              # why the roofline is used instead, when ``ops`` is None
+
+    @property
+    def source(self) -> str:
+        """Where the step times come from: measured operator tables, or the calibrated roofline."""
+        if self.ops is not None:
+            return self.ops.source
+        return f"roofline ({self.eff.provenance} efficiencies)" + (f"; {self.ops_note}" if self.ops_note else "")
 
     @property
     def peak_flops(self) -> float:
@@ -163,8 +176,11 @@ class TimingModel:
         attn = b * self.attention_flops(ctx + 1, 1) + self.attention_flops(pctx, pt)
         flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
         t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
-        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
-        t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
+        if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
+            t = self.ops.step_s(b, ctx, pt, pctx) + self.eff.step_overhead_s + self._eager_s(tokens)
+        else:
+            fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
+            t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "kv_read_bytes": kv_read,
                 "compute_s": t_c, "memory_s": t_m, "bound": np.where(t_c >= t_m, "compute", "memory")}
@@ -195,11 +211,27 @@ class TimingModel:
         attn = b * self.attention_flops(p, p) + db * self.attention_flops(np.asarray(decode_context) + 1, 1)
         flops = (tokens + db) * self.flops_per_token + (b + db) * self.lm_head_flops + attn
         t_c, t_m = self._roofline(flops, bytes_, tokens, attn)
-        fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
-        t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
+        if self.ops is not None:
+            # every chunk a forward pass of per_chunk tokens; the prompts' attention once in all
+            o = self.ops
+            tok = chunks * (_interp_ops(o, per_chunk) + o.step_s(0, 0, 0, 0)) + b * o.step_s(0, 0, p, p) \
+                - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
+            dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
+            t = tok + dec + chunks * self.eff.step_overhead_s + chunks * self._eager_s(per_chunk)
+        else:
+            fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
+            t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,
                 "bound": np.where(t_c >= t_m, "compute", "memory")}
+
+    def _eager_s(self, tokens):
+        """A forward pass of more tokens than the largest captured CUDA graph runs without a graph: the
+        CPU launches every kernel of every layer (engine constant, fitted on end-to-end runs)."""
+        if not self.eff.eager_layer_overhead_s:
+            return 0.0
+        big = np.asarray(tokens, dtype=float) > self.eff.graph_max_tokens
+        return np.where(big, self.layers * self.eff.eager_layer_overhead_s, 0.0)
 
     def _pipeline(self, stage_time):
         """PP: a token passes every stage in turn, so latency is pp x the fullest stage's time."""
@@ -216,6 +248,12 @@ class TimingModel:
 
     def with_efficiency(self, eff: Efficiency) -> TimingModel:
         return replace(self, eff=eff)
+
+
+def _interp_ops(o: OpCurves, tokens):
+    """The token-proportional part of a forward pass of ``tokens`` tokens (GEMMs, MoE, all-reduce)."""
+    from .opstep import _interp
+    return _interp(tokens, o.tokens, o.token_ops_s)
 
 
 def _attn_groups(spec: ModelSpec, tp: int, frac: float) -> tuple[tuple[str, int, int, float], ...]:
@@ -273,6 +311,7 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
         per_layer = (layer_dense + (b[is_expert].sum() * frac)) / layers
         cpu_bytes = cpu_layers * per_layer
         dense = dense - cpu_layers * (layer_dense / layers)
+    ops, note = (None, "") if cpu_layers or dep.engine != "paged" else op_curves(spec, dep, gpu.id, fmt)
     return TimingModel(
         spec=spec, gpu=gpu, dep=dep, eff=eff, kernel=kernel, dense_weight_bytes=float(dense),
         expert_bytes_per_expert=float(expert_one), moe_layers=moe_layers, matmul_weights=float(matrix_weights),
@@ -280,4 +319,13 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
         attn_groups=_attn_groups(spec, tp, frac), kv_groups=kv_groups, layers=layers, compute_dtype=compute_dtype,
         allreduce_bytes_per_token=spec.hidden_size * 2.0, cpu_layers=cpu_layers,
         host_bandwidth_bytes_per_s=host_bandwidth_bytes_per_s, cpu_layer_bytes=float(cpu_bytes),
+        ops=ops, ops_note=note,
     )
+
+
+@lru_cache(maxsize=256)
+def op_curves(spec: ModelSpec, dep: Deployment, gpu_id: str, fmt) -> tuple[OpCurves | None, str]:
+    """The plan's measured-operator curves (planner/opstep.py), cached per model, deployment and GPU."""
+    gemm_kind = fmt.id if fmt.id in GEMM_DTYPE else ("bf16" if fmt.family == "mxfp4" else fmt.id)
+    family = fmt.id if fmt.id in MOE_DTYPE else fmt.family
+    return OpCurves.build(spec, dep, gpu_id, family, gemm_kind, dep.kv_dtype, dep.server_version)

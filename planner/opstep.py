@@ -1,0 +1,189 @@
+"""A forward pass timed from measured operator latencies (planner/optables.py), not a roofline.
+
+For a GPU with AIC's measured tables, one engine step of a plan is the sum, over the layers of the
+fullest pipeline stage on one TP rank, of its operators at the step's shape:
+
+* token-proportional ops at T tokens in the step: the QKV, O, gate/up and down GEMMs (sharded by TP,
+  in the weights' GEMM dtype), the router GEMM, the shared experts, the fused MoE experts
+  (``moe``, AIC's default power-law routing), two all-reduces per layer at TP > 1;
+* decode attention of the batch at its context (per rank heads, capped by a sliding window),
+  and the causal prefill attention of the step's chunk, with the share of a full prefill's work a
+  chunk after a prefix does (``p (prefix + p/2) / (ctx^2 / 2)``);
+* MLA layers: the measured whole MLA module (its projections included);
+* the LM head GEMM over the sampled rows.
+
+The sums are precomputed once per plan on log-spaced grids (tokens, batch x context, prefill
+context, rows) and interpolated, so a simulation step costs a few ``np.interp`` calls. A plan whose
+GPU has no tables, or whose layers or formats the tables do not cover (linear attention, Mamba,
+4-bit GEMMs), keeps the roofline (``timing.TimingModel``); ``OpCurves.build`` returns None then and
+says why in ``why_not``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kv as kvmod
+from .errors import PlannerInputError
+from .memory import Deployment, stage_layers
+from .optables import OpTables
+from .spec import CHUNKED, LINEAR, MAMBA, MLA, SLIDING, ModelSpec
+
+# weight format family -> GEMM table dtype (None: no measured GEMM of that kind)
+GEMM_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-block": "fp8_block"}
+MOE_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-block": "fp8_block", "mxfp4": "w4a16_mxfp4",
+             "awq": "w4a16", "gptq": "w4a16"}
+# AIC's default routing for MoE tables: sdk/config.py:37 workload_distribution "power_law" (alpha 1.01)
+MOE_DISTRIBUTION = "power_law_1.01"
+
+
+def _grid(top: float, per_octave: int = 4) -> np.ndarray:
+    n = int(np.ceil(np.log2(max(top, 2)) * per_octave)) + 1
+    return np.unique(np.round(np.logspace(0, np.log2(max(top, 2)), n, base=2.0)))
+
+
+def _interp(x, grid: np.ndarray, values: np.ndarray):
+    """Piecewise linear in log(x); 0 work costs 0; beyond the grid, linear in x from the last point."""
+    x = np.asarray(x, dtype=float)
+    lx = np.log(np.maximum(x, 1.0))
+    out = np.interp(lx, np.log(grid), values)
+    beyond = x > grid[-1]
+    out = np.where(beyond, values[-1] * x / grid[-1], out)
+    return np.where(x <= 0, 0.0, out)
+
+
+@dataclass(frozen=True)
+class OpCurves:
+    tokens: np.ndarray        # grid of tokens per step
+    token_ops_s: np.ndarray   # GEMMs + MoE + all-reduces at those tokens, all stage layers
+    batch: np.ndarray
+    context: np.ndarray
+    decode_attn_s: np.ndarray  # [batch, context]: decode attention of every attention layer
+    prefill_attn_s: np.ndarray  # [context]: causal prefill of a whole prompt of that length
+    rows: np.ndarray
+    lm_head_s: np.ndarray
+    source: str
+
+    def step_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0):
+        """Seconds of one forward pass (vectorised like ``TimingModel.step``)."""
+        b = np.asarray(decode_batch, dtype=float)
+        ctx = np.asarray(decode_context, dtype=float)
+        pt = np.asarray(prefill_tokens, dtype=float)
+        pctx = np.maximum(np.asarray(prefill_context, dtype=float), pt)
+        tokens = b + pt
+        t = _interp(tokens, self.tokens, self.token_ops_s)
+        t = t + self._decode_attention(b, ctx + 1)
+        full = _interp(pctx, self.context, self.prefill_attn_s)
+        share = np.where(pctx > 0, pt * (pctx - pt / 2) / np.maximum(pctx * pctx / 2, 1e-9), 0.0)
+        t = t + full * np.clip(share, 0, 1)
+        rows = b + (pt > 0)
+        return t + _interp(rows, self.rows, self.lm_head_s)
+
+    def _decode_attention(self, b, ctx):
+        """Bilinear in (log batch, log context); beyond the grids, linear in batch and in context."""
+        b, ctx = np.broadcast_arrays(np.asarray(b, dtype=float), np.asarray(ctx, dtype=float))
+        lb, lc = np.log(self.batch), np.log(self.context)
+        xb = np.log(np.clip(b, 1, self.batch[-1]))
+        xc = np.log(np.clip(ctx, 1, self.context[-1]))
+        i = np.clip(np.searchsorted(lb, xb) - 1, 0, len(lb) - 2)
+        j = np.clip(np.searchsorted(lc, xc) - 1, 0, len(lc) - 2)
+        wb = (xb - lb[i]) / (lb[i + 1] - lb[i])
+        wc = (xc - lc[j]) / (lc[j + 1] - lc[j])
+        d = self.decode_attn_s
+        val = ((1 - wb) * (1 - wc) * d[i, j] + wb * (1 - wc) * d[i + 1, j]
+               + (1 - wb) * wc * d[i, j + 1] + wb * wc * d[i + 1, j + 1])
+        scale = np.maximum(b / self.batch[-1], 1.0) * np.maximum(ctx / self.context[-1], 1.0)
+        return np.where(b <= 0, 0.0, val * scale)
+
+    # ---- construction ------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, spec: ModelSpec, dep: Deployment, gpu_id: str, weights_family: str, gemm_kind: str,
+              kv_dtype_name: str, version: str | None = None) -> tuple[OpCurves | None, str]:
+        """The curves of one plan, or (None, why the roofline is kept)."""
+        # the newest tables: kernels change less between releases than the engine's scheduling does
+        ops = OpTables.load(gpu_id, "vllm")
+        if ops is None:
+            return None, f"no measured operator tables for {gpu_id}"
+        if any(k in (LINEAR, MAMBA, CHUNKED) for k in spec.layer_kinds):
+            return None, "linear-attention / Mamba / chunked-attention layers are not in the measured tables"
+        gdt = GEMM_DTYPE.get(gemm_kind)
+        if gdt is None or gdt not in ops.dtypes("gemm"):
+            return None, f"no measured GEMM for {gemm_kind} weights on {gpu_id}"
+        kvd = "fp8" if kvmod.kv_dtype(kv_dtype_name).bits == 8 else "bf16"
+        try:
+            return cls._build(spec, dep, ops, gdt, MOE_DTYPE.get(weights_family, gdt), kvd), ""
+        except PlannerInputError as e:
+            return None, f"measured tables do not cover this plan ({e.problem})"
+
+    @classmethod
+    def _build(cls, s: ModelSpec, dep: Deployment, ops: OpTables, gdt: str, mdt: str, kvd: str) -> OpCurves:
+        tp, h = dep.tp, s.hidden_size
+        layers = int(stage_layers(s.num_layers, dep.pp).max())
+        frac = layers / s.num_layers
+        kinds = s.layer_kinds
+        n_mla = round(sum(k == MLA for k in kinds) * frac)
+        n_attn = round(sum(k != MLA for k in kinds) * frac)
+        n_moe = round(sum(s.moe_layers) * frac)
+        n_dense = layers - n_moe
+        heads, kvh = max(1, s.num_heads // tp), max(1, s.num_kv_heads // tp)
+        top = max(dep.mnbt + dep.seqs, 2 * dep.mnbt)
+        tokens = _grid(top)
+        g = lambda n, k: ops.gemm_s(tokens, n, k, gdt)  # noqa: E731
+        tok = np.zeros_like(tokens)
+        if n_attn:
+            qkv = (heads + 2 * kvh) * s.head_dim
+            tok += n_attn * (g(qkv, h) + g(h, heads * s.head_dim))
+        if n_dense and s.intermediate_size:
+            tok += n_dense * (g(2 * s.intermediate_size // tp, h) + g(h, s.intermediate_size // tp))
+        if n_moe:
+            tok += n_moe * ops.moe_s(tokens, h, s.moe_intermediate_size, s.num_experts, s.experts_per_token, tp=tp,
+                                     dtype=mdt, distribution=_distribution(ops, mdt))
+            tok += n_moe * ops.gemm_s(tokens, s.num_experts, h, "bf16")  # router
+            if s.shared_expert_intermediate_size:
+                si = s.shared_expert_intermediate_size // tp
+                tok += n_moe * (g(2 * si, h) + g(h, si))
+        if tp > 1:
+            tok += 2 * layers * ops.allreduce_s(tokens * h * 2.0, tp)
+        batch = _grid(max(dep.seqs, 2), 2)
+        context = _grid(1 << 18, 2)
+        dec = np.zeros((len(batch), len(context)))
+        pre = np.zeros(len(context))
+        windows = [(s.sliding_window if k == SLIDING else 0) for k in kinds if k != MLA]
+        for w, count in ((w, round(windows.count(w) * frac)) for w in set(windows)):
+            if not count:
+                continue
+            for j, c in enumerate(context):
+                cc = min(c, w) if w else c
+                dec[:, j] += count * ops.attention_decode_s(batch, cc, heads, kvh, _hd(s), kvd)
+            cc = np.minimum(context, w) if w else context
+            pre += count * np.array([ops.attention_prefill_s(1, c, heads, kvh, _hd(s), kvd) for c in cc]) * (context / cc)
+        if n_mla:
+            mla_gemm = "fp8_block" if gdt == "fp8_block" else "bf16"
+            for j, c in enumerate(context):
+                dec[:, j] += n_mla * ops.mla_decode_s(batch, c, heads, kvd, mla_gemm)
+            pre += n_mla * np.array([ops.mla_prefill_s(1, c, heads, kvd, mla_gemm) for c in context])
+        rows = _grid(max(dep.seqs, 2) + 1, 2)
+        lm = ops.gemm_s(rows, max(1, s.vocab_size // tp), s.word_embed_proj_dim or h, "bf16")
+        src = "measured operator tables: " + "; ".join(sorted(set(ops.provenance.values())))[:400]
+        return cls(tokens, tok, batch, context, dec, pre, rows, lm, src)
+
+
+def _hd(s: ModelSpec) -> int:
+    return s.head_dim
+
+
+def _distribution(ops: OpTables, mdt: str) -> str:
+    import contextlib
+    with contextlib.suppress(PlannerInputError):
+        ops.moe_s(1, 4096, 1536, 128, 8, dtype=mdt, distribution=MOE_DISTRIBUTION)
+        return MOE_DISTRIBUTION
+    return "balanced"
+
+
+def _minor(version: str | None) -> str | None:
+    if not version:
+        return None
+    parts = str(version).split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 else None

@@ -1,0 +1,107 @@
+"""End-to-end serving measurements against the planner, engine by engine.
+
+The published runs (AIC silicon rows, profiles/reference): a model served by vLLM, SGLang or
+TensorRT-LLM on H100 / H200 at a client concurrency, with fixed prompt (isl) and output (osl)
+lengths; measured mean TTFT and TPOT. Each row is predicted as the benchmark ran it: the plan built
+for that engine and release (its start-up KV pool and scheduler, planner/deploy.py), then the
+continuous-batching simulation of a closed loop of ``concurrency`` clients (planner/traffic.py).
+The mean-value model (one prompt alone) is kept beside it as the lower bound.
+
+``cross_validated`` refits the fixed per-step and per-request costs on every model but one and
+scores the one left out (leave one model out), per engine and GPU: the honest test of the fitted
+figures, kept apart from the in-sample one in docs/validation.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from . import api, profiles
+from . import reference as ref
+from .engines import Version
+from .errors import PlannerInputError
+from .memory import Deployment
+from .serving import evaluate
+from .traffic import Traffic, serve
+
+# gemm_quant_mode of the silicon rows -> the planner's weight format
+QUANT = {"fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": None, "int4_wo": None}
+
+
+def rows(engines: tuple[str, ...] = ("vllm", "sglang", "trtllm")) -> pd.DataFrame:
+    """The aggregated-serving rows of bundled models, with the plan each needs."""
+    refdir = ref.find_reference(None)
+    if refdir is None:
+        return pd.DataFrame()
+    d = ref.silicon_rows(refdir, profiles.model_names())
+    if d.empty:
+        return d
+    d = d[d["backend"].isin(engines) & d["gpu"].isin(profiles.gpus())].copy()
+    # plain tensor parallelism only: the MoE split must be the attention's (moe_tp x moe_ep = tp, no EP)
+    tp = d["tp_size"].fillna(1)
+    moe_tp, moe_ep = d["moe_tp_size"].fillna(tp).replace(0, np.nan).fillna(tp), d["moe_ep_size"].fillna(1).replace(0, 1)
+    moe = d["model"].map(lambda m: profiles.load_model(m).is_moe)
+    d = d[~moe | ((moe_tp == tp) & (moe_ep == 1))].copy()
+    d["weights"] = d["gemm_quant_mode"].map(QUANT).where(d["gemm_quant_mode"].notna(), "bf16")
+    d["version"] = d["backend_version"].map(_version)
+    return d.reset_index(drop=True)
+
+
+def _version(text) -> str | None:
+    try:
+        return str(Version.parse(str(text))) if isinstance(text, str) else None
+    except PlannerInputError:
+        return None  # e.g. 'gpt-oss-dev': the newest rules
+
+
+def deployment(row, spec) -> Deployment:
+    # the checkpoint's own quantization decides (vLLM runs Qwen3-235B-A22B-FP8's block fp8 whatever the label)
+    own = api.default_weights(spec)
+    weights = own if spec.quant else (row.weights if isinstance(row.weights, str) and row.weights else own)
+    version = row.version if isinstance(row.version, str) else None
+    return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
+                      server=row.backend, server_version=version)
+
+
+def predict(d: pd.DataFrame, overheads: dict | None = None) -> pd.DataFrame:
+    """Mean-value and simulated TTFT / TPOT for every row (``overheads``: {engine: (step_s, request_s)}
+    replaces the fitted fixed costs, for cross-validation)."""
+    out = []
+    for key, g in d.groupby(["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version"], dropna=False):
+        try:
+            p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0])))
+        except PlannerInputError:
+            continue
+        if overheads and p.scheduler is not None and key[5] in overheads:
+            step_s, req_s = overheads[key[5]]
+            p = replace(p, scheduler=replace(p.scheduler, step_overhead_s=step_s, request_overhead_s=req_s))
+        mv = evaluate(p, g["batch_size"], g["isl"], g["osl"])
+        for i, r in enumerate(g.itertuples()):
+            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl))
+            out.append({"id": r.id, "ttft_mean_value_s": float(np.asarray(mv["ttft_s"])[i]),
+                        "tpot_mean_value_s": float(np.asarray(mv["tpot_s"])[i]), **sim})
+    pred = pd.DataFrame(out)
+    return d.merge(pred, on="id", how="inner") if not pred.empty else pred
+
+
+def _simulate(p, c: int, isl: int, osl: int) -> dict:
+    try:
+        r = serve(p, Traffic(isl, osl, concurrency=c))
+    except PlannerInputError:
+        return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
+    return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}
+
+
+def errors(pred: pd.DataFrame) -> pd.DataFrame:
+    """Signed errors (%) of the simulated and mean-value predictions per row."""
+    e = pred.copy()
+    for m in ("ttft", "tpot"):
+        meas = e[f"silicon_{m}_ms"] / 1e3
+        e[f"{m}_err_pct"] = (e[f"{m}_s"] - meas) / meas * 100
+        e[f"{m}_mean_value_err_pct"] = (e[f"{m}_mean_value_s"] - meas) / meas * 100
+    meas_e2e = (e["silicon_ttft_ms"] + (e["osl"] - 1) * e["silicon_tpot_ms"]) / 1e3
+    e["e2e_err_pct"] = (e["e2e_s"] - meas_e2e) / meas_e2e * 100
+    return e
