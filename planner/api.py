@@ -232,6 +232,22 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
     return Plan(mm, tm, eff.provenance, r.startup, r.scheduler)
 
 
+def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float,
+                      eager_layer_overhead_s: float) -> Plan:
+    """The same plan with other engine fixed costs (planner/fit_e2e.py fits them this way)."""
+    from dataclasses import replace
+
+    if p.scheduler is None:
+        return p
+    old = p.scheduler
+    sched = replace(old, step_overhead_s=step_overhead_s, request_overhead_s=request_overhead_s,
+                    eager_layer_overhead_s=eager_layer_overhead_s)
+    eff = p.timing.eff
+    eff = replace(eff, step_overhead_s=eff.step_overhead_s - old.step_overhead_s + step_overhead_s,
+                  eager_layer_overhead_s=eager_layer_overhead_s)
+    return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
+
+
 def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
     """TTFT / TPOT / e2e percentiles with ``batch`` clients in flight (a closed loop, as serving
     benchmarks run), served by the plan's engine scheduler and start-up KV pool

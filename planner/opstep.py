@@ -103,6 +103,9 @@ class OpCurves:
               kv_dtype_name: str, version: str | None = None) -> tuple[OpCurves | None, str]:
         """The curves of one plan, or (None, why the roofline is kept)."""
         # the newest tables: kernels change less between releases than the engine's scheduling does
+        from . import profiles
+        if gpu_id not in profiles.gpus():
+            return None, f"{gpu_id} is not a bundled GPU: no measured operator tables"
         ops = OpTables.load(gpu_id, "vllm")
         if ops is None:
             return None, f"no measured operator tables for {gpu_id}"

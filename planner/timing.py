@@ -177,7 +177,7 @@ class TimingModel:
         flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
         t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
-            t = self.ops.step_s(b, ctx, pt, pctx) + self.eff.step_overhead_s + self._eager_s(tokens)
+            t = self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
             t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
@@ -217,7 +217,7 @@ class TimingModel:
             tok = chunks * (_interp_ops(o, per_chunk) + o.step_s(0, 0, 0, 0)) + b * o.step_s(0, 0, p, p) \
                 - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
             dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
-            t = tok + dec + chunks * self.eff.step_overhead_s + chunks * self._eager_s(per_chunk)
+            t = self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
         else:
             fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
             t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
@@ -225,13 +225,16 @@ class TimingModel:
         return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,
                 "bound": np.where(t_c >= t_m, "compute", "memory")}
 
-    def _eager_s(self, tokens):
+    def _with_launch(self, gpu_s, tokens, passes=1):
         """A forward pass of more tokens than the largest captured CUDA graph runs without a graph: the
-        CPU launches every kernel of every layer (engine constant, fitted on end-to-end runs)."""
+        CPU launches every kernel of every layer from Python (``eager_layer_overhead_s`` per layer,
+        an engine constant fitted on end-to-end runs). The GPU works while the CPU launches, so such
+        a pass takes the longer of the two, ``passes`` times."""
         if not self.eff.eager_layer_overhead_s:
-            return 0.0
+            return gpu_s
         big = np.asarray(tokens, dtype=float) > self.eff.graph_max_tokens
-        return np.where(big, self.layers * self.eff.eager_layer_overhead_s, 0.0)
+        cpu = passes * self.layers * self.eff.eager_layer_overhead_s
+        return np.where(big, np.maximum(gpu_s, cpu), gpu_s)
 
     def _pipeline(self, stage_time):
         """PP: a token passes every stage in turn, so latency is pp x the fullest stage's time."""

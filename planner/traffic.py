@@ -69,18 +69,22 @@ class Traffic:
         return prompts, outputs
 
 
-def serve(plan: Plan, traffic: Traffic) -> SimResult:
+def serve(plan: Plan, traffic: Traffic, stagger_fraction: float | None = None) -> SimResult:
     """The plan's engine serving ``traffic`` on one replica (continuous-batching simulation).
 
-    A closed loop's clients start spread over one mean-value request latency at that concurrency,
-    so the run is in the steady state a benchmark measures after its warm-up, not in lock step."""
+    A closed loop's clients start spread over ``stagger_fraction`` of one mean-value request
+    latency at that concurrency: a benchmark's clients start together and drift apart, and with
+    fixed lengths they stay as far apart as they started; the engine's ``stagger_fraction``
+    (fitted on end-to-end runs, profiles/engines) says how far that is in the runs it was fitted on."""
     prompts, outputs = traffic.lengths()
     kv = plan.memory.kv_budget_bytes()
     if traffic.concurrency is not None:
         c = traffic.concurrency
+        if stagger_fraction is None:
+            stagger_fraction = plan.scheduler.stagger_fraction if plan.scheduler is not None else 1.0
         e2e = float(np.asarray(evaluate(plan, c, traffic.prompt_tokens, traffic.output_tokens)["e2e_latency_s"]))
         return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler, concurrency=c,
-                        stagger_s=e2e if np.isfinite(e2e) else 0.0, seed=traffic.seed,
+                        stagger_s=stagger_fraction * e2e if np.isfinite(e2e) else 0.0, seed=traffic.seed,
                         max_num_seqs=plan.memory.dep.seqs)
     return simulate(plan.timing, traffic.request_rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
                     seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs)

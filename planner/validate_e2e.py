@@ -14,8 +14,6 @@ figures, kept apart from the in-sample one in docs/validation.md.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
@@ -66,30 +64,30 @@ def deployment(row, spec) -> Deployment:
                       server=row.backend, server_version=version)
 
 
-def predict(d: pd.DataFrame, overheads: dict | None = None) -> pd.DataFrame:
-    """Mean-value and simulated TTFT / TPOT for every row (``overheads``: {engine: (step_s, request_s)}
-    replaces the fitted fixed costs, for cross-validation)."""
+def predict(d: pd.DataFrame, overheads: dict | None = None, stagger_fraction: float | None = None) -> pd.DataFrame:
+    """Mean-value and simulated TTFT / TPOT for every row (``overheads``: {engine: {cost: value}}
+    replaces the engine's fixed costs, planner/fit_e2e.py)."""
     out = []
     for key, g in d.groupby(["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version"], dropna=False):
         try:
             p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0])))
         except PlannerInputError:
             continue
-        if overheads and p.scheduler is not None and key[5] in overheads:
-            step_s, req_s = overheads[key[5]]
-            p = replace(p, scheduler=replace(p.scheduler, step_overhead_s=step_s, request_overhead_s=req_s))
+        if overheads and key[5] in overheads:
+            c = overheads[key[5]]
+            p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"])
         mv = evaluate(p, g["batch_size"], g["isl"], g["osl"])
         for i, r in enumerate(g.itertuples()):
-            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl))
+            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl), stagger_fraction)
             out.append({"id": r.id, "ttft_mean_value_s": float(np.asarray(mv["ttft_s"])[i]),
                         "tpot_mean_value_s": float(np.asarray(mv["tpot_s"])[i]), **sim})
     pred = pd.DataFrame(out)
     return d.merge(pred, on="id", how="inner") if not pred.empty else pred
 
 
-def _simulate(p, c: int, isl: int, osl: int) -> dict:
+def _simulate(p, c: int, isl: int, osl: int, stagger_fraction: float | None = None) -> dict:
     try:
-        r = serve(p, Traffic(isl, osl, concurrency=c))
+        r = serve(p, Traffic(isl, osl, concurrency=c), stagger_fraction)
     except PlannerInputError:
         return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
     return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}
