@@ -14,7 +14,6 @@ token per sequence (greedy argmax), each timed alone; the cache is the one the m
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import math
@@ -36,6 +35,7 @@ from planner import kv as kvmod
 from planner.errors import PlannerInputError
 from planner.formats import FormatTable
 from planner.gpus import GpuSpec
+from planner.measurefile import append_row, read_table
 from planner.memory import Deployment
 from planner.params import params_total
 from planner.spec import ModelSpec
@@ -83,28 +83,40 @@ class Request:
 
 # ---- the model ---------------------------------------------------------------------------------
 def read_config(model: str) -> tuple[dict, str, Path | None]:
-    """(config dict, model name, checkpoint folder if it holds weights) for a name or a path."""
+    """(config dict, model name, checkpoint folder if it holds weights) for a name or a path.
+
+    Read through the planner's checked reader (size, depth, JSON syntax) and named by its rule
+    (profiles.model_name): the profiler accepts exactly the configs the planner accepts."""
     p = Path(model).expanduser()
-    folder = p if p.is_dir() else (p.parent if p.is_file() else None)
-    if folder is not None:
-        cfg_path = folder / "config.json" if p.is_dir() else p
-        cfg = json.loads(cfg_path.read_text())
+    if p.is_dir() or p.is_file():
+        cfg_path = p / "config.json" if p.is_dir() else p
+        cfg = profiles.read_json(cfg_path, "config.json")
+        if not isinstance(cfg, dict):
+            raise PlannerInputError("config.json", f"{cfg_path} must hold a JSON object", "point at the model's config.json")
+        folder = cfg_path.parent
         weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
-        return cfg, folder.name if p.is_dir() or p.name == "config.json" else p.stem, folder if weights else None
+        return cfg, profiles.model_name(cfg_path, cfg), folder if weights and cfg_path.name == "config.json" else None
     spec = profiles.load_model(model)
-    path = profiles.ROOT / "models" / spec.name / "config.json"
-    return json.loads(path.read_text()), spec.name, None
+    return profiles.read_json(profiles.ROOT / "models" / spec.name / "config.json", "config.json"), spec.name, None
 
 
 def hf_config(cfg: dict):
     """The transformers config; a multimodal wrapper's text_config is used on its own."""
     cfg = dict(cfg)
-    if "text_config" in cfg and "num_hidden_layers" not in cfg:
+    if isinstance(cfg.get("text_config"), dict) and "num_hidden_layers" not in cfg:
         text = dict(cfg["text_config"])
-        text.setdefault("model_type", cfg["model_type"] + "_text")
+        text.setdefault("model_type", str(cfg.get("model_type", "")) + "_text")
         cfg = text
     cfg.pop("quantization_config", None)  # random weights in the run's dtype, not the checkpoint's format
-    return transformers.AutoConfig.for_model(**cfg)
+    try:
+        return transformers.AutoConfig.for_model(**cfg)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise PlannerInputError("config.json", f"transformers cannot build this config ({_one_line(e)})",
+                                "profile a model type transformers knows (model_type)") from None
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:limit]
 
 
 def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, attn: str):
@@ -112,8 +124,7 @@ def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, att
     tdtype = DTYPES[dtype][0]
     conf = hf_config(cfg)
     if checkpoint is not None:
-        model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=tdtype, attn_implementation=attn,
-                                                                  device_map=device)
+        return _from_checkpoint(checkpoint, device, tdtype, attn)
     else:
         try:
             with torch.device(device):
@@ -124,6 +135,22 @@ def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, att
             with torch.device(device):
                 model = transformers.AutoModelForCausalLM.from_config(conf, dtype=tdtype, attn_implementation="eager")
     return model.eval()
+
+
+def _from_checkpoint(checkpoint: Path, device: str, tdtype, attn: str):
+    """A local checkpoint's weights. ``device_map`` (straight onto the device) needs accelerate, which
+    requirements.txt installs; without it the weights load on the CPU and move."""
+    try:
+        import accelerate  # noqa: F401
+        kw = {"device_map": device}
+    except ImportError:
+        kw = {}
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=tdtype, attn_implementation=attn, **kw)
+    except (OSError, ValueError) as e:
+        raise PlannerInputError("model", f"{checkpoint} cannot be loaded as a checkpoint ({_one_line(e)})",
+                                "point at the config.json alone to profile random weights") from None
+    return (model if kw else model.to(device)).eval()
 
 
 def param_bytes(model) -> tuple[int, int]:
@@ -315,8 +342,16 @@ def derived(row: dict, tm, batch: int, prompt: int, warmup: int, steps: int) -> 
             "prefill_achieved_flops_per_s": float(pre["flops"]) / pre_s}
 
 
+# How each device says it ran out of memory: CUDA and ROCm ("CUDA out of memory"), MPS ("MPS backend out
+# of memory"), XPU, and the CPU allocator (c10 DefaultCPUAllocator: "can't allocate memory ... Error code
+# 12 (Cannot allocate memory)"); Python's own MemoryError.
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate")
+
+
 def is_oom(e: BaseException) -> bool:
-    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+    if isinstance(e, torch.OutOfMemoryError | MemoryError):
+        return True
+    return any(m in str(e).lower() for m in OOM_MARKERS)
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -325,13 +360,19 @@ def _safe(name: str) -> str:
 
 
 def done_points(out_dir: Path, model: str) -> tuple[set[tuple], Path | None]:
-    """Points already measured for ``model`` in ``out_dir`` (any status), and the newest CSV."""
+    """Points already measured for ``model`` in ``out_dir`` (any status), and the newest CSV.
+
+    Complete rows only (measurefile.read_table): a row cut short is not a point, so it is measured
+    again; a damaged file is refused before anything is measured."""
     files = sorted(out_dir.glob(f"{_safe(model)}_*.csv"))
     seen: set[tuple] = set()
     for f in files:
-        with f.open(newline="") as fh:
-            for r in csv.DictReader(fh):
-                seen.add(tuple(str(r[k]) for k in KEY))
+        t = read_table(f)
+        if t.header and t.header != tuple(COLUMNS):
+            raise PlannerInputError(str(f), "has other columns than this profiler writes",
+                                    "give another --out folder, or move the file away")
+        idx = [t.header.index(k) for k in KEY] if t.header else []
+        seen.update(tuple(r[i] for i in idx) for r in t.rows)
     return seen, (files[-1] if files else None)
 
 
@@ -345,9 +386,9 @@ def run(req: Request) -> Path:
     if req.dtype not in DTYPES:
         raise ValueError(f"dtype {req.dtype!r}: choose one of {', '.join(DTYPES)}")
     torch.manual_seed(req.seed)
-    dev = Device(req.device)
     cfg, name, checkpoint = read_config(req.model)
-    spec = ModelSpec.from_hf_config(cfg, name)
+    spec = ModelSpec.from_hf_config(cfg, name)  # the planner's checks first: a bad config is refused here
+    dev = Device(req.device)
     out_dir = Path(req.out_dir) if req.out_dir else profiles.ROOT / "measurements" / _safe(dev.gpu_id())
     out_dir.mkdir(parents=True, exist_ok=True)
     seen, latest = done_points(out_dir, name)
@@ -359,7 +400,7 @@ def run(req: Request) -> Path:
     (out_dir / f"{_safe(name)}.config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     if not todo:
         return csv_path
-    model = build_model(cfg, checkpoint, req.device, req.dtype, req.attn)
+    model = _built(cfg, checkpoint, req)
     n_params, p_bytes = param_bytes(model)
     gpu = profiles.gpu(dev.gpu_id()) if dev.cuda and profiles.gpu_for_nvml_name(dev.gpu_name()) else cpu_spec()
     tm = timing_for(spec, gpu, req.dtype)
@@ -368,18 +409,43 @@ def run(req: Request) -> Path:
             "model_type": spec.model_type, "engine": ENGINE, "dtype": req.dtype, "attn": req.attn,
             "attn_used": getattr(model.config, "_attn_implementation", req.attn),
             "output": req.output, "warmup": req.warmup, "steps": steps, "params": n_params, "param_bytes": p_bytes}
-    bar = _progress(todo, req.progress, name)
-    for b, p in bar:
-        row = {**base, "batch": b, "prompt": p, "status": "ok", "error": ""}
-        try:
-            m = measure_point(model, dev, vocab, b, p, req.warmup, steps)
-            row.update(m, **derived(m, tm, b, p, req.warmup, steps))
-        except Exception as e:  # noqa: BLE001 - an OOM is a result; anything else is recorded too
-            row.update(status="oom" if is_oom(e) else "error", error=f"{type(e).__name__}: {str(e)[:200]}")
-        row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        _append(csv_path, row)
-        dev.free()
+    done = 0
+    try:
+        for b, p in _progress(todo, req.progress, name):
+            _append(csv_path, _measure_row(base, model, dev, tm, vocab, b, p, req.warmup, steps))
+            done += 1
+            dev.free()
+    except KeyboardInterrupt:
+        print(f"interrupted: {done} of {len(todo)} points saved in {csv_path}; the same command measures the rest",
+              file=sys.stderr)
+        raise
     return csv_path
+
+
+def _measure_row(base: dict, model, dev: Device, tm, vocab: int, b: int, p: int, warmup: int, steps: int) -> dict:
+    """One matrix point as a CSV row: measured, or an ``oom`` / ``error`` row with the reason."""
+    row = {**base, "batch": b, "prompt": p, "status": "ok", "error": ""}
+    try:
+        m = measure_point(model, dev, vocab, b, p, warmup, steps)
+        row.update(m, **derived(m, tm, b, p, warmup, steps))
+    except Exception as e:  # noqa: BLE001 - an OOM is a result; anything else is recorded too
+        row.update(status="oom" if is_oom(e) else "error", error=_one_line(e))
+    row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return row
+
+
+def _built(cfg: dict, checkpoint: Path | None, req: Request):
+    """build_model, with what stops it (no memory for the weights, a config transformers refuses)
+    as a PlannerInputError."""
+    try:
+        return build_model(cfg, checkpoint, req.device, req.dtype, req.attn)
+    except PlannerInputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - transformers and torch raise many kinds; each is one line here
+        if is_oom(e):
+            raise PlannerInputError("model", f"its weights do not fit in {req.device} memory ({_one_line(e)})",
+                                    "use a smaller model or dtype") from None
+        raise PlannerInputError("model", f"cannot be built ({_one_line(e)})", "check the config") from None
 
 
 def _progress(items, show: bool, name: str):
@@ -390,31 +456,32 @@ def _progress(items, show: bool, name: str):
 
 
 def _append(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow({k: row.get(k, "") for k in COLUMNS})
-        fh.flush()
-        os.fsync(fh.fileno())
+    """One row, atomically (measurefile.append_row: temp file + rename); a row cut short before is dropped."""
+    old = append_row(path, COLUMNS, row)
+    if old.partial_line:
+        print(f"note: {path.name} ended in an unterminated row; it was dropped and that point measured again",
+              file=sys.stderr)
 
 
 def _write_env(csv_path: Path, dev: Device, req: Request, name: str) -> None:
     """``<csv stem>.env.json`` beside the CSV: the environment, and every command that wrote to it."""
     env_path = csv_path.with_suffix(".env.json")
-    old = json.loads(env_path.read_text()) if env_path.exists() else {}
-    env = {**dev.env(), "model": name, "commands": [*old.get("commands", []), req.command or " ".join(sys.argv)],
+    try:
+        old = profiles.read_json(env_path, env_path.name) if env_path.exists() else {}
+    except PlannerInputError:  # damaged: the environment is written afresh
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    commands = old.get("commands") if isinstance(old.get("commands"), list) else []
+    env = {**dev.env(), "model": name, "commands": [*commands, req.command or " ".join(sys.argv)],
            "started_at": old.get("started_at", datetime.now(UTC).isoformat(timespec="seconds"))}
     env_path.write_text(json.dumps(env, indent=2, default=str) + "\n")
 
 
 def summarise(csv_path: Path) -> dict:
     """What the CLI prints after a run: rows by status, and the file."""
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    t = read_table(csv_path)
     counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return {"csv": str(csv_path), "env": str(csv_path.with_suffix(".env.json")), "rows": len(rows), "by_status": counts}
+    for r in t.rows:
+        counts[r[0]] = counts.get(r[0], 0) + 1  # COLUMNS[0] is status
+    return {"csv": str(csv_path), "env": str(csv_path.with_suffix(".env.json")), "rows": len(t.rows), "by_status": counts}
 
