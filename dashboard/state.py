@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import streamlit as st
 
 from dashboard import core
+from dashboard.fmt import plain
 from planner import kv as kvmod
 from planner import profiles
 from planner.errors import PlannerInputError
@@ -149,9 +150,9 @@ def init() -> None:
         if name in qp:
             try:
                 values[name] = _parse_param(name, str(qp[name]))
-            except PlannerInputError as e:
-                warnings.append(f"URL parameter `{name}={qp[name]}` ignored: {e.problem}"
-                                + (f" ({e.fix})" if e.fix else ""))
+            except PlannerInputError as e:  # the value is the visitor's link: shown as plain text, never as markdown
+                warnings.append(f"URL parameter {plain(f'{name}={qp[name]}')} ignored: {plain(e.problem)}"
+                                + (f" ({plain(e.fix)})" if e.fix else ""))
     for name, value in values.items():
         st.session_state.setdefault(key(name), value)
     st.session_state["_qp_warnings"] = warnings
@@ -192,10 +193,11 @@ def _upload() -> tuple[str, str] | None:
         return None
     try:
         return core.check_upload(up.getvalue(), up.name)
-    except PlannerInputError as e:
-        st.error(f"Upload rejected: {e}")
-    except Exception as e:  # noqa: BLE001 - a malformed config must never take the app down
-        st.error(f"Upload rejected: the file is not a usable causal-LM config ({type(e).__name__}: {str(e)[:200]})")
+    except PlannerInputError as e:  # the same field, problem and fix the CLI prints
+        st.error(f"Upload rejected: {plain(e)}")
+    except Exception:  # noqa: BLE001 - a malformed config must never take the app down
+        core.log.exception("upload %r failed", up.name)
+        st.error("Upload rejected: the file is not a usable causal-LM config.")
     return None
 
 
@@ -223,7 +225,7 @@ def sidebar() -> Selection:
         st.selectbox("Model", names, key=key("model"))
         uploaded = _upload()
         if uploaded:
-            st.caption(f"Using the uploaded config: **{uploaded[0]}**")
+            st.caption(f"Using the uploaded config: **{plain(uploaded[0])}**")
         st.selectbox("GPU", gids, key=key("gpu"), format_func=_gpu_label)
         c1, c2 = st.columns(2)
         c1.number_input("GPUs", min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),
