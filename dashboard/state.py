@@ -16,6 +16,7 @@ from dashboard import core
 from dashboard.fmt import plain
 from planner import kv as kvmod
 from planner import profiles
+from planner.configread import shown
 from planner.errors import PlannerInputError
 
 TP_OPTIONS = (1, 2, 4, 8, 16)
@@ -113,7 +114,7 @@ def _parse_param(name: str, raw: str) -> object:
     if name == "model":
         low = {n.lower(): n for n in model_names()}
         if raw.lower() not in low:
-            raise PlannerInputError("model", f"{raw!r} is not a bundled model", "pick one from the sidebar")
+            raise PlannerInputError("model", f"{raw[:120]!r} is not a bundled model", "pick one from the sidebar")
         return low[raw.lower()]
     if name == "gpu":
         return profiles.gpu(raw).id
@@ -128,15 +129,23 @@ def _parse_param(name: str, raw: str) -> object:
     try:
         value = int(raw)
     except ValueError:
-        raise PlannerInputError(name, f"{raw!r} is not a whole number") from None
+        raise PlannerInputError(name, f"{raw[:40]!r} is not a whole number") from None
     if name == "tp":
         if value not in TP_OPTIONS:
-            raise PlannerInputError("tp", f"{value} is not offered", f"choose one of {TP_OPTIONS}")
+            raise PlannerInputError("tp", f"{shown(value)} is not offered", f"choose one of {TP_OPTIONS}")
         return value
     lo, hi = INT_LIMITS[name]
     if not lo <= value <= hi:
-        raise PlannerInputError(name, f"{value:,} is out of range", f"use {lo:,} to {hi:,}")
+        raise PlannerInputError(name, f"{shown(value)} is out of range", f"use {lo:,} to {hi:,}")
     return value
+
+
+def param_warning(name: str, raw: str, e: PlannerInputError) -> str:
+    """The warning for an ignored URL parameter. The value comes from whoever wrote the link: it is
+    shown as plain text (fmt.plain), never as markdown."""
+    short = raw if len(raw) <= 120 else raw[:120] + "..."
+    return (f"URL parameter {plain(f'{name}={short}')} ignored: {plain(e.problem[:300])}"
+            + (f" ({plain(e.fix)})" if e.fix else ""))
 
 
 def init() -> None:
@@ -150,9 +159,8 @@ def init() -> None:
         if name in qp:
             try:
                 values[name] = _parse_param(name, str(qp[name]))
-            except PlannerInputError as e:  # the value is the visitor's link: shown as plain text, never as markdown
-                warnings.append(f"URL parameter {plain(f'{name}={qp[name]}')} ignored: {plain(e.problem)}"
-                                + (f" ({plain(e.fix)})" if e.fix else ""))
+            except PlannerInputError as e:
+                warnings.append(param_warning(name, str(qp[name]), e))
     for name, value in values.items():
         st.session_state.setdefault(key(name), value)
     st.session_state["_qp_warnings"] = warnings

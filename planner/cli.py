@@ -160,7 +160,11 @@ EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "profiler.cli")
 def main(argv: list[str] | None = None) -> int:
     """Run one command: exit 0 with its result, 2 with one line naming the field, 130 on Ctrl-C."""
     try:
-        return _run(build_parser().parse_args(argv))
+        try:
+            a = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help (0) or a refused argument (2, its one line already printed)
+            return e.code if isinstance(e.code, int) else 2
+        return _run(a)
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C)", file=sys.stderr)
         return 130

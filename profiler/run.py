@@ -345,7 +345,7 @@ def derived(row: dict, tm, batch: int, prompt: int, warmup: int, steps: int) -> 
 # How each device says it ran out of memory: CUDA and ROCm ("CUDA out of memory"), MPS ("MPS backend out
 # of memory"), XPU, and the CPU allocator (c10 DefaultCPUAllocator: "can't allocate memory ... Error code
 # 12 (Cannot allocate memory)"); Python's own MemoryError.
-OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate")
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory", "failed to allocate")
 
 
 def is_oom(e: BaseException) -> bool:
