@@ -36,6 +36,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _outside_requests(page) -> list[str]:
+    """Every URL ``page`` asks for from now on."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    return seen
+
+
+def _external(urls: list[str], server: str) -> list[str]:
+    """The URLs not served by the app's own server (data: and blob: are local)."""
+    return [u for u in urls if not u.startswith((server, "data:", "blob:", "about:"))]
+
+
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
@@ -106,6 +118,7 @@ def test_every_page_renders_without_an_exception(server, browser):
     out = ROOT / ("docs/screenshots" if os.environ.get("KV_PLANNER_SCREENSHOTS") else "artifacts")
     out.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    urls = _outside_requests(page)
     for name, path in PAGES.items():
         page.goto(f"{server}/{path}", wait_until="domcontentloaded")
         page.locator("h1").first.wait_for(timeout=60_000)
@@ -122,52 +135,34 @@ def test_every_page_renders_without_an_exception(server, browser):
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
         page.set_viewport_size({"width": 1400, "height": 1000})
-    page.close()
-
-
-def _outside_requests(page, server: str) -> list[str]:
-    """Every URL the page asks for that is not its own server's (data: and blob: are local)."""
-    seen: list[str] = []
-    page.on("request", lambda r: seen.append(r.url))
-    return seen
-
-
-def _external(urls: list[str], server: str) -> list[str]:
-    return [u for u in urls if not u.startswith((server, "data:", "blob:", "about:"))]
-
-
-def test_the_app_makes_no_request_outside_its_server(server, browser):
-    """Fully offline: no font, icon or script from elsewhere, on any page."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    urls = _outside_requests(page, server)
-    for path in ("", "attention", "learn"):
-        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
-        page.locator("h1").first.wait_for(timeout=60_000)
-        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
-        page.wait_for_timeout(1500)
+    # fully offline: no font, icon or script from elsewhere on any page (a ":material/...:" page icon
+    # would be fetched from fonts.gstatic.com)
     assert _external(urls, server) == []
     page.close()
 
 
-PAYLOADS = ["[Session expired: log in](https://evil.example/login)", "![x](https://evil.example/track.png)",
-            ":red[Your account is locked] https://evil.example www.evil.example x@evil.example :smile: $x^2$"]
+PAYLOADS = {"model": "[Session expired: log in](https://evil.example/login)",
+            "gpu": "![x](https://evil.example/track.png)",
+            "weights": ":red[Your account is locked] https://evil.example www.evil.example x@evil.example :smile: $x^2$"}
 
 
-@pytest.mark.parametrize("payload", PAYLOADS)
-def test_a_query_value_renders_as_plain_text(server, browser, payload):
-    """A shared link's value is shown as the literal text: no link, no image, no style, no fetch."""
-    from urllib.parse import quote, urlparse
+def test_a_shared_links_values_render_as_plain_text(server, browser):
+    """The review's payloads in one shared link: each warning shows the literal text, with no link,
+    no image, no style and no request to the payload's host."""
+    from urllib.parse import urlencode, urlparse
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    urls = _outside_requests(page, server)
-    page.goto(f"{server}/?model={quote(payload)}", wait_until="domcontentloaded")
-    alert = page.locator('[data-testid="stAlertContentWarning"]').first
-    alert.wait_for(timeout=60_000)
+    urls = _outside_requests(page)
+    page.goto(f"{server}/?{urlencode(PAYLOADS)}", wait_until="domcontentloaded")
+    alerts = page.locator('[data-testid="stAlertContentWarning"]')
+    alerts.nth(len(PAYLOADS) - 1).wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
-    shown = " ".join(alert.inner_text().replace(WORD_JOINER, "").split())  # the joiner that breaks autolinks
-    assert f"model={payload}" in shown
+    shown = [" ".join(a.inner_text().replace(WORD_JOINER, "").split()) for a in alerts.all()]
+    for name, payload in PAYLOADS.items():  # the joiner that breaks autolinks is invisible
+        assert any(f"{name}={payload}" in s for s in shown), (name, shown)
     assert page.locator('a[href*="evil.example"]').count() == 0
     assert page.locator('img[src*="evil.example"]').count() == 0
-    assert alert.locator("p").evaluate("p => p.children.length") == 0, "one text paragraph: no element in it"
+    for a in alerts.all():
+        assert a.locator("p").evaluate("p => p.children.length") == 0, "one text paragraph: no element in it"
     assert [u for u in urls if urlparse(u).hostname == "evil.example"] == []
     page.close()
