@@ -42,7 +42,7 @@ MAX_SLO_BATCH = 1 << 16          # max_num_seqs considered: the mean-value scree
 MAX_SIMULATE_TOP = 20
 MAX_SIM_REQUESTS = 10_000
 SIM_BUDGET = 20_000              # simulate_top x sim_requests
-MAX_CANDIDATES = 1_000           # GPUs x TP degrees x formats x KV dtypes
+MAX_CANDIDATES = 2_000           # GPUs x TP degrees x formats x KV dtypes: every bundled GPU, format and TP up to 8
 MAX_EXTRA_REPLICAS = 16
 
 

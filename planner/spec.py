@@ -40,7 +40,6 @@ MAX_EXPERTS = 1 << 14      # 512 (Qwen3-Next)
 MAX_RANK = 1 << 16         # MLA latent ranks: 1,536 (DeepSeek-V3 q_lora_rank)
 MAX_POSITIONS = 1 << 24    # 10,485,760 (Llama 4 Scout); the planner's longest context (memory.MAX_CONTEXT)
 MAX_PARAMS = 10**14        # 1.0e14 parameters: 50x the largest published model (~2e12)
-_MAX_DIM = MAX_WIDTH       # kept for callers of the old name
 
 
 @dataclass(frozen=True)

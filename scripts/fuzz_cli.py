@@ -1,12 +1,15 @@
 """Fuzz the planner's command line: every bundled config with one field changed at a time, and every
-number a user can type into a command, run in-process through ``planner.cli.main``.
+number a user can type into a command, run in-process through ``planner.cli.main``. With
+``--door dashboard``: the same configs through the dashboard's upload path (``core.check_upload``,
+then the plan page's ``api.plan`` and ``api.fit``) and hostile values in every query parameter.
 
 A run passes when it exits 0 with finite, non-negative figures (signed ones like a headroom aside)
 or exits 2 with one line that names a field (``error: FIELD: problem (fix)``). Anything else is
 counted: a traceback, a hang (over ``--timeout`` seconds), another exit code, a multi-line or
 field-less error, a negative or NaN figure.
 
-    python scripts/fuzz_cli.py --runs 20000 --jobs 2        # prints the counts, exit 1 on any failure
+    python scripts/fuzz_cli.py --runs 21000 --jobs 2        # prints the counts, exit 1 on any failure
+    python scripts/fuzz_cli.py --door dashboard --runs 20000 --jobs 2
 
 tests/test_fuzz_cli.py runs a small fixed sample of the same cases in CI.
 """
@@ -309,6 +312,64 @@ def check(argv: list[str], res: Outcome, csv_path: Path) -> list[str]:
     return ["negative/NaN figure: " + ", ".join(figures[:4])] if figures else []
 
 
+# ---- the dashboard's doors --------------------------------------------------------------------------
+QUERY_VALUES = ("[Session expired: log in](https://evil.example/login)", "![x](https://evil.example/track.png)",
+                ":red[Account locked]", "<script>alert(1)</script>", "=2+5+cmd", "\r\n=1", "9" * 5000, "-1", "0",
+                "1e308", "nan", "", " ", "H100-SXM", "bf16", "3")
+UPLOAD_NAMES = ("config.json", "[x](https://evil.example).json", "<b>x</b>.json", "=cmd.json", "a\nb.json")
+
+
+def dashboard_cases(seed: int = 0) -> list[Case]:
+    """Every mutated config as an upload (file names cycled), then every query parameter x value."""
+    cases = [Case(f"upload {c.label.rsplit(' | ', 1)[0]}", [], c.config_text,
+                  UPLOAD_NAMES[i % len(UPLOAD_NAMES)]) for i, c in enumerate(config_cases(seed))]
+    from dashboard.state import PARAMS
+
+    cases += [Case(f"query {p}={v[:30]!r}", ["query", p, v]) for p in PARAMS for v in QUERY_VALUES]
+    return cases
+
+
+def run_dashboard_case(case: Case, workdir: Path, timeout_s: float = 60.0) -> Outcome:
+    """An upload planned as the plan page plans it, or a query value read as the sidebar reads it."""
+    from dashboard import core, fmt, state
+    from planner import api
+    from planner.errors import PlannerInputError
+
+    res = Outcome(rc=0)
+    try:
+        if case.argv[:1] == ["query"]:
+            _, name, raw = case.argv
+            try:
+                state._parse_param(name, raw)
+            except PlannerInputError as e:
+                res.rc = 2
+                text = state.param_warning(name, raw, e)
+                if re.sub(r"\\(.)", r"\1", text).replace(fmt.WORD_JOINER, "") == text and any(
+                        c in raw for c in "[]()!:"):
+                    res.problems = ["markdown left in a warning"]
+            return res
+        data = case.config_text.encode("utf-8", "surrogateescape")
+        try:
+            name, text = core.check_upload(data, case.config_name)
+            spec = core.spec(name, text)
+            p = api.plan(spec, GPU, 4, 512, 64, simulate=False)
+            f = api.fit(spec, GPU, 4, 512, 64)
+        except PlannerInputError as e:
+            res.rc = 2
+            res.problems = [] if e.field and "\n" not in str(e) else ["error not one line naming a field"]
+            return res
+        figures = bad_figures({k: v for d in (p, f) for k, v in d.items() if isinstance(v, int | float)})
+        res.problems = ["negative/NaN figure: " + ", ".join(figures[:4])] if figures else []
+        if not re.fullmatch(r"[A-Za-z0-9._+ -]+ \(uploaded\)", name):
+            res.problems.append(f"unsafe name {name!r}")
+    except BaseException as e:  # noqa: BLE001 - what the fuzz counts
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        res.rc, res.traceback = None, "".join(traceback.format_exception(e))[-3000:]
+        res.problems = ["traceback"]
+    return res
+
+
 # ---- the driver -----------------------------------------------------------------------------------
 def all_cases(seed: int = 0) -> list[Case]:
     return extra_cases() + flag_cases() + config_cases(seed)
@@ -333,11 +394,12 @@ def take(cases: list[Case], runs: int) -> list[Case]:
 
 
 def _worker(args) -> list[tuple[str, list[str], str, int | None]]:
-    cases, timeout_s = args
+    cases, timeout_s, door = args
+    run = run_dashboard_case if door == "dashboard" else run_case
     with tempfile.TemporaryDirectory() as d:
         results = []
         for c in cases:
-            r = run_case(c, Path(d), timeout_s)
+            r = run(c, Path(d), timeout_s)
             results.append((c.label, r.problems, r.traceback.strip().splitlines()[-1] if r.traceback else "", r.rc))
         return results
 
@@ -349,9 +411,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds one run may take before it counts as a hang")
     ap.add_argument("--show", type=int, default=20, help="print this many failing cases")
+    ap.add_argument("--door", choices=("cli", "dashboard"), default="cli")
     a = ap.parse_args(argv)
-    cases = take(all_cases(a.seed), a.runs)
-    chunks = [(cases[i::a.jobs * 8], a.timeout) for i in range(a.jobs * 8)]
+    if a.door == "dashboard":  # quiet the "no runtime" warnings: st.cache_* works without one
+        import logging
+
+        logging.disable(logging.WARNING)
+    every = dashboard_cases(a.seed) if a.door == "dashboard" else all_cases(a.seed)
+    cases = take(every, a.runs) if a.door == "cli" else every[: a.runs]
+    chunks = [(cases[i::a.jobs * 8], a.timeout, a.door) for i in range(a.jobs * 8)]
     t0 = time.time()
     if a.jobs > 1:
         import multiprocessing as mp
@@ -363,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = Counter(p.split(":")[0] for _, probs, _, _ in results for p in probs)
     failing = [(lab, probs, tb) for lab, probs, tb, _ in results if probs]
     codes = Counter(rc for *_, rc in results)
-    print(f"runs: {len(results):,} in {time.time() - t0:,.0f} s ({a.jobs} jobs, seed {a.seed}, "
-          f"{len(all_cases(a.seed)):,} distinct cases)")
+    print(f"{a.door} runs: {len(results):,} in {time.time() - t0:,.0f} s ({a.jobs} jobs, seed {a.seed}, "
+          f"{len(every):,} distinct cases)")
     print(f"answered (exit 0): {codes.get(0, 0):,}; refused (exit 2): {codes.get(2, 0):,}")
     print(f"tracebacks: {kinds.get('traceback', 0)}")
     print(f"hangs: {kinds.get('hang', 0)}")

@@ -42,7 +42,7 @@ def test_limits_live_in_the_core_too():
     with pytest.raises(PlannerInputError, match="budget"):
         slo.Candidates(gpus=("H100-SXM",), simulate_top=20, sim_requests=10_000)
     with pytest.raises(PlannerInputError, match="combinations"):
-        slo.Candidates(gpus=("H100-SXM",) * 11, tps=tuple(range(1, 11)), kv_dtypes=("bf16",) * 10)
+        slo.Candidates(gpus=("H100-SXM",) * 21, tps=tuple(range(1, 11)), kv_dtypes=("bf16",) * 10)
     with pytest.raises(PlannerInputError, match="rows"):
         sweep.sweep("Llama-3.1-8B", "H100-SXM", range(1, 2001), range(1, 2001), [1, 2])
 
