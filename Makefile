@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test venv lint bench chromium gpu-validate
+.PHONY: run test venv lint bench chromium gpu-validate fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ chromium:
 test: venv chromium
 	$(VENV)/bin/python -m ruff check planner profiler app.py dashboard tests benchmarks scripts
 	$(VENV)/bin/python -m pytest -n 2 -q
+
+# The large-budget fuzz of the command line (docs/robustness.md); CI runs a fixed sample of it.
+fuzz: venv
+	$(VENV)/bin/python scripts/fuzz_cli.py --runs 21000 --jobs $$(nproc)
 
 lint: venv
 	$(VENV)/bin/python -m ruff check .

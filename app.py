@@ -8,7 +8,10 @@ import streamlit as st
 
 from dashboard import state
 
-st.set_page_config(page_title="kv-planner", page_icon=":material/memory:", layout="wide")
+# The page icon is an emoji: Streamlit draws it as an inline SVG. A ":material/...:" page icon would be
+# fetched from fonts.gstatic.com on every load, and the app makes no request outside its own server
+# (the other material icons come from the font bundled with Streamlit; tests/test_browser.py checks).
+st.set_page_config(page_title="kv-planner", page_icon="🧮", layout="wide")
 
 PAGES = [
     st.Page("dashboard/pages/plan.py", title="Plan one deployment", icon=":material/calculate:", default=True),

@@ -6,14 +6,16 @@ Each function is pure: same arguments, same answer, so st.cache_data may keep it
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from planner import api, profiles, slo, sweep, validate
+from planner import api, configread, profiles, slo, sweep, validate
 from planner import kv as kvmod
 from planner.engines import Version
 from planner.errors import PlannerInputError
@@ -21,6 +23,7 @@ from planner.memory import Deployment
 from planner.serving import evaluate
 from planner.spec import MLA, ModelSpec
 
+log = logging.getLogger("dashboard")
 MAX_UPLOAD_BYTES = profiles.MAX_CONFIG_BYTES
 CACHE = {"show_spinner": False, "max_entries": 2048}
 CAPACITY_SIMULATE_TOP = 3    # the capacity page simulates this many of the cheapest survivors
@@ -50,18 +53,20 @@ def _parse_upload(text: str, name: str) -> ModelSpec:
     return ModelSpec.from_json_text(text, name=name)
 
 
+def upload_name(filename: str, cfg) -> str:
+    """The model's name for an upload: the file's stem (``name.json``), else the config's
+    ``_name_or_path`` (profiles.model_name), in the characters profiles.clean_name keeps."""
+    base = PurePath(str(filename).replace("\\", "/")).name or "config.json"
+    name = profiles.model_name(base, cfg if isinstance(cfg, dict) else None, on_disk=False)
+    return f"{'uploaded' if name == 'config' else name} (uploaded)"
+
+
 def check_upload(data: bytes, filename: str) -> tuple[str, str]:
-    """(name, text) of an uploaded config.json, or a PlannerInputError naming the problem."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise PlannerInputError("config.json", f"{filename} is {len(data):,} bytes, too large for a config "
-                                f"(limit {MAX_UPLOAD_BYTES:,})", "upload the model's config.json, a few KB")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PlannerInputError("config.json", f"{filename} is not text (not UTF-8)",
-                                "upload the model's config.json") from None
-    name = filename.rsplit(".", 1)[0] if filename not in ("config.json", "") else "uploaded"
-    s = _parse_upload(text, f"{name} (uploaded)")
+    """(name, text) of an uploaded config.json, or a PlannerInputError naming the problem: the checks
+    of the CLI's reader (configread: size, UTF-8, depth, JSON; spec: every value)."""
+    cfg = configread.loads(data, "config.json", MAX_UPLOAD_BYTES)
+    text = bytes(data).decode("utf-8")
+    s = _parse_upload(text, upload_name(filename, cfg))
     api.inspect_model(s)  # the parameter inventory and cache groups must build too
     return s.name, text
 

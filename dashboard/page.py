@@ -7,14 +7,20 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from dashboard.fmt import plain
 from dashboard.state import Selection, selection
 from planner.errors import PlannerInputError
 
 log = logging.getLogger("dashboard")
 
 
+def input_error_text(e: PlannerInputError) -> str:
+    """The CLI's one line (field, problem, fix) as markdown, every part of it plain text."""
+    return f"**{plain(e.field)}**: {plain(e.problem)}" + (f". Fix: {plain(e.fix)}" if e.fix else "")
+
+
 def show_input_error(e: PlannerInputError) -> None:
-    st.error(f"**{e.field}**: {e.problem}" + (f". Fix: {e.fix}" if e.fix else ""), icon=":material/error:")
+    st.error(input_error_text(e), icon=":material/error:")
 
 
 def run(body: Callable[[Selection], None], title: str, intro: str = "") -> None:
@@ -27,9 +33,9 @@ def run(body: Callable[[Selection], None], title: str, intro: str = "") -> None:
         body(selection())
     except PlannerInputError as e:
         show_input_error(e)
-    except Exception as e:  # noqa: BLE001 - the last line of defence: no widget combination shows a traceback
+    except Exception:  # noqa: BLE001 - the last line of defence: no widget combination shows a traceback
         log.exception("page %s failed", title)
-        st.error(f"This page could not be computed for the current choices ({type(e).__name__}: {str(e)[:300]}). "
+        st.error("This page could not be computed for the current choices (the details are in the server's log). "
                  "Change a choice in the sidebar; the other pages still work.", icon=":material/error:")
 
 
@@ -39,11 +45,12 @@ def guarded(fn: Callable[[], None]) -> None:
         fn()
     except PlannerInputError as e:
         show_input_error(e)
-    except Exception as e:  # noqa: BLE001
+    except Exception:  # noqa: BLE001
         log.exception("section failed")
-        st.error(f"This section could not be computed ({type(e).__name__}: {str(e)[:300]}).", icon=":material/error:")
+        st.error("This section could not be computed for the current choices (the details are in the server's log).",
+                 icon=":material/error:")
 
 
 def describe(sel: Selection) -> str:
-    return (f"{sel.model} on {sel.tp} x {sel.gpu} (TP={sel.tp}), {sel.weights} weights, {sel.kv_dtype} KV, {sel.engine} engine, "
+    return (f"{plain(sel.model)} on {sel.tp} x {sel.gpu} (TP={sel.tp}), {sel.weights} weights, {sel.kv_dtype} KV, {sel.engine} engine, "
             f"batch {sel.batch}, {sel.prompt:,} + {sel.output:,} tokens")

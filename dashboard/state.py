@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 import streamlit as st
 
 from dashboard import core
+from dashboard.fmt import plain
 from planner import kv as kvmod
 from planner import profiles
+from planner.configread import shown
 from planner.errors import PlannerInputError
 
 TP_OPTIONS = (1, 2, 4, 8, 16)
@@ -112,7 +114,7 @@ def _parse_param(name: str, raw: str) -> object:
     if name == "model":
         low = {n.lower(): n for n in model_names()}
         if raw.lower() not in low:
-            raise PlannerInputError("model", f"{raw!r} is not a bundled model", "pick one from the sidebar")
+            raise PlannerInputError("model", f"{raw[:120]!r} is not a bundled model", "pick one from the sidebar")
         return low[raw.lower()]
     if name == "gpu":
         return profiles.gpu(raw).id
@@ -127,15 +129,23 @@ def _parse_param(name: str, raw: str) -> object:
     try:
         value = int(raw)
     except ValueError:
-        raise PlannerInputError(name, f"{raw!r} is not a whole number") from None
+        raise PlannerInputError(name, f"{raw[:40]!r} is not a whole number") from None
     if name == "tp":
         if value not in TP_OPTIONS:
-            raise PlannerInputError("tp", f"{value} is not offered", f"choose one of {TP_OPTIONS}")
+            raise PlannerInputError("tp", f"{shown(value)} is not offered", f"choose one of {TP_OPTIONS}")
         return value
     lo, hi = INT_LIMITS[name]
     if not lo <= value <= hi:
-        raise PlannerInputError(name, f"{value:,} is out of range", f"use {lo:,} to {hi:,}")
+        raise PlannerInputError(name, f"{shown(value)} is out of range", f"use {lo:,} to {hi:,}")
     return value
+
+
+def param_warning(name: str, raw: str, e: PlannerInputError) -> str:
+    """The warning for an ignored URL parameter. The value comes from whoever wrote the link: it is
+    shown as plain text (fmt.plain), never as markdown."""
+    short = raw if len(raw) <= 120 else raw[:120] + "..."
+    return (f"URL parameter {plain(f'{name}={short}')} ignored: {plain(e.problem[:300])}"
+            + (f" ({plain(e.fix)})" if e.fix else ""))
 
 
 def init() -> None:
@@ -150,8 +160,7 @@ def init() -> None:
             try:
                 values[name] = _parse_param(name, str(qp[name]))
             except PlannerInputError as e:
-                warnings.append(f"URL parameter `{name}={qp[name]}` ignored: {e.problem}"
-                                + (f" ({e.fix})" if e.fix else ""))
+                warnings.append(param_warning(name, str(qp[name]), e))
     for name, value in values.items():
         st.session_state.setdefault(key(name), value)
     st.session_state["_qp_warnings"] = warnings
@@ -192,10 +201,11 @@ def _upload() -> tuple[str, str] | None:
         return None
     try:
         return core.check_upload(up.getvalue(), up.name)
-    except PlannerInputError as e:
-        st.error(f"Upload rejected: {e}")
-    except Exception as e:  # noqa: BLE001 - a malformed config must never take the app down
-        st.error(f"Upload rejected: the file is not a usable causal-LM config ({type(e).__name__}: {str(e)[:200]})")
+    except PlannerInputError as e:  # the same field, problem and fix the CLI prints
+        st.error(f"Upload rejected: {plain(e)}")
+    except Exception:  # noqa: BLE001 - a malformed config must never take the app down
+        core.log.exception("upload %r failed", up.name)
+        st.error("Upload rejected: the file is not a usable causal-LM config.")
     return None
 
 
@@ -223,7 +233,7 @@ def sidebar() -> Selection:
         st.selectbox("Model", names, key=key("model"))
         uploaded = _upload()
         if uploaded:
-            st.caption(f"Using the uploaded config: **{uploaded[0]}**")
+            st.caption(f"Using the uploaded config: **{plain(uploaded[0])}**")
         st.selectbox("GPU", gids, key=key("gpu"), format_func=_gpu_label)
         c1, c2 = st.columns(2)
         c1.number_input("GPUs", min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
+import os
 import sys
 from collections.abc import Callable
 
 from . import api, profiles
 from .errors import PlannerInputError
+from .memory import MAX_CONTEXT
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict | list]] = {}
 
@@ -23,6 +26,43 @@ def command(name: str):
         COMMANDS[name] = fn
         return fn
     return deco
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (``error: argument --batch: ...``), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+def whole(low: int = 1, high: int = MAX_CONTEXT):
+    """argparse type: a whole number from ``low`` to ``high`` (the limit is named when refused)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {_short(value)}")
+        return value
+    return parse
+
+
+def number(low: float, high: float):
+    """argparse type: a finite number above ``low`` and at most ``high``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
+        if not (math.isfinite(value) and low < value <= high):
+            raise argparse.ArgumentTypeError(f"must be above {low:g} and at most {high:g}, got {text[:40]!r}")
+        return value
+    return parse
+
+
+def _short(value: int) -> str:
+    return f"{value:,}" if abs(value) < 10**30 else f"{str(value)[:12]}... ({len(str(value))} digits)"
 
 
 def _gib(x: float) -> str:
@@ -75,7 +115,7 @@ def _print_human(name: str, out) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m planner",
+    p = Parser(prog="python -m planner",
                                 description="KV-cache memory and throughput capacity planner for LLM inference.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -106,10 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="vllm serve (API server) or the offline LLM class: their scheduler defaults differ")
     sp.add_argument("--gpu-memory-utilization", type=float, default=None, help="default: the version's (0.9; 0.92 from 0.20)")
     sp.add_argument("--mem-fraction-static", type=float, default=None, help="SGLang (default: its rule for the GPU and TP)")
-    sp.add_argument("--max-model-len", type=int, default=None, help="default: derived from the config as vLLM does")
-    sp.add_argument("--max-num-batched-tokens", type=int, default=None, help="default: the version's for the GPU")
-    sp.add_argument("--max-num-seqs", type=int, default=None, help="default: the version's for the GPU")
-    sp.add_argument("--block-size", type=int, default=None, help="default: 16 (64 for MLA where vLLM forces it)")
+    sp.add_argument("--max-model-len", type=whole(), default=None, help="tokens per request (default: derived from the config as vLLM does)")
+    sp.add_argument("--max-num-batched-tokens", type=whole(), default=None, help="default: the version's for the GPU")
+    sp.add_argument("--max-num-seqs", type=whole(), default=None, help="default: the version's for the GPU")
+    sp.add_argument("--block-size", type=whole(), default=None, help="default: 16 (64 for MLA where vLLM forces it)")
     sp.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs (no graph estimate)")
     sp = sub.add_parser("fit", help="memory plan for a batch and length: fits or not, largest batch, longest context")
     common(sp, gpu=True)
@@ -128,14 +168,28 @@ EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engi
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    a = parser.parse_args(argv)
+    """Run one command: exit 0 with its result, 2 with one line naming the field, 130 on Ctrl-C."""
+    try:
+        try:
+            a = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help (0) or a refused argument (2, its one line already printed)
+            return e.code if isinstance(e.code, int) else 2
+        return _run(a)
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head` closed the pipe: the rest of the output is not wanted
+        _quiet_stdout()
+        return 0
+
+
+def _run(a: argparse.Namespace) -> int:
     try:
         if getattr(a, "kv_heads", None) is not None and isinstance(getattr(a, "model", None), str):
             a.model = api.resolve_model(a.model).with_kv_heads(a.kv_heads)  # the MQA/GQA what-if
         out = COMMANDS[a.command](a)
     except PlannerInputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     if out is None:
         return 0
@@ -143,4 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=2, default=float))
     else:
         _print_human(a.command, out)
+    sys.stdout.flush()
     return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises no second BrokenPipeError."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (tests capture stdout)
+        pass

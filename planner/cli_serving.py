@@ -12,21 +12,35 @@ import json
 
 import pandas as pd
 
-from . import api, csvsafe, slo, sweep
+from . import api, csvsafe, profiles, slo, sweep
 from .errors import PlannerInputError
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def _list(kind):
-    """argparse type: a comma-separated list of ``kind``."""
+    """argparse type: a comma-separated list of ``kind`` (str, or _count: whole numbers of at least 1)."""
+    what = "whole numbers of at least 1" if kind is _count else "names"
+
     def parse(text: str):
         items = [x.strip() for x in str(text).split(",") if x.strip()]
         if not items:
             raise argparse.ArgumentTypeError("give at least one value")
         try:
-            return [kind(x) for x in items]
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+            return list(dict.fromkeys(kind(x) for x in items))  # a repeated value is one value
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:60]!r} is not a comma-separated list of {what}") from None
     return parse
+
+
+def _csv_target(a) -> None:
+    if a.csv:
+        csvsafe.check_path(a.csv)
 
 
 def _band_note(gpu: str, metric: str) -> dict | None:
@@ -38,6 +52,7 @@ def _band_note(gpu: str, metric: str) -> dict | None:
 
 
 def _plan(a):
+    _csv_target(a)
     kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
     if a.weights:
         kw["weights"] = a.weights
@@ -47,18 +62,20 @@ def _plan(a):
     if a.csv:
         flat = {k: v for k, v in out.items() if not isinstance(v, dict)}
         flat.update({f"{k}_bound": v for k, v in out["bound"].items()})
-        csvsafe.to_csv(pd.DataFrame([flat]), a.csv)
+        csvsafe.write(pd.DataFrame([flat]), a.csv)
     return out
 
 
 def _sweep(a):
-    df = sweep.sweep(a.model, a.gpu, a.batch, a.prompt, a.output, weights=a.weights, kv_dtypes=a.kv_dtype,
+    _csv_target(a)
+    models = profiles.unique_names([api.resolve_model(m) for m in a.model])  # two files, two names
+    df = sweep.sweep(models, a.gpu, a.batch, a.prompt, a.output, weights=a.weights, kv_dtypes=a.kv_dtype,
                      tps=a.tp, engine=a.engine)
     if a.frontier:
         df = sweep.pareto_frontier(df, by=["model", "gpu", "weights", "kv_dtype", "tp", "prompt_tokens",
                                            "output_tokens"])
     if a.csv:
-        csvsafe.to_csv(df, a.csv)
+        csvsafe.write(df, a.csv)
     summary = {"rows": int(len(df)), "fitting_rows": int(df["fits"].sum()), "skipped": df.attrs.get("skipped", []),
                "csv": a.csv or None}
     if not a.json and not a.csv:
@@ -70,6 +87,7 @@ def _sweep(a):
 
 
 def _slo(a):
+    _csv_target(a)
     wl = slo.Workload(request_rate_per_s=a.rate, prompt_tokens=a.prompt, output_tokens=a.output,
                       distribution=a.distribution)
     tg = slo.Targets(ttft_s=a.ttft, tpot_s=a.tpot, e2e_s=a.e2e, percentile=a.percentile)
@@ -78,7 +96,7 @@ def _slo(a):
                           simulate_top=a.simulate_top, sim_requests=a.sim_requests)
     df = slo.plan_capacity(a.model, wl, tg, cand)
     if a.csv:
-        csvsafe.to_csv(df, a.csv)
+        csvsafe.write(df, a.csv)
     if a.json:
         return json.loads(df.to_json(orient="records"))  # NaN -> null, nullable ints stay ints
     cols = [c for c in ("status", "gpu", "tp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
@@ -96,7 +114,7 @@ def register(sub, command):
                         help="weight format(s) (default: the checkpoint's own, else bf16)")
         sp.add_argument("--kv-dtype", default=["bf16"] if many else "bf16", type=_list(str) if many else str,
                         help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8, int4")
-        sp.add_argument("--tp", default=[1] if many else 1, type=_list(int) if many else int,
+        sp.add_argument("--tp", default=[1] if many else 1, type=_list(_count) if many else int,
                         help="tensor-parallel degree(s)")
         sp.add_argument("--engine", default="paged", choices=api.kvmod.ENGINES)
         sp.add_argument("--csv", default=None, help="write the result to this CSV file")
@@ -118,9 +136,9 @@ def register(sub, command):
     sp = sub.add_parser("sweep", help="every plan of a grid as one table (comma-separated lists on every axis)")
     sp.add_argument("model", type=_list(str), help="model name(s) or config path(s), comma-separated")
     sp.add_argument("--gpu", required=True, type=_list(str), help="GPU id(s), comma-separated")
-    sp.add_argument("--batch", required=True, type=_list(int))
-    sp.add_argument("--prompt", required=True, type=_list(int))
-    sp.add_argument("--output", required=True, type=_list(int))
+    sp.add_argument("--batch", required=True, type=_list(_count))
+    sp.add_argument("--prompt", required=True, type=_list(_count))
+    sp.add_argument("--output", required=True, type=_list(_count))
     sp.add_argument("--frontier", action="store_true", help="keep only the latency-throughput Pareto frontier")
     deployment(sp, many=True)
     command("sweep")(_sweep)

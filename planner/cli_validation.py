@@ -66,13 +66,16 @@ def register(sub, command):
 
     @command("validate")
     def _validate(a):
+        from . import csvsafe
         from . import validate as val
+        if a.csv:
+            csvsafe.check_path(a.csv)
         df = val.validation_table(_dirs(a), _reference(a))
         if df.empty:
             raise PlannerInputError("DIR", "no measurements found", "run `python -m planner profile ...` first, "
                                                                    "or give --reference")
         if a.csv:
-            df.to_csv(a.csv, index=False)
+            csvsafe.write(df, a.csv)
         s = val.summary(df, by=("source", "metric", "gpu"))
         if a.json:
             return s.replace({np.nan: None}).to_dict(orient="records")

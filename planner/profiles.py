@@ -4,11 +4,13 @@ constants and calibrations under ``profiles/``. Everything else takes specs.
 
 from __future__ import annotations
 
-import json
 import os
+import re
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from .configread import MAX_CONFIG_BYTES, loads
 from .errors import PlannerInputError
 from .formats import FormatTable
 from .gpus import GpuSpec
@@ -16,19 +18,62 @@ from .runtime import Runtime
 from .spec import ModelSpec
 
 ROOT = Path(os.environ.get("KV_PLANNER_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
-MAX_CONFIG_BYTES = 2_000_000  # a config.json is a few KB; anything this big is not one
 
 
-def _read_json(path: Path, what: str) -> dict:
+def read_json(path: Path, what: str, max_bytes: int = MAX_CONFIG_BYTES):
+    """A JSON file through configread.loads (size, encoding, depth, syntax): a PlannerInputError
+    naming ``what`` and the path, never a traceback."""
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise PlannerInputError(what, f"{path} is {path.stat().st_size:,} bytes, too large for a config",
+        if path.is_dir():
+            raise PlannerInputError(what, f"{path} is a folder without a config.json", "point at the config.json")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise PlannerInputError(what, f"{path} is {size:,} bytes, too large for a config (limit {max_bytes:,})",
                                     "point at the model's config.json")
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise PlannerInputError(what, f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PlannerInputError(what, f"{path} is not valid JSON ({e})", "fix or replace the file") from None
+    except OSError as e:
+        raise PlannerInputError(what, f"{path} cannot be read ({e.strerror or e})", "check the path") from None
+    try:
+        return loads(data, what, max_bytes)
+    except PlannerInputError as e:
+        raise PlannerInputError(what, f"{path} {e.problem}", e.fix) from None
+
+
+_read_json = read_json  # the old private name (tests use it)
+_HASH = re.compile(r"[0-9a-f]{40}")  # a Hugging Face cache snapshot folder is a commit hash
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+ -]+")
+
+
+def clean_name(text: str, limit: int = 80) -> str:
+    """A model name safe to show anywhere: letters, digits, ``. _ + - space``; the rest becomes '-'."""
+    return _UNSAFE.sub("-", str(text)).strip(" -")[:limit].strip(" -")
+
+
+def model_name(path: Path | str, cfg: dict | None = None, on_disk: bool = True) -> str:
+    """The name a config file gives its model: ``name.json`` its stem; ``config.json`` its folder,
+    or the last part of the config's ``_name_or_path`` when the folder is a snapshot hash or there is
+    none (an upload: ``on_disk=False``)."""
+    path = Path(path)
+    if path.name != "config.json":
+        return clean_name(path.stem) or "config"
+    folder = path.resolve().parent.name if on_disk else ""
+    given = (cfg or {}).get("_name_or_path")
+    from_cfg = clean_name(given.rstrip("/").rsplit("/", 1)[-1]) if isinstance(given, str) else ""
+    if folder and not _HASH.fullmatch(folder):
+        return clean_name(folder) or from_cfg or "config"
+    return from_cfg or clean_name(folder) or "config"
+
+
+def unique_names(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """The specs with repeated names numbered (``name``, ``name #2``...): one model, one name per request."""
+    seen: dict[str, int] = {}
+    out = []
+    for s in specs:
+        seen[s.name] = seen.get(s.name, 0) + 1
+        out.append(s if seen[s.name] == 1 else replace(s, name=f"{s.name} #{seen[s.name]}"))
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +84,7 @@ def model_names() -> tuple[str, ...]:
 
 def model_source(name: str) -> dict:
     p = ROOT / "models" / name / "source.json"
-    return _read_json(p, "source.json") if p.is_file() else {}
+    return read_json(p, "source.json") if p.is_file() else {}
 
 
 def _match(name: str, names: tuple[str, ...]) -> str | None:
@@ -55,20 +100,21 @@ def load_model(name_or_path: str) -> ModelSpec:
     p = Path(name_or_path).expanduser()
     if p.is_dir() and (p / "config.json").is_file():
         p = p / "config.json"
-    if p.is_file():
-        return ModelSpec.from_hf_config(_read_json(p, "config.json"), name=p.parent.name or p.stem)
+    if p.is_file() or p.is_dir():
+        cfg = read_json(p, "config.json")
+        return ModelSpec.from_hf_config(cfg, name=model_name(p, cfg if isinstance(cfg, dict) else None))
     found = _match(name_or_path, model_names())
     if found is None:
         raise PlannerInputError("model", f"{name_or_path!r} is neither a bundled model nor a config.json path",
                                 "run `python -m planner list` for the bundled names, or give a path")
-    return ModelSpec.from_hf_config(_read_json(ROOT / "models" / found / "config.json", "config.json"), name=found)
+    return ModelSpec.from_hf_config(read_json(ROOT / "models" / found / "config.json", "config.json"), name=found)
 
 
 @lru_cache(maxsize=1)
 def gpus() -> dict[str, GpuSpec]:
     out = {}
     for p in sorted((ROOT / "gpus").glob("*.json")):
-        spec = GpuSpec.from_profile(_read_json(p, f"profiles/gpus/{p.name}"))
+        spec = GpuSpec.from_profile(read_json(p, f"profiles/gpus/{p.name}"))
         out[spec.id] = spec
     return out
 
@@ -91,12 +137,12 @@ def gpu_for_nvml_name(nvml_name: str) -> GpuSpec | None:
 
 @lru_cache(maxsize=1)
 def formats() -> FormatTable:
-    return FormatTable.from_dict(_read_json(ROOT / "weight_formats.json", "weight_formats.json"))
+    return FormatTable.from_dict(read_json(ROOT / "weight_formats.json", "weight_formats.json"))
 
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    return Runtime.from_profile(_read_json(ROOT / "runtime.json", "runtime.json"))
+    return Runtime.from_profile(read_json(ROOT / "runtime.json", "runtime.json"))
 
 
 def calibration_path() -> Path:
@@ -106,7 +152,7 @@ def calibration_path() -> Path:
 def load_calibrations() -> dict:
     """{gpu_id: {engine: {memory, compute, step_overhead_s, layer_overhead_s, points, error_bands, ...}}}"""
     p = calibration_path()
-    return _read_json(p, "calibration.json") if p.is_file() else {}
+    return read_json(p, "calibration.json") if p.is_file() else {}
 
 
 def measurement_dirs() -> list[Path]:
@@ -116,7 +162,7 @@ def measurement_dirs() -> list[Path]:
 
 @lru_cache(maxsize=1)
 def kernels() -> dict:
-    return _read_json(ROOT / "kernels.json", "kernels.json")
+    return read_json(ROOT / "kernels.json", "kernels.json")
 
 
 def efficiency_defaults() -> dict[str, float]:

@@ -36,6 +36,14 @@ from .simulate import DISTRIBUTIONS, draw_lengths, simulate
 from .spec import ModelSpec
 
 PERCENTILES = (50, 90, 95, 99)
+# Limits on what a request may ask for. A simulated request costs ~0.6 ms; up to 4 x simulate_top
+# simulations of up to 1 + max_extra_replicas passes each run, so SIM_BUDGET bounds a search to minutes.
+MAX_SLO_BATCH = 1 << 16          # max_num_seqs considered: the mean-value screen evaluates every batch up to it
+MAX_SIMULATE_TOP = 20
+MAX_SIM_REQUESTS = 10_000
+SIM_BUDGET = 20_000              # simulate_top x sim_requests
+MAX_CANDIDATES = 2_000           # GPUs x TP degrees x formats x KV dtypes: every bundled GPU, format and TP up to 8
+MAX_EXTRA_REPLICAS = 16
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,8 @@ class Workload:
     distribution: str = "fixed"   # of both lengths: fixed, uniform (on [1, 2 mean - 1]) or exponential
 
     def __post_init__(self):
-        if not (isinstance(self.request_rate_per_s, int | float) and 0 < self.request_rate_per_s <= 1e6):
+        rate = self.request_rate_per_s
+        if isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 < rate <= 1e6):
             raise PlannerInputError("request_rate", f"must be a positive number of requests per second up to 1e6, "
                                     f"got {self.request_rate_per_s!r}", "e.g. 5")
         require_positive_int("prompt", self.prompt_tokens, maximum=MAX_CONTEXT)
@@ -89,6 +98,29 @@ class Candidates:
     max_extra_replicas: int = 4
     sim_requests: int = 1000
     seed: int = 0
+
+    def __post_init__(self):
+        for name, high in (("max_batch", MAX_SLO_BATCH), ("max_gpus", 1 << 20), ("simulate_top", MAX_SIMULATE_TOP),
+                           ("sim_requests", MAX_SIM_REQUESTS)):
+            require_positive_int(name, getattr(self, name), maximum=high)
+        require_positive_int("max_extra_replicas", self.max_extra_replicas, maximum=MAX_EXTRA_REPLICAS, allow_zero=True)
+        require_positive_int("seed", self.seed, maximum=2**32 - 1, allow_zero=True)
+        if self.simulate_top * self.sim_requests > SIM_BUDGET:
+            raise PlannerInputError("sim_requests", f"{self.simulate_top} simulations x {self.sim_requests:,} requests "
+                                    f"is over the budget of {SIM_BUDGET:,} simulated requests",
+                                    f"lower sim_requests to {SIM_BUDGET // self.simulate_top:,} or simulate fewer plans")
+        self._check_lists()
+
+    def _check_lists(self) -> None:
+        for name in ("gpus", "tps", "weights", "kv_dtypes"):
+            if not isinstance(getattr(self, name), tuple):
+                raise PlannerInputError(name, "must be a tuple", f"pass {name} as a tuple")
+        for t in self.tps:
+            require_positive_int("tp", t, maximum=1024)
+        n = len(self.gpus) * len(self.tps) * max(1, len(self.weights)) * len(self.kv_dtypes)
+        if n > MAX_CANDIDATES:
+            raise PlannerInputError("candidates", f"{n:,} GPU x TP x format x KV dtype combinations, over the limit "
+                                    f"of {MAX_CANDIDATES:,}", "list fewer GPUs, TP degrees, formats or KV dtypes")
 
 
 def _mean_column(metric: str) -> str:

@@ -34,6 +34,8 @@ METRIC_COLUMNS = [
     "requests_per_s", "gpus_per_replica", "usd_per_hour", "gpu_hours_per_1m_output_tokens",
     "cost_usd_per_1m_output_tokens", "cost_usd_per_1m_input_tokens", "cost_usd_per_1m_tokens",
 ]
+# The largest grid one sweep builds: 4x the 10^6 plans of the benchmark, about 1.5 GB at peak.
+MAX_ROWS = 4_000_000
 
 
 def _ints(field: str, values: Iterable, maximum: int) -> np.ndarray:
@@ -51,6 +53,14 @@ def _names(field: str, values) -> list:
     return vals
 
 
+def _check_grid(points: int, deployments: int) -> None:
+    """Refuse a grid over MAX_ROWS before any of it is built (a MemoryError is not an answer)."""
+    if points * deployments > MAX_ROWS:
+        raise PlannerInputError("sweep", f"{points:,} operating points x {deployments:,} deployments = "
+                                f"{points * deployments:,} rows, over the limit of {MAX_ROWS:,}",
+                                "sweep fewer batch, prompt or output values (or split the grid into several runs)")
+
+
 def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[str] | str,
           batches: Iterable[int] | int, prompts: Iterable[int] | int, outputs: Iterable[int] | int,
           weights: Sequence[str | None] | str | None = None, kv_dtypes: Sequence[str] | str = "bf16",
@@ -65,6 +75,7 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
     b = _ints("batch", batches, MAX_BATCH)
     p = _ints("prompt", prompts, MAX_CONTEXT)
     o = _ints("output", outputs, MAX_CONTEXT)
+    _check_grid(b.size * p.size * o.size, len(models) * len(gpus) * len(weights) * len(kv_dtypes) * len(tps))
     bb, pp_, oo = (a.ravel() for a in np.meshgrid(b, p, o, indexing="ij"))
     n = bb.size
     plans, skipped = [], []

@@ -17,7 +17,6 @@ optimistic (predicts less time or memory than measured).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from . import kv as kvmod
 from . import reference as ref
 from .errors import PlannerInputError
 from .formats import weight_bytes
+from .measurefile import read_table
 from .memory import Deployment
 from .params import params_total
 from .serving import evaluate
@@ -83,9 +83,36 @@ def measurement_files(dirs: Iterable[str | Path] | None = None) -> list[Path]:
     return out
 
 
+# the columns a profiler row needs to be compared, numeric; and the text ones
+NEEDED = ("batch", "prompt", "output", "warmup", "steps", "context_end", "decode_context_median")
+TEXT_COLUMNS = ("status", "error", "finished_at", "device", "gpu", "gpu_name", "model", "model_type", "engine",
+                "dtype", "attn", "attn_used")
+
+
+def read_measurement_file(f: Path) -> pd.DataFrame:
+    """One profiler CSV (measurefile.read_table: complete rows only, a damaged file refused) as a frame
+    with numeric columns as numbers; a file without the profiler's columns is an empty frame."""
+    t = read_table(f)
+    if not {"status", "model", "batch"} <= set(t.header):
+        return pd.DataFrame()
+    df = pd.DataFrame(list(t.rows), columns=list(t.header), dtype=object)
+    for c in df.columns:
+        if c not in TEXT_COLUMNS:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df.assign(file=str(f), folder=str(f.parent))
+
+
+def _usable(d: pd.DataFrame) -> pd.DataFrame:
+    """Measured rows that can be compared: status ok, a known dtype, whole positive sizes."""
+    if d.empty or not set(NEEDED) <= set(d.columns):
+        return d.iloc[:0]
+    ok = (d["status"] == "ok") & d["dtype"].isin(list(DTYPE_BYTES)) & (d["batch"] >= 1) & (d["prompt"] >= 1)
+    ok &= d[list(NEEDED)].notna().all(axis=1) & np.isfinite(d[list(NEEDED)].to_numpy(float)).all(axis=1)
+    return d[ok & ~d["model"].astype(str).str.contains(r"[/\\]|^\.", regex=True)]
+
+
 def read_measurements(files: list[Path]) -> pd.DataFrame:
-    frames = [pd.read_csv(f).assign(file=str(f), folder=str(f.parent)) for f in files]
-    frames = [f for f in frames if {"status", "model", "batch"} <= set(f.columns)]
+    frames = [f for f in (read_measurement_file(p) for p in files) if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -93,7 +120,7 @@ def _spec(model: str, folder: str) -> ModelSpec:
     """The config the profiler copied beside its CSV, else the bundled model of that name."""
     p = Path(folder) / f"{model}.config.json"
     if p.is_file():
-        return ModelSpec.from_hf_config(json.loads(p.read_text()), model)
+        return ModelSpec.from_hf_config(profiles.read_json(p, p.name), model)
     return profiles.load_model(model)
 
 
@@ -146,10 +173,9 @@ def _profiler_group(g: pd.DataFrame, cal: dict) -> list[pd.DataFrame]:
 
 
 def profiler_rows(files: list[Path], cal: dict) -> pd.DataFrame:
-    d = read_measurements(files)
+    d = _usable(read_measurements(files))
     if d.empty:
-        return d
-    d = d[d["status"] == "ok"]
+        return pd.DataFrame()
     parts = [r for _, g in d.groupby(["model", "gpu", "dtype", "folder"], sort=True) for r in _profiler_group(g, cal)]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return out[out["measured"].notna()] if not out.empty else out

@@ -12,16 +12,29 @@ from pathlib import Path
 
 from planner.errors import PlannerInputError
 
+# What one profiling run may ask for: a batch and a prompt that could run on the largest GPU, and a
+# matrix that finishes.
+LIMITS = {"batch": 1 << 16, "prompt": 1 << 20, "output": 1 << 16, "steps": 1 << 16, "warmup": 1000}
+MAX_POINTS = 1000
+
 
 def int_list(field: str, text: str) -> tuple[int, ...]:
     try:
-        values = tuple(int(v) for v in str(text).split(",") if v.strip())
+        values = tuple(dict.fromkeys(int(v) for v in str(text).split(",") if v.strip()))
     except ValueError:
-        raise PlannerInputError(field, f"{text!r} is not a comma-separated list of whole numbers",
+        raise PlannerInputError(field, f"{str(text)[:40]!r} is not a comma-separated list of whole numbers",
                                 "write e.g. 1,8,32") from None
-    if not values or min(values) < 1:
-        raise PlannerInputError(field, f"{text!r} needs positive whole numbers", "write e.g. 1,8,32")
+    if not values or min(values) < 1 or max(values) > LIMITS[field]:
+        raise PlannerInputError(field, f"{str(text)[:40]!r} needs whole numbers from 1 to {LIMITS[field]:,}",
+                                "write e.g. 1,8,32")
     return values
+
+
+def _check_counts(a) -> None:
+    for name in ("output", "warmup", "steps"):
+        v, low = getattr(a, name), 0 if name == "warmup" else 1
+        if v is not None and not low <= v <= LIMITS[name]:
+            raise PlannerInputError(name, f"{v:,} is out of range", f"give {low} to {LIMITS[name]:,}")
 
 
 def register(sub, command):
@@ -46,17 +59,17 @@ def register(sub, command):
     def _profile(a):
         if a.device not in ("cpu", "cuda") and not a.device.startswith("cuda:"):
             raise PlannerInputError("device", f"{a.device!r} is not a device", "use cuda or cpu")
-        for name in ("output", "warmup"):
-            if getattr(a, name) < (1 if name == "output" else 0):
-                raise PlannerInputError(name, f"{getattr(a, name)} is out of range", "give a positive number")
-        if a.steps is not None and a.steps < 1:
-            raise PlannerInputError("steps", f"{a.steps} is out of range", "give at least 1 timed step")
+        _check_counts(a)
+        batches, prompts = int_list("batch", a.batch), int_list("prompt", a.prompt)
+        if len(batches) * len(prompts) > MAX_POINTS:
+            raise PlannerInputError("batch", f"{len(batches)} batches x {len(prompts)} prompts is over "
+                                    f"{MAX_POINTS} points", "profile fewer sizes per run")
         from . import run as prun  # torch, transformers: only now
 
         if a.device.startswith("cuda") and not prun.torch.cuda.is_available():
             raise PlannerInputError("device", "CUDA is not available on this machine", "use --device cpu")
-        req = prun.Request(model=a.model, device=a.device, dtype=a.dtype, batches=int_list("batch", a.batch),
-                           prompts=int_list("prompt", a.prompt), output=a.output, attn=a.attn,
+        req = prun.Request(model=a.model, device=a.device, dtype=a.dtype, batches=batches,
+                           prompts=prompts, output=a.output, attn=a.attn,
                            out_dir=Path(a.out) if a.out else None, steps=a.steps, warmup=a.warmup,
                            command="python -m planner " + shlex.join(sys.argv[1:]), progress=not a.no_progress)
         return prun.summarise(prun.run(req))

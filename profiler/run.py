@@ -38,6 +38,7 @@ from planner import kv as kvmod
 from planner.errors import PlannerInputError
 from planner.formats import FormatTable
 from planner.gpus import GpuSpec
+from planner.measurefile import append_row, read_table
 from planner.memory import Deployment
 from planner.params import params_total
 from planner.spec import ModelSpec
@@ -88,28 +89,40 @@ class Request:
 
 # ---- the model ---------------------------------------------------------------------------------
 def read_config(model: str) -> tuple[dict, str, Path | None]:
-    """(config dict, model name, checkpoint folder if it holds weights) for a name or a path."""
+    """(config dict, model name, checkpoint folder if it holds weights) for a name or a path.
+
+    Read through the planner's checked reader (size, depth, JSON syntax) and named by its rule
+    (profiles.model_name): the profiler accepts exactly the configs the planner accepts."""
     p = Path(model).expanduser()
-    folder = p if p.is_dir() else (p.parent if p.is_file() else None)
-    if folder is not None:
-        cfg_path = folder / "config.json" if p.is_dir() else p
-        cfg = json.loads(cfg_path.read_text())
+    if p.is_dir() or p.is_file():
+        cfg_path = p / "config.json" if p.is_dir() else p
+        cfg = profiles.read_json(cfg_path, "config.json")
+        if not isinstance(cfg, dict):
+            raise PlannerInputError("config.json", f"{cfg_path} must hold a JSON object", "point at the model's config.json")
+        folder = cfg_path.parent
         weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
-        return cfg, folder.name if p.is_dir() or p.name == "config.json" else p.stem, folder if weights else None
+        return cfg, profiles.model_name(cfg_path, cfg), folder if weights and cfg_path.name == "config.json" else None
     spec = profiles.load_model(model)
-    path = profiles.ROOT / "models" / spec.name / "config.json"
-    return json.loads(path.read_text()), spec.name, None
+    return profiles.read_json(profiles.ROOT / "models" / spec.name / "config.json", "config.json"), spec.name, None
 
 
 def hf_config(cfg: dict):
     """The transformers config; a multimodal wrapper's text_config is used on its own."""
     cfg = dict(cfg)
-    if "text_config" in cfg and "num_hidden_layers" not in cfg:
+    if isinstance(cfg.get("text_config"), dict) and "num_hidden_layers" not in cfg:
         text = dict(cfg["text_config"])
-        text.setdefault("model_type", cfg["model_type"] + "_text")
+        text.setdefault("model_type", str(cfg.get("model_type", "")) + "_text")
         cfg = text
     cfg.pop("quantization_config", None)  # random weights in the run's dtype, not the checkpoint's format
-    return transformers.AutoConfig.for_model(**cfg)
+    try:
+        return transformers.AutoConfig.for_model(**cfg)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise PlannerInputError("config.json", f"transformers cannot build this config ({_one_line(e)})",
+                                "profile a model type transformers knows (model_type)") from None
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())[:limit]
 
 
 def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, attn: str):
@@ -117,8 +130,7 @@ def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, att
     tdtype = DTYPES[dtype][0]
     conf = hf_config(cfg)
     if checkpoint is not None:
-        model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=tdtype, attn_implementation=attn,
-                                                                  device_map=device)
+        return _from_checkpoint(checkpoint, device, tdtype, attn)
     else:
         try:
             with torch.device(device):
@@ -129,6 +141,22 @@ def build_model(cfg: dict, checkpoint: Path | None, device: str, dtype: str, att
             with torch.device(device):
                 model = transformers.AutoModelForCausalLM.from_config(conf, dtype=tdtype, attn_implementation="eager")
     return model.eval()
+
+
+def _from_checkpoint(checkpoint: Path, device: str, tdtype, attn: str):
+    """A local checkpoint's weights. ``device_map`` (straight onto the device) needs accelerate, which
+    requirements.txt installs; without it the weights load on the CPU and move."""
+    try:
+        import accelerate  # noqa: F401
+        kw = {"device_map": device}
+    except ImportError:
+        kw = {}
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=tdtype, attn_implementation=attn, **kw)
+    except (OSError, ValueError) as e:
+        raise PlannerInputError("model", f"{checkpoint} cannot be loaded as a checkpoint ({_one_line(e)})",
+                                "point at the config.json alone to profile random weights") from None
+    return (model if kw else model.to(device)).eval()
 
 
 def param_bytes(model) -> tuple[int, int]:
@@ -341,8 +369,16 @@ def derived(row: dict, tm, batch: int, prompt: int, warmup: int, steps: int) -> 
             "prefill_achieved_flops_per_s": float(pre["flops"]) / pre_s}
 
 
+# How each device says it ran out of memory: CUDA and ROCm ("CUDA out of memory"), MPS ("MPS backend out
+# of memory"), XPU, and the CPU allocator (c10 DefaultCPUAllocator: "can't allocate memory ... Error code
+# 12 (Cannot allocate memory)"); Python's own MemoryError.
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory", "failed to allocate")
+
+
 def is_oom(e: BaseException) -> bool:
-    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+    if isinstance(e, torch.OutOfMemoryError | MemoryError):
+        return True
+    return any(m in str(e).lower() for m in OOM_MARKERS)
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -352,12 +388,22 @@ def _safe(name: str) -> str:
 
 def done_points(out_dir: Path, model: str) -> tuple[set[tuple], Path | None]:
     """Points already measured for ``model`` in ``out_dir`` (any status but ``skipped``: a point
-    skipped for a missing kernel is measured by a rerun that has it), and the newest CSV."""
+    skipped for a missing kernel is measured by a rerun that has it), and the newest CSV.
+
+    Complete rows only (measurefile.read_table): a row cut short is not a point, so it is measured
+    again; a damaged file is refused before anything is measured."""
     files = sorted(out_dir.glob(f"{_safe(model)}_*.csv"))
     seen: set[tuple] = set()
     for f in files:
-        with f.open(newline="") as fh:
-            seen |= {tuple(str(r[k]) for k in KEY) for r in csv.DictReader(fh) if r["status"] != "skipped"}
+        t = read_table(f)
+        if t.header and not set(KEY) | {"status"} <= set(t.header):
+            raise PlannerInputError(str(f), "has other columns than this profiler writes",
+                                    "give another --out folder, or move the file away")
+        if not t.header:
+            continue
+        idx = [t.header.index(k) for k in KEY]
+        st = t.header.index("status")
+        seen.update(tuple(r[i] for i in idx) for r in t.rows if r[st] != "skipped")
     return seen, (files[-1] if files else None)
 
 
@@ -438,11 +484,17 @@ def run(req: Request) -> Path:
     # Everything alive now (torch, transformers, the model) leaves the collector's view, so that the
     # collection after each point scans only that point's objects: ~0.5 s less per point.
     gc.freeze()
+    done = 0
     try:
         for b, p in _progress(r.todo, req.progress, base["model"]):
             if not req.admit or req.admit(b, p, r.timing):
                 _finish(r, req, _point(model, r, req, base, vocab, b, p))
+                done += 1
                 r.dev.free()
+    except KeyboardInterrupt:
+        print(f"interrupted: {done} of {len(r.todo)} points saved in {r.csv_path}; the same command measures the rest",
+              file=sys.stderr)
+        raise
     finally:
         gc.unfreeze()
     return r.csv_path
@@ -480,7 +532,7 @@ def _finish(r: Run, req: Request, row: dict) -> None:
 
 
 def _reason(e: BaseException) -> str:
-    return f"{type(e).__name__}: {str(e)[:200]}"
+    return _one_line(e)
 
 
 def _progress(items, show: bool, name: str):
@@ -491,30 +543,26 @@ def _progress(items, show: bool, name: str):
 
 
 def _append(path: Path, row: dict) -> None:
-    """Append ``row`` under the file's own header (a file begun by an older profiler keeps its
-    columns), flushed to disk so that a run cut off later still has it."""
-    header = _header(path)
-    with path.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=header or COLUMNS, extrasaction="ignore")
-        if not header:
-            w.writeheader()
-        w.writerow({k: row.get(k, "") for k in header or COLUMNS})
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _header(path: Path) -> list[str]:
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    with path.open(newline="") as fh:
-        return next(csv.reader(fh), [])
+    """One row, atomically (measurefile.append_row: temp file + rename) under the file's own header (a
+    file begun by an older profiler keeps its columns); a row cut short before is dropped."""
+    old = read_table(path) if path.exists() else None
+    cols = list(old.header) if old is not None and old.header else COLUMNS
+    kept = append_row(path, cols, row)
+    if kept.partial_line:
+        print(f"note: {path.name} ended in an unterminated row; it was dropped and that point measured again",
+              file=sys.stderr)
 
 
 def _write_env(csv_path: Path, dev: Device, req: Request, name: str) -> None:
     """``<csv stem>.env.json`` beside the CSV: the environment, and every command that wrote to it."""
     env_path = csv_path.with_suffix(".env.json")
-    old = json.loads(env_path.read_text()) if env_path.exists() else {}
-    env = {**dev.env(), "model": name, "commands": [*old.get("commands", []), req.command or " ".join(sys.argv)],
+    try:
+        old = profiles.read_json(env_path, env_path.name) if env_path.exists() else {}
+    except PlannerInputError:  # damaged: the environment is written afresh
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    commands = old.get("commands") if isinstance(old.get("commands"), list) else []
+    env = {**dev.env(), "model": name, "commands": [*commands, req.command or " ".join(sys.argv)],
            "started_at": old.get("started_at", datetime.now(UTC).isoformat(timespec="seconds"))}
     env_path.write_text(json.dumps(env, indent=2, default=str) + "\n")
 

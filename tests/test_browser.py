@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import fmt
+from dashboard.fmt import WORD_JOINER
 from planner import api, profiles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _outside_requests(page) -> list[str]:
+    """Every URL ``page`` asks for from now on."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    return seen
+
+
+def _external(urls: list[str], server: str) -> list[str]:
+    """The URLs not served by the app's own server (data: and blob: are local)."""
+    return [u for u in urls if not u.startswith((server, "data:", "blob:", "about:"))]
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +118,7 @@ def test_every_page_renders_without_an_exception(server, browser):
     out = ROOT / ("docs/screenshots" if os.environ.get("KV_PLANNER_SCREENSHOTS") else "artifacts")
     out.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    urls = _outside_requests(page)
     for name, path in PAGES.items():
         page.goto(f"{server}/{path}", wait_until="domcontentloaded")
         page.locator("h1").first.wait_for(timeout=60_000)
@@ -121,4 +135,34 @@ def test_every_page_renders_without_an_exception(server, browser):
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
         page.set_viewport_size({"width": 1400, "height": 1000})
+    # fully offline: no font, icon or script from elsewhere on any page (a ":material/...:" page icon
+    # would be fetched from fonts.gstatic.com)
+    assert _external(urls, server) == []
+    page.close()
+
+
+PAYLOADS = {"model": "[Session expired: log in](https://evil.example/login)",
+            "gpu": "![x](https://evil.example/track.png)",
+            "weights": ":red[Your account is locked] https://evil.example www.evil.example x@evil.example :smile: $x^2$"}
+
+
+def test_a_shared_links_values_render_as_plain_text(server, browser):
+    """The review's payloads in one shared link: each warning shows the literal text, with no link,
+    no image, no style and no request to the payload's host."""
+    from urllib.parse import urlencode, urlparse
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    urls = _outside_requests(page)
+    page.goto(f"{server}/?{urlencode(PAYLOADS)}", wait_until="domcontentloaded")
+    alerts = page.locator('[data-testid="stAlertContentWarning"]')
+    alerts.nth(len(PAYLOADS) - 1).wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    shown = [" ".join(a.inner_text().replace(WORD_JOINER, "").split()) for a in alerts.all()]
+    for name, payload in PAYLOADS.items():  # the joiner that breaks autolinks is invisible
+        assert any(f"{name}={payload}" in s for s in shown), (name, shown)
+    assert page.locator('a[href*="evil.example"]').count() == 0
+    assert page.locator('img[src*="evil.example"]').count() == 0
+    for a in alerts.all():
+        assert a.locator("p").evaluate("p => p.children.length") == 0, "one text paragraph: no element in it"
+    assert [u for u in urls if urlparse(u).hostname == "evil.example"] == []
     page.close()

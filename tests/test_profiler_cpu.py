@@ -110,3 +110,91 @@ def test_cuda_memory_counters(tmp_path):
         assert float(r["peak_allocated_bytes"]) >= int(r["param_bytes"]) + int(r["kv_bytes"])
         assert float(r["peak_reserved_bytes"]) >= float(r["peak_allocated_bytes"])
         assert float(r["nvml_used_bytes"]) > float(r["peak_reserved_bytes"]) * 0  # NVML answered
+
+
+def test_a_row_cut_short_is_measured_again_not_extended(tmp_path, capsys):
+    """The review's case: a truncated last row was taken as measured and the next run glued its first
+    row onto it (57 fields in a 40-column file). Now the cut row is dropped and re-measured."""
+    req = request(tmp_path, "llama-gqa", batches=(1,), prompts=(5, 12))
+    path = prun.run(req)
+    whole = path.read_bytes()
+    last = whole.rstrip().rfind(b"\n") + 1
+    path.write_bytes(whole[: last + 30])  # the last row cut after 30 bytes, no line end
+    assert prun.run(req) == path
+    got = rows(path)
+    assert sorted(int(r["prompt"]) for r in got) == [5, 12] and all(r["status"] == "ok" for r in got)
+    assert all(None not in r and len(r) == len(prun.COLUMNS) for r in got)
+    assert "dropped and that point measured again" in capsys.readouterr().err
+    assert len(validate.validation_table(dirs=[path.parent], reference=False)) > 0
+
+
+def test_a_damaged_measurement_file_stops_the_run_before_it_measures(tmp_path):
+    path = prun.run(request(tmp_path, "llama-gqa", batches=(1,), prompts=(5,)))
+    damaged = path.read_bytes() + b"ok,1,2,3\r\n"
+    path.write_bytes(damaged)
+    code = cli.main(["profile", str(tmp_path / "configs" / "llama-gqa"), "--device", "cpu", "--dtype", "fp32",
+                     "--batch", "2", "--prompt", "5", "--output", "2", "--warmup", "1", "--out", str(tmp_path / "out"),
+                     "--no-progress"])
+    assert code == 2 and path.read_bytes() == damaged
+
+
+@pytest.mark.parametrize("error, oom", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 17592186044416 bytes. Error code 12 (Cannot allocate memory)"), True),
+    (RuntimeError("MPS backend out of memory (MPS allocated: 1.00 GB)"), True),
+    (MemoryError(), True),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+    (RuntimeError("shape mismatch"), False),
+])
+def test_out_of_memory_is_recognised_on_every_device(error, oom):
+    assert prun.is_oom(error) is oom
+
+
+def test_a_real_cpu_allocation_failure_is_an_oom():
+    try:
+        torch.empty(2**50, dtype=torch.uint8)  # a petabyte: refused at once by the CPU allocator
+    except Exception as e:  # noqa: BLE001
+        assert prun.is_oom(e)
+    else:
+        pytest.skip("the allocator granted a petabyte")
+
+
+def test_ctrl_c_exits_130_with_the_rows_so_far_saved(tmp_path, monkeypatch, capsys):
+    real = prun.measure_point
+
+    def interrupt_second(model, dev, vocab, batch, prompt, warmup, steps):
+        if prompt == 12:
+            raise KeyboardInterrupt
+        return real(model, dev, vocab, batch, prompt, warmup, steps)
+
+    monkeypatch.setattr(prun, "measure_point", interrupt_second)
+    folder = write_config(tmp_path, "llama-mqa")
+    code = cli.main(["profile", str(folder), "--device", "cpu", "--dtype", "fp32", "--batch", "1", "--prompt", "5,12",
+                     "--output", "2", "--warmup", "0", "--out", str(tmp_path / "m"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err and "1 of 2 points saved" in err
+    (csv_path,) = (tmp_path / "m").glob("llama-mqa_*.csv")
+    assert [int(r["prompt"]) for r in rows(csv_path)] == [5]
+
+
+def test_a_checkpoint_folder_is_profiled_with_its_weights(tmp_path):
+    import transformers
+
+    folder = tmp_path / "ckpt"
+    conf = prun.hf_config(TINY["llama-gqa"])
+    transformers.AutoModelForCausalLM.from_config(conf).save_pretrained(folder)
+    cfg, name, checkpoint = prun.read_config(str(folder))
+    assert name == "ckpt" and checkpoint == folder
+    got = rows(prun.run(request(tmp_path, "llama-gqa", model=str(folder), batches=(1,), prompts=(5,))))
+    assert [r["status"] for r in got] == ["ok"]
+
+
+def test_the_profiler_reads_configs_through_the_planners_checks(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert cli.main(["profile", str(bad), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.startswith("error: config.json: ")
+    zero = tmp_path / "zero.json"
+    zero.write_text(json.dumps({**TINY["qwen3-moe"], "decoder_sparse_step": 0}))
+    assert cli.main(["profile", str(zero), "--device", "cpu"]) == 2
+    assert "decoder_sparse_step" in capsys.readouterr().err

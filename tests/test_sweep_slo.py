@@ -158,8 +158,8 @@ def test_plan_carries_simulated_percentiles_that_agree_at_concurrency_1():
     assert one["sim_ttft_p50_s"] == pytest.approx(one["ttft_s"], rel=0.02)
     assert one["sim_tpot_p50_s"] == pytest.approx(one["tpot_s"], rel=0.05)
     many = api.plan(SPEC, GPUS[0], 32, 1024, 128)
-    # 32 in flight: new prompts wait for the step in progress and for each other
-    assert many["sim_ttft_p50_s"] >= many["ttft_s"]
+    # 32 in flight: on average a new prompt waits for the step in progress (and at times for another prompt)
+    assert many["sim_ttft_mean_s"] >= many["ttft_s"]
     assert many["sim_ttft_p90_s"] >= many["sim_ttft_p50_s"]
     assert "sim_ttft_p50_s" not in api.plan(SPEC, GPUS[0], 32, 1024, 128, simulate=False)
 

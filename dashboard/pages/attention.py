@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import core, figures, fmt, page, tables
 from dashboard.state import Selection
 from planner import kv as kvmod
+from planner.errors import PlannerInputError
 
 CONTEXTS = tuple(int(x) for x in np.unique(np.geomspace(256, 1 << 18, 25).round(-1)))
 LABELS = {"MLA": "MLA (latent)", "as shipped": "as shipped", "all layers full": "no sliding window"}
@@ -34,7 +35,7 @@ def body(sel: Selection) -> None:
     st.caption(page.describe(sel))
     ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
     kinds = ", ".join(f"{n} {k}" for k, n in ins["layer_kinds"].items())
-    st.markdown(f"**{ins['model']}**: {ins['num_heads']} query heads, {ins['num_kv_heads']} KV heads of "
+    st.markdown(f"**{fmt.plain(ins['model'])}**: {ins['num_heads']} query heads, {ins['num_kv_heads']} KV heads of "
                 f"{ins['head_dim']} dims, {ins['layers']} layers ({kinds})"
                 + (f", sliding window {ins['sliding_window']:,} tokens" if ins["sliding_window"] else "")
                 + f". Attention: **{ins['attention']}**.")
@@ -42,8 +43,8 @@ def body(sel: Selection) -> None:
     for kind, label in variants(sel, ins):
         try:
             r = core.attention_row(sel.model, sel.text, kind, *sel.dep, sel.batch, sel.prompt, sel.output)
-        except Exception as e:  # noqa: BLE001 - e.g. TP that does not divide a regrouped model
-            st.caption(f"{label}: {e}")
+        except PlannerInputError as e:  # e.g. TP that does not divide a regrouped model
+            st.caption(f"{fmt.plain(label)}: {page.input_error_text(e)}")
             continue
         rows.append({"variant": label, "cached_per_token_per_layer": r["cached_per_token_per_layer"],
                      "kv_bytes_per_token": r["kv_bytes_per_token"],
@@ -55,7 +56,11 @@ def body(sel: Selection) -> None:
         curves.append(pd.DataFrame({"variant": label, "context": CONTEXTS, "kv_gib": kvb / 2**30}))
     df = pd.DataFrame(rows)
     st.subheader("KV cache per token (all layers), largest batch, longest context")
-    c = st.columns(len(df) if len(df) <= 6 else 6)
+    if df.empty:  # every variant refused (the reasons are above): nothing to compare
+        st.warning(f"No attention variant of this model can be planned on {sel.tp} x {sel.gpu}: change the TP "
+                   "degree or the GPU.", icon=":material/warning:")
+        return
+    c = st.columns(min(len(df), 6))
     for col, row in zip(c, df.itertuples(index=False), strict=False):
         col.metric(row.variant, f"{row.kv_bytes_per_token / 1024:,.0f} KiB",
                    help=f"{row.variant}: KV bytes per token (all layers); largest batch {row.largest_batch:,}; "
@@ -87,8 +92,8 @@ def body(sel: Selection) -> None:
             f = core.fit(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, name, sel.engine, sel.batch, sel.prompt,
                          sel.output)
             ki = core.inspect(sel.model, sel.text, sel.weights, name, sel.engine, sel.prompt + sel.output, sel.batch)
-        except Exception as e:  # noqa: BLE001
-            st.caption(f"{name}: {e}")
+        except PlannerInputError as e:
+            st.caption(f"{name}: {page.input_error_text(e)}")
             continue
         drows.append({"kv_dtype": name, "bits_per_element": d.bits, "kv_bytes_per_token": ki["kv_bytes_per_token"],
                       "kv_gib_at_batch_and_context": ki["kv_cache_bytes"] / 2**30, "largest_batch": f["max_batch"],

@@ -42,7 +42,7 @@ def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
 
 
 def body(sel: Selection) -> None:
-    st.caption(f"Model: {sel.model}; engine: {sel.engine}. Candidates: every GPU x TP x weight format x KV dtype "
+    st.caption(f"Model: {fmt.plain(sel.model)}; engine: {sel.engine}. Candidates: every GPU x TP x weight format x KV dtype "
                "chosen below. Change the inputs, then press **Plan capacity**: each search simulates the cheapest "
                "plans in cost order (a few seconds; the same inputs again are instant).")
     with st.form("capacity_form", border=False):

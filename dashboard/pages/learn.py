@@ -2,6 +2,7 @@
 the KV cache, MHA/MQA/GQA, quantization methods, distillation as a teacher/student plan comparison,
 and what serving well means (cost, throughput, latency)."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -53,7 +54,7 @@ def attention(sel: Selection, ins: dict) -> None:
     st.header("3. MHA, MQA and GQA")
     heads, kvh = ins["num_heads"], ins["num_kv_heads"]
     if ins["attention"] == "MLA":
-        st.markdown(f"{sel.model} uses multi-head latent attention: it caches one compressed latent per token "
+        st.markdown(f"{fmt.plain(sel.model)} uses multi-head latent attention: it caches one compressed latent per token "
                     f"({fmt.gib(ins['kv_bytes_per_token'] * 2**20)} per million tokens) instead of per-head K and V.")
         return
     rows = []
@@ -67,7 +68,7 @@ def attention(sel: Selection, ins: dict) -> None:
     df = pd.DataFrame(rows).drop_duplicates("kv_heads")
     st.markdown(f"Multi-head attention keeps K and V for every one of the {heads} heads: the most memory, and the "
                 "most bytes read per decode step. **MQA** shares one K/V head among all query heads; **GQA** one per "
-                f"group. {sel.model} has {kvh} KV head(s) for {heads} query heads (groups of {heads // kvh}).")
+                f"group. {fmt.plain(sel.model)} has {kvh} KV head(s) for {heads} query heads (groups of {heads // kvh}).")
     tables.show(df.round(2), "learn_attention", "lattn")
     st.caption("MQA loses quality and needs uptraining (even 10% of the original data left a gap); GQA stays close "
                "to MHA, and about 5% of the original data closes the gap (the seed; Ainslie et al. 2023).")
@@ -102,7 +103,7 @@ def quantization(sel: Selection) -> None:
                      "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"), "how": what})
     tables.show(pd.DataFrame(rows).round(3), "learn_quantization", "lquant")
     if base:
-        st.caption(f"{sel.model} in bf16: {fmt.gib(base['weight_bytes'])}. Bits per weight include scales, zero "
+        st.caption(f"{fmt.plain(sel.model)} in bf16: {fmt.gib(base['weight_bytes'])}. Bits per weight include scales, zero "
                    "points and the tensors each method leaves in 16 bit. See the Quantization page for speed and fit.")
 
 
@@ -140,21 +141,26 @@ def distillation(sel: Selection) -> None:
         rows.append({"role": role, "model": m, "params_b": sizes[m] / 1e9, "gpus": p["gpus_per_replica"],
                      "weights_gib_per_gpu": p["weights_bytes_per_gpu"] / 2**30, "ttft_ms": p["ttft_s"] * 1e3,
                      "tpot_ms": p["tpot_s"] * 1e3, "tokens_per_s_per_gpu": p["output_tokens_per_s_per_gpu"],
-                     "usd_per_1m_output_tokens": p["cost_usd_per_1m_output_tokens"], "note": ""})
+                     "usd_per_1m_output_tokens": p["cost_usd_per_1m_output_tokens"] if p["usd_per_hour"] else np.nan,
+                     "note": "" if p["usd_per_hour"] else f"{sel.gpu} has no price in its profile"})
     df = pd.DataFrame(rows)
     tables.show(df.round(3), "learn_distillation", "ldist")
-    if len(df) == 2 and "usd_per_1m_output_tokens" in df and df["usd_per_1m_output_tokens"].notna().all():
-        ratio = df["usd_per_1m_output_tokens"].iloc[0] / df["usd_per_1m_output_tokens"].iloc[1]
+    cost = df["usd_per_1m_output_tokens"] if "usd_per_1m_output_tokens" in df else pd.Series(dtype=float)
+    if len(cost) == 2 and cost.gt(0).all() and np.isfinite(cost).all():
+        ratio = cost.iloc[0] / cost.iloc[1]
         st.markdown(f"On {sel.gpu} (bf16 weights, batch {sel.batch}, each on the fewest GPUs that hold it) the "
                     f"student is **{ratio:,.1f}x cheaper per token**; whether it is good enough is a question of "
                     "quality, which this planner does not model.")
+    elif "gpus" in df and df["gpus"].notna().all():  # both fit, but the GPU has no price
+        st.caption(f"{sel.gpu} has no price in its profile (profiles/gpus): no cost per token to compare.")
 
 
 def serving(sel: Selection, p: dict) -> None:
     st.header("6. Serving well: cost, throughput, latency")
     st.markdown("More requests for less money, each next token delivered fast. For this plan:")
     c = st.columns(3)
-    c[0].metric("Cost", fmt.usd(p["cost_usd_per_1m_output_tokens"]) + " / 1M tokens")
+    cost = p["cost_usd_per_1m_output_tokens"] if p["usd_per_hour"] else 0.0
+    c[0].metric("Cost", fmt.usd(cost) + (" / 1M tokens" if cost else ""))
     c[1].metric("Throughput", f"{p['requests_per_s']:,.2f} requests/s")
     c[2].metric("Latency", fmt.ms(p["tpot_s"]) + " per token")
     st.caption("The Trade-offs page shows how batch size trades one against the others.")

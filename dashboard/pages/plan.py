@@ -167,7 +167,7 @@ def body(sel: Selection) -> None:
     tables.show(metrics_table(p, f), "plan", "plan")
     if ins["assumptions"]:
         with st.expander("Assumptions the config parser made"):
-            st.write("\n".join(f"- {a}" for a in ins["assumptions"]))
+            st.markdown("\n".join(f"- {fmt.plain(a)}" for a in ins["assumptions"]))
 
 
 page.run(body, "Plan one deployment",

@@ -57,7 +57,7 @@ def formats_table(sel: Selection) -> pd.DataFrame:
 
 def formats_section(sel: Selection) -> None:
     df = formats_table(sel)
-    st.subheader(f"Every weight format for {sel.model}")
+    st.subheader(f"Every weight format for {fmt.plain(sel.model)}")
     ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
     r = core.roofline(sel.model, sel.text, *sel.dep)
     cap = r["total_memory_bytes"] * (r["gpu_memory_utilization"] if sel.engine == "paged" else 1.0) * sel.tp

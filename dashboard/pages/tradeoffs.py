@@ -41,7 +41,7 @@ def pareto_section(sel: Selection) -> None:
         page.show_input_error(e)
         return
     if skipped:
-        st.caption("Left out: " + "; ".join(f"{s['gpu']} / {s['weights']}: {s['reason']}" for s in skipped))
+        st.caption("Left out: " + "; ".join(fmt.plain(f"{s['gpu']} / {s['weights']}: {s['reason']}") for s in skipped))
     fit = df[df["fits"]].copy()
     if fit.empty:
         st.warning("No chosen GPU and format fits this model at these lengths: add GPUs (TP) or quantize.")

@@ -1,0 +1,113 @@
+"""The command line at its edges: one-line errors, pipes, Ctrl-C, limits on every count, model names."""
+
+import io
+import json
+import sys
+
+import pytest
+
+from planner import cli, profiles, slo, sweep
+from planner.errors import PlannerInputError
+
+pytestmark = pytest.mark.skipif("Llama-3.1-8B" not in profiles.model_names() or "H100-SXM" not in profiles.gpus(),
+                                reason="needs the bundled Llama-3.1-8B and H100-SXM")
+SLO = ["slo", "Llama-3.1-8B", "--gpu", "H100-SXM", "--rate", "1", "--prompt", "64", "--output", "8", "--ttft", "1"]
+
+
+def one_line_error(capsys, field: str) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {field}"), err
+    return err
+
+
+@pytest.mark.parametrize("args, field", [
+    (["capacity", "Llama-3.1-8B", "--gpu", "H100-SXM", "--max-model-len", "0"], "argument --max-model-len"),
+    ([*SLO, "--sim-requests", "100000000"], "sim_requests"),
+    ([*SLO, "--sim-requests", "-5"], "sim_requests"),
+    ([*SLO, "--simulate-top", "0"], "simulate_top"),
+    ([*SLO, "--max-batch", "0"], "max_batch"),
+    (["sweep", "Llama-3.1-8B", "--gpu", "H100-SXM", "--batch", ",".join(map(str, range(1, 3001))),
+      "--prompt", ",".join(map(str, range(1, 3001))), "--output", "1,2"], "sweep"),
+    (["sweep", "Llama-3.1-8B", "--gpu", "H100-SXM", "--batch", "1", "--prompt", "1", "--output", "1", "--tp", "1,-3"],
+     "argument --tp"),
+])
+def test_limits_are_refused_with_the_limit_named(capsys, args, field):
+    """0 never means the default, and a count too large to finish is refused before any work."""
+    assert cli.main(args) == 2
+    err = one_line_error(capsys, field)
+    assert any(ch.isdigit() for ch in err)
+
+
+def test_limits_live_in_the_core_too():
+    with pytest.raises(PlannerInputError, match="budget"):
+        slo.Candidates(gpus=("H100-SXM",), simulate_top=20, sim_requests=10_000)
+    with pytest.raises(PlannerInputError, match="combinations"):
+        slo.Candidates(gpus=("H100-SXM",) * 21, tps=tuple(range(1, 11)), kv_dtypes=("bf16",) * 10)
+    with pytest.raises(PlannerInputError, match="rows"):
+        sweep.sweep("Llama-3.1-8B", "H100-SXM", range(1, 2001), range(1, 2001), [1, 2])
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, s):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_is_not_a_traceback(monkeypatch):
+    """`python -m planner list | head -1`: the reader went away; exit quietly."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(["list"]) == 0
+
+
+def test_ctrl_c_is_exit_130_and_one_line(monkeypatch, capsys):
+    def interrupted(a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "list", interrupted)
+    assert cli.main(["list"]) == 130
+    assert capsys.readouterr().err == "error: interrupted (Ctrl-C)\n"
+
+
+def test_two_configs_in_one_folder_keep_their_own_names(tmp_path, capsys):
+    """The review's case: a.json and b.json in configs/ were both called 'configs' and merged."""
+    src = (profiles.ROOT / "models" / "Llama-3.1-8B" / "config.json").read_text()
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "a.json").write_text(src)
+    (folder / "b.json").write_text(src)
+    out = tmp_path / "s.csv"
+    assert cli.main(["sweep", f"{folder / 'a.json'},{folder / 'b.json'},Llama-3.1-8B", "--gpu", "H100-SXM",
+                     "--batch", "1,8", "--prompt", "128", "--output", "16", "--csv", str(out), "--frontier"]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(out)
+    assert sorted(df["model"].unique()) == ["Llama-3.1-8B", "a", "b"]
+    assert (df.groupby("model").size() == 2).all(), "each model keeps its own frontier"
+
+
+def test_a_config_is_named_by_its_file_its_folder_or_its_name_or_path(tmp_path):
+    cfg = {"_name_or_path": "org/My-Model"}
+    assert profiles.model_name(tmp_path / "x" / "tuned.json", cfg) == "tuned"
+    assert profiles.model_name(tmp_path / "Qwen3-8B" / "config.json", cfg) == "Qwen3-8B"
+    snapshot = tmp_path / "snapshots" / ("0123456789abcdef" * 3)[:40] / "config.json"
+    assert profiles.model_name(snapshot, cfg) == "My-Model"
+    assert profiles.model_name("config.json", cfg, on_disk=False) == "My-Model"
+    assert profiles.model_name("[x](evil.example).json") == "x-evil.example"
+
+
+def test_same_names_in_one_request_are_numbered():
+    a = profiles.load_model("Llama-3.1-8B")
+    names = [s.name for s in profiles.unique_names([a, a, profiles.load_model("Qwen3-8B"), a])]
+    assert names == ["Llama-3.1-8B", "Llama-3.1-8B #2", "Qwen3-8B", "Llama-3.1-8B #3"]
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff\x10binary", b"", b"just,one,row\n", b"status,model,batch\nok"])
+def test_validate_on_a_binary_or_column_less_file_exits_2(tmp_path, capsys, content):
+    f = tmp_path / "m.csv"
+    f.write_bytes(content)
+    assert cli.main(["validate", str(f), "--no-reference"]) == 2
+    one_line_error(capsys, "")
+
+
+def test_json_output_has_no_nan(capsys):
+    assert cli.main([*SLO, "--sim-requests", "50", "--simulate-top", "1", "--json"]) == 0
+    json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
