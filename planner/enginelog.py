@@ -73,6 +73,11 @@ LINE_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("vllm", "non_kv_gib", r"Total non KV cache memory: " + _NUM + r" ?GiB"),
     ("vllm", "requested_memory_gib", r"requested GPU memory: " + _NUM + r" ?GiB"),
     ("vllm", "initial_free_gib", r"Initial free memory:? " + _NUM + r" ?GiB"),
+    # v0.10.2+ gpu_worker.py 'Free memory on device (78.57/79.18 GiB) on startup ... Actual usage is X GiB
+    # for weight, Y GiB for peak activation, Z GiB for non-torch memory'
+    ("vllm", "total_gpu_memory_gib", r"Free memory on device \([0-9.]+/" + _NUM + r" ?GiB\)"),
+    ("vllm", "activation_peak_gib", r"Actual usage is [0-9.]+ ?GiB for weight, " + _NUM + r" ?GiB for peak activation"),
+    ("vllm", "non_torch_gib", r"GiB for peak activation, " + _NUM + r" ?GiB for non-torch memory"),
     ("vllm", "graph_util_from", r"The current --gpu-memory-utilization=" + _NUM + r" is equivalent"),
     ("vllm", "graph_util_to", r"is equivalent to --gpu-memory-utilization=" + _NUM),
     ("sglang", "avail_mem_before_load_gb", r"Load weight begin\. avail mem=" + _NUM + r" ?GB"),

@@ -135,6 +135,10 @@ class EngineTable:
         if v > self.newest:
             note = (f"{self.engine} {v} is newer than the newest release the table knows ({self.newest}); "
                     f"the rules of {self.newest} are applied")
+        if v < self.eras[0].since and "dev" in v.text and v.parts[:2] == (0, 1):
+            # a build from a source tree without tags reports 0.1.devN+g<commit>: its release is unknown
+            note = f"{self.engine} {v} is a development build of unknown release: the newest rules are applied"
+            v = self.newest
         era = next((e for e in self.eras if e.contains(v)), None)
         if era is None:
             if v < self.eras[0].since:
