@@ -291,10 +291,18 @@ def format_rows(model: str, text: str, formats: tuple[str, ...]) -> pd.DataFrame
 def engine_capacity(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
                     version: str | None, entry_point: str, gpu_memory_utilization: float | None,
                     max_model_len: int | None) -> dict:
-    """The KV pool the engine allocates at start-up (planner.api.capacity), keyed by primitives."""
+    """The KV pool the engine allocates at start-up (planner.api.capacity), keyed by primitives.
+    ``gpu_memory_utilization`` is vLLM's flag, or SGLang's mem_fraction_static for sglang."""
+    frac = {"gpu_memory_utilization": gpu_memory_utilization} if engine == "vllm" else \
+        {"mem_fraction_static": gpu_memory_utilization}
     return _plain(api.capacity(spec(model, text), gpu, tp=tp, weights=weights, kv_dtype=kv_dtype, engine=engine,
-                               engine_version=version, entry_point=entry_point,
-                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len))
+                               engine_version=version, entry_point=entry_point, max_model_len=max_model_len, **frac))
+
+
+def engine_default_util(engine: str, version: str | None) -> float:
+    """The release's default --gpu-memory-utilization (profiles/engines/<engine>.json)."""
+    era, _, _ = profiles.engine_table(engine).resolve(version)
+    return float(era["gpu_memory_utilization"])
 
 
 def engine_versions(engine: str) -> list[str]:

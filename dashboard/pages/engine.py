@@ -17,9 +17,15 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
                            help="The rules of this release (profiles/engines): each cites the engine's file and line")
     entry = c3.selectbox("Entry point", ("serve", "LLM"), key="e_entry", disabled=engine != "vllm",
                          help="vllm serve (API server) or the offline LLM class: their scheduler defaults differ")
-    util = c4.number_input("GPU memory utilization", min_value=0.0, max_value=1.0, value=0.0, step=0.01,
-                           key="e_util", help="0 = the version's default (0.90; 0.92 from vLLM 0.20). "
-                           "SGLang: mem_fraction_static, 0 = its rule for the GPU and TP")
+    if engine == "vllm":
+        default = core.engine_default_util(engine, version)
+        util = c4.number_input("GPU memory utilization", min_value=0.05, max_value=1.0, value=default, step=0.01,
+                               key=f"e_util_{version}", help=f"--gpu-memory-utilization; {default:.2f} is vLLM "
+                               f"{version}'s default")
+    else:
+        util = c4.number_input("mem_fraction_static (0 = SGLang's rule)", min_value=0.0, max_value=1.0, value=0.0,
+                               step=0.01, key="e_frac", help="--mem-fraction-static; 0 = the release's rule for "
+                               "the GPU's memory and the TP size")
     mml = st.number_input("max_model_len (0 = the model's own, as the engine derives it)", min_value=0,
                           max_value=1 << 24, value=0, step=1024, key="e_mml")
     return engine, version, entry, (util or None), (int(mml) or None)
@@ -27,9 +33,8 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
 
 def pool_section(sel: Selection) -> None:
     engine, version, entry, util, mml = _settings(sel)
-    kw = {"gpu_memory_utilization": util} if engine == "vllm" else {}
     c = core.engine_capacity(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, sel.kv_dtype, engine, version, entry,
-                             kw.get("gpu_memory_utilization"), mml)
+                             util, mml)
     band = c["band"]
     a, b, d = st.columns(3)
     a.metric("KV cache pool", fmt.tokens(c["kv_cache_tokens"]),
@@ -38,7 +43,7 @@ def pool_section(sel: Selection) -> None:
     d.metric("KV memory per GPU", fmt.gib(c["kv_budget_bytes_per_gpu"]))
     if band["n"]:
         st.caption(f"Measured spread: the engine's own pool was {band['low_pct']:+.1f} % to {band['high_pct']:+.1f} % "
-                   f"of the prediction on {band['n']} public start-up logs ({band['group']}), i.e. "
+                   f"of the prediction on {band['n']} public start-up logs of {band['group']}, i.e. "
                    f"{c['kv_cache_tokens_low']:,} to {c['kv_cache_tokens_high']:,} tokens. Calibration: {c['calibration']}.")
     if not c["fits"]:
         st.error(f"Does not fit: {c['reason']}", icon=":material/error:")
