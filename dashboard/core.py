@@ -83,9 +83,10 @@ def inspect(model: str, text: str, weights: str, kv_dtype: str, engine: str, con
 
 @st.cache_data(**CACHE)
 def plan(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
-         batch: int, prompt: int, output: int, gpus: int | None = None) -> dict:
+         batch: int, prompt: int, output: int, gpus: int | None = None, simulate: bool = True) -> dict:
+    """api.plan; ``simulate`` False where a page needs only memory or the mean-value figures."""
     return _plain(api.plan(spec(model, text), gpu, batch, prompt, output, gpus=gpus, weights=weights,
-                           kv_dtype=kv_dtype, engine=engine, tp=tp))
+                           kv_dtype=kv_dtype, engine=engine, tp=tp, simulate=simulate))
 
 
 @st.cache_data(**CACHE)
@@ -185,7 +186,8 @@ def attention_row(model: str, text: str, kind: str, gpu: str, tp: int, weights: 
     ins = api.inspect_model(v, kv_dtype=kv_dtype, engine=engine, context=prompt + output, batch=batch,
                             weights=weights)
     f = api.fit(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
-    pl = api.plan(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
+    pl = api.plan(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp,
+                  simulate=False)
     if MLA in v.layer_kinds:  # one latent per token shared by every head: no KV-head count applies
         cached = f"latent {v.kv_lora_rank} + rope {v.qk_rope_head_dim}"
     else:
@@ -193,7 +195,7 @@ def attention_row(model: str, text: str, kind: str, gpu: str, tp: int, weights: 
     return _plain({"attention": ins["attention"], "cached_per_token_per_layer": cached,
                    "kv_bytes_per_token": ins["kv_bytes_per_token"], "kv_cache_bytes": ins["kv_cache_bytes"],
                    "weight_bytes": ins["weight_bytes"], "max_batch": f["max_batch"], "max_context": f["max_context"],
-                   "fits": f["fits"], "tpot_s": pl["tpot_s"], "output_tokens_per_s": pl["output_tokens_per_s"],
+                   "fits": f["fits"], "tpot_s": pl["tpot_mean_value_s"], "output_tokens_per_s": pl["output_tokens_per_s"],
                    "spec_name": v.name})
 
 
@@ -212,10 +214,22 @@ def format_row(model: str, text: str, weights: str) -> dict:
 
 
 @st.cache_data(**CACHE)
-def validation(simulate: bool = False) -> pd.DataFrame:
-    """Every measured point joined with its prediction; ``simulate`` adds the closed-loop simulation of
-    the end-to-end rows (about 15 s the first time, then cached)."""
-    return validate.validation_table(simulate=simulate)
+def validation() -> pd.DataFrame:
+    """Every measured point joined with its prediction (the end-to-end runs from the committed
+    benchmark output profiles/validation/e2e-<engine>.csv, held out and in-sample)."""
+    return validate.validation_table()
+
+
+@st.cache_data(**CACHE)
+def latency_bands() -> pd.DataFrame:
+    """Per engine and metric: the band a plan states (measured / predicted, p5-p95 of held-out runs)."""
+    rows = []
+    for engine in ("vllm", "sglang", "trtllm"):
+        for metric, b in profiles.latency_bands(engine).items():
+            rows.append({"engine": engine, "metric": metric, "low (x prediction)": b["low_ratio"],
+                         "high (x prediction)": b["high_ratio"], "held-out runs": b["n"],
+                         "coverage on held-out models": b["coverage_held_out"], "GPUs": ", ".join(b.get("gpus", []))})
+    return pd.DataFrame(rows)
 
 
 @st.cache_data(**CACHE)

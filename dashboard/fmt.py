@@ -25,7 +25,8 @@ def plain(text) -> str:
     message) for a markdown sink (st.markdown, st.error, st.caption...): one line, every markdown
     character escaped and every autolink or shortcode broken, so it renders as the literal text and
     never as a link, image, icon or style."""
-    one_line = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
+    # the word joiner is the mark this function inserts: one in the user's text (invisible anyway) goes
+    one_line = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).replace(WORD_JOINER, "").split()))
     return _MARKDOWN.sub(r"\\\1", one_line)
 
 

@@ -225,7 +225,7 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
     if r.scheduler is not None:  # the engine's fixed costs per pass, per eager layer (planner/scheduler.py)
         sc = r.scheduler
         eff = replace(eff, step_overhead_s=eff.step_overhead_s + sc.step_overhead_s,
-                      eager_layer_overhead_s=sc.eager_layer_overhead_s,
+                      eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
                       graph_max_tokens=max(sc.graph_sizes or (0,)) if sc.graph_sizes else 0)
     tm = build_timing(spec, g, dep, table, eff, kernel, gpu_layers=gpu_layers,
                       host_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s())
@@ -233,42 +233,70 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
 
 
 def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float,
-                      eager_layer_overhead_s: float) -> Plan:
+                      eager_layer_overhead_s: float, eager_overlaps: bool | None = None) -> Plan:
     """The same plan with other engine fixed costs (planner/fit_e2e.py fits them this way)."""
     from dataclasses import replace
 
     if p.scheduler is None:
         return p
     old = p.scheduler
+    overlaps = old.eager_overlaps if eager_overlaps is None else eager_overlaps
     sched = replace(old, step_overhead_s=step_overhead_s, request_overhead_s=request_overhead_s,
-                    eager_layer_overhead_s=eager_layer_overhead_s)
+                    eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps)
     eff = p.timing.eff
     eff = replace(eff, step_overhead_s=eff.step_overhead_s - old.step_overhead_s + step_overhead_s,
-                  eager_layer_overhead_s=eager_layer_overhead_s)
+                  eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
 
 
 def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
-    """TTFT / TPOT / e2e percentiles with ``batch`` clients in flight (a closed loop, as serving
-    benchmarks run), served by the plan's engine scheduler and start-up KV pool
-    (planner/traffic.py): what the mean-value TTFT leaves out, waiting for the step in progress and
-    sharing steps with other prompts, is in them."""
+    """TTFT / TPOT / e2e with ``batch`` clients in flight, as a serving benchmark measures them (a
+    closed loop started together, every request counted: planner/traffic.py), served by the plan's
+    engine scheduler and start-up KV pool. What the single-prompt figure leaves out, waiting for the
+    passes in progress and sharing them with other prompts, is in these."""
     from .traffic import Traffic, serve
 
-    r = serve(p, Traffic(prompt, output, concurrency=batch))
-    out = {f"sim_{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
-    out.update(sim_ttft_mean_s=float(np.mean(r.ttft_s)) if r.ttft_s.size else float("inf"),
-               sim_tpot_mean_s=float(np.mean(r.tpot_s)) if r.tpot_s.size else float("inf"),
-               sim_preemptions=int(r.preemptions))
+    # what the simulation costs grows with requests x passes per prompt: keep it under a second or so
+    per_prompt = -(-prompt // max(p.memory.dep.mnbt, 1))
+    n = Traffic(prompt, output, concurrency=batch).n_requests()
+    if n * per_prompt > SIM_PASS_BUDGET:
+        n = max(batch, SIM_PASS_BUDGET // per_prompt)
+        if n * per_prompt > SIM_PASS_BUDGET or n < 2 * batch:
+            raise PlannerInputError("batch", f"{batch:,} clients of {prompt:,}-token prompts are too many to simulate",
+                                    "the mean-value figures stand; lower the batch or the prompt to simulate")
+    t = Traffic(prompt, output, concurrency=batch, requests=n)
+    r = serve(p, t)
+    out = {f"{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
+    mean = {m: float(np.mean(getattr(r, f"{m}_s"))) if r.completed else float("inf") for m in ("ttft", "tpot", "e2e")}
+    out.update(ttft_s=mean["ttft"], tpot_s=mean["tpot"], e2e_latency_s=mean["e2e"], sim_preemptions=int(r.preemptions),
+               sim_requests=int(r.completed),
+               latency_source=f"simulated: {batch} client{'s' if batch != 1 else ''} in a closed loop, {t.n_requests():,} requests of "
+                              f"{prompt:,} + {output:,} tokens, all measured; {_engine_label(p)} scheduler")
     return out
+
+
+SIM_PASS_BUDGET = 12_000  # prefill passes one plan's simulation may take (about 1-2 s on one core)
+
+
+def _engine_label(p: Plan) -> str:
+    s = p.scheduler
+    return f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}" if s is not None else p.memory.dep.engine
+
+
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM", "paged": "paged", "transformers":
+                "transformers"}
 
 
 def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int, gpus: int | None = None,
          simulate: bool = True, **dep_kw) -> dict[str, Any]:
     """One deployment at one operating point: memory, latency, throughput, cost (all JSON-able).
 
-    With ``simulate`` (and a plan that fits), also the simulated TTFT/TPOT/e2e percentiles at this
-    concurrency (``sim_ttft_p90_s`` ...)."""
+    The latency headline (``ttft_s``, ``tpot_s``, ``e2e_latency_s``) is what a benchmark with
+    ``batch`` clients would measure: the simulated means, with their percentiles (``ttft_p90_s`` ...)
+    and ``latency_source`` saying how they were found. The mean-value figures stay beside them:
+    ``ttft_lower_bound_s`` (one prompt alone, nothing queued), ``tpot_mean_value_s`` and
+    ``e2e_mean_value_s``. With ``simulate`` False, or when the engine cannot hold one request, the
+    headline is the mean-value figure and ``latency_source`` says so."""
     spec = resolve_model(model)
     batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
     prompt = require_positive_int("prompt", prompt, maximum=MAX_CONTEXT)
@@ -284,7 +312,10 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
             raise PlannerInputError("gpus", f"{gpus} GPUs cannot hold one replica of TP={dep.tp} x PP={dep.pp}",
                                     f"use at least {p.gpus_per_replica} GPUs or lower tp/pp")
         replicas = gpus // p.gpus_per_replica
+    rdep = p.memory.dep
     m.update(model=spec.name, gpu=p.memory.gpu.id, weights=dep.weights, kv_dtype=dep.kv_dtype, engine=dep.engine,
+             server=rdep.server if dep.engine == "paged" else None,
+             server_version=rdep.server_version if dep.engine == "paged" else None,
              tp=dep.tp, pp=dep.pp, batch=batch, prompt=prompt, output=output, replicas=replicas,
              deployment_output_tokens_per_s=m["output_tokens_per_s"] * replicas,
              deployment_requests_per_s=m["requests_per_s"] * replicas,
@@ -294,12 +325,42 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
              max_batch_avg_occupancy=int(p.memory.max_batch(prompt, output // 2)))
     m["fits"] = bool(m["fits"])
     m["fits_avg_occupancy"] = bool(m["fits_avg_occupancy"])
-    if simulate and m["fits"]:
-        m.update(simulated_percentiles(p, batch, prompt, output))
+    m.update(ttft_lower_bound_s=m["ttft_s"], tpot_mean_value_s=m["tpot_s"], e2e_mean_value_s=m["e2e_latency_s"],
+             latency_source="mean-value: one prompt alone for TTFT, every request decoding for TPOT")
+    # the engine queues what its KV pool cannot hold: simulate whenever one request fits
+    ctx = spec.max_position_embeddings
+    if simulate and ctx and prompt + output > ctx:
+        m["latency_source"] += (f" (not simulated: {prompt + output:,} tokens exceed {spec.name}'s context of "
+                                f"{ctx:,}; an engine refuses such a request)")
+    elif simulate and p.memory.kv_budget_bytes() > 0:
+        try:
+            m.update(simulated_percentiles(p, batch, prompt, output))
+        except PlannerInputError as e:  # not even one prompt's first chunk fits: say so, keep the mean-value
+            m["latency_source"] += f" (not simulated: {e.problem})"
+    m["latency_bands"] = _latency_bands(p, m) if "ttft_p50_s" in m else {}
     m["reason"] = "" if m["fits"] else (
         f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
         f"largest batch at this length: {m['max_batch']}")
     return m
+
+
+def _latency_bands(p: Plan, m: dict) -> dict[str, dict]:
+    """Where a benchmark's mean would land: the headline times the engine's measured spread
+    (profiles/engines/<engine>.json ``latency_bands``, docs/validation.md)."""
+    if p.scheduler is None:
+        return {}
+    bands = profiles.latency_bands(p.scheduler.engine)
+    keys = {"ttft": "ttft_s", "tpot": "tpot_s", "e2e": "e2e_latency_s"}
+    out = {}
+    for metric, b in bands.items():
+        if metric in keys and np.isfinite(m[keys[metric]]):
+            out[metric] = {"low_s": m[keys[metric]] * b["low_ratio"], "high_s": m[keys[metric]] * b["high_ratio"],
+                           "n": int(b["n"]), "coverage": "5th-95th percentile",
+                           "group": f"{ENGINE_NAMES.get(p.scheduler.engine, p.scheduler.engine)}, published runs "
+                                    f"on {', '.join(b.get('gpus', []))}"
+                                    + ("" if p.memory.gpu.id in b.get("gpus", []) else
+                                       f"; none on {p.memory.gpu.id}, so a wider spread is possible")}
+    return out
 
 
 def gguf_offload(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", context: int = 4096, batch: int = 1,

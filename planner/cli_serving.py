@@ -13,7 +13,6 @@ import json
 import pandas as pd
 
 from . import api, csvsafe, profiles, slo, sweep
-from .errors import PlannerInputError
 
 
 def _count(text: str) -> int:
@@ -43,25 +42,19 @@ def _csv_target(a) -> None:
         csvsafe.check_path(a.csv)
 
 
-def _band_note(gpu: str, metric: str) -> dict | None:
-    try:
-        from .validate import error_band
-        return error_band(gpu, metric)
-    except (PlannerInputError, OSError, KeyError, ValueError):
-        return None
-
-
 def _plan(a):
     _csv_target(a)
     kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
     if a.weights:
         kw["weights"] = a.weights
     out = api.plan(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, **kw)
-    bands = {m: b for m in ("ttft", "tpot") if (b := _band_note(out["gpu"], m))}
-    out["error_bands"] = bands or {"note": f"no measurement backs {out['gpu']}: datasheet roofline, no error band"}
+    if not out["latency_bands"]:
+        out["latency_bands"] = {"note": "no published run backs this engine: the latency has no measured band"}
     if a.csv:
         flat = {k: v for k, v in out.items() if not isinstance(v, dict)}
         flat.update({f"{k}_bound": v for k, v in out["bound"].items()})
+        flat.update({f"{m}_band_{side}_s": b[f"{side}_s"] for m, b in out["latency_bands"].items()
+                     if isinstance(b, dict) for side in ("low", "high")})
         csvsafe.write(pd.DataFrame([flat]), a.csv)
     return out
 

@@ -48,9 +48,19 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
     util = m.setting("gpu_memory_utilization") if dep.server == "vllm" else m.setting("mem_fraction_static")
     dep = replace(dep, gpu_memory_utilization=util, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
                   max_num_seqs=m.setting("max_num_seqs"), server_version=m.version)
-    return Resolved(dep, m, profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep)))
+    return Resolved(dep, m, _policy(profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep)), dep))
 
 
 def _graphs(dep: Deployment) -> tuple[int, ...]:
+    if dep.cuda_graph_sizes:  # the sizes the deployment captures (--cudagraph-capture-sizes / --cuda-graph-bs)
+        return tuple(sorted(set(dep.cuda_graph_sizes)))
     piecewise, full = capture_sizes(dep.seqs, dep.mnbt)
     return tuple(piecewise)
+
+
+def _policy(sched: SchedulerProfile, dep: Deployment) -> SchedulerProfile:
+    """SGLang with --enable-mixed-chunk runs a prefill chunk in the decode batch's pass
+    (0.5.6 srt/managers/scheduler.py, get_new_batch_prefill: ``self.is_mixed_chunk``)."""
+    if dep.server == "sglang" and dep.enable_mixed_chunk and sched.policy == "prefill_first":
+        return replace(sched, policy="mixed", source=sched.source + "; --enable-mixed-chunk: mixed")
+    return sched

@@ -12,15 +12,24 @@ current values and once more with each raised by a step (finite differences); th
 the least-squares fit of the log errors of TTFT and TPOT, clipped at zero. ``leave_one_model_out``
 fits on every model but one and predicts the one left out: the figures docs/validation.md reports
 as held out.
+
+``report`` does all of it for one engine (fitted at the engine's current costs, then once more at
+the fitted ones, since the simulation is only nearly linear in them), and the latency band a plan
+states: the 5th to 95th percentile of measured / predicted over the held-out predictions, with its
+coverage checked the honest way, each model's points against the band of the other models' errors.
+``write`` stores the costs and the band in profiles/engines/<engine>.json with their provenance.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import profiles
 from . import validate_e2e as v
 
 PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s")
@@ -90,12 +99,145 @@ def _nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def leave_one_model_out(s: Sensitivity) -> pd.DataFrame:
-    """Every run predicted with the costs fitted on the other models' runs."""
+    """Every run predicted with the costs fitted on the other models' runs (checkpoints of one
+    architecture, DeepSeek-V3 and R1, are one model here)."""
     b = s.base.set_index("id")
+    key = "family" if "family" in b.columns else "model"
     parts = []
-    for model in sorted(b["model"].unique()):
-        train = b.index[b["model"] != model]
+    for model in sorted(b[key].unique()):
+        train = b.index[b[key] != model]
         costs = fit(s, train)
-        pred = predict_with(s, costs).set_index("id").loc[b.index[b["model"] == model]]
+        pred = predict_with(s, costs).set_index("id").loc[b.index[b[key] == model]]
         parts.append(pred.assign(**{f"fitted_{k}": val for k, val in costs.items()}).reset_index())
     return pd.concat(parts, ignore_index=True) if parts else b.reset_index()
+
+
+METRICS = ("ttft", "tpot", "e2e")
+BAND_QUANTILES = (0.05, 0.95)
+COMMAND = "python benchmarks/bench_e2e.py --write"
+
+
+def with_e2e(d: pd.DataFrame) -> pd.DataFrame:
+    """Signed errors (%) of TTFT, TPOT and end-to-end (TTFT + (osl - 1) x TPOT) per run."""
+    e = d.copy()
+    for m in ("ttft", "tpot"):
+        meas = e[f"silicon_{m}_ms"] / 1e3
+        e[f"{m}_err_pct"] = (e[f"{m}_s"] - meas) / meas * 100
+    meas = (e["silicon_ttft_ms"] + (e["osl"] - 1) * e["silicon_tpot_ms"]) / 1e3
+    pred = e["ttft_s"] + (e["osl"] - 1) * e["tpot_s"]
+    e["e2e_err_pct"] = (pred - meas) / meas * 100
+    return e
+
+
+def summary(e: pd.DataFrame) -> dict[str, float]:
+    """n, and the median and 90th percentile of |error| (%) per metric."""
+    out: dict[str, float] = {"n": int(len(e))}
+    for m in METRICS:
+        a = e[f"{m}_err_pct"].abs().dropna()
+        out[f"{m}_median"] = float(a.median()) if len(a) else float("nan")
+        out[f"{m}_p90"] = float(a.quantile(0.9)) if len(a) else float("nan")
+    return out
+
+
+def ratio_band(err_pct: pd.Series) -> tuple[float, float]:
+    """measured / predicted at the band's quantiles (error = predicted / measured - 1)."""
+    r = 1 / (1 + err_pct.dropna() / 100)
+    lo, hi = (float(r.quantile(q)) for q in BAND_QUANTILES)
+    return lo, hi
+
+
+def band_coverage(lo: pd.DataFrame, metric: str) -> float:
+    """Share of held-out points inside the band built from the other models' held-out errors."""
+    inside = total = 0
+    key = "family" if "family" in lo.columns else "model"
+    for model in lo[key].unique():
+        mine, rest = lo[lo[key] == model], lo[lo[key] != model]
+        if rest.empty:
+            continue
+        a, b = ratio_band(rest[f"{metric}_err_pct"])
+        r = 1 / (1 + mine[f"{metric}_err_pct"].dropna() / 100)
+        inside += int(((r >= a) & (r <= b)).sum())
+        total += int(len(r))
+    return inside / total if total else float("nan")
+
+
+@dataclass(frozen=True)
+class Report:
+    engine: str
+    costs: dict[str, float]
+    in_sample: pd.DataFrame       # every run, predicted with the costs fitted on all of them
+    held_out: pd.DataFrame        # every run, predicted with the costs fitted without its model
+    bands: dict[str, dict]        # per metric: low / high ratio, n, coverage
+
+
+def report(engine: str, d: pd.DataFrame | None = None) -> Report:
+    d = v.rows((engine,)) if d is None else d
+    table = profiles.engine_table(engine)
+    start = {}
+    for k in PARAMS:
+        try:
+            start[k] = float(table.constant(k))
+        except Exception:  # noqa: BLE001 - a cost not yet in the table starts at 0
+            start[k] = 0.0
+    s = sensitivity(d, engine, start)
+    s = sensitivity(d, engine, fit(s))  # once more at the fitted costs: the simulation is nearly linear
+    costs = fit(s)
+    ins = with_e2e(predict_with(s, costs))
+    held = with_e2e(leave_one_model_out(s))
+    bands = {}
+    for m in METRICS:
+        lo, hi = ratio_band(held[f"{m}_err_pct"])
+        bands[m] = {"low_ratio": lo, "high_ratio": hi, "n": int(held[f"{m}_err_pct"].notna().sum()),
+                    "coverage_held_out": band_coverage(held, m)}
+    return Report(engine, costs, ins, held, bands)
+
+
+def write(r: Report) -> None:
+    """The fitted costs and the band into profiles/engines/<engine>.json, with their provenance."""
+    path = profiles.ROOT / "engines" / f"{r.engine}.json"
+    data = json.loads(path.read_text())
+    gpus = ", ".join(sorted(r.in_sample["gpu"].unique()))
+    models = ", ".join(sorted(r.in_sample["model"].unique()))
+    held = summary(r.held_out)
+    today = datetime.date.today().isoformat()
+    what = {"request_overhead_s": "per request, on the client's clock (HTTP, tokenization, detokenization)",
+            "eager_layer_overhead_s": "per layer of a pass larger than the largest captured CUDA graph",
+            "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)"}
+    for k, val in r.costs.items():
+        data["constants"][k] = {
+            "value": round(val, 6),
+            "source": (f"{what[k]}: fitted by planner/fit_e2e.py ({COMMAND}, {today}) on {len(r.in_sample)} "
+                       f"published {r.engine} runs (AIC silicon rows, profiles/reference) of {models} on {gpus}; "
+                       f"leave-one-model-out median |error| TTFT {held['ttft_median']:.0f} %, TPOT "
+                       f"{held['tpot_median']:.0f} %"),
+            "fitted_on": [f"aic-silicon:{r.engine}"]}
+    data["latency_bands"] = {
+        m: {"low_ratio": round(b["low_ratio"], 4), "high_ratio": round(b["high_ratio"], 4), "n": b["n"],
+            "gpus": sorted(r.in_sample["gpu"].unique()),
+            "coverage_held_out": round(b["coverage_held_out"], 3),
+            "source": (f"measured / predicted, 5th to 95th percentile over the leave-one-model-out predictions of "
+                       f"{b['n']} published {r.engine} runs on {gpus} ({COMMAND}, {today}); coverage: the share "
+                       "of each model's runs inside the band of the other models' errors")}
+        for m, b in r.bands.items()}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    runs_table(r).to_csv(profiles.ROOT / "validation" / f"e2e-{r.engine}.csv", index=False, float_format="%.6g")
+
+
+RUN_COLUMNS = ["id", "engine", "model", "family", "gpu", "tp_size", "isl", "osl", "batch_size", "source", "version",
+               "silicon_ttft_ms", "silicon_tpot_ms", "ttft_lower_bound_ms", "tpot_mean_value_ms",
+               "ttft_in_sample_ms", "tpot_in_sample_ms", "ttft_held_out_ms", "tpot_held_out_ms"]
+
+
+def runs_table(r: Report) -> pd.DataFrame:
+    """One row per published run: measured, the single-request figures, and the simulated
+    predictions in-sample and held out (profiles/validation/e2e-<engine>.csv)."""
+    ins = r.in_sample.set_index("id")
+    held = r.held_out.set_index("id").reindex(ins.index)
+    out = ins[["model", "family", "gpu", "tp_size", "isl", "osl", "batch_size", "source", "version",
+               "silicon_ttft_ms", "silicon_tpot_ms"]].copy()
+    out["engine"] = r.engine
+    out["ttft_lower_bound_ms"] = ins["ttft_mean_value_s"] * 1e3
+    out["tpot_mean_value_ms"] = ins["tpot_mean_value_s"] * 1e3
+    out["ttft_in_sample_ms"], out["tpot_in_sample_ms"] = ins["ttft_s"] * 1e3, ins["tpot_s"] * 1e3
+    out["ttft_held_out_ms"], out["tpot_held_out_ms"] = held["ttft_s"] * 1e3, held["tpot_s"] * 1e3
+    return out.reset_index()[RUN_COLUMNS]

@@ -47,6 +47,8 @@ class Deployment:
     server: str = "vllm"
     server_version: str | None = None
     entry_point: str = "serve"
+    cuda_graph_sizes: tuple[int, ...] | None = None  # vLLM --cudagraph-capture-sizes / SGLang --cuda-graph-bs
+    enable_mixed_chunk: bool = False  # SGLang --enable-mixed-chunk: prefill chunks ride with the decodes
 
     def __post_init__(self):
         require_positive_int("tp", self.tp, maximum=1024)
@@ -58,6 +60,12 @@ class Deployment:
             require_positive_int("max_num_batched_tokens", self.max_num_batched_tokens, maximum=MAX_CONTEXT)
         if self.max_num_seqs is not None:
             require_positive_int("max_num_seqs", self.max_num_seqs, maximum=MAX_BATCH)
+        if self.cuda_graph_sizes is not None:
+            if not isinstance(self.cuda_graph_sizes, tuple) or len(self.cuda_graph_sizes) > MAX_BATCH:
+                raise PlannerInputError("cuda_graph_sizes", "must be a tuple of batch sizes",
+                                        "e.g. (1, 2, 4, 8) or leave it to the engine's default")
+            for b in self.cuda_graph_sizes:
+                require_positive_int("cuda_graph_sizes", b, maximum=MAX_CONTEXT)
         if self.engine not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
         if self.server not in SERVERS:

@@ -228,6 +228,16 @@ def engine_table(engine: str):
     return EngineTable.from_dict(_read_json(ROOT / "engines" / f"{engine}.json", f"profiles/engines/{engine}.json"))
 
 
+def latency_bands(engine: str) -> dict[str, dict]:
+    """The measured spread of TTFT / TPOT / e2e for ``engine``'s plans: measured / predicted at the
+    5th and 95th percentile of held-out published runs (written by benchmarks/bench_e2e.py --write;
+    empty when the engine has no such runs)."""
+    path = ROOT / "engines" / f"{engine}.json"
+    if not path.is_file():
+        return {}
+    return dict(read_json(path, f"profiles/engines/{engine}.json").get("latency_bands") or {})
+
+
 def engine_log_dir() -> Path:
     return ROOT / "engine-logs"
 

@@ -33,7 +33,7 @@ class SchedulerProfile:
     step_overhead_s: float = 0.0     # per forward pass: scheduling, sampling, graph launch (fitted)
     request_overhead_s: float = 0.0  # per request: HTTP, tokenization, detokenization, added to TTFT (fitted)
     eager_layer_overhead_s: float = 0.0  # per layer of a pass larger than every CUDA graph (fitted)
-    stagger_fraction: float = 1.0    # closed-loop clients spread over this share of a request's latency (fitted)
+    eager_overlaps: bool = True      # eager launches overlap the GPU's work (chosen by the fit)
     source: str = ""
 
     def __post_init__(self):
@@ -60,10 +60,11 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     policy = era.rule("scheduler_policy")
     pol = policy.value
     consts = dict(table.constants)
-    fitted = {k: consts.get(k) for k in ("step_overhead_s", "request_overhead_s", "eager_layer_overhead_s",
-                                         "stagger_fraction")}
+    fitted = {k: consts.get(k) for k in ("step_overhead_s", "request_overhead_s", "eager_layer_overhead_s")}
     src = f"{era.label}: {policy.source}" + "".join(f"; {k}: {r.source}" for k, r in fitted.items() if r)
     val = {k: float(r.value) for k, r in fitted.items() if r}
+    if consts.get("eager_overlaps") is not None:
+        val["eager_overlaps"] = bool(consts["eager_overlaps"].value)
     return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
                             pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
                             source=src, **val)

@@ -51,7 +51,7 @@ def draw_lengths(mean: int, distribution: str, n: int, rng: np.random.Generator)
 
 @dataclass
 class SimResult:
-    ttft_s: np.ndarray      # per measured request (the middle 80 % by arrival)
+    ttft_s: np.ndarray      # per measured request (the middle 80 % by arrival, or all: ``measure``)
     tpot_s: np.ndarray
     e2e_s: np.ndarray
     duration_s: float
@@ -74,19 +74,22 @@ class SimResult:
 def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, outputs: np.ndarray,
              kv_capacity_bytes: float, max_num_seqs: int = 256, max_num_batched_tokens: int | None = None,
              seed: int = 0, max_queue: int | None = None, concurrency: int | None = None,
-             profile: SchedulerProfile | None = None, stagger_s: float = 0.0) -> SimResult:
+             profile: SchedulerProfile | None = None, stagger_s: float = 0.0, measure: str = "middle") -> SimResult:
     """Serve ``len(prompts)`` requests arriving at ``rate_per_s`` on one replica; per-request latencies.
 
     ``concurrency``: a closed loop instead (what serving benchmarks run with ``--max-concurrency``):
     ``concurrency`` clients, each sending its next request when the last completes; ``rate_per_s``
-    is then ignored. ``stagger_s``: the clients' first requests are spread uniformly over this many
-    seconds (a benchmark's clients are out of step after its warm-up; 0 = all at once).
+    is then ignored. The clients' first requests arrive together, as a benchmark's do.
 
     ``profile``: the engine's scheduler (planner/scheduler.py); default vLLM V1's rules with
     ``max_num_seqs`` and ``max_num_batched_tokens``. ``kv_capacity_bytes``: KV cache room per GPU
     (the engine's start-up pool). ``max_queue``: stop and report unstable when more requests than
-    this wait at once (default 20 x max_num_seqs).
+    this wait at once (default 20 x max_num_seqs). ``measure``: which requests the latencies are
+    taken over: "middle" (the middle 80 % by arrival: no warm-up or drain) or "all" (every request,
+    as a benchmark's report averages them).
     """
+    if measure not in ("middle", "all"):
+        raise PlannerInputError("measure", f"unknown measure {measure!r}", "choose middle or all")
     n = len(prompts)
     require_positive_int("requests", n)
     rng = np.random.default_rng(seed)
@@ -95,7 +98,7 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     if concurrency is not None:
         c = min(require_positive_int("concurrency", concurrency), n)
         arrivals = np.full(n, np.inf)
-        arrivals[:c] = np.sort(rng.uniform(0.0, stagger_s, c)) if stagger_s > 0 else 0.0
+        arrivals[:c] = 0.0
         issued = c
     else:
         if not rate_per_s > 0:
@@ -234,10 +237,9 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             for _ in range(min(ended.size, n - issued)):  # closed loop: each completion sends the next
                 arrivals[issued] = t
                 issued += 1
-            arrivals[nxt:issued] = np.sort(arrivals[nxt:issued])  # staggered first requests may still be ahead
     # a queue that keeps growing through the second half means arrivals beyond capacity
     stable = stable and waiting_at[1] <= waiting_at[0] + max(10, 0.05 * n)
-    lo, hi = int(0.1 * n), max(int(0.9 * n), int(0.1 * n) + 1)
+    lo, hi = (0, n) if measure == "all" else (int(0.1 * n), max(int(0.9 * n), int(0.1 * n) + 1))
     sel = np.arange(lo, hi)
     sel = sel[~np.isnan(finish[sel])]
     extra = profile.request_overhead_s if profile is not None else 0.0  # client side: HTTP, (de)tokenization

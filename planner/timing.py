@@ -46,6 +46,7 @@ class Efficiency:
     allreduce_latency_s: float = 10e-6
     eager_layer_overhead_s: float = 0.0  # per layer, for a forward pass larger than every CUDA graph (CPU launches)
     graph_max_tokens: int = 0            # the largest captured CUDA-graph size (0: every pass counts as eager)
+    eager_overlaps: bool = True          # the CPU's launches overlap the GPU's work (max) or add to it
     provenance: str = "datasheet"
 
 
@@ -234,7 +235,8 @@ class TimingModel:
             return gpu_s
         big = np.asarray(tokens, dtype=float) > self.eff.graph_max_tokens
         cpu = passes * self.layers * self.eff.eager_layer_overhead_s
-        return np.where(big, np.maximum(gpu_s, cpu), gpu_s)
+        eager = np.maximum(gpu_s, cpu) if self.eff.eager_overlaps else gpu_s + cpu
+        return np.where(big, eager, gpu_s)
 
     def _pipeline(self, stage_time):
         """PP: a token passes every stage in turn, so latency is pp x the fullest stage's time."""

@@ -1,9 +1,18 @@
 """Traffic as a user states it, served by a plan: the latency a benchmark would measure.
 
 ``Traffic`` is either a closed loop (``concurrency`` clients, each sending its next request when
-the last completes, as ``vllm bench serve --max-concurrency`` and genai-perf run) or an open loop
-(Poisson arrivals at ``request_rate_per_s``), with prompt and output lengths drawn from a
-distribution and an optional ``max_tokens`` cap. ``serve(plan, traffic)`` runs the continuous-
+the last completes, as ``vllm bench serve --max-concurrency``, genai-perf and aiperf run) or an open
+loop (Poisson arrivals at ``request_rate_per_s``), with prompt and output lengths drawn from a
+distribution and an optional ``max_tokens`` cap.
+
+A closed loop is simulated as such a benchmark runs it: the clients' first requests leave together
+(aiperf's concurrency mode issues credits "as soon as possible, up to max concurrency", and its
+profiling phase starts only once the warm-up's requests have all returned: ai-dynamo/aiperf
+@db4f639, aiperf/timing/request_rate_strategy.py and credit_issuing_strategy.py ``_execute_phases``),
+``ROUNDS`` requests per client are sent, and every one of them is measured, as the benchmark's
+report averages them. With fixed lengths the engine then keeps the clients in the step it admitted
+them in, so queueing at the start of the run shows in the mean. An open loop is measured on the
+middle 80 % of its requests by arrival (its warm-up and drain left out). ``serve(plan, traffic)`` runs the continuous-
 batching simulation (planner/simulate.py) with the plan's engine scheduler and start-up KV pool
 and returns its per-request latencies: these are the headline TTFT / TPOT / end-to-end figures.
 The mean-value model (``serving.evaluate``) stays as the lower bound: one prompt alone.
@@ -17,10 +26,13 @@ import numpy as np
 
 from .errors import PlannerInputError, require_positive_int
 from .memory import MAX_BATCH, MAX_CONTEXT
-from .serving import Plan, evaluate
+from .serving import Plan
 from .simulate import DISTRIBUTIONS, SimResult, draw_lengths, simulate
 
 MAX_SIM_REQUESTS = 20_000
+ROUNDS = 20  # requests per client in a closed loop (aiperf's --num-requests = concurrency x 20 in
+             # aiconfigurator's benchmark template, generator/config/backend_templates/benchmark/bench_run.sh.j2)
+MAX_CLOSED_LOOP_REQUESTS = 4_000
 
 
 @dataclass(frozen=True)
@@ -56,8 +68,9 @@ class Traffic:
     def n_requests(self) -> int:
         if self.requests:
             return self.requests
-        c = self.concurrency or 32
-        return int(min(max(4 * c, 120), 400))
+        if self.concurrency is not None:  # ROUNDS per client, fewer above 200 clients (simulation time)
+            return int(min(max(ROUNDS * self.concurrency, 120), MAX_CLOSED_LOOP_REQUESTS))
+        return 400
 
     def lengths(self) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -69,22 +82,13 @@ class Traffic:
         return prompts, outputs
 
 
-def serve(plan: Plan, traffic: Traffic, stagger_fraction: float | None = None) -> SimResult:
-    """The plan's engine serving ``traffic`` on one replica (continuous-batching simulation).
-
-    A closed loop's clients start spread over ``stagger_fraction`` of one mean-value request
-    latency at that concurrency: a benchmark's clients start together and drift apart, and with
-    fixed lengths they stay as far apart as they started; the engine's ``stagger_fraction``
-    (fitted on end-to-end runs, profiles/engines) says how far that is in the runs it was fitted on."""
+def serve(plan: Plan, traffic: Traffic) -> SimResult:
+    """The plan's engine serving ``traffic`` on one replica (continuous-batching simulation)."""
     prompts, outputs = traffic.lengths()
     kv = plan.memory.kv_budget_bytes()
     if traffic.concurrency is not None:
-        c = traffic.concurrency
-        if stagger_fraction is None:
-            stagger_fraction = plan.scheduler.stagger_fraction if plan.scheduler is not None else 1.0
-        e2e = float(np.asarray(evaluate(plan, c, traffic.prompt_tokens, traffic.output_tokens)["e2e_latency_s"]))
-        return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler, concurrency=c,
-                        stagger_s=stagger_fraction * e2e if np.isfinite(e2e) else 0.0, seed=traffic.seed,
-                        max_num_seqs=plan.memory.dep.seqs)
+        return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler,
+                        concurrency=traffic.concurrency, seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs,
+                        measure="all")
     return simulate(plan.timing, traffic.request_rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
                     seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs)

@@ -6,8 +6,10 @@ Sources (one row per measured point and metric):
   profile``), predicted with the transformers engine: weights, KV bytes, peak allocated memory,
   prefill, median decode step and mean step (TPOT) of the same batch, prompt and context.
 * the published reference data (planner/reference.py), predicted per kernel with the roofline
-  (GEMM, generation and context attention) and end to end with ``serving.evaluate`` at
-  concurrency = the client's (AIC silicon TTFT and TPOT).
+  (GEMM, generation and context attention);
+* the end-to-end runs (AIC silicon TTFT and TPOT per serving engine), predicted by the simulation
+  of the benchmark as it ran, held out and in-sample, from profiles/validation/e2e-<engine>.csv
+  (``benchmarks/bench_e2e.py --write``, planner/validate_e2e.py and planner/fit_e2e.py).
 
 ``predicted`` uses the GPU's calibration when profiles/calibration.json has one, else the
 datasheet efficiencies; ``predicted_datasheet`` always the datasheet ones. ``error_pct`` is
@@ -31,7 +33,6 @@ from .formats import weight_bytes
 from .measurefile import read_table
 from .memory import Deployment
 from .params import params_total
-from .serving import evaluate
 from .spec import ModelSpec
 from .timing import Efficiency
 
@@ -214,57 +215,38 @@ def kernel_rows(refdir: Path, cal: dict) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _closed_loop(plan, g: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Median TTFT and TPOT of the continuous-batching simulation at each row's client concurrency
-    (a closed loop, as the benchmark ran), NaN where the KV cache cannot hold one request."""
-    from .simulate import simulate
-
-    out = {"ttft_s": np.full(len(g), np.nan), "tpot_s": np.full(len(g), np.nan)}
-    budget = plan.memory.kv_budget_bytes()
-    for i, (c, isl, osl) in enumerate(zip(g["batch_size"], g["isl"], g["osl"], strict=True)):
-        n = int(min(max(3 * c, 100), 300))
-        try:
-            r = simulate(plan.timing, 0, np.full(n, int(isl)), np.full(n, int(osl)), budget,
-                         max_num_seqs=max(int(c), 1), concurrency=int(c))
-        except PlannerInputError:
-            continue
-        out["ttft_s"][i] = r.percentile("ttft", 50)
-        out["tpot_s"][i] = r.percentile("tpot", 50)
-    return out
+E2E_SOURCES = {"held_out": ("aic-silicon-heldout", "end-to-end, simulated; costs fitted without this model"),
+               "in_sample": ("aic-silicon-insample", "end-to-end, simulated; costs fitted on every run"),
+               "lower_bound": ("aic-silicon-lowerbound", "end-to-end, mean-value: one prompt alone")}
 
 
-def silicon_rows(refdir: Path, cal: dict, simulate: bool = True) -> pd.DataFrame:
-    """End-to-end TTFT/TPOT rows, labelled by serving engine (``aic-silicon[vllm]``...): the
-    mean-value model, and with ``simulate`` the closed-loop simulation (``aic-silicon-sim[...]``)."""
-    s = ref.silicon_rows(refdir, profiles.model_names())
-    if s.empty:
-        return s
-    s = s[s["gpu"].isin(profiles.gpus())]
+def silicon_rows(simulate: bool = True) -> pd.DataFrame:
+    """End-to-end TTFT/TPOT rows per serving engine (``aic-silicon-heldout[vllm]`` ...) from the
+    committed benchmark output profiles/validation/e2e-<engine>.csv (``python
+    benchmarks/bench_e2e.py --write``): the simulated prediction held out (leave one model out) and
+    in-sample, and the single-request lower bound. ``simulate`` False keeps only the lower bound."""
     parts = []
-    for (model, gpu, tp, pp, weights), g in s.groupby(["model", "gpu", "tp_size", "pp_size", "weights"]):
-        spec = profiles.load_model(model)
-        try:
-            dep = Deployment(weights=weights or api.default_weights(spec), engine="paged", tp=int(tp), pp=int(pp))
-            eff = efficiency(cal, gpu, "paged")
-            plans = [api.build_plan(spec, gpu, dep, eff=e) for e in (eff, datasheet_efficiency())]
-            res = [evaluate(p, g["batch_size"], g["isl"], g["osl"]) for p in plans]
-        except PlannerInputError:
-            continue  # e.g. a TP degree the model's heads do not split over: no plan to compare
-        backend = "[" + g["backend"].astype(str).to_numpy(object) + "]"
-        cite = (ref.AIC_SILICON + ", " + g["backend"].astype(str) + " " + g["backend_version"].fillna("").astype(str)
-                + ", id " + g["id"].astype(str)).to_numpy(object)
-        models = [("aic-silicon", "end-to-end", res)]
-        if simulate:
-            models.append(("aic-silicon-sim", "end-to-end (simulated closed loop, median)",
-                           [_closed_loop(p, g) for p in plans]))
-        for source, op, pred in models:
-            for metric, col in (("ttft_s", "silicon_ttft_ms"), ("tpot_s", "silicon_tpot_ms")):
+    for path in sorted((profiles.ROOT / "validation").glob("e2e-*.csv")):
+        g = read_table(path, f"profiles/validation/{path.name}")
+        if g.empty:
+            continue
+        engine = "[" + g["engine"].astype(str).to_numpy(object) + "]"
+        cite = (ref.AIC_SILICON + ", " + g["engine"].astype(str) + " " + g["version"].fillna("").astype(str)
+                + ", id " + g["id"].astype(str) + f"; {path.name}").to_numpy(object)
+        kinds = ("held_out", "in_sample", "lower_bound") if simulate else ("lower_bound",)
+        for kind in kinds:
+            source, op = E2E_SOURCES[kind]
+            cols = {"ttft_s": "ttft_lower_bound_ms", "tpot_s": "tpot_mean_value_ms"} if kind == "lower_bound" else \
+                {"ttft_s": f"ttft_{kind}_ms", "tpot_s": f"tpot_{kind}_ms"}
+            for metric, col in cols.items():
                 parts.append(_frame({
-                    "source": source + backend, "gpu": gpu, "model": model, "engine": "paged", "dtype": dep.weights,
-                    "batch": g["batch_size"].to_numpy(float), "prompt": g["isl"].to_numpy(float),
-                    "output": g["osl"].to_numpy(float), "metric": metric, "measured": g[col].to_numpy(float) / 1e3,
-                    "predicted": pred[0][metric], "predicted_datasheet": pred[1][metric],
-                    "calibration": eff.provenance, "op": op, "shape": "", "tp": float(tp), "provenance": cite}))
+                    "source": source + engine, "gpu": g["gpu"].to_numpy(object), "model": g["model"].to_numpy(object),
+                    "engine": "paged", "dtype": "", "batch": g["batch_size"].to_numpy(float),
+                    "prompt": g["isl"].to_numpy(float), "output": g["osl"].to_numpy(float), "metric": metric,
+                    "measured": g[f"silicon_{metric[:4]}_ms"].to_numpy(float) / 1e3,
+                    "predicted": g[col].to_numpy(float) / 1e3, "predicted_datasheet": np.nan,
+                    "calibration": "profiles/engines constants", "op": op, "shape": "",
+                    "tp": g["tp_size"].to_numpy(float), "provenance": cite}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -282,7 +264,9 @@ def validation_table(dirs=None, reference: str | Path | bool | None = None,
     parts = [profiler_rows(measurement_files(dirs), cal)]
     refdir = None if reference is False else ref.find_reference(None if reference in (None, True) else reference)
     if refdir is not None:
-        parts += [kernel_rows(refdir, cal), silicon_rows(refdir, cal, simulate)]
+        parts.append(kernel_rows(refdir, cal))
+    if reference is not False:
+        parts.append(silicon_rows(simulate))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
@@ -314,12 +298,11 @@ def summary(df: pd.DataFrame, by: tuple[str, ...] = ("metric", "gpu")) -> pd.Dat
 def bands(df: pd.DataFrame) -> dict[str, dict[str, dict]]:
     """{gpu: {metric: {pct, n, source}}}: the 90th percentile of |error| per GPU and metric.
 
-    Only rows that test what the planner predicts: end-to-end rows of other serving engines
-    (TensorRT-LLM, SGLang schedule differently from the paged/vLLM model) are left out, and the
-    simulation's rows give their own bands (``sim_ttft_s``, ``sim_tpot_s``).
+    End-to-end rows are left out: a plan's TTFT / TPOT band is its engine's, measured on held-out
+    published runs (profiles/engines/<engine>.json ``latency_bands``, planner/fit_e2e.py).
     """
-    d = df[np.isfinite(df["error_pct"].astype(float)) & ~df["source"].str.contains(r"\[(?:trtllm|sglang)\]")].copy()
-    d["key"] = np.where(d["source"].str.startswith("aic-silicon-sim"), "sim_" + d["metric"], d["metric"])
+    d = df[np.isfinite(df["error_pct"].astype(float)) & ~df["source"].str.startswith("aic-silicon")].copy()
+    d["key"] = d["metric"]
     out: dict[str, dict[str, dict]] = {}
     for (gpu, key), g in d.groupby(["gpu", "key"]):
         pct = float(g["error_pct"].abs().quantile(BAND_QUANTILE))

@@ -45,6 +45,17 @@ def rows(engines: tuple[str, ...] = ("vllm", "sglang", "trtllm")) -> pd.DataFram
     d = d[~moe | ((moe_tp == tp) & (moe_ep == 1))].copy()
     d["weights"] = d["gemm_quant_mode"].map(QUANT).where(d["gemm_quant_mode"].notna(), "bf16")
     d["version"] = d["backend_version"].map(_version)
+    # one measurement, one row: the collection repeats some runs under a second date or model name
+    # (DeepSeek-R1 and -V3 share an architecture and the same figures); the first is kept
+    same = ["backend", "backend_version", "gpu", "tp_size", "pp_size", "isl", "osl", "batch_size",
+            "silicon_ttft_ms", "silicon_tpot_ms"]
+    d = d.drop_duplicates(subset=same)
+    # the architecture: checkpoints of one (DeepSeek-V3 and R1) are one model for leave-one-model-out
+    arch = {m: (lambda sp: f"{sp.model_type}-{sp.num_layers}x{sp.hidden_size}")(profiles.load_model(m))
+            for m in d["model"].unique()}
+    d["family"] = d["model"].map(arch)
+    d["source"] = np.where(d["silicon_data_source"].str.contains("aic-auto-gap-analysis", na=False),
+                           "gap-analysis", "aic-pipeline")
     return d.reset_index(drop=True)
 
 
@@ -55,39 +66,71 @@ def _version(text) -> str | None:
         return None  # e.g. 'gpt-oss-dev': the newest rules
 
 
-def deployment(row, spec) -> Deployment:
+# The deployment the runs were served with. The silicon rows come from aiconfigurator's own benchmark
+# pipeline, whose generator writes the engine flags from the row's batch size and prompt length
+# (ai-dynamo/aiconfigurator @095f58a, src/aiconfigurator/generator/rule_plugin/benchmark/
+# {vllm,sglang,trtllm}.rule, mapped to flags by generator/config/backend_config_mapping.yaml):
+# max_num_seqs = batch size; vLLM max_num_batched_tokens = batch + isl + 1500; TensorRT-LLM the same
+# rounded up to its 32-token blocks; SGLang max_prefill_tokens = isl + 1500 with --enable-mixed-chunk;
+# CUDA graphs captured at every batch size 1..batch (no padding, and no graph above it). The client
+# is aiperf, a closed loop at that concurrency, 20 rounds after 2 rounds of warm-up, streaming, fixed
+# lengths with ignore_eos (config/backend_templates/benchmark/bench_run.sh.j2).
+AIC_EXTRA_TOKENS = 1500
+
+
+FLAGS = ("generator", "defaults")
+
+
+def deployment(row, spec, flags: str = "generator") -> Deployment:
+    """The row's deployment: as aiconfigurator's benchmark generator wrote it (see above), or with
+    the engine's own defaults (``flags="defaults"``: the gap-analysis rows do not record theirs)."""
     # the checkpoint's own quantization decides (vLLM runs Qwen3-235B-A22B-FP8's block fp8 whatever the label)
     own = api.default_weights(spec)
     weights = own if spec.quant else (row.weights if isinstance(row.weights, str) and row.weights else own)
     version = row.version if isinstance(row.version, str) else None
+    if flags == "defaults":
+        return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
+                          server=row.backend, server_version=version)
+    b, isl = int(row.batch_size), int(row.isl)
+    if row.backend == "sglang":
+        budget = isl + AIC_EXTRA_TOKENS
+    elif row.backend == "trtllm":
+        budget = -(-(b + isl + AIC_EXTRA_TOKENS) // 32) * 32
+    else:
+        budget = b + isl + AIC_EXTRA_TOKENS
     return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
-                      server=row.backend, server_version=version)
+                      server=row.backend, server_version=version, max_num_seqs=b, max_num_batched_tokens=budget,
+                      cuda_graph_sizes=tuple(range(1, b + 1)), enable_mixed_chunk=row.backend == "sglang")
 
 
-def predict(d: pd.DataFrame, overheads: dict | None = None, stagger_fraction: float | None = None) -> pd.DataFrame:
+def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str = "generator") -> pd.DataFrame:
     """Mean-value and simulated TTFT / TPOT for every row (``overheads``: {engine: {cost: value}}
-    replaces the engine's fixed costs, planner/fit_e2e.py)."""
+    replaces the engine's fixed costs, planner/fit_e2e.py; ``gap_flags``: the flags assumed for the
+    gap-analysis rows, which do not record them)."""
     out = []
-    for key, g in d.groupby(["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version"], dropna=False):
+    keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source"]
+    for key, g in d.groupby(keys, dropna=False):
+        flags = gap_flags if key[9] == "gap-analysis" else "generator"
         try:
-            p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0])))
+            p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0]), flags))
         except PlannerInputError:
             continue
         if overheads and key[5] in overheads:
             c = overheads[key[5]]
-            p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"])
+            p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
+                                      c.get("eager_overlaps"))
         mv = evaluate(p, g["batch_size"], g["isl"], g["osl"])
         for i, r in enumerate(g.itertuples()):
-            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl), stagger_fraction)
+            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl))
             out.append({"id": r.id, "ttft_mean_value_s": float(np.asarray(mv["ttft_s"])[i]),
                         "tpot_mean_value_s": float(np.asarray(mv["tpot_s"])[i]), **sim})
     pred = pd.DataFrame(out)
     return d.merge(pred, on="id", how="inner") if not pred.empty else pred
 
 
-def _simulate(p, c: int, isl: int, osl: int, stagger_fraction: float | None = None) -> dict:
+def _simulate(p, c: int, isl: int, osl: int) -> dict:
     try:
-        r = serve(p, Traffic(isl, osl, concurrency=c), stagger_fraction)
+        r = serve(p, Traffic(isl, osl, concurrency=c))
     except PlannerInputError:
         return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
     return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}

@@ -83,7 +83,9 @@ def test_plan_numbers_equal_the_core_after_widget_changes():
     p = api.plan(s["model"], gpu, 48, 2000, 300, gpus=s["gpus"], **kw)
     f = api.fit(s["model"], gpu, 48, 2000, 300, **kw)
     shown = metrics(at)
-    assert shown["TTFT"] == fmt.ms(p["ttft_s"])
+    assert shown["TTFT"] == fmt.ms(p["ttft_s"])  # the headline: the simulated benchmark mean
+    assert shown["TTFT, one prompt alone"] == fmt.ms(p["ttft_lower_bound_s"])
+    assert p["latency_source"].startswith("simulated: 48 clients")
     assert shown["TPOT"] == fmt.ms(p["tpot_s"])
     assert shown["Output tokens/s"] == fmt.per_s(p["deployment_output_tokens_per_s"])
     assert shown["Requests/s"] == fmt.per_s(p["deployment_requests_per_s"], 2)
@@ -115,7 +117,7 @@ def test_choices_persist_across_pages_and_reach_the_url():
     assert at.query_params["batch"] in ("12", ["12"]) and at.query_params["output"] in ("99", ["99"])
     p = api.plan(s["model"], s["gpu"], 12, s["prompt"], 99, weights=s["weights"], kv_dtype=s["kv_dtype"],
                  engine=s["engine"], tp=s["tp"])
-    assert metrics(at)["Prefill (TTFT)"] == fmt.ms(p["ttft_s"])
+    assert metrics(at)["Prefill (TTFT)"] == fmt.ms(p["ttft_lower_bound_s"])  # the Learn page: one prompt alone
 
 
 def test_url_parameters_are_read_and_bad_ones_warn():

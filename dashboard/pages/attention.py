@@ -70,7 +70,7 @@ def body(sel: Selection) -> None:
                                  f"{sel.prompt + sel.output:,} tokens", "requests", text="label", height=340))
     tables.show(df.round(3), "attention_variants", "attn")
     st.subheader("KV cache vs context")
-    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output)
+    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output, simulate=False)
     budget = p["capacity_bytes_per_gpu"] - p["weights_bytes_per_gpu"] - p["activation_bytes_per_gpu"] - p["overhead_bytes_per_gpu"]
     cdf = pd.concat(curves, ignore_index=True)
     st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", f"KV cache per GPU at batch {sel.batch}",

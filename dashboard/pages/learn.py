@@ -21,9 +21,10 @@ def generation(sel: Selection, p: dict, r: dict) -> None:
     di = p["decode_step_flops"] / p["decode_step_bytes"]
     ridge = r["peak_flops"] / r["bandwidth_bytes_per_s"]
     c = st.columns(4)
-    c[0].metric("Prefill (TTFT)", fmt.ms(p["ttft_s"]), help=f"{sel.prompt:,} prompt tokens in one pass")
+    c[0].metric("Prefill (TTFT)", fmt.ms(p["ttft_lower_bound_s"]), help=f"{sel.prompt:,} prompt tokens in one pass, "
+                "nothing else queued")
     c[1].metric("Prefill intensity", f"{pi:,.0f} FLOP/B", help=f"{p['bound']['prefill']}-bound")
-    c[2].metric("Decode step (TPOT)", fmt.ms(p["tpot_s"]), help=f"batch {sel.batch}, one token each")
+    c[2].metric("Decode step (TPOT)", fmt.ms(p["tpot_mean_value_s"]), help=f"batch {sel.batch}, one token each")
     c[3].metric("Decode intensity", f"{di:,.1f} FLOP/B", help=f"{p['bound']['decode']}-bound")
     pts = pd.DataFrame({"name": ["prefill", "decode"], "intensity": [pi, di]})
     st.plotly_chart(figures.roofline(r["peak_flops"], r["bandwidth_bytes_per_s"], pts))
@@ -111,7 +112,7 @@ def _smallest_tp_plan(model: str, gpu: str, sel: Selection) -> dict | None:
     for tp in TPS:
         try:
             p = core.plan(model, "", gpu, tp, "bf16" if "bf16" in format_ids() else sel.weights, sel.kv_dtype,
-                          sel.engine, sel.batch, sel.prompt, sel.output)
+                          sel.engine, sel.batch, sel.prompt, sel.output, simulate=False)
         except Exception:  # noqa: BLE001, S112 - TP that does not divide the heads: try the next
             continue
         if p["fits"]:
@@ -139,8 +140,8 @@ def distillation(sel: Selection) -> None:
             rows.append({"role": role, "model": m, "params_b": sizes[m] / 1e9, "note": f"does not fit on up to 16 x {sel.gpu}"})
             continue
         rows.append({"role": role, "model": m, "params_b": sizes[m] / 1e9, "gpus": p["gpus_per_replica"],
-                     "weights_gib_per_gpu": p["weights_bytes_per_gpu"] / 2**30, "ttft_ms": p["ttft_s"] * 1e3,
-                     "tpot_ms": p["tpot_s"] * 1e3, "tokens_per_s_per_gpu": p["output_tokens_per_s_per_gpu"],
+                     "weights_gib_per_gpu": p["weights_bytes_per_gpu"] / 2**30, "ttft_one_prompt_ms": p["ttft_lower_bound_s"] * 1e3,
+                     "tpot_ms": p["tpot_mean_value_s"] * 1e3, "tokens_per_s_per_gpu": p["output_tokens_per_s_per_gpu"],
                      "usd_per_1m_output_tokens": p["cost_usd_per_1m_output_tokens"] if p["usd_per_hour"] else np.nan,
                      "note": "" if p["usd_per_hour"] else f"{sel.gpu} has no price in its profile"})
     df = pd.DataFrame(rows)

@@ -19,9 +19,13 @@ def metrics_table(p: dict, f: dict) -> pd.DataFrame:
         ("usable capacity per GPU", fmt.gib(p["capacity_bytes_per_gpu"]), "GiB"),
         ("largest batch", fmt.count(p["max_batch"]), "requests"),
         ("longest context at this batch", fmt.count(f["max_context"]), f"tokens ({f['max_context_limited_by']})"),
-        ("TTFT", fmt.ms(p["ttft_s"]), "ms"),
-        ("TPOT", fmt.ms(p["tpot_s"]), "ms"),
-        ("end-to-end latency", fmt.ms(p["e2e_latency_s"]), "ms"),
+        ("TTFT (mean, as a benchmark measures it)", fmt.ms(p["ttft_s"]), "ms"),
+        ("TTFT p90", fmt.ms(p.get("ttft_p90_s", p["ttft_s"])), "ms"),
+        ("TTFT lower bound (one prompt alone)", fmt.ms(p["ttft_lower_bound_s"]), "ms"),
+        ("TPOT (mean)", fmt.ms(p["tpot_s"]), "ms"),
+        ("TPOT p90", fmt.ms(p.get("tpot_p90_s", p["tpot_s"])), "ms"),
+        ("end-to-end latency (mean)", fmt.ms(p["e2e_latency_s"]), "ms"),
+        ("latency from", p["latency_source"], ""),
         ("output tokens/s (deployment)", fmt.per_s(p["deployment_output_tokens_per_s"]), "tokens/s"),
         ("requests/s (deployment)", fmt.per_s(p["deployment_requests_per_s"], 2), "requests/s"),
         ("replicas", fmt.count(p["replicas"]), f"of TP={p['tp']} x PP={p['pp']}"),
@@ -36,22 +40,24 @@ def metrics_table(p: dict, f: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
 
 
-def band_help(gpu: str, metric: str) -> str | None:
-    b = core.error_band(gpu, metric)
-    return f"Measured error band on {gpu}: ±{b['pct']:.0f}% (p90 of |error|, n={b['n']})" if b else None
+def band_help(p: dict, metric: str) -> str | None:
+    """The measured spread of ``metric`` for this plan's engine (held-out runs), as a tooltip."""
+    b = p.get("latency_bands", {}).get(metric)
+    if not b:
+        return None
+    return (f"Real runs landed between {fmt.ms(b['low_s'])} and {fmt.ms(b['high_s'])} for this prediction: the "
+            f"{b['coverage']} range of the errors on {b['n']:,} held-out published runs ({b['group']}).")
 
 
-def band_sentence(gpu: str, p: dict) -> str:
-    """'TPOT 9.46 ms, ±35% from 138 measured points' per metric, or that no measurement backs the GPU."""
-    parts = []
-    for label, key, band in (("TTFT", "ttft_s", "ttft_s"), ("TPOT", "tpot_s", "tpot_s"),
-                             ("simulated TTFT p50", "sim_ttft_p50_s", "sim_ttft_s")):
-        b = core.error_band(gpu, band)
-        if b and key in p:
-            parts.append(f"{label} {fmt.ms(p[key])}, ±{b['pct']:.0f}% from {b['n']:,} measured points")
+def band_sentence(p: dict) -> str:
+    bands = p.get("latency_bands", {})
+    parts = [f"{m.upper()} {fmt.ms(b['low_s'])} to {fmt.ms(b['high_s'])}" for m, b in bands.items()]
     if not parts:
-        return f"No measurement backs {gpu}: these are datasheet-roofline predictions without an error band."
-    return "Measured error bands (p90 of |error|, docs/validation.md): " + "; ".join(parts) + "."
+        return ("No published run backs this engine and GPU: the latency has no measured error band "
+                "(docs/validation.md).")
+    b = next(iter(bands.values()))
+    return (f"Where real runs would land ({b['coverage']} of the held-out errors on {b['n']:,} published runs, "
+            f"{b['group']}): " + "; ".join(parts) + ".")
 
 
 def explain(sel: Selection, p: dict, f: dict, ins: dict, r: dict) -> None:
@@ -100,25 +106,29 @@ def explain(sel: Selection, p: dict, f: dict, ins: dict, r: dict) -> None:
             f"          = max({p['prefill_flops']:.3e} / ({r['peak_flops'] / 1e12:,.0f}e12 x {r['eff_compute'] * r['compute_factor']:.3f}), "
             f"{p['prefill_bytes']:.3e} / ({r['bandwidth_bytes_per_s'] / 1e12:.2f}e12 x {r['eff_memory'] * r['memory_factor']:.3f}))\n"
             f"          = max({fmt.ms(p['prefill_flops'] / peak)}, {fmt.ms(p['prefill_bytes'] / bw)}) + overheads"
-            f" -> TTFT = {fmt.ms(p['ttft_s'])}", language="text")
+            f" -> TTFT lower bound = {fmt.ms(p['ttft_lower_bound_s'])}", language="text")
     st.markdown(f"**TPOT** (decode step: {p['bound']['decode']}-bound, reads the weights and every sequence's KV once)")
     st.code(f"t_step = max(FLOPs / (peak x eff), bytes / (bandwidth x eff)) + overheads\n"
             f"       = max({p['decode_step_flops']:.3e} / {peak / 1e12:,.0f}e12, {p['decode_step_bytes']:.3e} / "
             f"{bw / 1e12:.2f}e12) = max({fmt.ms(p['decode_step_flops'] / peak)}, {fmt.ms(p['decode_step_bytes'] / bw)})\n"
             f"TPOT = mean step over the output + prefill interference ({fmt.ms(p['prefill_interference_s'])}) = "
-            f"{fmt.ms(p['tpot_s'])}", language="text")
-    st.markdown("**Latency, throughput, cost** (Little's law: `batch` requests in flight)")
-    st.code(f"e2e = TTFT + (output - 1) x TPOT = {fmt.ms(p['ttft_s'])} + {sel.output - 1} x {fmt.ms(p['tpot_s'])} = "
-            f"{fmt.ms(p['e2e_latency_s'])}\n"
-            f"requests/s = batch / e2e x replicas = {sel.batch} / {p['e2e_latency_s']:.4f} s x {p['replicas']} = "
+            f"{fmt.ms(p['tpot_mean_value_s'])}", language="text")
+    st.markdown("**Latency, throughput, cost** (Little's law: `batch` requests in flight; mean-value figures)")
+    st.code(f"e2e = TTFT + (output - 1) x TPOT = {fmt.ms(p['ttft_lower_bound_s'])} + {sel.output - 1} x "
+            f"{fmt.ms(p['tpot_mean_value_s'])} = {fmt.ms(p['e2e_mean_value_s'])}\n"
+            f"requests/s = batch / e2e x replicas = {sel.batch} / {p['e2e_mean_value_s']:.4f} s x {p['replicas']} = "
             f"{fmt.per_s(p['deployment_requests_per_s'], 2)}\n"
             f"output tokens/s = requests/s x output = {p['deployment_requests_per_s']:.3f} x {sel.output} = "
             f"{fmt.per_s(p['deployment_output_tokens_per_s'])}\n"
             f"$ per 1M output tokens = $/h per replica / (tokens/s per replica x 3600) x 1e6 = {p['usd_per_hour']:.2f} / "
             f"({p['output_tokens_per_s']:,.1f} x 3600) x 1e6 = {fmt.usd(p['cost_usd_per_1m_output_tokens'])}",
             language="text")
+    st.markdown("**Under load** (the headline TTFT and TPOT)")
+    st.code(f"{p['latency_source']}\nmean TTFT = {fmt.ms(p['ttft_s'])} (p50 {fmt.ms(p.get('ttft_p50_s', p['ttft_s']))}, "
+            f"p90 {fmt.ms(p.get('ttft_p90_s', p['ttft_s']))}); mean TPOT = {fmt.ms(p['tpot_s'])}", language="text")
     st.caption(f"Efficiencies: {r['provenance']} (memory {r['eff_memory']:.3f}, compute {r['eff_compute']:.3f}); "
-               f"GPU memory: {r['memory_source']}. Formulas and sources: docs/formulas.md.")
+               f"GPU memory: {r['memory_source']}. Formulas and sources: docs/formulas.md, "
+               "docs/formulas-serving.md (the simulation).")
 
 
 def body(sel: Selection) -> None:
@@ -140,8 +150,15 @@ def body(sel: Selection) -> None:
     c[0].metric("Largest batch", fmt.count(p["max_batch"]), help=f"at {sel.prompt + sel.output:,} tokens per request")
     c[1].metric("Longest context", fmt.count(f["max_context"]),
                 help=f"tokens per request at batch {sel.batch}, limited by {f['max_context_limited_by']}")
-    c[2].metric("TTFT", fmt.ms(p["ttft_s"]), help=band_help(sel.gpu, "ttft_s"))
-    c[3].metric("TPOT", fmt.ms(p["tpot_s"]), help=band_help(sel.gpu, "tpot_s"))
+    c[2].metric("TTFT", fmt.ms(p["ttft_s"]), help=band_help(p, "ttft"))
+    c[3].metric("TPOT", fmt.ms(p["tpot_s"]), help=band_help(p, "tpot"))
+    c = st.columns(4)
+    c[0].metric("TTFT p90", fmt.ms(p.get("ttft_p90_s", p["ttft_s"])))
+    c[1].metric("TTFT, one prompt alone", fmt.ms(p["ttft_lower_bound_s"]),
+                help="The lower bound: this prompt's prefill with nothing queued and no other request in the pass")
+    c[2].metric("TPOT p90", fmt.ms(p.get("tpot_p90_s", p["tpot_s"])))
+    c[3].metric("End-to-end (mean)", fmt.ms(p["e2e_latency_s"]))
+    st.caption(f"Latency: {p['latency_source']}.")
     c = st.columns(4)
     c[0].metric("Output tokens/s", fmt.per_s(p["deployment_output_tokens_per_s"]),
                 help=f"{p['replicas']} replica(s) of {p['gpus_per_replica']} GPU(s)")
@@ -149,18 +166,9 @@ def body(sel: Selection) -> None:
     c[2].metric("$ / 1M output tokens", fmt.usd(p["cost_usd_per_1m_output_tokens"]),
                 help=f"{fmt.usd(p['usd_per_hour'])}/h per replica")
     c[3].metric("$ / 1M tokens (in+out)", fmt.usd(p["cost_usd_per_1m_tokens"]))
-    if "sim_ttft_p50_s" in p:
-        c = st.columns(4)
-        c[0].metric("TTFT p50 (simulated)", fmt.ms(p["sim_ttft_p50_s"]), help=band_help(sel.gpu, "sim_ttft_s"))
-        c[1].metric("TTFT p90 (simulated)", fmt.ms(p["sim_ttft_p90_s"]))
-        c[2].metric("TPOT p50 (simulated)", fmt.ms(p["sim_tpot_p50_s"]), help=band_help(sel.gpu, "sim_tpot_s"))
-        c[3].metric("TPOT p90 (simulated)", fmt.ms(p["sim_tpot_p90_s"]))
-        st.caption(f"Simulated: {sel.batch} requests kept in flight (a closed loop, as serving benchmarks run), "
-                   "continuous batching with chunked prefill; the TTFT above it is one prompt's own prefill, "
-                   "without waiting for the step in progress or for other prompts.")
     st.caption(f"Prefill is {p['bound']['prefill']}-bound, decode {p['bound']['decode']}-bound; prefill takes "
                f"{p['prefill_share_of_gpu_time']:.1%} of the GPU time; efficiencies: {p['provenance']}. "
-               + band_sentence(sel.gpu, p))
+               + band_sentence(p))
     with st.expander("Explain: every number's formula with this plan's values", expanded=False):
         explain(sel, p, f, ins, r)
     st.subheader("All numbers")

@@ -42,7 +42,7 @@ def formats_table(sel: Selection) -> pd.DataFrame:
                "bits_per_weight": sizes.loc[fid, "bits_per_weight"], "weights_gib": sizes.loc[fid, "weight_bytes"] / 2**30}
         if fid in speed.index:
             p = speed.loc[fid]
-            row.update(fits_on_selected_gpu=bool(p["fits"]), tpot_ms=float(p["tpot_s"]) * 1e3,
+            row.update(fits_on_selected_gpu=bool(p["fits"]), tpot_ms=float(p["tpot_mean_value_s"]) * 1e3,
                        tokens_per_s_per_user=float(p["tokens_per_s_per_user"]),
                        output_tokens_per_s=float(p["output_tokens_per_s"]))
         else:

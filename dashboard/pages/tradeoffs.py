@@ -53,18 +53,18 @@ def pareto_section(sel: Selection) -> None:
                "raise throughput per GPU but slow every user's tokens. The dashed line is the Pareto frontier "
                "(planner.sweep.pareto_frontier): no other choice is better on both axes. Only batches that fit in "
                "memory are drawn.")
-    shown = front[["gpu", "weights", "batch", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "ttft_s",
-                   "tpot_s", "cost_usd_per_1m_output_tokens"]].copy()
+    shown = front[["gpu", "weights", "batch", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu",
+                   "ttft_lower_bound_s", "tpot_mean_value_s", "cost_usd_per_1m_output_tokens"]].copy()
     shown["gpu"], shown["weights"] = shown["gpu"].astype(str), shown["weights"].astype(str)
-    shown = shown.rename(columns={"ttft_s": "ttft_ms", "tpot_s": "tpot_ms"}).assign(
-        ttft_ms=lambda d: d["ttft_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
+    shown = shown.rename(columns={"ttft_lower_bound_s": "ttft_one_prompt_ms", "tpot_mean_value_s": "tpot_ms"}).assign(
+        ttft_one_prompt_ms=lambda d: d["ttft_one_prompt_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
     with st.expander(f"Frontier points ({len(shown)}, table)"):
         tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto")
 
 
 def kv_section(sel: Selection) -> None:
     st.subheader("KV cache memory vs context length")
-    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output)
+    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output, simulate=False)
     budget = p["capacity_bytes_per_gpu"] - p["weights_bytes_per_gpu"] - p["activation_bytes_per_gpu"] - p["overhead_bytes_per_gpu"]
     rows = []
     for d in kvmod.KV_DTYPES:

@@ -20,9 +20,7 @@ def unit_of(metric: str) -> tuple[float, str]:
 
 
 def body(sel: Selection) -> None:
-    sim = st.toggle("Include the continuous-batching simulation of the end-to-end runs (about 15 s the first time)",
-                    value=False, key="v_sim")
-    df = core.validation(sim)
+    df = core.validation()
     if df.empty:
         st.info("No measurements found under profiles/measurements and no reference data: nothing to compare yet.")
         return
@@ -47,6 +45,22 @@ def body(sel: Selection) -> None:
     st.caption(f"{n_all:,} measured points for {metric}" + (f" ({len(d):,} drawn at random)" if n_all > len(d) else "")
                + ". On the dashed line the prediction is exact; below it the planner is optimistic (predicts less "
                "time or memory than measured), above it pessimistic. Sources: " + ", ".join(sorted(d["source"].unique())) + ".")
+    e2e = df[df["source"].str.startswith("aic-silicon")]
+    if len(e2e):
+        st.subheader("End-to-end latency: held out and in-sample")
+        t = validate.summary(e2e, by=("source", "metric", "gpu")).round(2)
+        tables.show(t[["source", "metric", "gpu", "n", "median_abs_error_pct", "p90_abs_error_pct",
+                       "median_signed_error_pct"]], "validation_e2e", "ve2e")
+        st.caption("Published serving runs (AIC silicon rows: vLLM, SGLang, TensorRT-LLM on H100/H200), each "
+                   "predicted by simulating the benchmark as it ran. heldout: the engine's fixed costs fitted on "
+                   "every other model (the honest score); insample: fitted on all runs; lowerbound: one prompt "
+                   "alone, no queueing. Reproduce: python benchmarks/bench_e2e.py --write.")
+        bands = core.latency_bands()
+        if len(bands):
+            tables.show(bands.round(3), "latency_bands", "vbands")
+            st.caption("The band every plan states for its engine: where the measured mean landed relative to the "
+                       "prediction, 5th to 95th percentile over held-out runs; coverage counts each model's runs "
+                       "against the band built from the other models.")
     st.subheader("Error per metric and GPU")
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)

@@ -1,0 +1,117 @@
+"""Traffic as a benchmark runs it: a closed loop's burst start, every request measured, and the
+deployment the published end-to-end runs were served with."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner import api, profiles
+from planner import validate_e2e as v
+from planner.errors import PlannerInputError
+from planner.memory import Deployment
+from planner.simulate import simulate
+from planner.traffic import ROUNDS, Traffic
+
+
+class StepClock:
+    """A timing stub: a pass with prefill tokens takes ``prefill_s``, a decode-only pass ``decode_s``."""
+
+    def __init__(self, prefill_s: float, decode_s: float, budget: int):
+        self.prefill_s, self.decode_s = prefill_s, decode_s
+        self.kv_groups = ()  # no KV bytes: the cache never limits admission here
+        self.dep = SimpleNamespace(engine="paged", block_size=16, mnbt=budget)
+
+    def step(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0):
+        return {"time_s": np.asarray(self.prefill_s if prefill_tokens else self.decode_s)}
+
+
+def test_a_closed_loop_starts_with_a_burst_and_every_request_counts():
+    # 4 clients, prompts of 100 tokens, a 100-token budget (one prompt per pass of 1 s), one output
+    # token (a request ends at its prefill pass). All 4 arrive at t = 0: request k's first token
+    # comes at (k + 1) s, TTFT 1, 2, 3, 4 s. Each completion sends the next request, which then
+    # waits behind the 3 already queued: requests 4..7 get TTFT 4 s each.
+    # Mean over all 8: (1 + 2 + 3 + 4 + 4 x 4) / 8 = 26 / 8 = 3.25 s.
+    clock = StepClock(1.0, 0.1, budget=100)
+    r = simulate(clock, 0, np.full(8, 100), np.full(8, 1), 1e12, max_num_seqs=64, concurrency=4, measure="all")
+    np.testing.assert_allclose(np.sort(r.ttft_s), [1, 2, 3, 4, 4, 4, 4, 4])
+    assert r.ttft_s.mean() == pytest.approx(3.25)
+    # the default measures the middle 80 % by arrival: int(0.1 x 8) = 0 to int(0.9 x 8) = 7, 7 requests
+    assert simulate(clock, 0, np.full(8, 100), np.full(8, 1), 1e12, concurrency=4).ttft_s.size == 7
+
+
+def test_lockstep_decodes_keep_the_burst_spacing():
+    # 2 clients, 100-token prompts, a budget of 102 tokens per pass (decodes take theirs first, as
+    # vLLM's scheduler does), 3 output tokens; a pass with prefill takes 1 s, a decode-only pass 0.1 s.
+    # Pass 1 (0-1 s): r0 gets 100 tokens (first token at 1), r1 a 2-token chunk.
+    # Pass 2 (1-2): r0 decodes (1 token, budget left 101), r1 its last 98: first token at 2 (TTFT 2).
+    # Pass 3 (2-2.1, decode only): r0 ends with 3 tokens; r2 arrives at 2.1.
+    # Pass 4 (2.1-3.1): r1 decodes and ends; r2 gets 100 tokens: first token at 3.1 (TTFT 1.0).
+    # Pass 5 (3.1-4.1): r3, sent at 3.1, gets its 100: TTFT 1.0. The burst's queueing stays in the
+    # first wave; later requests arrive one pass apart and wait for nothing.
+    clock = StepClock(1.0, 0.1, budget=102)
+    r = simulate(clock, 0, np.full(4, 100), np.full(4, 3), 1e12, concurrency=2, measure="all")
+    np.testing.assert_allclose(r.ttft_s, [1.0, 2.0, 1.0, 1.0])
+
+
+def test_closed_loop_traffic_runs_rounds_per_client():
+    assert Traffic(1024, 128, concurrency=16).n_requests() == ROUNDS * 16 == 320
+    assert Traffic(1024, 128, concurrency=2).n_requests() == 120  # at least 120 requests
+    assert Traffic(1024, 128, concurrency=1000).n_requests() == 4000  # capped for simulation time
+    assert Traffic(1024, 128, request_rate_per_s=2.0).n_requests() == 400
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({}, "traffic"),
+    ({"concurrency": 4, "request_rate_per_s": 1.0}, "traffic"),
+    ({"concurrency": 0}, "concurrency"),
+    ({"request_rate_per_s": -1.0}, "request_rate"),
+    ({"concurrency": 4, "distribution": "zipf"}, "distribution"),
+])
+def test_bad_traffic_names_the_field(kw, field):
+    with pytest.raises(PlannerInputError) as e:
+        Traffic(1024, 128, **kw)
+    assert e.value.field == field
+
+
+def test_serve_measures_every_request_of_a_closed_loop():
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment())
+    from planner.traffic import serve
+    r = serve(p, Traffic(512, 16, concurrency=8))
+    assert r.ttft_s.size == r.completed == 160  # 20 rounds x 8 clients, all measured
+
+
+def _row(backend, batch, isl):
+    return pd.Series({"backend": backend, "batch_size": float(batch), "isl": isl, "tp_size": 2.0, "pp_size": 1.0,
+                      "weights": "bf16", "version": None})
+
+
+def test_the_published_runs_are_predicted_with_the_generator_s_flags():
+    spec = profiles.load_model("Llama-3.1-70B")
+    # aiconfigurator's vllm.rule: max_num_tokens = batch + isl + 1500 = 64 + 1024 + 1500 = 2588
+    d = v.deployment(_row("vllm", 64, 1024), spec)
+    assert (d.max_num_batched_tokens, d.max_num_seqs) == (2588, 64)
+    assert d.cuda_graph_sizes == tuple(range(1, 65))
+    # trtllm.rule rounds up to its 32-token blocks: ceil(2588 / 32) = 81, 81 x 32 = 2592
+    assert v.deployment(_row("trtllm", 64, 1024), spec).max_num_batched_tokens == 2592
+    # sglang.rule: max_prefill_tokens = isl + 1500 = 2524, with --enable-mixed-chunk
+    s = v.deployment(_row("sglang", 64, 1024), spec)
+    assert (s.max_num_batched_tokens, s.enable_mixed_chunk) == (2524, True)
+
+
+def test_sglang_mixed_chunk_switches_its_scheduler_to_mixed_passes():
+    plain = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(server="sglang"))
+    mixed = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(server="sglang", enable_mixed_chunk=True))
+    assert plain.scheduler.policy == "prefill_first"
+    assert mixed.scheduler.policy == "mixed"
+
+
+def test_explicit_capture_sizes_replace_the_engine_s_and_bound_the_graphs():
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(max_num_seqs=8, cuda_graph_sizes=(1, 2, 3, 4, 5, 6, 7, 8)))
+    assert p.scheduler.graph_sizes == (1, 2, 3, 4, 5, 6, 7, 8)
+    assert p.scheduler.padded(5) == 5
+    assert p.timing.eff.graph_max_tokens == 8
+    with pytest.raises(PlannerInputError) as e:
+        Deployment(cuda_graph_sizes=(0, 8))
+    assert e.value.field == "cuda_graph_sizes"
