@@ -33,7 +33,6 @@ from planner.spec import ATTENTION_KINDS, CHUNKED, MLA_KINDS, SLIDING, ModelSpec
 
 CACHE = Path(os.environ.get("KV_PLANNER_META_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "meta-params"))
 _LAYER = re.compile(r"(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\.")
-_VISION = ("vision", "visual", "multi_modal_projector", "embed_vision", "mm_projector", "image_newline")
 BUFFERS_IN_CHECKPOINT = ("e_score_correction_bias",)  # buffers in transformers, tensors in the checkpoint
 
 
@@ -134,7 +133,7 @@ def _per_layer_differences(spec: ModelSpec, t) -> list[str]:
 class MetaCount:
     total: int
     per_layer: dict[int, int] = field(default_factory=dict)
-    vision: int = 0
+    vision: int = 0   # everything outside the language model: vision (and audio) towers, projectors
     outside: int = 0
     model_class: str = ""
     transformers_version: str = ""
@@ -163,23 +162,36 @@ def _build(cfg: dict, full: bool):
     raise err
 
 
+def _decoder_ids(model) -> set[int]:
+    """The language model's parameters (get_decoder) and the lm_head: everything else is a vision or audio
+    tower or a projector."""
+    try:
+        dec = model.get_decoder()
+    except (AttributeError, NotImplementedError):
+        dec = None
+    ids = {id(p) for p in (dec.parameters() if dec is not None else model.parameters())}
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return ids | ({id(p) for p in head.parameters()} if head is not None else set())
+
+
 def _count(model) -> MetaCount:
     import transformers
     per: dict[int, int] = {}
-    vision = outside = total = 0
+    towers = outside = total = 0
+    text = _decoder_ids(model)
     named = list(model.named_parameters()) + [(n, b) for n, b in model.named_buffers()
                                                if n.endswith(BUFFERS_IN_CHECKPOINT)]
     for name, p in named:
         n = p.numel()
         total += n
         m = _LAYER.search(name)
-        if any(v in name for v in _VISION):
-            vision += n
+        if id(p) not in text and not name.endswith(BUFFERS_IN_CHECKPOINT):
+            towers += n
         elif m:
             per[int(m.group(1))] = per.get(int(m.group(1)), 0) + n
         else:
             outside += n
-    return MetaCount(total, per, vision, outside, type(model).__name__, transformers.__version__)
+    return MetaCount(total, per, towers, outside, type(model).__name__, transformers.__version__)
 
 
 def meta_count(cfg: dict, full: bool = False) -> MetaCount:
@@ -214,7 +226,8 @@ def verify(spec: ModelSpec, cfg: dict) -> dict[str, Any]:
               for i in range(spec.num_layers) if ours.get(i, 0) != meta.per_layer.get(i, 0)]
     vision = int(inv.loc[inv["component"] == "vision", "params"].sum())
     parts = [f"{len(layers)} layers differ" if layers else "",
-             f"vision tower and projector: planner {vision:,}, transformers {meta.vision:,}" if vision != meta.vision else ""]
+             f"vision/audio towers and projectors: planner {vision:,}, transformers {meta.vision:,}"
+             if vision != meta.vision else ""]
     analytic = params_total(spec)
     same = analytic == meta.total
     return {"params_analytic": analytic, "params_meta": meta.total,
