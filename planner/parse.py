@@ -117,7 +117,7 @@ def _check_generates(op: Opened) -> None:
 def _refuse_unsupported(t: Section) -> None:
     """A family's feature the planner does not model: one line naming it (families file, ``unsupported``)."""
     for key, feature in t.family.get("unsupported", {}).items():
-        if t.cfg.get(key) not in (None, False, [], {}, 0, ""):
+        if t.value(key) not in (None, False, [], {}, 0, ""):  # given, or the class default
             raise PlannerInputError(t.field(key), f"{feature} is not modelled by the planner",
                                     "plan a model without it, or open an issue with this config")
     if t.model_type and not t.family["known"] and t.entry is None:
@@ -238,6 +238,9 @@ def _window(t: Section, kinds: tuple[str, ...]) -> int:
     if SLIDING not in kinds:
         return t.size("sliding_window", "sliding window (tokens)", default=0, low=0, high=MAX_POSITIONS) \
             if isinstance(w, int | float) and not isinstance(w, bool) and w else 0
+    plus = t.traits.get("window_plus_one")  # MiMo-V2: sliding_window_size previous tokens plus the query
+    if plus and t.given(plus):
+        return t.size(plus, "sliding window (tokens)", high=MAX_POSITIONS - 1) + 1
     if w is None:
         raise PlannerInputError(t.field("sliding_window"), "the layer pattern has sliding layers but no window",
                                 "set sliding_window")

@@ -60,7 +60,7 @@ def parser_keys() -> list[str]:
         for rule in (fam.get("layers") or {}, (fam.get("layers") or {}).get("else") or {}, fam.get("moe") or {}):
             keys |= {v for k, v in rule.items() if (k.endswith("_key") or k in ("key", "when")) and isinstance(v, str)}
         for v in fam.get("traits", {}).values():
-            if isinstance(v, str) and v and not v.islower() is False and "_" in v:
+            if isinstance(v, str) and "_" in v:  # a trait decided by a config key (use_qk_norm)
                 keys.add(v)
         for shape in fam.get("traits", {}).get("kind_shapes", {}).values():
             keys |= {h.get("key") or h.get("when") for h in shape.values()}

@@ -95,10 +95,10 @@ def _text_key(cls) -> str | None:
 
 def build() -> dict:
     import transformers
-
-    from scripts.check_families import default_pattern
     from transformers.models.auto import modeling_auto as ma
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from scripts.check_families import default_pattern
 
     causal, itt = ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, ma.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
     types = {}
