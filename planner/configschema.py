@@ -122,11 +122,11 @@ class Section(ConfigReader):
 
     def class_default(self, name: str) -> Any:
         """What the class gives when the config leaves ``name`` out (an explicit null is not left out)."""
-        if self.entry is None or any(k in self.cfg for k in self.keys(name)):
+        keys = self.keys(name)
+        if self.entry is None or any(k in self.cfg for k in keys):
             return None
         defaults = self.entry["defaults"]
-        mapped = self.entry.get("attribute_map", {}).get(name)
-        return defaults.get(mapped, defaults.get(name)) if mapped else defaults.get(name)
+        return next((defaults[k] for k in keys if k in defaults), None)
 
     def size(self, name: str, what: str, *, high: int, low: int = 1, default: Any = ...) -> int:
         """A whole number: given, else the class default (noted), else ``default`` (``...``: required)."""

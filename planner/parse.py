@@ -120,9 +120,11 @@ def _refuse_unsupported(t: Section) -> None:
         if t.value(key) not in (None, False, [], {}, 0, ""):  # given, or the class default
             raise PlannerInputError(t.field(key), f"{feature} is not modelled by the planner",
                                     "plan a model without it, or open an issue with this config")
-    if t.model_type and not t.family["known"] and t.entry is None:
-        t.notes.append(f"model_type {t.model_type!r} is unknown to transformers "
-                       f"and to the planner: read as a Llama-style decoder (gated MLP, RMSNorm, rotary)")
+    if t.model_type and not t.family["known"]:
+        who = f"known to transformers ({t.entry['class']})" if t.entry else "unknown to transformers"
+        t.notes.append(f"model_type {t.model_type!r} is {who} but has no entry in profiles/model_families.json: "
+                       "its layers are read as a Llama-style decoder's (gated MLP, RMSNorm); inspect --verify "
+                       "checks the count against transformers")
 
 
 def _dims(t: Section) -> dict[str, int]:
@@ -153,7 +155,9 @@ def _num_layers(t: Section) -> int:
 
 
 def _is_mla(t: Section) -> bool:
-    return t.given("kv_lora_rank")
+    """A latent rank given, or the class's default one (DeepseekV3Config: 512)."""
+    rank = t.value("kv_lora_rank")
+    return isinstance(rank, int | float) and not isinstance(rank, bool) or t.given("kv_lora_rank")
 
 
 def _kv_heads(t: Section, heads: int) -> int:
@@ -259,8 +263,8 @@ def _dense_layers(t: Section, kinds: tuple[str, ...], moe: tuple[bool, ...]) -> 
 
 def _intermediate(t: Section, hidden: int, dense: tuple[bool, ...]) -> int:
     """The dense MLP width (per matrix): 0 when no layer has a dense MLP."""
-    if not any(dense) and not t.given("intermediate_size"):
-        return 0
+    if not any(dense):  # every layer routes to experts: the width (if any) is the experts' fallback
+        return t.size("intermediate_size", "MLP width", default=0, low=0, high=MAX_WIDTH)
     rule = t.traits.get("default_mlp_width")
     default = 4 * hidden if rule == "4h" else ...
     v = t.value("intermediate_size")
@@ -272,23 +276,26 @@ def _intermediate(t: Section, hidden: int, dense: tuple[bool, ...]) -> int:
     return int(width * factor) if factor != 1 else width
 
 
-def _kind_shape(t: Section, kind: str, spec: dict) -> tuple[tuple[str, int], ...]:
-    """One kind's attention shape: each field from its key (or default), when its ``when`` flag holds."""
+def _kind_shape(t: Section, kind: str, spec: dict, d: dict) -> tuple[tuple[str, int], ...]:
+    """One kind's attention shape: each field from its key, else its ``default`` (or ``scale`` x the model's
+    own value: MiMo's sliding layers have twice the KV heads), when its ``when`` flag holds."""
     shape = {}
     for field, how in spec.items():
-        if how.get("when") and not t.switch(how["when"], False):
+        if how.get("when") and not t.switch(how["when"], how.get("when_default", False)):
             continue
         if field in ("k_eq_v", "sinks"):
             shape[field] = 1
-        elif t.given(how["key"]) or "default" in how:
-            shape[field] = t.size(how["key"], f"{kind} layers' {field}", default=how.get("default", ...),
+            continue
+        default = how["scale"] * d[field] if "scale" in how else how.get("default", ...)
+        if t.given(how["key"]) or default is not ...:
+            shape[field] = t.size(how["key"], f"{kind} layers' {field}", default=default,
                                   high=MAX_HEAD_DIM if "dim" in field else MAX_HEADS)
     return tuple(sorted(shape.items()))
 
 
 def _shapes(t: Section, d: dict, kinds: tuple[str, ...]) -> dict[str, Any]:
     """Per-kind attention shapes, chunk size, KV sharing, the DSA indexer: what some layers do differently."""
-    over = ((kind, _kind_shape(t, kind, spec)) for kind, spec in t.traits.get("kind_shapes", {}).items()
+    over = ((kind, _kind_shape(t, kind, spec, d)) for kind, spec in t.traits.get("kind_shapes", {}).items()
             if kind in kinds)
     out: dict[str, Any] = {"attn_overrides": tuple((k, s) for k, s in over if s)}
     if CHUNKED in kinds:
@@ -470,7 +477,10 @@ def _ssm(t: Section, hidden: int, kinds: tuple[str, ...]) -> tuple[tuple[str, in
                 ("d_conv", t.size("mamba_d_conv", "mamba conv", default=4, high=1024)),
                 ("dt_rank", _dt_rank(t, hidden)), *bias)
     heads = t.size("mamba_n_heads", "mamba heads", high=MAX_HEADS)
-    head_dim = t.size("mamba_d_head", "mamba head dim", high=MAX_HEAD_DIM)
+    if t.value("mamba_d_head") == "auto":  # GraniteMoeHybrid: d_inner = expand x hidden, split over the heads
+        head_dim = max(1, expand * hidden // heads)
+    else:
+        head_dim = t.size("mamba_d_head", "mamba head dim", high=MAX_HEAD_DIM)
     return (("version", 2), ("d_inner", heads * head_dim), ("n_heads", heads), ("head_dim", head_dim),
             ("n_groups", t.size("mamba_n_groups", "mamba groups", default=1, high=heads)),
             ("d_state", t.size("mamba_d_state", "mamba d_state", default=128, high=MAX_HEAD_DIM)),

@@ -6,7 +6,8 @@ its defaults and on varied layer counts and rule keys, and compare transformers'
 Also records, per model_type whose class computes a non-uniform default pattern, that pattern's period
 (``layer_pattern`` in profiles/config_schema.json): the fallback for families without a rule.
 
-    python scripts/check_families.py          # prints mismatches; exit 1 if any
+    python scripts/check_families.py             # prints mismatches; exit 1 if any
+    python scripts/check_families.py --defaults  # the planner vs the meta build at every causal LM's class defaults
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ def default_pattern(cls) -> list[str] | None:
         n, types, _ = _transformers_types(cls, {})
     except Exception:  # noqa: BLE001 - a class that cannot build on its defaults
         return None
-    if not types or len(set(types)) == 1:
+    # a uniform attention pattern follows from sliding_window / chunk keys (the generic reading); a uniform
+    # recurrent one (GraniteMoeHybrid's default: every layer Mamba) is the class's to record
+    if not types or (len(set(types)) == 1 and types[0] in ("full_attention", "sliding_attention", "chunked_attention")):
         return None
     pattern = period_of(types)
     if pattern is None:
@@ -114,5 +117,53 @@ def default_pattern(cls) -> list[str] | None:
     return pattern
 
 
+def check_defaults(timeout_s: int = 60) -> dict[str, list]:
+    """For every model_type transformers maps to a causal-LM class: the planner's count of the class-default
+    config ``{"model_type": mt}`` against transformers' meta build of the same defaults. A coverage figure
+    (docs/config-reading.md), not a gate: defaults computed in code the schema cannot see can differ."""
+    import signal
+
+    import torch
+    import transformers
+    from transformers.models.auto import modeling_auto as ma
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from planner.errors import PlannerInputError
+    from planner.params import params_total
+    from planner.spec import ModelSpec
+
+    def alarm(*_):
+        raise TimeoutError
+    signal.signal(signal.SIGALRM, alarm)
+    res: dict[str, list] = {"equal": [], "differ": [], "refused": [], "cannot_build": []}
+    for mt in sorted(ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+        if mt not in CONFIG_MAPPING:
+            continue
+        try:
+            ours = params_total(ModelSpec.from_hf_config({"model_type": mt}, mt))
+        except PlannerInputError as e:
+            res["refused"].append((mt, e.field))
+            continue
+        signal.alarm(timeout_s)
+        try:
+            with torch.device("meta"):
+                m = transformers.AutoModelForCausalLM.from_config(CONFIG_MAPPING[mt]())
+            theirs = sum(p.numel() for p in m.parameters())
+            theirs += sum(b.numel() for n, b in m.named_buffers() if n.endswith("e_score_correction_bias"))
+        except Exception as e:  # noqa: BLE001 - transformers cannot build its own defaults
+            res["cannot_build"].append((mt, type(e).__name__))
+            continue
+        finally:
+            signal.alarm(0)
+        res["equal" if ours == theirs else "differ"].append((mt, ours, theirs))
+    return res
+
+
 if __name__ == "__main__":
+    if "--defaults" in sys.argv:
+        r = check_defaults()
+        for mt, ours, theirs in r["differ"]:
+            print(f"DIFFERS {mt}: planner {ours:,}, transformers {theirs:,}")
+        print({k: len(v) for k, v in r.items()})
+        sys.exit(0)
     sys.exit(1 if check_rules() else 0)
