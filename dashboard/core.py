@@ -21,7 +21,7 @@ from planner.engines import Version
 from planner.errors import PlannerInputError
 from planner.memory import Deployment
 from planner.serving import evaluate
-from planner.spec import MLA, ModelSpec
+from planner.spec import ATTENTION_KINDS, MLA, ModelSpec
 
 log = logging.getLogger("dashboard")
 MAX_UPLOAD_BYTES = profiles.MAX_CONFIG_BYTES
@@ -168,12 +168,12 @@ def variant(model: str, text: str, kind: str) -> ModelSpec:
         return s
     if kind == "all layers full":
         return replace(s, layer_kinds=tuple("full" if k in ("sliding", "chunked") else k for k in s.layer_kinds),
-                       sliding_window=0, name=f"{s.name} [no sliding window what-if]")
+                       sliding_window=0, attn_overrides=(), name=f"{s.name} [no sliding window what-if]")
     if kind == "MLA":
-        if MLA in s.layer_kinds:
+        if s.is_mla:
             return s
         # DeepSeek-V2/V3's latent sizes (config.json: kv_lora_rank 512, qk_rope_head_dim 64)
-        return replace(s, layer_kinds=tuple(MLA if k != "linear" and k != "mamba" else k for k in s.layer_kinds),
+        return replace(s, layer_kinds=tuple(MLA if k in ATTENTION_KINDS else k for k in s.layer_kinds), attn_overrides=(),
                        kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=s.head_dim,
                        q_lora_rank=0, sliding_window=0, name=f"{s.name} [MLA what-if]")
     return s.with_kv_heads(int(kind))

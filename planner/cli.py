@@ -78,8 +78,28 @@ def _list(a):
 
 @command("inspect")
 def _inspect(a):
-    return api.inspect_model(a.model, kv_dtype=a.kv_dtype, engine=a.engine, context=a.context, batch=a.batch,
-                             weights=a.weights)
+    out = api.inspect_model(a.model, kv_dtype=a.kv_dtype, engine=a.engine, context=a.context, batch=a.batch,
+                            weights=a.weights)
+    spec = api.resolve_model(a.model)
+    out["vision_tokens_per_image"] = spec.vision_tokens_per_image or None
+    out["params_source"] = "analytic (planner/params.py)"
+    if a.verify:
+        out.update(_verify(a.model, spec))
+    return out
+
+
+def _verify(model, spec) -> dict:
+    """The analytic count against transformers' meta-device build (profiler/metacount.py: torch and
+    transformers, imported only here; the build is cached per config hash under .cache/meta-params)."""
+    if not isinstance(model, str):
+        raise PlannerInputError("--verify", "a what-if model (--kv-heads) has no config transformers could build",
+                                "drop --kv-heads")
+    try:
+        from profiler.metacount import verify
+    except ImportError as e:
+        raise PlannerInputError("--verify", f"needs torch and transformers ({e.name} is missing)",
+                                "pip install -r requirements-dev.txt") from None
+    return verify(spec, profiles.model_config(model))
 
 
 @command("capacity")
@@ -137,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--engine", default="transformers", choices=api.kvmod.ENGINES)
     sp.add_argument("--context", type=int, default=4096, help="tokens per sequence for kv_cache_bytes")
     sp.add_argument("--batch", type=int, default=1, help="sequences for kv_cache_bytes")
+    sp.add_argument("--verify", action="store_true", help="check the parameter count against transformers' "
+                    "meta-device build of the model (needs torch; the build is cached); differences name the parts")
     sp = sub.add_parser("capacity", help="the KV-cache pool vLLM or SGLang allocates at start-up (tokens, max "
                                          "concurrency), with the rules of the engine version")
     common(sp, gpu=True)

@@ -1,13 +1,17 @@
 """KV-cache bytes per layer kind, per KV dtype and per engine layout.
 
 The seed's formula, ``2 (K and V) x layers x kv_heads x head_dim x tokens x batch x bytes``,
-generalised per layer kind (docs/formulas.md, section "KV cache"):
+generalised per layer kind (docs/formulas.md, section "KV cache"). Each kind is one frozen class in
+planner/layerkinds.py that owns its bytes per token, its fixed state per sequence, its attention FLOPs and
+its rounding rule; this module groups a model's layers by equal specs (``layer_groups``) and evaluates
+grids of batch x context:
 
 * full attention (MHA / GQA / MQA): ``kv_heads_per_rank x (head_dim + v_head_dim) x bytes`` per token;
-* sliding window: the same per token, but only the last tokens of the window are held;
+* sliding window / chunked local: the same per token, but only a window of tokens is held;
 * MLA (DeepSeek): one latent of ``kv_lora_rank + qk_rope_head_dim`` per token, replicated on every
-  TP rank (vLLM's MLAAttentionSpec; transformers 5.x caches the same latent);
-* linear attention / SSM (Qwen3-Next, Jamba, Granite-4.0-H): a fixed state per sequence.
+  TP rank (vLLM's MLAAttentionSpec; transformers 5.x caches the same latent); sparse MLA adds the
+  indexer's key per token;
+* linear attention / SSM (Qwen3-Next, Qwen3.5, Jamba, Nemotron-H): a fixed state per sequence.
 
 Two engine layouts:
 
@@ -20,12 +24,20 @@ Two engine layouts:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .errors import PlannerInputError
-from .spec import CHUNKED, FULL, LINEAR, MAMBA, MLA, SLIDING, ModelSpec
+from .layerkinds import (
+    ChunkedLocal,
+    FullAttention,
+    LayerCache,
+    SlidingWindow,
+    layer_spec,
+    layer_specs,
+)
+from .spec import CHUNKED, SLIDING, ModelSpec
 
 ENGINES = ("transformers", "paged")
 
@@ -80,60 +92,58 @@ class KvGroup:
     bytes_per_seq: float    # fixed state per layer, per sequence (SSM / linear attention)
 
 
-def _kv_heads_per_rank(spec: ModelSpec, tp: int) -> int:
-    """vLLM: max(1, kv_heads // tp): heads split across ranks, replicated when kv_heads < tp."""
-    return max(1, spec.num_kv_heads // tp)
-
-
-def _state_elems(spec: ModelSpec, kind: str, engine: str) -> int:
-    d = spec.ssm_dims
-    conv_keep = 0 if engine == "transformers" else -1  # vLLM keeps kernel-1 conv columns
-    if kind == LINEAR:
-        conv_dim = 2 * d["num_k_heads"] * d["k_head_dim"] + d["num_v_heads"] * d["v_head_dim"]
-        return conv_dim * (d["conv_kernel"] + conv_keep) + d["num_v_heads"] * d["k_head_dim"] * d["v_head_dim"]
-    if d.get("version") == 1:
-        return d["d_inner"] * (d["d_conv"] + conv_keep) + d["d_inner"] * d["d_state"]
-    conv_dim = d["d_inner"] + 2 * d["n_groups"] * d["d_state"]
-    return conv_dim * (d["d_conv"] + conv_keep) + d["n_heads"] * d["head_dim"] * d["d_state"]
-
-
 def layer_groups(spec: ModelSpec, kv_dtype_name: str = "bf16", engine: str = "paged", tp: int = 1,
                  state_bytes: float = 2.0) -> tuple[KvGroup, ...]:
-    """Reduce a model to a few cache groups. ``state_bytes``: element size of SSM states (model dtype)."""
+    """Reduce a model to a few cache groups: layers whose cache specs (planner/layerkinds.py) are equal.
+    ``state_bytes``: element size of SSM states (model dtype). Layers that cache nothing are left out."""
     if engine not in ENGINES:
         raise PlannerInputError("engine", f"unknown engine {engine!r}", f"choose one of {', '.join(ENGINES)}")
     b = kv_dtype(kv_dtype_name).bits / 8
-    counts: dict[tuple[str, int], int] = {}
-    for kind in spec.layer_kinds:
-        window = spec.sliding_window if kind in (SLIDING, CHUNKED) else 0
-        counts[(kind, window)] = counts.get((kind, window), 0) + 1
-    groups = []
-    for (kind, window), n in counts.items():
-        per_tok, per_seq = 0.0, 0.0
-        if kind in (FULL, SLIDING, CHUNKED):
-            per_tok = _kv_heads_per_rank(spec, tp) * (spec.head_dim + spec.v_head_dim) * b
-        elif kind == MLA:
-            # Both engines cache the compressed latent plus the shared rope key (transformers 5.23
-            # DeepseekV2/V3Attention update the cache with (k_nope latent, k_pe)); replicated per rank.
-            per_tok = (spec.kv_lora_rank + spec.qk_rope_head_dim) * b
-        elif kind in (LINEAR, MAMBA):
-            per_seq = _state_elems(spec, kind, engine) * state_bytes / tp
-        groups.append(KvGroup(kind, n, window, per_tok, per_seq))
-    return tuple(groups)
+    counts: dict = {}
+    for ls in layer_specs(spec):
+        if ls is not None:
+            counts[ls] = counts.get(ls, 0) + 1
+    return tuple(KvGroup(ls.kind, n, ls.window, ls.bytes_per_token(b, tp, engine),
+                         ls.state_bytes(state_bytes, tp, engine, elem_bytes=b)) for ls, n in counts.items())
+
+
+def _kind_of(group: KvGroup):
+    """The layer-kind class that owns a group's rounding rule."""
+    return _RULES.get(group.kind, FullAttention)
+
+
+_RULES = {SLIDING: SlidingWindow, CHUNKED: ChunkedLocal}
 
 
 def tokens_held(group: KvGroup, context, engine: str, block_size: int = PAGED_BLOCK_SIZE,
                 max_num_batched_tokens: int = PAGED_MAX_NUM_BATCHED_TOKENS):
-    """Tokens one sequence of ``context`` tokens holds in one layer of ``group`` (vectorised)."""
+    """Tokens one sequence of ``context`` tokens holds in one layer of ``group`` (vectorised): the rounding rule
+    of the group's layer kind (planner/layerkinds.py, with worked examples)."""
     ctx = np.asarray(context, dtype=np.float64)
     if group.bytes_per_token == 0:
         return np.zeros_like(ctx)
-    if engine == "transformers":
-        return np.minimum(ctx, group.window - 1) if group.window else ctx
-    if group.window:
-        need = np.minimum(ctx, group.window - 1 + max_num_batched_tokens)
-        return (np.ceil(need / block_size) + 1) * block_size
-    return np.ceil(ctx / block_size) * block_size
+    cls = _kind_of(group)
+    if group.window and cls is FullAttention:  # a windowed group of another kind rounds like a sliding one
+        cls = SlidingWindow
+    probe = cls(1, 1, 1, 1, group.window) if group.window else FullAttention(1, 1, 1, 1)
+    return probe.tokens_held(ctx, engine, block_size, max_num_batched_tokens)
+
+
+def attention_groups(spec: ModelSpec, tp: int, frac: float = 1.0) -> tuple[tuple[str, int, int, float], ...]:
+    """(kind, layers on the stage, window, FLOPs per query token per visible key) per attention kind: the one
+    place attention FLOPs come from (timing.py reads it)."""
+    counts: dict = {}
+    for ls in layer_specs_all(spec):
+        if isinstance(ls, LayerCache):
+            counts[ls] = counts.get(ls, 0) + 1
+    return tuple((ls.kind, int(round(n * frac)) or 1, ls.attention_window, float(ls.attention_flops_per_token(1.0, tp)))
+                 for ls, n in counts.items())
+
+
+def layer_specs_all(spec: ModelSpec) -> tuple:
+    """Every layer's attention or state spec, KV-sharing layers included (they still attend)."""
+    return tuple(layer_spec(replace(spec, kv_shared_layers=0), i) if spec.kv_shared(i) else layer_spec(spec, i)
+                 for i in range(spec.num_layers))
 
 
 def kv_cache_bytes(groups: tuple[KvGroup, ...], batch, context, engine: str = "paged",

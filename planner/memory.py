@@ -114,7 +114,7 @@ def weight_bytes_per_gpu(spec: ModelSpec, table: FormatTable, dep: Deployment) -
     df = tensor_bytes(spec, table, dep.weights)
     b = df["bytes"].to_numpy()
     split = np.where(df["matrix"].to_numpy(), dep.tp, 1).astype(float)
-    if dep.tp > spec.num_kv_heads and spec.layer_kinds.count("mla") == 0:
+    if dep.tp > spec.num_kv_heads and not spec.is_mla:
         kv = df["role"].isin(["attn_k", "attn_v"]).to_numpy()
         split = np.where(kv, spec.num_kv_heads, split)
     per_rank = b / split
@@ -122,7 +122,8 @@ def weight_bytes_per_gpu(spec: ModelSpec, table: FormatTable, dep: Deployment) -
     counts = stage_layers(spec.num_layers, dep.pp)
     bounds = np.concatenate([[0], np.cumsum(counts)])
     stage_of = np.searchsorted(bounds, layer, side="right") - 1
-    first = np.isin(df["role"].to_numpy(), ["embed", "pos_embed", "embed_proj"]) & (layer < 0)
+    first = (np.isin(df["role"].to_numpy(), ["embed", "pos_embed", "embed_proj", "embed_per_layer"])
+             | (df["component"] == "vision").to_numpy()) & (layer < 0)  # vLLM runs the vision tower on stage 0
     stage_of = np.where(layer < 0, np.where(first, 0, dep.pp - 1), stage_of)
     per_stage = np.bincount(stage_of, weights=per_rank, minlength=dep.pp)
     return float(per_stage.max())

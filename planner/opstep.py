@@ -29,7 +29,7 @@ from . import kv as kvmod
 from .errors import PlannerInputError
 from .memory import Deployment, stage_layers
 from .optables import OpTables
-from .spec import CHUNKED, LINEAR, MAMBA, MLA, SLIDING, ModelSpec
+from .spec import FULL, MLA, SLIDING, ModelSpec
 
 # weight format family -> GEMM table dtype (None: no measured GEMM of that kind)
 GEMM_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-block": "fp8_block"}
@@ -109,8 +109,9 @@ class OpCurves:
         ops = OpTables.load(gpu_id, "vllm")
         if ops is None:
             return None, f"no measured operator tables for {gpu_id}"
-        if any(k in (LINEAR, MAMBA, CHUNKED) for k in spec.layer_kinds):
-            return None, "linear-attention / Mamba / chunked-attention layers are not in the measured tables"
+        if any(k not in (FULL, SLIDING, MLA) for k in spec.layer_kinds) or spec.attn_overrides or spec.kv_shared_layers:
+            return None, ("linear-attention / Mamba / chunked / sparse / MLP-only layers and per-kind attention shapes "
+                          "are not in the measured tables")
         gdt = GEMM_DTYPE.get(gemm_kind)
         if gdt is None or gdt not in ops.dtypes("gemm"):
             return None, f"no measured GEMM for {gemm_kind} weights on {gpu_id}"

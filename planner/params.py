@@ -14,9 +14,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .spec import LINEAR, MAMBA, MLA, ModelSpec
+from .spec import LINEAR, MLA_KINDS, NONE, STATE_KINDS, ModelSpec
 
-COMPONENTS = ("embeddings", "attention", "mlp", "experts", "router", "ssm", "norms", "lm_head")
+COMPONENTS = ("embeddings", "attention", "mlp", "experts", "router", "ssm", "norms", "lm_head", "vision")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Tensor:
     rows: int        # output features (1-D tensors: their length)
     cols: int        # input features (1 for 1-D tensors)
     count: int = 1   # experts hold ``count`` copies
-    active: int = 1  # copies one token touches (experts_per_token for routed experts)
+    active: int = 1  # copies one token touches (experts_per_token for routed experts; 0 for the vision tower)
     matrix: bool = True  # 2-D weights a format may quantize; 1-D (norms, biases) stay high precision
 
 
@@ -35,45 +35,76 @@ def _vec(component: str, role: str, layer: int, n: int, count: int = 1, active: 
     return Tensor(component, role, layer, n, 1, count, active, matrix=False)
 
 
-def _attention(s: ModelSpec, i: int) -> list[Tensor]:
-    h, nh, hd = s.hidden_size, s.num_heads, s.head_dim
-    if s.layer_kinds[i] == MLA:
-        out: list[Tensor] = []
-        if s.q_lora_rank:
-            out += [Tensor("attention", "attn_q", i, s.q_lora_rank, h), _vec("norms", "norm", i, s.q_lora_rank),
-                    Tensor("attention", "attn_q", i, nh * hd, s.q_lora_rank)]
-        else:
-            out.append(Tensor("attention", "attn_q", i, nh * hd, h))
-        out += [Tensor("attention", "attn_k", i, s.kv_lora_rank + s.qk_rope_head_dim, h),
-                _vec("norms", "norm", i, s.kv_lora_rank),
-                Tensor("attention", "attn_v", i, nh * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank),
-                Tensor("attention", "attn_o", i, h, nh * s.v_head_dim)]
-        return out
-    q_rows = nh * hd * (2 if s.attn_output_gate else 1)
-    kv_rows = s.num_kv_heads * hd
-    out = [Tensor("attention", "attn_q", i, q_rows, h), Tensor("attention", "attn_k", i, kv_rows, h),
-           Tensor("attention", "attn_v", i, kv_rows, h), Tensor("attention", "attn_o", i, h, nh * hd)]
-    if s.q_bias:
-        out.append(_vec("attention", "bias", i, q_rows))
-    if s.kv_bias:
-        out.append(_vec("attention", "bias", i, 2 * kv_rows))
-    if s.o_bias:
-        out.append(_vec("attention", "bias", i, h))
-    if s.qk_norm:
-        out.append(_vec("norms", "norm", i, 2 * hd))
-    if s.attention_sinks:
-        out.append(_vec("attention", "sinks", i, nh))
+def _mla(s: ModelSpec, i: int, h: int, nh: int, hd: int) -> list[Tensor]:
+    """DeepSeek MLA: q (low-rank or not), the kv latent + shared rope key, its up-projection, o."""
+    out: list[Tensor] = []
+    if s.q_lora_rank:
+        out += [Tensor("attention", "attn_q", i, s.q_lora_rank, h), _vec("norms", "norm", i, s.q_lora_rank),
+                Tensor("attention", "attn_q", i, nh * hd, s.q_lora_rank)]
+    else:
+        out.append(Tensor("attention", "attn_q", i, nh * hd, h))
+    out += [Tensor("attention", "attn_k", i, s.kv_lora_rank + s.qk_rope_head_dim, h),
+            _vec("norms", "norm", i, s.kv_lora_rank),
+            Tensor("attention", "attn_v", i, nh * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank),
+            Tensor("attention", "attn_o", i, h, nh * s.v_head_dim)]
+    if s.has_indexer(i):  # the DSA indexer: its own queries, one shared key head, head weights
+        ix = dict(s.indexer)
+        q_in = s.q_lora_rank or h
+        out += [Tensor("attention", "attn_q", i, ix["n_heads"] * ix["head_dim"], q_in),
+                Tensor("attention", "attn_k", i, ix["head_dim"], h), _vec("norms", "norm", i, 2 * ix["head_dim"]),
+                Tensor("attention", "attn_q", i, ix["n_heads"], h)]
     return out
 
 
-def _ssm(s: ModelSpec, i: int) -> list[Tensor]:
+def _attention(s: ModelSpec, i: int) -> list[Tensor]:
+    h, kind = s.hidden_size, s.layer_kinds[i]
+    if kind in MLA_KINDS:
+        return _mla(s, i, h, s.num_heads, s.head_dim)
+    a = s.attn_shape(kind)
+    nh, hd, vd = a["num_heads"], a["head_dim"], a["v_head_dim"]
+    q_rows = nh * hd * (2 if s.attn_output_gate else 1)
+    own_kv = not s.kv_shared(i)  # a KV-sharing layer (Gemma 4) has no k/v projections of its own
+    k_rows = a["num_kv_heads"] * hd * own_kv
+    v_rows = a["num_kv_heads"] * vd * (own_kv and not a["k_eq_v"])
+    out = [Tensor("attention", "attn_q", i, q_rows, h), Tensor("attention", "attn_o", i, h, nh * vd)]
+    out += [Tensor("attention", "attn_k", i, k_rows, h)] if k_rows else []
+    out += [Tensor("attention", "attn_v", i, v_rows, h)] if v_rows else []
+    if s.q_bias:
+        out.append(_vec("attention", "bias", i, q_rows))
+    if s.kv_bias and k_rows + v_rows:
+        out.append(_vec("attention", "bias", i, k_rows + v_rows))
+    if s.o_bias:
+        out.append(_vec("attention", "bias", i, h))
+    if s.qk_norm:
+        q_norm = nh * hd if s.qk_norm_full else hd
+        k_norm = (a["num_kv_heads"] * hd if s.qk_norm_full else hd) * own_kv
+        out.append(_vec("norms", "norm", i, q_norm + k_norm))
+    if a["sinks"]:
+        out.append(_vec("attention", "sinks", i, nh))
+    if s.attn_gate_per_head:
+        out.append(Tensor("attention", "attn_q", i, nh, h))
+    return out
+
+
+def _linear_attention(s: ModelSpec, i: int) -> list[Tensor]:
+    """Gated DeltaNet (Qwen3-Next, Qwen3.5) or Kimi Delta Attention (Kimi Linear)."""
     d, h = s.ssm_dims, s.hidden_size
-    if s.layer_kinds[i] == LINEAR:  # Qwen3-Next gated DeltaNet
-        kd, vd = d["num_k_heads"] * d["k_head_dim"], d["num_v_heads"] * d["v_head_dim"]
-        conv = 2 * kd + vd
-        return [Tensor("ssm", "ssm_in", i, 2 * kd + 2 * vd, h), Tensor("ssm", "ssm_in", i, 2 * d["num_v_heads"], h),
-                _vec("ssm", "ssm_conv", i, conv * d["conv_kernel"]), _vec("ssm", "ssm_param", i, 2 * d["num_v_heads"]),
-                _vec("norms", "norm", i, d["v_head_dim"]), Tensor("ssm", "ssm_out", i, h, vd)]
+    kd, vd = d["num_k_heads"] * d["k_head_dim"], d["num_v_heads"] * d["v_head_dim"]
+    conv = 2 * kd + vd
+    if d.get("kda"):  # q/k/v, conv, low-rank forget and output gates, beta per head, gated norm, o
+        hd, heads = d["k_head_dim"], d["num_k_heads"]
+        return [Tensor("ssm", "ssm_in", i, conv, h), _vec("ssm", "ssm_conv", i, conv * d["conv_kernel"]),
+                Tensor("ssm", "ssm_in", i, 2 * hd + heads, h), Tensor("ssm", "ssm_in", i, 2 * kd, hd),
+                _vec("ssm", "ssm_param", i, kd + heads), _vec("norms", "norm", i, hd), Tensor("ssm", "ssm_out", i, h, vd)]
+    return [Tensor("ssm", "ssm_in", i, 2 * kd + 2 * vd, h), Tensor("ssm", "ssm_in", i, 2 * d["num_v_heads"], h),
+            _vec("ssm", "ssm_conv", i, conv * d["conv_kernel"]), _vec("ssm", "ssm_param", i, 2 * d["num_v_heads"]),
+            _vec("norms", "norm", i, d["v_head_dim"]), Tensor("ssm", "ssm_out", i, h, vd)]
+
+
+def _ssm(s: ModelSpec, i: int) -> list[Tensor]:
+    if s.layer_kinds[i] == LINEAR:
+        return _linear_attention(s, i)
+    d, h = s.ssm_dims, s.hidden_size
     inner, ds, dc = d["d_inner"], d["d_state"], d["d_conv"]
     pb = d["proj_bias"]
     if d["version"] == 1:  # Jamba's Mamba-1 mixer
@@ -85,7 +116,7 @@ def _ssm(s: ModelSpec, i: int) -> list[Tensor]:
         if pb:
             out.append(_vec("ssm", "bias", i, 2 * inner + h))
         return out
-    heads, groups = d["n_heads"], d["n_groups"]  # Mamba-2 mixer (Granite-4.0-H, Bamba)
+    heads, groups = d["n_heads"], d["n_groups"]  # Mamba-2 mixer (Granite-4.0-H, Bamba, Nemotron-H)
     conv = inner + 2 * groups * ds
     out = [Tensor("ssm", "ssm_in", i, inner + conv + heads, h),
            _vec("ssm", "ssm_conv", i, conv * dc + conv * d["conv_bias"]),
@@ -106,17 +137,21 @@ def _mlp(component: str, prefix: str, i: int, h: int, inter: int, gated: bool, b
     return out
 
 
-def _ffn(s: ModelSpec, i: int) -> list[Tensor]:
-    h = s.hidden_size
-    if not s.moe_layers[i]:
-        return _mlp("mlp", "mlp", i, h, s.intermediate_size, s.mlp_gated, s.mlp_bias)
+def _experts(s: ModelSpec, i: int, h: int) -> list[Tensor]:
     e, k = s.num_experts, s.experts_per_token
-    out = _mlp("experts", "expert", i, h, s.moe_intermediate_size, s.mlp_gated, s.expert_bias, e, k)
+    width = s.moe_latent_size or h  # latent MoE (Nemotron-3): experts in a narrower space, projected in and out
+    out = _mlp("experts", "expert", i, width, s.moe_intermediate_size, s.mlp_gated, s.expert_bias, e, k)
     out.append(Tensor("router", "router", i, e, h))
+    if s.moe_latent_size:
+        out += [Tensor("experts", "mlp_up", i, width, h), Tensor("experts", "mlp_down", i, h, width)]
     if s.router_bias:
         out.append(_vec("router", "bias", i, e))
-    if s.model_type == "deepseek_v3":
-        out.append(_vec("router", "bias", i, e))  # e_score_correction_bias
+    if s.router_score_bias:
+        out.append(_vec("router", "bias", i, e))  # e_score_correction_bias (a buffer in transformers)
+    if s.router_scale:
+        out.append(_vec("router", "bias", i, h + e))  # Gemma 4: router.scale, router.per_expert_scale
+    if s.moe_norms:
+        out.append(_vec("norms", "norm", i, s.moe_norms * h))
     if s.shared_expert_intermediate_size:
         out += _mlp("experts", "mlp", i, h, s.shared_expert_intermediate_size, s.mlp_gated, False)
         if s.shared_expert_gate:
@@ -124,10 +159,39 @@ def _ffn(s: ModelSpec, i: int) -> list[Tensor]:
     return out
 
 
+def _ffn(s: ModelSpec, i: int) -> list[Tensor]:
+    h, out = s.hidden_size, []
+    if s.has_dense_mlp(i) and s.intermediate_size:
+        wide = 2 if s.double_wide_shared_mlp and s.kv_shared(i) else 1
+        out += _mlp("mlp", "mlp", i, h, s.intermediate_size * wide, s.mlp_gated, s.mlp_bias)
+    if s.moe_layers[i]:
+        out += _experts(s, i, h)
+    return out
+
+
 def _layer(s: ModelSpec, i: int) -> list[Tensor]:
-    mixer = _ssm(s, i) if s.layer_kinds[i] in (LINEAR, MAMBA) else _attention(s, i)
+    kind = s.layer_kinds[i]
+    mixer = _ssm(s, i) if kind in STATE_KINDS else [] if kind == NONE else _attention(s, i)
     norm_len = s.hidden_size * (2 if s.norm_bias else 1)
-    return mixer + _ffn(s, i) + [_vec("norms", "norm", i, norm_len * s.norms_per_layer)]
+    out = mixer + _ffn(s, i) + [_vec("norms", "norm", i, norm_len * s.norms_per_layer)]
+    if s.per_layer_input_size:  # Gemma 3n/4: gate the layer's own input embedding in, project back, norm
+        p = s.per_layer_input_size
+        out += [Tensor("mlp", "mlp_up", i, p, s.hidden_size), Tensor("mlp", "mlp_down", i, s.hidden_size, p),
+                _vec("norms", "norm", i, s.hidden_size)]
+    return out
+
+
+def _outside(spec: ModelSpec) -> list[Tensor]:
+    """Per-layer input embeddings (Gemma 3n/4), the vision tower and projector."""
+    out: list[Tensor] = []
+    if spec.per_layer_input_size:
+        width = spec.num_layers * spec.per_layer_input_size
+        out += [Tensor("embeddings", "embed_per_layer", -1, spec.per_layer_vocab_size, width),
+                Tensor("embeddings", "embed_proj", -1, width, spec.hidden_size),
+                _vec("norms", "norm", -1, spec.per_layer_input_size)]
+    for role, rows, cols, count in spec.vision_tensors:
+        out.append(Tensor("vision", role, -1, rows, cols, count, 0, matrix=cols > 1))
+    return out
 
 
 @lru_cache(maxsize=256)
@@ -146,6 +210,9 @@ def inventory(spec: ModelSpec) -> pd.DataFrame:
         rows.append(_vec("norms", "norm", -1, h * (2 if spec.norm_bias else 1)))
     if not spec.tie_word_embeddings:
         rows.append(Tensor("lm_head", "lm_head", -1, v, emb_dim))
+    if spec.lm_head_bias:
+        rows.append(_vec("lm_head", "bias", -1, v))
+    rows += _outside(spec)
     df = pd.DataFrame([r.__dict__ for r in rows])
     df["params"] = df["rows"].astype(np.int64) * df["cols"] * df["count"]
     df["active_params"] = df["rows"].astype(np.int64) * df["cols"] * df["active"]

@@ -93,6 +93,23 @@ def _match(name: str, names: tuple[str, ...]) -> str | None:
     return low.get(key)
 
 
+def model_config(name_or_path: str) -> dict:
+    """The raw config.json of a bundled model or a path (what ``inspect --verify`` hands transformers)."""
+    p = Path(name_or_path).expanduser()
+    if p.is_dir() and (p / "config.json").is_file():
+        p = p / "config.json"
+    if not p.is_file():
+        found = _match(name_or_path, model_names())
+        if found is None:
+            raise PlannerInputError("model", f"{name_or_path!r} is neither a bundled model nor a config.json path",
+                                    "run `python -m planner list` for the bundled names, or give a path")
+        p = ROOT / "models" / found / "config.json"
+    cfg = read_json(p, "config.json")
+    if not isinstance(cfg, dict):
+        raise PlannerInputError("config.json", "must be a JSON object", "point at the model's config.json")
+    return cfg
+
+
 @lru_cache(maxsize=256)
 def load_model(name_or_path: str) -> ModelSpec:
     """A bundled model by name (case-insensitive, an ``org/`` prefix is ignored), or a path to a

@@ -150,12 +150,12 @@ def _resolve(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, era: Era) -> dict
     given_or("max_model_len", mml, why)
     given_or("gpu_memory_utilization", era["gpu_memory_utilization"], rule("gpu_memory_utilization"))
     bs = era["block_size"]
-    if "mla" in spec.layer_kinds and era.get("mla_block_size"):
+    if spec.is_mla and era.get("mla_block_size"):  # MLA and sparse MLA (DeepSeek-V3.2)
         bs = era["mla_block_size"]
     given_or("block_size", bs, rule("block_size"))
     name = gpu.nvml_names[0] if gpu.nvml_names else gpu.display_name
     sd = scheduler_defaults(era, s.entry_point, gpu.total_memory_bytes, name, out["max_model_len"].value,
-                            sliding_or_mla=any(k in ("sliding", "mla") for k in spec.layer_kinds))
+                            sliding_or_mla=spec.is_mla or "sliding" in spec.layer_kinds)
     given_or("max_num_seqs", sd.max_num_seqs, f"default of {era.label}: {sd.source}")
     given_or("max_num_batched_tokens", sd.max_num_batched_tokens, f"default of {era.label}: {sd.source}")
     out["kv_cache_dtype"] = Setting(_kv_dtype(spec, s, era), "given" if s.kv_cache_dtype not in ("auto", None)

@@ -31,7 +31,7 @@ from .gpus import GpuSpec
 from .memory import Deployment, stage_layers
 from .opstep import GEMM_DTYPE, MOE_DTYPE, OpCurves
 from .params import inventory
-from .spec import CHUNKED, LINEAR, MAMBA, MLA, SLIDING, ModelSpec
+from .spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -262,19 +262,9 @@ def _interp_ops(o: OpCurves, tokens):
 
 
 def _attn_groups(spec: ModelSpec, tp: int, frac: float) -> tuple[tuple[str, int, int, float], ...]:
-    """(kind, layers on the stage, window, FLOPs per query token per visible key) per attention kind."""
-    heads = spec.num_heads / tp
-    counts: dict[tuple[str, int], int] = {}
-    for kind in spec.layer_kinds:
-        if kind not in (LINEAR, MAMBA):
-            key = (kind, spec.sliding_window if kind in (SLIDING, CHUNKED) else 0)
-            counts[key] = counts.get(key, 0) + 1
-    out = []
-    for (kind, window), n in counts.items():
-        # MLA decode in vLLM absorbs the up-projections: scores over kv_lora+rope, values over kv_lora
-        dims = 2 * spec.kv_lora_rank + spec.qk_rope_head_dim if kind == MLA else spec.head_dim + spec.v_head_dim
-        out.append((kind, int(round(n * frac)) or 1, window, 2 * heads * dims))
-    return tuple(out)
+    """(kind, layers on the stage, window, FLOPs per query token per visible key) per attention kind:
+    owned by the layer-kind classes (planner/layerkinds.py via kv.attention_groups)."""
+    return kvmod.attention_groups(spec, tp, frac)
 
 
 def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTable, eff: Efficiency,
@@ -291,7 +281,7 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
     frac = stage_layers(spec.num_layers, dep.pp).max() / spec.num_layers
     in_layer = df["layer"].to_numpy() >= 0
     is_expert = df["role"].str.startswith("expert_").to_numpy()
-    is_embed = df["role"].isin(["embed", "pos_embed"]).to_numpy()
+    is_embed = df["role"].isin(["embed", "pos_embed"]).to_numpy() | (df["component"] == "vision").to_numpy()
     b = df["bytes"].to_numpy() / np.where(df["matrix"].to_numpy(), tp, 1)
     layer_dense = b[in_layer & ~is_expert].sum() * frac
     outside = b[~in_layer & ~is_embed].sum()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-_STATE_ATTRS = ("keys", "values", "conv_states", "recurrent_states", "_quantized_keys", "_quantized_values")
+_STATE_ATTRS = ("keys", "values", "conv_states", "recurrent_states", "_quantized_keys", "_quantized_values",
+                "indexer_keys")  # DynamicIndexedLayer: the DSA indexer's key cache
 
 
 def _tensors(value):

@@ -50,6 +50,10 @@ EXTRA_KEYS = (
     "moe_layer_freq", "sliding_window_pattern", "use_sliding_window", "max_window_layers",
     "tie_word_embeddings", "attention_bias", "mlp_bias", "quantization_config", "text_config", "architectures",
     "model_type", "_name_or_path",
+    # read since the parser follows transformers' classes (planner/parse.py, profiles/model_families.json)
+    "hybrid_override_pattern", "attention_chunk_size", "interleave_moe_layer_step", "num_kv_shared_layers",
+    "index_topk", "linear_num_key_heads", "global_head_dim", "attention_k_eq_v", "mamba_num_heads", "top_k_experts",
+    "moe_latent_size", "vision_config", "full_attention_interval", "mlp_layer_types",
 )
 GPU = "H100-SXM"
 # the commands a config goes through, with sizes small enough for thousands of runs

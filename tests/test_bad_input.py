@@ -16,8 +16,9 @@ GOOD = TINY["llama-gqa"]
 
 
 @pytest.mark.parametrize("mutate, field", [
-    (lambda c: c.pop("num_hidden_layers"), "num_hidden_layers"),
-    (lambda c: c.pop("num_attention_heads"), "num_attention_heads"),
+    # a model_type transformers does not know has no class defaults to fall back on
+    (lambda c: c.update(model_type="my_custom_lm") or c.pop("num_hidden_layers"), "num_hidden_layers"),
+    (lambda c: c.update(model_type="my_custom_lm") or c.pop("num_attention_heads"), "num_attention_heads"),
     (lambda c: c.update(num_attention_heads=0), "num_attention_heads"),
     (lambda c: c.update(hidden_size=-64), "hidden_size"),
     (lambda c: c.update(num_key_value_heads=3), "num_key_value_heads"),  # 4 heads do not split into 3 groups
@@ -35,6 +36,15 @@ def test_bad_configs_name_the_field(mutate, field):
     with pytest.raises(PlannerInputError) as e:
         ModelSpec.from_hf_config(cfg)
     assert field in str(e.value)
+
+
+def test_a_key_left_out_takes_the_class_default_and_says_so():
+    """transformers saves only what differs from its class defaults, so a left-out key means the default
+    (LlamaConfig.num_hidden_layers = 32); the planner takes it and lists it among its assumptions."""
+    cfg = {k: v for k, v in GOOD.items() if k != "num_hidden_layers"}
+    spec = ModelSpec.from_hf_config(cfg)
+    assert spec.num_layers == 32
+    assert any("num_hidden_layers absent: LlamaConfig default 32" in a for a in spec.assumptions)
 
 
 @pytest.mark.parametrize("text", ["", "{not json", "[1, 2]", "null", '"a string"'])

@@ -1,0 +1,121 @@
+"""Every public config of tests/data/hub-configs (index.json says where each one came from) is read: the planner
+answers (parameters, KV bytes) or refuses in one line naming the feature it does not model. Where transformers
+can read a config (corpus and bundled), the planner's normalised fields equal transformers' own config object:
+hidden size, layers, heads, KV heads, head_dim, vocabulary, layer types, sliding window, experts, top-k.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from planner import kv, profiles
+from planner.errors import PlannerInputError
+from planner.params import param_breakdown, params_total
+from planner.spec import ModelSpec
+from profiler.metacount import config_differences
+
+DATA = Path(__file__).resolve().parent / "data" / "hub-configs"
+INDEX = json.loads((DATA / "index.json").read_text())
+FILES = [e["file"] for e in INDEX]
+
+# The features the planner names when it refuses (docs/config-reading.md, "What is refused").
+REFUSED = {
+    "MiniMaxAI--MiniMax-M3.json": "MiniMax-M3 sparse attention",
+    "RWKV--rwkv-5-world-3b.json": "RWKV time-mix recurrent layers",
+    "deepseek-ai--DeepSeek-V4-Flash.json": "DeepSeek-V4 compressed sparse attention",
+    "deepseek-ai--DeepSeek-V4-Pro.json": "DeepSeek-V4 compressed sparse attention",
+    "nvidia--Llama-3_3-Nemotron-Super-49B-v1.json": "Nemotron-NAS heterogeneous layers",
+}
+# Where transformers' config object and the planner disagree on purpose, with the reason.
+TRANSFORMERS_DIFFERS = {
+    "stepfun-ai--Step-3.7-Flash.json": "a flat file for a composite class: transformers builds its text part from the "
+                                       "class defaults (vocab 128815, every layer full) and ignores the top-level keys; "
+                                       "the planner reads the top level, as the checkpoint was written",
+    "falcon-7b": "FalconConfig.num_key_value_heads reports the 71 query heads, while FalconAttention with multi_query "
+                 "caches one KV head (the forward-pass check tests/test_kv_forward.py, falcon-mqa, agrees with 1)",
+}
+# Hand-checked readings of the configs docs/research/config-coverage.md found read but wrong, against the
+# sizes their model cards publish: (parameters, KV heads, gated MLP).
+READINGS = {
+    "bigcode--gpt_bigcode-santacoder.json": (1_124_886_528, 1, False),    # 1.1B, multi_query: one KV head
+    "WizardLMTeam--WizardCoder-15B-V1.0.json": (15_517_462_528, 1, False),  # 15.5B
+    "THUDM--chatglm3-6b.json": (6_243_584_000, 2, True),                # 6.2B, multi_query_group_num 2
+    "THUDM--glm-4-9b-chat.json": (9_399_951_360, 2, True),              # 9.4B
+    "Qwen--Qwen-7B-Chat.json": (7_721_324_544, 32, True),               # 7.7B: intermediate_size 22016 = 2 x 11008
+    "allenai--Molmo-7B-D-0924.json": (7_615_616_512, 4, True),          # Qwen2-7B body: 37888 = 2 x 18944
+    "bigcode--starcoder2-7b.json": (7_173_923_840, 4, False),           # 7.2B, c_fc / c_proj
+    "togethercomputer--RedPajama-INCITE-Chat-3B-v1.json": (2_775_864_320, 32, False),  # 2.8B
+    "google--gemma-2b.json": (2_506_172_416, 1, True),                  # 2.5B: GemmaConfig ties embeddings
+    "CohereForAI--aya-23-8B.json": (8_028_033_024, 8, True),            # 8.0B: CohereConfig ties embeddings
+    "microsoft--phi-2.json": (2_779_683_840, 32, False),                # 2.7B: n_inner null = 4 x n_embd
+    "EleutherAI--gpt-j-6b.json": (6_050_882_784, 16, False),            # 6B
+    "llava-hf--llava-1.5-7b-hf.json": (7_063_427_072, 32, True),        # 7.06B: Llama-2-7B + CLIP-L/336 + projector
+}
+
+
+def _load(name: str) -> dict:
+    return json.loads((DATA / name).read_text())
+
+
+def test_the_index_names_every_file_and_its_source():
+    on_disk = {p.name for p in DATA.glob("*.json")} - {"index.json"}
+    assert on_disk == set(FILES) and len(FILES) == 125
+    assert all(e["source"].get("repo") and e["model_id"] for e in INDEX)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_corpus_config_answers_or_names_what_it_lacks(name):
+    cfg = _load(name)
+    if name in REFUSED:
+        with pytest.raises(PlannerInputError) as e:
+            ModelSpec.from_hf_config(cfg, name)
+        assert REFUSED[name] in str(e.value) and "\n" not in str(e.value) and e.value.field.startswith("config.json")
+        return
+    spec = ModelSpec.from_hf_config(cfg, name)
+    assert params_total(spec) > 0 and sum(param_breakdown(spec).values()) == params_total(spec)
+    for engine in ("paged", "transformers"):
+        groups = kv.layer_groups(spec, "bf16", engine)
+        b = float(kv.kv_cache_bytes(groups, 4, 8192, engine))
+        assert math.isfinite(b) and b >= 0
+    assert all("\n" not in a for a in spec.assumptions)
+
+
+def _bundled_and_corpus() -> list[tuple[str, Path]]:
+    out = [(f, DATA / f) for f in FILES if f not in REFUSED]
+    return out + [(n, profiles.ROOT / "models" / n / "config.json") for n in profiles.model_names()]
+
+
+@pytest.mark.parametrize("name, path", _bundled_and_corpus(), ids=[n for n, _ in _bundled_and_corpus()])
+def test_normalised_fields_equal_transformers_config(name, path):
+    cfg = json.loads(path.read_text())
+    spec = ModelSpec.from_hf_config(cfg, name)
+    try:
+        diffs = config_differences(spec, cfg)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # remote code, or a file transformers refuses
+        pytest.skip(f"transformers cannot read it: {type(e).__name__}: {str(e)[:120]}")
+    if name in TRANSFORMERS_DIFFERS:
+        assert diffs, f"{name} no longer differs: drop it from TRANSFORMERS_DIFFERS"
+    else:
+        assert diffs == []
+
+
+@pytest.mark.parametrize("name", sorted(READINGS))
+def test_the_configs_read_wrong_before_are_read_right(name):
+    spec = ModelSpec.from_hf_config(_load(name), name)
+    assert (params_total(spec), spec.num_kv_heads, spec.mlp_gated) == READINGS[name]
+
+
+def test_layer_patterns_transformers_computes_in_code():
+    """Llama 4 (every 4th layer global, chunks of 8192), MiMo-V2 (hybrid_layer_pattern, window 128 + 1),
+    Gemma 4 E2B (the last 20 of 35 layers reuse earlier K/V), Nemotron-H (one block per character)."""
+    scout = ModelSpec.from_hf_config(_load("meta-llama--Llama-4-Scout-17B-16E-Instruct.json"))
+    assert scout.kind_counts() == {"chunked": 36, "full": 12} and scout.attention_chunk_size == 8192
+    mimo = ModelSpec.from_hf_config(_load("XiaomiMiMo--MiMo-V2-Flash.json"))
+    assert mimo.kind_counts() == {"full": 9, "sliding": 39} and mimo.sliding_window == 129
+    e2b = ModelSpec.from_hf_config(_load("google--gemma-4-E2B-it.json"))
+    groups = kv.layer_groups(e2b, "bf16", "transformers")
+    assert e2b.kv_shared_layers == 20 and sum(g.layers for g in groups) == 15
+    nemo = ModelSpec.from_hf_config(_load("nvidia--Nemotron-H-8B-Base-8K.json"))
+    assert nemo.kind_counts() == {"mamba": 24, "none": 24, "full": 4}
