@@ -105,7 +105,7 @@ def _fit(a):
 def _print_human(name: str, out) -> None:
     if name == "list":
         for k, v in out.items():
-            print(f"{k}:\n  " + "\n  ".join(v))
+            print(f"{k}:\n  " + ("\n  ".join(v) or "(none)"))
         return
     for k, v in out.items():
         if isinstance(v, float) and k.endswith("_bytes") or k.endswith("_bytes_per_gpu"):

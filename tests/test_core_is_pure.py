@@ -1,4 +1,5 @@
-"""The core never imports streamlit, torch or plotly (house style: planner/ is numpy and pandas only)."""
+"""The core never imports streamlit, torch, plotly, transformers or huggingface_hub (house style: planner/ is
+numpy and pandas only; planner/hub.py imports huggingface_hub inside the functions that go online)."""
 
 import subprocess
 import sys
