@@ -4,27 +4,41 @@ The sidebar is drawn by app.py on every run, before the page, so its widgets (an
 values) persist across pages. On a session's first run the URL's query parameters are read
 into the widgets' keys; a bad parameter shows a warning and falls back to the default. After
 every run the current choices are written back, so the page URL carries the plan.
+
+The model is a bundled one, an uploaded config.json, or a Hugging Face Hub id (from the local cache, or
+fetched when online: planner/hub.py). Whenever it changes, the weight format goes to the checkpoint's
+own (planner.api.default_weights, the CLI's default). A GPU defined in the sidebar's form joins the GPU
+list for the session (planner.gpus.user_gpu, the CLI's --gpu-* figures).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 
 import streamlit as st
 
 from dashboard import core
 from dashboard.fmt import plain
+from planner import hub, profiles
 from planner import kv as kvmod
-from planner import profiles
 from planner.configread import shown
 from planner.errors import PlannerInputError
+from planner.gpus import user_gpu
 
 TP_OPTIONS = (1, 2, 4, 8, 16)
 INT_LIMITS = {"gpus": (1, 4096), "batch": (1, 65536), "prompt": (1, 1 << 20), "output": (1, 1 << 20)}
-DEFAULTS = {"tp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "batch": 32, "prompt": 1024, "output": 256}
+DEFAULTS = {"tp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "batch": 32, "prompt": 1024, "output": 256, "hub": ""}
 PREFERRED_MODELS = ("Llama-3.1-8B", "Meta-Llama-3.1-8B", "Qwen3-8B", "Mistral-7B-v0.1")
 PREFERRED_GPUS = ("H100-SXM", "H100-SXM-80GB", "A100-SXM-80GB")
-PARAMS = ("model", "gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+PARAMS = ("model", "hub", "gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+MAX_SESSION_GPUS = 8   # user-defined GPUs one session keeps (the newest)
+# the GPU form's fields: (label, key, default, min, max, help); the limits are gpus.LIMITS in these units
+GPU_FORM = (("Memory (GiB)", "mem", 80.0, 0.5, 9000.0, "what a program can use, GiB (2^30 bytes); below 10 TB"),
+            ("Bandwidth (TB/s)", "bw", 3.35, 0.01, 1000.0, "memory bandwidth, 10^12 bytes/s"),
+            ("BF16 dense TFLOPS", "bf16", 989.0, 0.1, 1e6, "dense tensor-core peak (no sparsity)"),
+            ("FP8 dense TFLOPS (0: none)", "fp8", 0.0, 0.0, 1e6, "0: fp8 runs at the BF16 rate"),
+            ("$ per GPU-hour (0: none)", "price", 0.0, 0.0, 1e4, "0: no cost figures"))
 
 
 def key(name: str) -> str:
@@ -62,6 +76,27 @@ def model_names() -> tuple[str, ...]:
 
 def gpu_ids() -> tuple[str, ...]:
     return tuple(profiles.gpus())
+
+
+def session_gpu_ids() -> tuple[str, ...]:
+    """The bundled GPUs and this session's user-defined ones (registered again on every run, so that a
+    long-lived server that dropped one still knows it)."""
+    ids = []
+    for figs in st.session_state.get("_user_gpus", []):
+        try:
+            ids.append(profiles.register_gpu(_form_gpu(figs)))
+        except PlannerInputError:
+            continue
+    return gpu_ids() + tuple(ids)
+
+
+def _form_gpu(figs: dict):
+    """A user-defined GPU from the form's figures; its id carries a hash of them, so that two sessions'
+    GPUs of one name never share a cached result."""
+    name = profiles.clean_name(figs.get("name") or "gpu", 24).replace(" ", "-").strip(".-_+") or "gpu"
+    digest = hashlib.sha256(repr(sorted(figs.items())).encode()).hexdigest()[:6]
+    return user_gpu(figs["mem"], figs["bw"], figs["bf16"], figs["fp8"] or None, figs["price"] or None,
+                    gpu_id=f"user-{name}-{digest}", where="GPU form")
 
 
 def format_ids() -> tuple[str, ...]:
@@ -111,6 +146,10 @@ def _defaults(nvml: dict | None) -> dict:
 
 def _parse_param(name: str, raw: str) -> object:
     """A query parameter's value as the widget holds it; PlannerInputError when invalid."""
+    if name == "hub":
+        if raw and not hub.parse_id(raw):
+            raise PlannerInputError("hub", f"{raw[:120]!r} is not a Hugging Face Hub id", "write it as org/name")
+        return raw
     if name == "model":
         low = {n.lower(): n for n in model_names()}
         if raw.lower() not in low:
@@ -153,16 +192,19 @@ def init() -> None:
     if st.session_state.get("_state_ready"):
         return
     values = _defaults(nvml_gpu())
-    warnings = []
+    warnings, read = [], set()
     qp = st.query_params.to_dict()
     for name in PARAMS:
         if name in qp:
             try:
                 values[name] = _parse_param(name, str(qp[name]))
+                read.add(name)
             except PlannerInputError as e:
                 warnings.append(param_warning(name, str(qp[name]), e))
     for name, value in values.items():
         st.session_state.setdefault(key(name), value)
+    if "weights" in read:  # the link chose the weights: the checkpoint's default must not replace them
+        st.session_state["_weights_for"] = _identity(values.get("hub") or values["model"], "")
     st.session_state["_qp_warnings"] = warnings
     st.session_state["_state_ready"] = True
 
@@ -173,8 +215,8 @@ def _keep_valid(name: str, options: tuple, fallback) -> None:
 
 
 def _gpu_label(gid: str) -> str:
-    g = profiles.gpus()[gid]
-    return f"{gid} ({g.total_memory_bytes / 1e9:.0f} GB)"
+    g = profiles.gpu(gid)
+    return f"{gid} ({g.total_memory_bytes / 1e9:.0f} GB" + (", user-defined)" if g.user_defined else ")")
 
 
 def _fmt_label(fid: str) -> str:
@@ -209,14 +251,75 @@ def _upload() -> tuple[str, str] | None:
     return None
 
 
+def _identity(model: str, text: str) -> str:
+    return f"{model}\x00{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def _hub_model() -> str | None:
+    """The Hub id typed in the sidebar, once it resolves (the cache, or the Hub when online); None otherwise."""
+    raw = str(st.session_state.get(key("hub")) or "").strip()
+    if not raw:
+        return None
+    try:
+        core.spec(raw)
+    except PlannerInputError as e:  # not an id, not cached while offline, gated: the CLI's one line
+        st.error(f"Hub id not used: {plain(e)}")
+        return None
+    except Exception:  # noqa: BLE001 - a broken cache entry must never take the app down
+        core.log.exception("hub id %r failed", raw[:100])
+        st.error("Hub id not used: its config could not be read.")
+        return None
+    st.caption(f"Using the Hub id **{plain(raw)}**")
+    return raw
+
+
+def _sync_weights(model: str, text: str) -> None:
+    """A new model starts from the checkpoint's own weight format (the CLI's default): api.default_weights."""
+    ident = _identity(model, text)
+    if st.session_state.get("_weights_for") == ident:
+        return
+    st.session_state["_weights_for"] = ident
+    try:
+        st.session_state[key("weights")] = core.default_weights(model, text)
+    except PlannerInputError as e:  # a quant_method the planner does not model: the user picks the format
+        st.warning(f"Weights: {plain(e)}")
+
+
+def _define_gpu() -> None:
+    """The form's submit: register the GPU, keep it for the session, select it."""
+    ss = st.session_state
+    figs = {"name": str(ss.get("sb_ugpu_name") or "gpu")[:40],
+            **{k: float(ss[f"sb_ugpu_{k}"]) for _, k, *_ in GPU_FORM}}
+    try:
+        gid = profiles.register_gpu(_form_gpu(figs))
+    except PlannerInputError as e:
+        ss["_ugpu_error"] = str(e)
+        return
+    ss.pop("_ugpu_error", None)
+    ss["_user_gpus"] = [f for f in ss.get("_user_gpus", []) if f != figs][-(MAX_SESSION_GPUS - 1):] + [figs]
+    ss[key("gpu")] = gid
+
+
+def _gpu_form() -> None:
+    with st.expander("Define a GPU", icon=":material/add_circle:"):
+        with st.form("sb_ugpu_form", border=False):
+            st.text_input("Name", value="my-gpu", max_chars=24, key="sb_ugpu_name")
+            for label, k, default, low, high, helptext in GPU_FORM:
+                st.number_input(label, min_value=low, max_value=high, value=default, key=f"sb_ugpu_{k}", help=helptext)
+            st.form_submit_button("Use this GPU", on_click=_define_gpu)
+        if st.session_state.get("_ugpu_error"):
+            st.error(f"GPU not defined: {plain(st.session_state['_ugpu_error'])}")
+        st.caption("Kept for this session only. The CLI takes the same figures: --gpu-memory-gib, --gpu-bandwidth-tbs, "
+                   "--gpu-bf16-tflops, --gpu-fp8-tflops, --gpu-price, or --gpu-file.")
+
+
 def sidebar() -> Selection:
     """Draw the shared controls and return the current request."""
     init()
-    names, gids, fmts = model_names(), gpu_ids(), format_ids()
+    names, gids = model_names(), session_gpu_ids()
     d = _defaults(None)
     _keep_valid("model", names, d["model"])
     _keep_valid("gpu", gids, d["gpu"])
-    _keep_valid("weights", fmts, d["weights"])
     _keep_valid("kv", tuple(kvmod.KV_DTYPES), "bf16")
     _keep_valid("engine", kvmod.ENGINES, "paged")
     _keep_valid("tp", TP_OPTIONS, 1)
@@ -234,13 +337,23 @@ def sidebar() -> Selection:
         uploaded = _upload()
         if uploaded:
             st.caption(f"Using the uploaded config: **{plain(uploaded[0])}**")
+        st.text_input("Or a Hugging Face Hub id", key=key("hub"), max_chars=200, placeholder="org/name",
+                      help="Read from the local Hugging Face cache, or fetched (config.json and the safetensors "
+                           "headers only) when the server is online. An upload takes precedence.")
+        hub_id = None if uploaded else _hub_model()
+        model, text = uploaded if uploaded else (hub_id or st.session_state[key("model")], "")
+        _sync_weights(model, text)
+        fmts = format_ids()
+        _keep_valid("weights", fmts, d["weights"])
         st.selectbox("GPU", gids, key=key("gpu"), format_func=_gpu_label)
+        _gpu_form()
         c1, c2 = st.columns(2)
         c1.number_input("GPUs", min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),
                         help="Total GPUs; replicas = GPUs // (TP x PP)")
         c2.selectbox("TP", TP_OPTIONS, key=key("tp"), help="Tensor parallel degree per replica",
                      on_change=_gpus_at_least_tp)
-        st.selectbox("Weights", fmts, key=key("weights"), format_func=_fmt_label)
+        st.selectbox("Weights", fmts, key=key("weights"), format_func=_fmt_label,
+                     help="Starts at the checkpoint's own format (its quantization_config), as the CLI does")
         c1, c2 = st.columns(2)
         c1.selectbox("KV dtype", tuple(kvmod.KV_DTYPES), key=key("kv"))
         c2.selectbox("Engine", kvmod.ENGINES, key=key("engine"),
@@ -251,7 +364,6 @@ def sidebar() -> Selection:
         c1.number_input("Prompt tokens", min_value=1, max_value=INT_LIMITS["prompt"][1], step=128, key=key("prompt"))
         c2.number_input("Output tokens", min_value=1, max_value=INT_LIMITS["output"][1], step=64, key=key("output"))
     ss = st.session_state
-    model, text = (uploaded if uploaded else (ss[key("model")], ""))
     sel = Selection(model=model, text=text, gpu=ss[key("gpu")], gpus=int(ss[key("gpus")]), tp=int(ss[key("tp")]),
                     weights=ss[key("weights")], kv_dtype=ss[key("kv")], engine=ss[key("engine")],
                     batch=int(ss[key("batch")]), prompt=int(ss[key("prompt")]), output=int(ss[key("output")]))
@@ -263,7 +375,10 @@ def sidebar() -> Selection:
 def _write_query_params() -> None:
     for name in PARAMS:
         value = str(st.session_state[key(name)])
-        if st.query_params.get(name) != value:
+        if not value:  # an empty Hub id box leaves no hub= in the link
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != value:
             st.query_params[name] = value
 
 

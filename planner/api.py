@@ -47,6 +47,8 @@ def inspect_model(model: str | ModelSpec, kv_dtype: str = "bf16", engine: str = 
         "params_total": params_total(spec), "params_active": params_active(spec),
         "params_breakdown": param_breakdown(spec),
         "weights_format": table.get(fmt).id, "weight_bytes": float(wdf["bytes"].sum()),
+        "weight_bytes_source": wdf.attrs["weight_bytes_source"],
+        "checkpoint": _checkpoint_report(spec, wdf),
         "bits_per_weight": bits_per_weight(spec, table, fmt),
         "weight_bytes_breakdown": {k: float(v) for k, v in wdf.groupby("component")["bytes"].sum().items()},
         "kv_dtype": kvmod.kv_dtype(kv_dtype).name, "engine": engine,
@@ -57,6 +59,18 @@ def inspect_model(model: str | ModelSpec, kv_dtype: str = "bf16", engine: str = 
         "kv_groups": kvmod.describe(groups),
         "assumptions": list(spec.assumptions),
     }
+
+
+def _weight_bytes_source(spec: ModelSpec, weights: str) -> str:
+    """Where a plan's weight bytes come from: the format's formula, or the checkpoint's safetensors headers."""
+    return tensor_bytes(spec, profiles.formats(), weights).attrs["weight_bytes_source"]
+
+
+def _checkpoint_report(spec: ModelSpec, wdf) -> dict[str, Any] | None:
+    """The checkpoint's real bytes by dtype next to the formula's (planner/checkpoint.py), when known."""
+    from .checkpoint import report
+
+    return report(spec, wdf.attrs["formula_bytes"], wdf.attrs["weight_bytes_source"].startswith("checkpoint"))
 
 
 def memory_model(model: str | ModelSpec, gpu: str, dep: Deployment) -> MemoryModel:
@@ -175,6 +189,7 @@ def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int =
     mm = memory_model(spec, gpu, Deployment(**dep_kw))
     plan = {k: v.item() if isinstance(v, np.ndarray) else v for k, v in mm.plan(batch, prompt, output).items()}
     plan["fits"] = bool(plan["fits"])
+    plan["weight_bytes_source"] = _weight_bytes_source(spec, dep_kw["weights"])
     plan["max_batch"] = int(mm.max_batch(prompt, output))
     plan["max_context"] = int(mm.max_context(batch))
     if spec.max_position_embeddings and plan["max_context"] > spec.max_position_embeddings:
@@ -321,6 +336,7 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
              deployment_requests_per_s=m["requests_per_s"] * replicas,
              deployment_usd_per_hour=m["usd_per_hour"] * replicas,
              provenance=p.provenance, bound={"prefill": m.pop("prefill_bound"), "decode": m.pop("decode_bound")},
+             weight_bytes_source=_weight_bytes_source(spec, dep.weights),
              max_batch=int(p.memory.max_batch(prompt, output)),
              max_batch_avg_occupancy=int(p.memory.max_batch(prompt, output // 2)))
     m["fits"] = bool(m["fits"])

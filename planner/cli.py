@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from . import api, profiles
+from . import api, cli_gpu, profiles
 from .errors import PlannerInputError
 from .memory import MAX_CONTEXT
 
@@ -71,7 +71,9 @@ def _gib(x: float) -> str:
 
 @command("list")
 def _list(a):
-    return {"models": list(profiles.model_names()), "gpus": list(profiles.gpus()),
+    from . import hub
+
+    return {"models": list(profiles.model_names()), "hub_cache": hub.cached_ids(), "gpus": list(profiles.gpus()),
             "weight_formats": list(profiles.formats().formats), "kv_dtypes": list(api.kvmod.KV_DTYPES),
             "engines": list(api.kvmod.ENGINES)}
 
@@ -123,7 +125,7 @@ def _fit(a):
 def _print_human(name: str, out) -> None:
     if name == "list":
         for k, v in out.items():
-            print(f"{k}:\n  " + "\n  ".join(v))
+            print(f"{k}:\n  " + ("\n  ".join(v) or "(none)"))
         return
     for k, v in out.items():
         if isinstance(v, float) and k.endswith("_bytes") or k.endswith("_bytes_per_gpu"):
@@ -140,9 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, gpu=False):
-        sp.add_argument("model", help="bundled model name (see `list`) or a path to a config.json / folder")
+        sp.add_argument("model", help="bundled model name (see `list`), a path to a config.json / folder, or a "
+                                      "Hugging Face Hub id (org/name[@revision])")
         if gpu:
-            sp.add_argument("--gpu", required=True, help="GPU id (see `list`), e.g. H100-SXM")
+            sp.add_argument("--gpu", default=None, help="GPU id (see `list`), e.g. H100-SXM; or a user-defined "
+                                                        "GPU: --gpu-file or the --gpu-* figures")
+            cli_gpu.add_flags(sp)
             sp.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
             sp.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
         sp.add_argument("--weights", default=None, help="weight format (default: the checkpoint's own, else bf16)")
@@ -151,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what-if: regroup attention to this many KV heads (1 = MQA; needs uptraining)")
         sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
 
-    sub.add_parser("list", help="bundled models, GPUs, weight formats").add_argument("--json", action="store_true")
+    sub.add_parser("list", help="bundled models, Hub ids in the local Hugging Face cache, GPUs, weight formats"
+                   ).add_argument("--json", action="store_true")
     sp = sub.add_parser("inspect", help="parameters, weight bytes and KV bytes of a model")
     common(sp)
     sp.add_argument("--engine", default="transformers", choices=api.kvmod.ENGINES)
@@ -207,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(a: argparse.Namespace) -> int:
     try:
+        if hasattr(a, "gpu_file"):  # a user-defined GPU takes the place of --gpu (or joins the list)
+            cli_gpu.apply(a, many=a.command in ("sweep", "slo"))
         if getattr(a, "kv_heads", None) is not None and isinstance(getattr(a, "model", None), str):
             a.model = api.resolve_model(a.model).with_kv_heads(a.kv_heads)  # the MQA/GQA what-if
         out = COMMANDS[a.command](a)

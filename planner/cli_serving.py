@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from . import api, csvsafe, profiles, slo, sweep
+from . import api, cli_gpu, csvsafe, profiles, slo, sweep
 
 
 def _count(text: str) -> int:
@@ -114,8 +114,11 @@ def register(sub, command):
         sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
 
     sp = sub.add_parser("plan", help="one deployment at one operating point: memory, TTFT, TPOT, throughput, cost")
-    sp.add_argument("model", help="bundled model name (see `list`) or a path to a config.json / folder")
-    sp.add_argument("--gpu", required=True, help="GPU id (see `list`), e.g. H100-SXM")
+    sp.add_argument("model", help="bundled model name (see `list`), a path to a config.json / folder, or a Hugging "
+                                  "Face Hub id (org/name[@revision])")
+    sp.add_argument("--gpu", default=None, help="GPU id (see `list`), e.g. H100-SXM; or a user-defined GPU: "
+                                                "--gpu-file or the --gpu-* figures")
+    cli_gpu.add_flags(sp)
     sp.add_argument("--gpus", type=int, default=None, help="GPUs in the deployment (replicas = gpus / (tp x pp))")
     sp.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages")
     sp.add_argument("--batch", type=int, required=True, help="concurrent requests per replica")
@@ -127,8 +130,10 @@ def register(sub, command):
     command("plan")(_plan)
 
     sp = sub.add_parser("sweep", help="every plan of a grid as one table (comma-separated lists on every axis)")
-    sp.add_argument("model", type=_list(str), help="model name(s) or config path(s), comma-separated")
-    sp.add_argument("--gpu", required=True, type=_list(str), help="GPU id(s), comma-separated")
+    sp.add_argument("model", type=_list(str), help="model name(s), config path(s) or Hub id(s), comma-separated")
+    sp.add_argument("--gpu", default=None, type=_list(str), help="GPU id(s), comma-separated (plus a user-defined "
+                                                                  "GPU from --gpu-file or the --gpu-* figures)")
+    cli_gpu.add_flags(sp)
     sp.add_argument("--batch", required=True, type=_list(_count))
     sp.add_argument("--prompt", required=True, type=_list(_count))
     sp.add_argument("--output", required=True, type=_list(_count))
@@ -137,8 +142,10 @@ def register(sub, command):
     command("sweep")(_sweep)
 
     sp = sub.add_parser("slo", help="the cheapest deployments that serve a request rate within latency targets")
-    sp.add_argument("model", help="bundled model name or config path")
-    sp.add_argument("--gpu", required=True, type=_list(str), help="candidate GPU id(s), comma-separated")
+    sp.add_argument("model", help="bundled model name, config path or Hub id")
+    sp.add_argument("--gpu", default=None, type=_list(str), help="candidate GPU id(s), comma-separated (plus a "
+                                                                  "user-defined GPU from --gpu-file or --gpu-*)")
+    cli_gpu.add_flags(sp)
     sp.add_argument("--rate", required=True, type=float, help="requests per second to serve")
     sp.add_argument("--prompt", required=True, type=int, help="mean prompt tokens")
     sp.add_argument("--output", required=True, type=int, help="mean output tokens")

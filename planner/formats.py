@@ -1,11 +1,14 @@
-"""Weight memory by format: bytes of every tensor under fp16/bf16/fp8, bitsandbytes, GPTQ, AWQ and GGUF.
+"""Weight memory by format: bytes of every tensor under fp16/bf16/fp8, bitsandbytes, GPTQ, AWQ,
+compressed-tensors, ModelOpt NVFP4, MXFP4 and GGUF.
 
 The figures (bits per weight with scales and zero points, which tensors each method leaves in
 16 bit, GGUF's per-tensor mixes) live in ``profiles/weight_formats.json`` with their sources;
-docs/weight-formats.md explains each. GPTQ/AWQ checkpoints with a group size or bit width not
-listed there get their storage type from the same formula the listed ones use:
-``bits + (16-bit scale + bits-wide packed zero) / group_size`` per weight, plus GPTQ's int32
-``g_idx`` per input column.
+docs/weight-formats.md explains each. Checkpoints with a group size, bit width or block size not
+listed there get their storage type from the same formula the listed ones use (``FormatTable.derive``):
+``bits + (16-bit scale + bits-wide packed zero) / group_size`` per weight for GPTQ/AWQ (plus GPTQ's
+int32 ``g_idx`` per input column), ``8 + 32 / (block rows x cols)`` for block fp8, ``4 + 8 / group`` for
+NVFP4. A checkpoint's own ignore lists (planner/quantconfig.py) and, when known, its safetensors bytes
+(planner/checkpoint.py) refine the bytes of its own format.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import checkpoint, quantconfig
 from .errors import PlannerInputError
 from .params import inventory
 from .spec import ModelSpec
@@ -42,6 +46,7 @@ class WeightFormat:
     more_bits_type: str = ""
     notes: str = ""
     source: str = ""
+    kernel: str = ""  # the profiles/kernels.json family its matmuls run like (default: by family)
 
     def storage_for(self, role: str, matrix: bool) -> str:
         roles = dict(self.roles)
@@ -75,7 +80,8 @@ class FormatTable:
             mb = d.get("more_bits") or {}
             fmt = WeightFormat(fid, d["family"], d.get("label", fid), d.get("compute_dtype", "bf16"),
                                tuple(sorted(d["roles"].items())), tuple(mb.get("roles", ())),
-                               mb.get("storage_type", ""), d.get("notes", ""), d.get("source", ""))
+                               mb.get("storage_type", ""), d.get("notes", ""), d.get("source", ""),
+                               d.get("kernel", ""))
             for _, st in fmt.roles + ((("more", fmt.more_bits_type),) if fmt.more_bits_type else ()):
                 if st not in storage:
                     raise PlannerInputError(f"weight_formats.json:{fid}", f"unknown storage type {st!r}")
@@ -90,6 +96,62 @@ class FormatTable:
         raise PlannerInputError("weights", f"unknown weight format {fmt_id!r}",
                                 f"choose one of {', '.join(self.formats)}")
 
+    def derive(self, fid: str, template: str, storage: StorageType, label: str) -> str:
+        """Register ``fid``: ``template``'s format with its quantized (default) storage replaced by
+        ``storage``; a format that exists already is kept."""
+        if fid in self.formats:
+            return fid
+        self.storage.setdefault(storage.id, storage)
+        base = self.formats[template]
+        default = dict(base.roles)["default"]
+        roles = tuple((r, storage.id if st == default else st) for r, st in base.roles)
+        self.formats[fid] = WeightFormat(fid, base.family, label, base.compute_dtype, roles, notes=base.notes,
+                                         source=base.source, kernel=base.kernel)
+        return fid
+
+    def gptq_awq(self, method: str, bits: int, group: int, zero_point: bool = True) -> str:
+        """GPTQ/AWQ at any bit width (2-8) and group size (-1 or 0: one group per output row)."""
+        if not 2 <= bits <= 8:
+            raise PlannerInputError("config.json:quantization_config.bits", f"{bits}-bit {method.upper()} is not supported",
+                                    "use 2 to 8 bits")
+        gname = "perchannel" if group <= 0 else f"g{group}"
+        zero = bits if zero_point else 0  # AWQ zero_point false stores no zeros
+        fid = f"{method}-{bits}bit-{gname}" + ("" if zero_point else "-nozp")
+        per_weight = bits + ((16 + zero) / group if group > 0 else 0)
+        st = StorageType(f"{method}_{bits}b_{gname}" + ("" if zero_point else "_nozp"), per_weight,
+                         (16 + zero) if group <= 0 else 0, 32 if method == "gptq" else 0,
+                         "formula: bits + (fp16 scale + packed zero) / group_size (see docs/weight-formats.md)")
+        return self.derive(fid, f"{method}-4bit-g128", st, f"{method.upper()} {bits}-bit {gname}")
+
+    def wna16(self, bits: int, group: int, symmetric: bool = True, actorder: bool = False) -> str:
+        """compressed-tensors W{bits}A16 (pack-quantized): packed ints + a 16-bit scale per group (or per
+        output row), a packed zero point when asymmetric, an int32 g_idx per input column with actorder."""
+        gname = "channel" if group <= 0 else f"g{group}"
+        fid = f"w{bits}a16-{gname}" + ("" if symmetric else "-asym") + ("-actorder" if actorder else "")
+        zero = 0 if symmetric else bits
+        st = StorageType(f"int{bits}_{gname}" + ("" if symmetric else "_asym") + ("_gidx" if actorder else ""),
+                         bits + ((16 + zero) / group if group > 0 else 0), (16 + zero) if group <= 0 else 0,
+                         32 if actorder else 0, "formula: bits + (16-bit scale + packed zero if asymmetric) / group_size")
+        return self.derive(fid, "w4a16-g128", st, f"W{bits}A16 {gname}")
+
+    def fp8_block(self, block, field: str) -> str:
+        """Block-scaled fp8: 8 bits + one fp32 scale per block of ``block`` = [rows, cols] weights."""
+        if (not isinstance(block, list | tuple) or len(block) != 2
+                or not all(isinstance(b, int) and not isinstance(b, bool) and 0 < b <= 1 << 16 for b in block)):
+            raise PlannerInputError(field, f"must be two block sizes such as [128, 128], got {str(block)[:40]}")
+        if list(block) == [128, 128]:
+            return "fp8-block"
+        a, b = block
+        st = StorageType(f"fp8_e4m3_block{a}x{b}", 8 + 32 / (a * b), 0, 0, "formula: 8 + 32 / (block rows x cols)")
+        return self.derive(f"fp8-block-{a}x{b}", "fp8-block", st, f"FP8 block {a}x{b}")
+
+    def nvfp4(self, group: int) -> str:
+        """NVFP4: 4-bit codes + one fp8 (e4m3) scale per ``group`` weights (16 in every ModelOpt export)."""
+        if group == 16:
+            return "nvfp4"
+        st = StorageType(f"nvfp4_g{group}", 4 + 8 / group, 0, 0, "formula: 4 + 8 / group_size")
+        return self.derive(f"nvfp4-g{group}", "nvfp4", st, f"NVFP4 group {group}")
+
 
 def _normalise(name: str) -> str:
     return str(name).lower().replace("_", "-")
@@ -102,69 +164,57 @@ def use_more_bits(layer: np.ndarray, n_layers: int) -> np.ndarray:
 
 
 def format_from_quantization_config(spec: ModelSpec, table: FormatTable) -> str | None:
-    """The weight format a checkpoint's ``quantization_config`` declares, or None."""
-    q = spec.quant
-    if not q:
-        return None
-    method = str(q.get("quant_method", "")).lower()
-    if method in ("gptq", "awq"):
-        bits = int(q.get("bits", q.get("w_bit", 4)))
-        group = int(q.get("group_size", q.get("q_group_size", 128)))
-        return _parametric(table, method, bits, group)
-    if method == "bitsandbytes":
-        if q.get("load_in_8bit"):
-            return "bnb-int8"
-        kind = str(q.get("bnb_4bit_quant_type", "fp4")).lower()
-        return f"bnb-{kind}" + ("-dq" if q.get("bnb_4bit_use_double_quant") else "")
-    if method in ("fp8", "compressed-tensors", "fbgemm_fp8"):
-        return "fp8-block" if q.get("weight_block_size") and "fp8-block" in table.formats else "fp8"
-    if method == "mxfp4" and "mxfp4" in table.formats:
-        return "mxfp4"
-    raise PlannerInputError("config.json:quantization_config", f"quant_method {method!r} is not modelled",
-                            "pick a weight format explicitly")
-
-
-def _parametric(table: FormatTable, method: str, bits: int, group: int) -> str:
-    """Find or register GPTQ/AWQ storage for any bit width and group size."""
-    gname = "perchannel" if group in (-1, 0) else f"g{group}"
-    fid = f"{method}-{bits}bit-{gname}"
-    if fid in table.formats:
-        return fid
-    if bits not in (2, 3, 4, 8):
-        raise PlannerInputError("config.json:quantization_config.bits", f"{bits}-bit {method.upper()} is not supported",
-                                "use 2, 3, 4 or 8 bits")
-    template = table.formats[f"{method}-4bit-g128"]
-    cols = 32 if method == "gptq" else 0  # GPTQ g_idx: one int32 per input column
-    per_weight = bits + ((16 + bits) / group if group > 0 else 0)
-    per_row = (16 + bits) if group <= 0 else 0  # per-channel: one scale+zero per output row
-    sid = f"{method}_{bits}b_{gname}"
-    table.storage[sid] = StorageType(sid, per_weight, per_row, cols,
-                                     "formula: bits + (fp16 scale + packed zero) / group_size (see docs/weight-formats.md)")
-    roles = tuple((r, sid if st == dict(template.roles)["default"] else st) for r, st in template.roles)
-    table.formats[fid] = WeightFormat(fid, template.family, f"{method.upper()} {bits}-bit {gname}",
-                                      template.compute_dtype, roles, notes=template.notes, source=template.source)
-    return fid
+    """The weight format a checkpoint's ``quantization_config`` declares, or None (planner/quantconfig.py)."""
+    cq = quantconfig.read(spec, table)
+    return cq.format_id if cq else None
 
 
 @lru_cache(maxsize=512)
 def tensor_bytes(spec: ModelSpec, table: FormatTable, fmt_id: str) -> pd.DataFrame:
-    """The inventory with each tensor's storage type and bytes under ``fmt_id``."""
+    """The inventory with each tensor's storage type and bytes under ``fmt_id``.
+
+    Under the checkpoint's own format, rows its ignore lists (or compressed-tensors / ModelOpt groups)
+    store otherwise get the matching share of that storage, and when the checkpoint's safetensors bytes
+    are known (planner/checkpoint.py) each part is scaled to them: ``frame.attrs["weight_bytes_source"]``
+    says which."""
     fmt = table.get(fmt_id)
     inv = inventory(spec).copy()
-    st = [fmt.storage_for(r, m) for r, m in zip(inv["role"], inv["matrix"], strict=True)]
+    st = np.array([fmt.storage_for(r, m) for r, m in zip(inv["role"], inv["matrix"], strict=True)], dtype=object)
     if fmt.more_bits_type:
         bump = inv["role"].isin(fmt.more_bits_roles).to_numpy() & use_more_bits(inv["layer"].to_numpy(), spec.num_layers)
         bump &= inv["layer"].to_numpy() >= 0
         st = np.where(bump, fmt.more_bits_type, st)
-    inv["storage"] = st
+    shares = quantconfig.storage_fractions(spec, table, fmt)
+    rest = 1.0 - sum(shares.values(), np.zeros(len(inv)))
+    bits = rest * _bits(inv, table, st)
+    for sid, share in shares.items():
+        bits = bits + share * _bits(inv, table, np.full(len(inv), sid, dtype=object))
+        st = np.where(share > rest, sid, st)  # the storage most of the row's tensors have
+    inv["storage"] = st.astype(str)
+    inv["bytes"] = bits / 8
+    inv.attrs["weight_bytes_source"] = f"formula: profiles/weight_formats.json ({fmt.id})"
+    inv.attrs["formula_bytes"] = float(inv["bytes"].sum())
+    ck = checkpoint.scale_for(spec, fmt.id, inv)
+    if ck is not None:
+        inv["bytes"] = inv["bytes"] * ck[0]
+        inv.attrs["weight_bytes_source"] = ck[1]
+    inv["active_bytes"] = inv["bytes"] * inv["active"] / inv["count"]
+    return inv
+
+
+def _bits(inv: pd.DataFrame, table: FormatTable, st: np.ndarray) -> np.ndarray:
+    """Stored bits of each row with storage ``st``: weights x bpw + per-output-row and per-input-column terms."""
     bpw = np.array([table.storage[s].bits_per_weight for s in st])
     row_bits = np.array([table.storage[s].per_out_row_bits for s in st])
     col_bits = np.array([table.storage[s].per_in_col_bits for s in st])
     mat = inv["matrix"].to_numpy()
-    bits = inv["params"] * bpw + inv["count"] * np.where(mat, inv["rows"] * row_bits + inv["cols"] * col_bits, 0)
-    inv["bytes"] = bits / 8
-    inv["active_bytes"] = inv["bytes"] * inv["active"] / inv["count"]
-    return inv
+    extra = inv["count"] * np.where(mat, inv["rows"] * row_bits + inv["cols"] * col_bits, 0)
+    return (inv["params"] * bpw + extra).to_numpy(dtype=float)
+
+
+def weight_bytes_source(spec: ModelSpec, table: FormatTable, fmt_id: str) -> str:
+    """Where ``tensor_bytes(spec, table, fmt_id)`` took its bytes from: the formula, or the checkpoint."""
+    return tensor_bytes(spec, table, fmt_id).attrs["weight_bytes_source"]
 
 
 def weight_bytes(spec: ModelSpec, table: FormatTable, fmt_id: str) -> float:

@@ -87,10 +87,28 @@ def model_source(name: str) -> dict:
     return read_json(p, "source.json") if p.is_file() else {}
 
 
+@lru_cache(maxsize=1)
+def bundled_repos() -> dict[str, str]:
+    """{Hub id of each bundled config's source (lower case): the bundled name}."""
+    out = {}
+    for n in model_names():
+        repo = model_source(n).get("repo")
+        if isinstance(repo, str):
+            out[repo.lower()] = n
+    return out
+
+
 def _match(name: str, names: tuple[str, ...]) -> str | None:
+    """A bundled name, case-insensitive. ``org/name`` is the bundled copy when it is that copy's source
+    repo; another org's id of the same name is a Hub id (a fine-tune is not its base model)."""
+    from .hub import parse_id
+
+    if "/" in name and (found := bundled_repos().get(name.lower())):
+        return found
+    if parse_id(name):
+        return None
     low = {n.lower(): n for n in names}
-    key = name.lower().split("/")[-1]
-    return low.get(key)
+    return low.get(name.lower().split("/")[-1])
 
 
 def model_config(name_or_path: str) -> dict:
@@ -112,8 +130,9 @@ def model_config(name_or_path: str) -> dict:
 
 @lru_cache(maxsize=256)
 def load_model(name_or_path: str) -> ModelSpec:
-    """A bundled model by name (case-insensitive, an ``org/`` prefix is ignored), or a path to a
-    config.json or to a folder holding one."""
+    """A bundled model by name (case-insensitive, or the Hub id of its source), a path to a
+    config.json or to a folder holding one, or a Hugging Face Hub id (``org/name[@revision]``: from the
+    local Hugging Face cache, or fetched when online; planner/hub.py)."""
     p = Path(name_or_path).expanduser()
     if p.is_dir() and (p / "config.json").is_file():
         p = p / "config.json"
@@ -122,13 +141,19 @@ def load_model(name_or_path: str) -> ModelSpec:
         return ModelSpec.from_hf_config(cfg, name=model_name(p, cfg if isinstance(cfg, dict) else None))
     found = _match(name_or_path, model_names())
     if found is None:
-        raise PlannerInputError("model", f"{name_or_path!r} is neither a bundled model nor a config.json path",
-                                "run `python -m planner list` for the bundled names, or give a path")
+        from . import hub
+
+        if hub.parse_id(name_or_path):
+            return hub.load_spec(name_or_path)
+        raise PlannerInputError("model", f"{name_or_path!r} is neither a bundled model, a config.json path nor "
+                                "a Hugging Face Hub id", "run `python -m planner list` for the bundled and cached "
+                                "names, or give a path or an org/name id")
     return ModelSpec.from_hf_config(read_json(ROOT / "models" / found / "config.json", "config.json"), name=found)
 
 
 @lru_cache(maxsize=1)
 def gpus() -> dict[str, GpuSpec]:
+    """The bundled GPUs (profiles/gpus/*.json) by id; user-defined ones are in ``user_gpus()``."""
     out = {}
     for p in sorted((ROOT / "gpus").glob("*.json")):
         spec = GpuSpec.from_profile(read_json(p, f"profiles/gpus/{p.name}"))
@@ -136,13 +161,46 @@ def gpus() -> dict[str, GpuSpec]:
     return out
 
 
-def gpu(name: str) -> GpuSpec:
+_USER_GPUS: dict[str, GpuSpec] = {}
+MAX_USER_GPUS = 256  # a dashboard session adds one per form submit; the oldest go first
+
+
+def register_gpu(spec: GpuSpec) -> str:
+    """Make a user-defined GPU known to ``gpu()`` by its id (refused when a bundled GPU has that id)."""
+    if spec.id.lower() in (g.lower() for g in gpus()):
+        raise PlannerInputError("gpu id", f"{spec.id!r} is a bundled GPU", "give your GPU another id")
+    _USER_GPUS.pop(spec.id, None)
+    _USER_GPUS[spec.id] = spec
+    while len(_USER_GPUS) > MAX_USER_GPUS:
+        _USER_GPUS.pop(next(iter(_USER_GPUS)))
+    return spec.id
+
+
+def user_gpus() -> dict[str, GpuSpec]:
+    return dict(_USER_GPUS)
+
+
+def load_gpu_file(path: str | Path) -> GpuSpec:
+    """A user's GPU profile (the schema of profiles/gpus/*.json), marked user-defined; every bad field
+    is a PlannerInputError naming the file and the field."""
+    p = Path(path).expanduser()
+    return GpuSpec.from_profile(read_json(p, "gpu-file", 200_000), where=f"gpu-file {p.name}", user_defined=True)
+
+
+def gpu(name: str | GpuSpec) -> GpuSpec:
+    """A GPU by id or NVML name: a user-defined one registered under that id, else a bundled one."""
+    if isinstance(name, GpuSpec):
+        return name
+    if name in _USER_GPUS:
+        return _USER_GPUS[name]
     table = gpus()
-    key = name.lower().replace("_", "-").replace(" ", "-")
+    key = str(name).lower().replace("_", "-").replace(" ", "-")
     for gid, g in table.items():
         if gid.lower() == key or key in (n.lower().replace(" ", "-") for n in g.nvml_names):
             return g
-    raise PlannerInputError("gpu", f"unknown GPU {name!r}", f"choose one of {', '.join(table)}")
+    known = [*table, *_USER_GPUS]
+    raise PlannerInputError("gpu", f"unknown GPU {name!r}",
+                            f"choose one of {', '.join(known)}, or define one with --gpu-file or --gpu-memory-gib")
 
 
 def gpu_for_nvml_name(nvml_name: str) -> GpuSpec | None:
@@ -189,7 +247,10 @@ def efficiency_defaults() -> dict[str, float]:
 def kernel_family(fmt_family: str, fmt_id: str) -> dict:
     fams = kernels()["families"]
     fid = fmt_id.lower()
-    if fmt_family == "bitsandbytes":
+    fmt = formats().formats.get(fmt_id)
+    if fmt is not None and fmt.kernel:  # a format that names the kernels it runs on (W4A16: Marlin, as GPTQ)
+        key = fmt.kernel
+    elif fmt_family == "bitsandbytes":
         key = "bitsandbytes-int8" if "int8" in fid else "bitsandbytes-4bit"
     elif fid.startswith("mxfp4"):
         key = "mxfp4"
