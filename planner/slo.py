@@ -416,13 +416,14 @@ def _frame(rows: list[dict], wl: Workload, tg: Targets) -> pd.DataFrame:
         for k in [k for k in r if k.startswith("_")]:
             del r[k]
     df = pd.DataFrame(rows)
-    for c in ("usd_per_hour", "requests_per_s_per_replica", "usd_per_hour_lower_bound"):
+    for c in ("usd_per_hour", "requests_per_s_per_replica", "usd_per_hour_lower_bound", "sustainable_rate_per_s"):
         if c not in df:
             df[c] = np.nan
     df["_rank"] = df["status"].map({"meets": 0, "meets (mean-value)": 1, "rejected": 2}).fillna(3)
     df["_neg_rps"] = -df["requests_per_s_per_replica"]
-    df = (df.sort_values(["_rank", "usd_per_hour", "_neg_rps", "usd_per_hour_lower_bound"], na_position="last")
-          .drop(columns=["_rank", "_neg_rps"]).reset_index(drop=True))
+    df["_neg_sustained"] = -df["sustainable_rate_per_s"]  # with no plan, the candidates that come closest first
+    df = (df.sort_values(["_rank", "usd_per_hour", "_neg_rps", "_neg_sustained", "usd_per_hour_lower_bound"],
+                         na_position="last").drop(columns=["_rank", "_neg_rps", "_neg_sustained"]).reset_index(drop=True))
     for c in ("tp", "pp", "replicas", "gpus_total", "batch", "max_batch_memory", "gpus_per_replica", "sim_preemptions",
               "sim_replicas"):
         if c in df:
@@ -444,8 +445,11 @@ def verdict(df: pd.DataFrame, wl: Workload, cand: Candidates) -> str:
     rate = wl.request_rate_per_s
     if "sustainable_rate_per_s" in df and df["sustainable_rate_per_s"].notna().any():
         best = df.loc[df["sustainable_rate_per_s"].idxmax()]
+        basis = {"bound": "at most, by the roofline bound", "mean-value": "about, in the mean-value model",
+                 "simulation": "about, simulated"}.get(best["evaluated_by"], "about")
         return (f"no candidate sustains {rate:g} requests/s within {cand.max_gpus:,} GPUs and the targets; the most any "
-                f"sustains is about {best['sustainable_rate_per_s']:.3g} requests/s ({best['gpu']} TP {int(best['tp'])}, "
-                f"{best['weights']} weights, {best['kv_dtype']} KV); per candidate in sustainable_rate_per_s")
+                f"sustains is {best['sustainable_rate_per_s']:.3g} requests/s ({basis}: {best['gpu']} TP {int(best['tp'])}"
+                f"{f' x PP {int(best.pp)}' if best['pp'] > 1 else ''}, {best['weights']} weights, {best['kv_dtype']} KV); "
+                "per candidate in sustainable_rate_per_s")
     counts = df["failed"].fillna("other").value_counts()
     return "no candidate meets the targets (" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")"
