@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import profiles, slo, slo_space
+from planner import profiles, slo, slo_search, slo_space
 from planner.cli import main
 
 NEEDED = ("Llama-3.1-8B", "Llama-3.1-70B", "Qwen3-30B-A3B", "DeepSeek-V3")
@@ -121,12 +121,12 @@ def test_an_unstable_simulation_shows_no_finite_ttft():
     spec = profiles.load_model("Llama-3.1-8B")
     cand = slo.Candidates(gpus=("H100-SXM",), tps=(1,), weights=("bf16",), kv_dtypes=("bf16",), sim_requests=300)
     row = slo._row(slo_space.Point("H100-SXM", 1, 1, "bf16", "bf16"), cand, "x")
-    row = slo._screen(spec, row, WL, TG, cand)
+    row = slo_search.screen(spec, row, WL, TG, cand)
     assert row["status"] == "screened"
     wl = slo.Workload(request_rate_per_s=20 * row["replicas"] * row["requests_per_s_per_replica"], prompt_tokens=1024,
                       output_tokens=256)
     row["replicas"] = 1  # a twentieth of what the rate needs
-    assert not slo._simulate(row, wl, TG, cand, slo._lengths(wl, cand))
+    assert not slo_search.simulate_row(row, wl, TG, cand, slo_search.lengths(wl, cand))
     assert row["failed"] == "unstable" and row["sim_stable"] is False
     assert row["sustainable_rate_per_s"] < wl.request_rate_per_s and "serve about" in row["reason"]
     assert all(not math.isfinite(row[c]) for c in LATENCY)
@@ -150,7 +150,7 @@ def test_the_bound_never_rejects_or_undercuts_what_the_full_evaluation_accepts(m
     cand = slo.Candidates(gpus=(gpu,), tps=(tp,), weights=(fmt,), kv_dtypes=(kvd,), max_gpus=1 << 20)
     pt = slo_space.Point(profiles.gpu(gpu).id, tp, 1, fmt, kvd)
     bound = slo._bound(spec, slo._row(pt, cand, "x"), wl, tg, cand, {})
-    full = slo._screen(spec, slo._row(pt, cand, "x"), wl, tg, cand)
+    full = slo_search.screen(spec, slo._row(pt, cand, "x"), wl, tg, cand)
     if full["status"] == "screened":  # the full evaluation accepts it: so must the bound, at no higher cost
         assert bound["status"] == "screened", bound["reason"]
         assert bound["usd_per_hour_lower_bound"] <= full["usd_per_hour"] * (1 + 1e-9)
@@ -166,7 +166,7 @@ def test_the_search_finds_what_an_exhaustive_one_finds():
     bar = df[df["status"] == "meets"]["usd_per_hour"].max()
     pts, _ = slo_space.points(spec, cand.gpus, (), (), (), ())
     for pt in pts:
-        full = slo._screen(spec, slo._row(pt, cand, "x"), wl, tg, cand)
+        full = slo_search.screen(spec, slo._row(pt, cand, "x"), wl, tg, cand)
         if full["status"] != "screened" or full["usd_per_hour"] >= bar:
             continue
         got = rows(df, gpu=pt.gpu, tp=pt.tp, weights=pt.weights, kv_dtype=pt.kv_dtype).iloc[0]
