@@ -44,6 +44,7 @@ bench:
 	.venv-bench/bin/pip install --quiet --no-deps -r requirements-bench.txt
 	.venv-bench/bin/python benchmarks/bench_sweep.py
 	.venv-bench/bin/python benchmarks/bench_llm_analysis.py
+	.venv-bench/bin/python benchmarks/bench_slo.py
 
 # The on-GPU validation run (docs/profiling.md): the GPU machine's own Python, which needs torch
 # (CUDA), transformers, numpy and pandas and installs nothing. make gpu-validate ARGS="--budget-s 300"

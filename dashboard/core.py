@@ -26,8 +26,8 @@ from planner.spec import ATTENTION_KINDS, MLA, ModelSpec
 log = logging.getLogger("dashboard")
 MAX_UPLOAD_BYTES = profiles.MAX_CONFIG_BYTES
 CACHE = {"show_spinner": False, "max_entries": 2048}
-CAPACITY_SIMULATE_TOP = 3    # the capacity page simulates this many of the cheapest survivors
-CAPACITY_SIM_REQUESTS = 500  # requests per simulation: a stable p90/p99, fast enough for a rerun
+CAPACITY_SIMULATE_TOP = 1     # the capacity page confirms the cheapest plan by simulation, as the CLI does
+CAPACITY_SIM_REQUESTS = 1000  # requests per simulation (the CLI's default)
 
 
 def _plain(d: Any) -> Any:
@@ -244,12 +244,14 @@ def error_band(gpu: str, metric: str) -> dict | None:
 def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, ttft_s: float | None,
                   tpot_s: float | None, e2e_s: float | None, percentile: int, gpus: tuple[str, ...],
                   tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str,
-                  distribution: str = "fixed", simulate_top: int = 5, sim_requests: int = 1000) -> pd.DataFrame:
-    """planner.slo.plan_capacity over the candidates, keyed by primitives."""
+                  distribution: str = "fixed", simulate_top: int = CAPACITY_SIMULATE_TOP,
+                  sim_requests: int = CAPACITY_SIM_REQUESTS, server: str = "vllm") -> pd.DataFrame:
+    """planner.slo.plan_capacity over the candidates, keyed by primitives (an empty tuple: that axis's
+    whole default space). ``df.attrs`` carries the core's ``search`` counts and ``verdict``."""
     workload = slo.Workload(request_rate_per_s=rate, prompt_tokens=prompt, output_tokens=output,
                             distribution=distribution)
     targets = slo.Targets(ttft_s=ttft_s, tpot_s=tpot_s, e2e_s=e2e_s, percentile=percentile)
-    cands = slo.Candidates(gpus=gpus, tps=tps, weights=weights, kv_dtypes=kv_dtypes, engine=engine,
+    cands = slo.Candidates(gpus=gpus, tps=tps, weights=weights, kv_dtypes=kv_dtypes, engine=engine, server=server,
                            simulate_top=simulate_top, sim_requests=sim_requests)
     return slo.plan_capacity(spec(model, text), workload, targets, cands)
 

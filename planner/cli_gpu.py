@@ -78,14 +78,16 @@ def user_spec(a: argparse.Namespace):
 def apply(a: argparse.Namespace, many: bool) -> None:
     """Register the user-defined GPU and point ``a.gpu`` at it (a list entry when ``many``)."""
     spec = user_spec(a)
+    search = getattr(a, "command", None) == "slo"  # no --gpu: the SLO search tries every bundled GPU
     if spec is None:
-        if not a.gpu:
+        if not a.gpu and not search:
             raise PlannerInputError("gpu", "no GPU given", "give --gpu (see `list`), --gpu-file, or --gpu-memory-gib "
                                     "--gpu-bandwidth-tbs --gpu-bf16-tflops")
         return
     gid = profiles.register_gpu(spec)
     if many:
-        a.gpu = [*(a.gpu or []), gid]
+        base = a.gpu if a.gpu else (list(profiles.gpus()) if search else [])
+        a.gpu = [*base, gid]
     elif a.gpu:
         raise PlannerInputError("gpu", f"both --gpu {a.gpu} and a user-defined GPU were given", "give one of them")
     else:

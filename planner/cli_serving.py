@@ -13,6 +13,8 @@ import json
 import pandas as pd
 
 from . import api, cli_gpu, csvsafe, profiles, slo, sweep
+from .errors import PlannerInputError
+from .memory import SERVERS
 
 
 def _count(text: str) -> int:
@@ -84,19 +86,29 @@ def _slo(a):
     wl = slo.Workload(request_rate_per_s=a.rate, prompt_tokens=a.prompt, output_tokens=a.output,
                       distribution=a.distribution)
     tg = slo.Targets(ttft_s=a.ttft, tpot_s=a.tpot, e2e_s=a.e2e, percentile=a.percentile)
-    cand = slo.Candidates(gpus=tuple(a.gpu), tps=tuple(a.tp), weights=tuple(a.weights or ()),
-                          kv_dtypes=tuple(a.kv_dtype), engine=a.engine, max_batch=a.max_batch,
-                          simulate_top=a.simulate_top, sim_requests=a.sim_requests)
+    kv_layout = "transformers" if a.engine == "transformers" else "paged"
+    cand = slo.Candidates(gpus=tuple(a.gpu or ()), tps=tuple(a.tp or ()), pps=tuple(a.pp or ()),
+                          weights=tuple(a.weights or ()), kv_dtypes=tuple(a.kv_dtype or ()), engine=kv_layout,
+                          server=a.engine if a.engine in SERVERS else "vllm", server_version=a.engine_version,
+                          max_batch=a.max_batch, max_gpus=a.max_gpus, simulate_top=a.simulate_top,
+                          sim_requests=a.sim_requests)
     df = slo.plan_capacity(a.model, wl, tg, cand)
     if a.csv:
         csvsafe.write(df, a.csv)
     if a.json:
         return json.loads(df.to_json(orient="records"))  # NaN -> null, nullable ints stay ints
-    cols = [c for c in ("status", "gpu", "tp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
-                        "cost_usd_per_1m_output_tokens", f"sim_ttft_p{tg.percentile}_s", f"sim_tpot_p{tg.percentile}_s",
-                        "reason") if c in df]
+    cols = [c for c in ("status", "gpu", "tp", "pp", "weights", "kv_dtype", "replicas", "gpus_total", "batch",
+                        "usd_per_hour", "cost_usd_per_1m_output_tokens", f"sim_ttft_p{tg.percentile}_s",
+                        f"sim_tpot_p{tg.percentile}_s", "reason") if c in df]
+    shown = df if a.all else df[df["failed"].ne("cost")] if "failed" in df else df
     with pd.option_context("display.max_rows", 200, "display.width", 250, "display.max_colwidth", 90):
-        print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(shown[cols].head(a.rows).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    s = df.attrs["search"]
+    hidden = len(df) - min(len(shown), a.rows)
+    print(f"\n{s['candidates']} candidates: {s['rejected_by_bound']} rejected by the roofline bound, {s['built']} plans "
+          f"built (mean-value), {s['simulated']} simulated ({s['simulations']} runs)"
+          + (f"; {hidden} rows not shown (--all, --rows or --csv for every row)" if hidden else ""))
+    print(f"answer: {df.attrs['verdict']}")
     return None
 
 
@@ -143,8 +155,6 @@ def register(sub, command):
 
     sp = sub.add_parser("slo", help="the cheapest deployments that serve a request rate within latency targets")
     sp.add_argument("model", help="bundled model name, config path or Hub id")
-    sp.add_argument("--gpu", default=None, type=_list(str), help="candidate GPU id(s), comma-separated (plus a "
-                                                                  "user-defined GPU from --gpu-file or --gpu-*)")
     cli_gpu.add_flags(sp)
     sp.add_argument("--rate", required=True, type=float, help="requests per second to serve")
     sp.add_argument("--prompt", required=True, type=int, help="mean prompt tokens")
@@ -155,8 +165,30 @@ def register(sub, command):
     sp.add_argument("--tpot", type=float, default=None, help="TPOT target, seconds")
     sp.add_argument("--e2e", type=float, default=None, help="end-to-end latency target, seconds")
     sp.add_argument("--percentile", type=int, default=90, choices=slo.PERCENTILES)
+    sp.add_argument("--gpu", default=None, type=_list(str),
+                    help="candidate GPU id(s), comma-separated (default: every bundled GPU; those without a price "
+                         "are listed as rejected), plus a user-defined GPU from --gpu-file or --gpu-*")
+    sp.add_argument("--tp", default=None, type=_list(_count),
+                    help="tensor-parallel degree(s) (default: 1, 2, 4, 8 where they split the heads)")
+    sp.add_argument("--pp", default=None, type=_list(_count),
+                    help="pipeline stages (default: 1, more only where one node cannot hold the weights)")
+    sp.add_argument("--weights", default=None, type=_list(str),
+                    help="weight format(s) (default: bf16, fp8 and fp8-block where the GPU has fp8, and the "
+                         "checkpoint's own)")
+    sp.add_argument("--kv-dtype", default=None, type=_list(str),
+                    help="KV cache dtype(s) (default: bf16, and fp8 where the GPU has fp8)")
+    sp.add_argument("--engine", default="vllm", choices=(*SERVERS, "transformers"),
+                    help="serving engine (its start-up KV pool and scheduler); transformers: HF generate")
+    sp.add_argument("--engine-version", default=None,
+                    help="the engine's release, e.g. 0.10.2 (default: the newest in profiles/engines)")
     sp.add_argument("--max-batch", type=int, default=256, help="largest max_num_seqs to consider")
-    sp.add_argument("--simulate-top", type=int, default=5, help="simulate this many of the cheapest candidates")
+    sp.add_argument("--max-gpus", type=int, default=4096, help="reject deployments needing more GPUs in all")
+    sp.add_argument("--simulate-top", type=int, default=1,
+                    help="confirm this many of the cheapest plans by simulation (the others: mean-value model)")
     sp.add_argument("--sim-requests", type=int, default=1000, help="requests per simulation")
-    deployment(sp, many=True)
+    sp.add_argument("--rows", type=int, default=40, help="rows to print (the table, not --csv / --json)")
+    sp.add_argument("--all", action="store_true",
+                    help="print the candidates left unbuilt because they cannot be cheaper, too")
+    sp.add_argument("--csv", default=None, help="write the result to this CSV file")
+    sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
     command("slo")(_slo)

@@ -1,43 +1,52 @@
 """Capacity planning against an SLO: the cheapest deployment that serves a workload within targets.
 
-For every candidate (GPU type x TP degree x weight format x KV dtype):
+The candidates are every GPU type x TP (x PP where one node cannot hold the weights) x weight format
+x KV dtype of ``Candidates``; an empty axis means the whole default space (planner/slo_space.py).
+The search runs in three tiers, each dearer than the last, and goes to the next tier only for
+plans that can still win:
 
-1. Build the plan; an impossible one (TP that does not split the heads, a format the GPU cannot
-   run) is rejected with the input error's message.
-2. Mean-value screen (``serving.evaluate`` over every batch size that fits in memory at the
-   workload's average KV occupancy): the largest batch whose mean TTFT, TPOT and end-to-end
-   latency meet the targets sets a replica's throughput; replicas = ceil(rate / that
-   throughput). A candidate whose batch-1 latency already misses a target is rejected
-   (more replicas cannot make one request faster), naming the target it misses.
-3. Simulation (``simulate.simulate``) of the cheapest survivors at rate / replicas per
-   replica with ``max_num_seqs`` = that batch: the targets are checked at the requested
-   percentile; a candidate that misses gets one more replica and is simulated again (up to
-   ``max_extra_replicas`` times). Simulation goes on in cost order until ``simulate_top`` plans
-   are confirmed and no unsimulated plan is cheaper than a confirmed one.
+1. **Bound** (planner/slo_bound.py, no plan built): memory, latency at batch 1 and the cost of the
+   replicas the rate needs, all from an optimistic roofline. A candidate that cannot fit, cannot
+   meet a latency target even alone, or needs more GPUs than allowed is rejected with the reason;
+   the others get ``usd_per_hour_lower_bound``.
+2. **Mean-value** (``api.build_plan`` with the serving engine, then ``serving.evaluate`` over every
+   batch size that fits at the workload's average KV occupancy): the largest batch whose mean TTFT,
+   TPOT and end-to-end latency meet the targets sets a replica's throughput; replicas =
+   ceil(rate / that throughput). Plans are built in order of their lower bound, and only while a
+   lower bound is below the cost of the plans already confirmed.
+3. **Simulation** (``simulate.simulate`` with the engine's scheduler profile and start-up KV pool)
+   of the cheapest plan at rate / replicas per replica with ``max_num_seqs`` = that batch: targets
+   are checked at the requested percentile. A miss adds a replica (up to ``max_extra_replicas``)
+   and puts the plan back in cost order. The search stops once ``simulate_top`` plans are confirmed
+   and no plan left, built or not, could be cheaper than the dearest of them.
+
+Tiers 2 and 3 and the branch and bound over them live in planner/slo_search.py.
 
 Ranking is by the deployment's $ per hour (= $ per 1M output tokens at the workload's rate),
-then GPUs. Every rejected candidate stays in the table with its reason.
+then GPUs. Every candidate stays in the table: confirmed (``meets``), built but not simulated
+(``meets (mean-value)``), or ``rejected`` with ``failed`` and ``reason``; a plan that cannot be
+cheaper than those found is rejected with ``failed = cost``. A rate no candidate sustains within
+``max_gpus`` is said so, with the most each sustains; an unstable queue never shows a finite TTFT.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import api
+from . import api, profiles, slo_bound, slo_space
+from . import slo_search as search
 from .errors import PlannerInputError, require_positive_int
-from .memory import MAX_CONTEXT, Deployment
-from .serving import evaluate
-from .simulate import DISTRIBUTIONS, draw_lengths, simulate
+from .memory import MAX_CONTEXT, SERVERS, Deployment
+from .simulate import DISTRIBUTIONS
 from .spec import ModelSpec
 
 PERCENTILES = (50, 90, 95, 99)
-# Limits on what a request may ask for. A simulated request costs ~0.6 ms; up to 4 x simulate_top
-# simulations of up to 1 + max_extra_replicas passes each run, so SIM_BUDGET bounds a search to minutes.
+# Limits on what a request may ask for. A simulated request costs ~0.3-1 ms; a search runs at most
+# 4 x simulate_top x (1 + max_extra_replicas) simulations, so SIM_BUDGET bounds a search to minutes.
 MAX_SLO_BATCH = 1 << 16          # max_num_seqs considered: the mean-value screen evaluates every batch up to it
 MAX_SIMULATE_TOP = 20
 MAX_SIM_REQUESTS = 10_000
@@ -87,14 +96,23 @@ class Targets:
 
 @dataclass(frozen=True)
 class Candidates:
-    gpus: tuple[str, ...]
-    tps: tuple[int, ...] = (1,)
-    weights: tuple[str, ...] = ()          # empty: the model's own format
-    kv_dtypes: tuple[str, ...] = ("bf16",)
+    """The deployments to consider. An empty tuple on an axis searches that axis's default space
+    (planner/slo_space.py): every bundled GPU; TP 1, 2, 4, 8 that split the heads (PP only where one
+    node cannot hold the weights); bf16, fp8 and fp8-block where the GPU has fp8, and the checkpoint's
+    own format; bf16 KV, and fp8 KV where the GPU has fp8. ``server`` / ``server_version`` name the
+    serving engine of a paged deployment (None: its newest release)."""
+
+    gpus: tuple[str, ...] = ()
+    tps: tuple[int, ...] = ()
+    weights: tuple[str, ...] = ()
+    kv_dtypes: tuple[str, ...] = ()
+    pps: tuple[int, ...] = ()
     engine: str = "paged"
+    server: str = "vllm"
+    server_version: str | None = None
     max_batch: int = 256                   # the largest max_num_seqs to consider
     max_gpus: int = 4096                   # reject plans needing more GPUs in all
-    simulate_top: int = 5                  # simulate this many of the cheapest survivors
+    simulate_top: int = 1                  # confirm this many of the cheapest plans by simulation
     max_extra_replicas: int = 4
     sim_requests: int = 1000
     seed: int = 0
@@ -109,154 +127,134 @@ class Candidates:
             raise PlannerInputError("sim_requests", f"{self.simulate_top} simulations x {self.sim_requests:,} requests "
                                     f"is over the budget of {SIM_BUDGET:,} simulated requests",
                                     f"lower sim_requests to {SIM_BUDGET // self.simulate_top:,} or simulate fewer plans")
+        if self.server not in SERVERS:
+            raise PlannerInputError("server", f"unknown serving engine {self.server!r}", f"choose one of {', '.join(SERVERS)}")
         self._check_lists()
 
     def _check_lists(self) -> None:
-        for name in ("gpus", "tps", "weights", "kv_dtypes"):
+        for name in ("gpus", "tps", "weights", "kv_dtypes", "pps"):
             if not isinstance(getattr(self, name), tuple):
                 raise PlannerInputError(name, "must be a tuple", f"pass {name} as a tuple")
         for t in self.tps:
             require_positive_int("tp", t, maximum=1024)
-        n = len(self.gpus) * len(self.tps) * max(1, len(self.weights)) * len(self.kv_dtypes)
+        for p in self.pps:
+            require_positive_int("pp", p, maximum=1024)
+        n = slo_space.space_size(len(self.gpus), len(self.tps), len(self.weights), len(self.kv_dtypes)) * max(1, len(self.pps))
         if n > MAX_CANDIDATES:
             raise PlannerInputError("candidates", f"{n:,} GPU x TP x format x KV dtype combinations, over the limit "
                                     f"of {MAX_CANDIDATES:,}", "list fewer GPUs, TP degrees, formats or KV dtypes")
 
+    def deployment(self, row: dict) -> Deployment:
+        return Deployment(weights=row["weights"], kv_dtype=row["kv_dtype"], engine=self.engine, tp=row["tp"],
+                          pp=row["pp"], max_num_seqs=self.max_batch, server=self.server,
+                          server_version=self.server_version)
 
-def _mean_column(metric: str) -> str:
-    return {"ttft": "ttft_s", "tpot": "tpot_s", "e2e": "e2e_latency_s"}[metric]
 
-
-def _screen(spec: ModelSpec, gpu: str, tp: int, fmt: str, kvd: str, wl: Workload, tg: Targets,
-            cand: Candidates) -> dict:
-    row = {"gpu": gpu, "tp": tp, "weights": fmt, "kv_dtype": kvd, "engine": cand.engine}
-    try:
-        plan = api.build_plan(spec, gpu, Deployment(weights=fmt, kv_dtype=kvd, engine=cand.engine, tp=tp,
-                                                    max_num_seqs=cand.max_batch))
-    except PlannerInputError as e:
-        return {**row, "status": "rejected", "failed": "input", "reason": str(e)}
-    p, o = wl.prompt_tokens, wl.output_tokens
-    mm = plan.memory
-    row.update(gpu=mm.gpu.id, gpus_per_replica=plan.gpus_per_replica, provenance=plan.provenance,
-               price_usd_per_gpu_hour=mm.gpu.price_usd_per_hour)
-    if not mm.gpu.price_usd_per_hour:
-        return {**row, "status": "rejected", "failed": "price", "reason": f"{mm.gpu.id} has no price in its profile"}
-    max_b = int(min(cand.max_batch, mm.max_batch(p, o // 2)))  # average occupancy under continuous batching
-    if max_b < 1:
-        one = mm.plan(1, p, o)
-        return {**row, "status": "rejected", "failed": "memory",
-                "reason": f"memory: one request of {p}+{o} tokens needs {float(one['total_bytes']) / 2**30:.1f} GiB per GPU, "
-                          f"{float(one['capacity_bytes']) / 2**30:.1f} GiB available (add TP, quantize weights or KV)"}
-    b = np.arange(1, max_b + 1)
-    m = evaluate(plan, b, p, o)
-    ok = np.ones(b.size, dtype=bool)
-    for metric, target in tg.items():
-        ok &= m[_mean_column(metric)] <= target
-    if not ok[0]:
-        misses = [f"{metric.upper()} {float(m[_mean_column(metric)][0]):.3g} s > {target:g} s"
-                  for metric, target in tg.items() if m[_mean_column(metric)][0] > target]
-        failed = next(mt for mt, tv in tg.items() if m[_mean_column(mt)][0] > tv)
-        return {**row, "status": "rejected", "failed": failed,
-                "reason": "latency at batch 1 (mean): " + ", ".join(misses) + "; more replicas cannot help "
-                      "(a faster GPU, more TP or a smaller format can)"}
-    best = int(np.nonzero(ok)[0][-1])  # latencies grow with batch, so the last passing batch serves the most
-    rps = float(m["requests_per_s"][best])
-    replicas = max(1, math.ceil(wl.request_rate_per_s / rps))
-    row.update(status="screened", batch=int(b[best]), max_batch_memory=max_b, replicas=replicas,
-               requests_per_s_per_replica=rps, mean_ttft_s=float(m["ttft_s"][best]),
-               mean_tpot_s=float(m["tpot_s"][best]), mean_e2e_s=float(m["e2e_latency_s"][best]),
-               latency_headroom=float(min(1 - m[_mean_column(mt)][best] / v for mt, v in tg.items())),
-               kv_capacity_bytes=mm.kv_budget_bytes(), _plan=plan)
+def _bound(spec: ModelSpec, row: dict, wl: Workload, tg: Targets, cand: Candidates, effs: dict) -> dict:
+    """Tier 1: reject what cannot work even at its best; else the lower bound of its cost."""
+    g = profiles.gpu(row["gpu"])
+    if g.id not in effs:
+        effs[g.id] = api.efficiency_for(g.id, cand.engine)
+    b = slo_bound.bound(spec, g, cand.deployment(row), effs[g.id], wl.request_rate_per_s, wl.prompt_tokens,
+                        wl.output_tokens, tg.items(), cand.max_batch)
+    row["gpus_per_replica"] = b["gpus_per_replica"]
+    if "failed" in b:
+        return search.reject(row, b["failed"], b["reason"])
+    row.update(requests_per_s_upper_bound=b["requests_per_s_ub"], usd_per_hour_lower_bound=b["usd_per_hour_lb"])
+    if b["replicas_lb"] * b["gpus_per_replica"] > cand.max_gpus:
+        most = cand.max_gpus // b["gpus_per_replica"] * b["requests_per_s_ub"]
+        why = (f"needs at least {b['replicas_lb'] * b['gpus_per_replica']:,} GPUs (roofline bound), over the limit "
+               f"of {cand.max_gpus:,}: {cand.max_gpus:,} GPUs sustain at most {most:.3g} requests/s")
+        return search.reject(row, "size", why, sustainable_rate_per_s=most)
     return row
 
 
-def _cost(row: dict, wl: Workload) -> None:
-    row["gpus_total"] = row["replicas"] * row["gpus_per_replica"]
-    row["usd_per_hour"] = row["gpus_total"] * row["price_usd_per_gpu_hour"]
-    row["cost_usd_per_1m_output_tokens"] = row["usd_per_hour"] / (wl.request_rate_per_s * wl.output_tokens * 3600) * 1e6
-    row["cost_usd_per_1m_requests"] = row["usd_per_hour"] / (wl.request_rate_per_s * 3600) * 1e6
-    row["capacity_headroom"] = 1 - wl.request_rate_per_s / (row["replicas"] * row["requests_per_s_per_replica"])
+def _row(pt: slo_space.Point, cand: Candidates, version: str) -> dict:
+    paged = cand.engine == "paged"
+    row = {"gpu": pt.gpu, "tp": pt.tp, "pp": pt.pp, "weights": pt.weights, "kv_dtype": pt.kv_dtype,
+           "engine": cand.engine, "server": cand.server if paged else "", "server_version": version if paged else "",
+           "gpus_per_replica": pt.tp * pt.pp, "price_usd_per_gpu_hour": profiles.gpu(pt.gpu).price_usd_per_hour,
+           "evaluated_by": "bound", "status": "screened", "note": pt.note}
+    return search.reject(row, "input", pt.error) if pt.error else row
 
 
-def _simulate(row: dict, wl: Workload, tg: Targets, cand: Candidates) -> None:
-    rng = np.random.default_rng(cand.seed)
-    n = cand.sim_requests
-    prompts = draw_lengths(wl.prompt_tokens, wl.distribution, n, rng)
-    outputs = draw_lengths(wl.output_tokens, wl.distribution, n, rng)
-    plan = row["_plan"]
-    for extra in range(cand.max_extra_replicas + 1):
-        replicas = row["replicas"]
-        res = simulate(plan.timing, wl.request_rate_per_s / replicas, prompts, outputs, row["kv_capacity_bytes"],
-                       max_num_seqs=row["batch"], seed=cand.seed)
-        q = tg.percentile
-        for metric in ("ttft", "tpot", "e2e"):
-            row[f"sim_{metric}_p{q}_s"] = res.percentile(metric, q) if res.stable else float("inf")
-        row.update(sim_mean_running=res.mean_running, sim_preemptions=res.preemptions, sim_stable=res.stable)
-        misses = [f"p{q} {metric.upper()} {row[f'sim_{metric}_p{q}_s']:.3g} s > {target:g} s"
-                  for metric, target in tg.items() if row[f"sim_{metric}_p{q}_s"] > target]
-        row["latency_headroom"] = min(1 - row[f"sim_{m}_p{q}_s"] / v for m, v in tg.items())
-        if res.stable and not misses:
-            row["status"] = "meets"
-            row.pop("failed", None)
-            row["reason"] = "" if not extra else f"needed {extra} more replica(s) than the mean-value estimate"
-            return
-        row["failed"] = "unstable" if not res.stable else misses[0].split()[1].lower()
-        row["reason"] = ("queue grows without bound at this rate" if not res.stable else "; ".join(misses))
-        if extra < cand.max_extra_replicas:
-            row["replicas"] += 1
-            _cost(row, wl)
-    row["status"] = "rejected"
-    row["reason"] = f"simulated with up to {row['replicas']} replicas: {row['reason']}"
+def _server_version(cand: Candidates) -> str:
+    """The release the search plans for (the newest in profiles/engines unless named); a bad one is refused."""
+    if cand.engine != "paged":
+        return ""
+    _, v, _ = profiles.engine_table(cand.server).resolve(cand.server_version)
+    return str(v)
 
 
 def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, candidates: Candidates) -> pd.DataFrame:
-    """Every candidate, those that meet the targets first, cheapest first; rejected ones with the reason."""
+    """Every candidate, those that meet the targets first, cheapest first; rejected ones with the reason.
+
+    ``df.attrs``: ``workload``, ``targets``, ``search`` (how many candidates each tier saw) and
+    ``verdict`` (one line: the best plan, or why there is none)."""
     if not targets.items():
         raise PlannerInputError("targets", "no latency target given", "set at least one of TTFT, TPOT or end-to-end")
-    if not candidates.gpus:
-        raise PlannerInputError("gpus", "no candidate GPU types", "choose at least one GPU")
     spec = api.resolve_model(model)
-    weights = candidates.weights or (api.default_weights(spec),)
-    rows = [_screen(spec, g, int(tp), f, k, workload, targets, candidates)
-            for g, tp, f, k in itertools.product(candidates.gpus, candidates.tps, weights, candidates.kv_dtypes)]
-    screened = [r for r in rows if r["status"] == "screened"]
-    for r in screened:
-        _cost(r, workload)
-        if r["gpus_total"] > candidates.max_gpus:
-            r.update(status="rejected", failed="size", reason=f"needs {r['gpus_total']} GPUs, over the limit of "
-                                                              f"{candidates.max_gpus}")
-    screened = sorted((r for r in screened if r["status"] == "screened"),
-                      key=lambda r: (r["usd_per_hour"], r["gpus_total"], -r["requests_per_s_per_replica"]))
-    # Simulate in cost order until `simulate_top` plans are confirmed and no unsimulated plan is
-    # cheaper than the dearest confirmed one (a simulation may add replicas, so a confirmed plan can
-    # cost more than it did on the screen); at most 4 x simulate_top simulations.
-    confirmed: list[float] = []
-    pending = list(screened)
-    sims = 0
-    while pending and sims < 4 * candidates.simulate_top and (
-            len(confirmed) < candidates.simulate_top or pending[0]["usd_per_hour"] < max(confirmed)):
-        r = pending.pop(0)
-        _simulate(r, workload, targets, candidates)
-        sims += 1
-        if r["status"] == "meets":
-            confirmed.append(r["usd_per_hour"])
-    for r in pending:
-        r["status"] = "meets (mean-value)"
-        r["reason"] = "not simulated: meets the targets in the mean-value model"
+    version = _server_version(candidates)
+    pts, whole = slo_space.points(spec, candidates.gpus, candidates.tps, candidates.pps, candidates.weights,
+                                  candidates.kv_dtypes)
+    if not pts and not whole:
+        raise PlannerInputError("gpus", "no candidate GPU types", "choose at least one GPU")
+    rows = [{"gpu": g, "status": "rejected", "failed": "price" if "price" in why else "input", "reason": why,
+             "evaluated_by": "bound"} for g, why in whole]
+    alive, effs = [], {}
+    for pt in pts:
+        r = _row(pt, candidates, version)
+        rows.append(r)
+        if r["status"] == "screened" and _bound(spec, r, workload, targets, candidates, effs)["status"] == "screened":
+            alive.append(r)
+    run = search.Search(spec, alive, workload, targets, candidates)
+    run.run()
+    df = _frame(rows, workload, targets)
+    df.attrs["search"] = {"candidates": len(rows), "rejected_by_bound": len(rows) - len(alive),
+                          "built": run.built, "simulated": len(run.simulated), "simulations": run.simulations}
+    df.attrs["verdict"] = verdict(df, workload, candidates)
+    return df
+
+
+def _frame(rows: list[dict], wl: Workload, tg: Targets) -> pd.DataFrame:
     for r in rows:
-        r.pop("_plan", None)
+        for k in [k for k in r if k.startswith("_")]:
+            del r[k]
     df = pd.DataFrame(rows)
-    order = {"meets": 0, "meets (mean-value)": 1, "rejected": 2}
-    df["_rank"] = df["status"].map(order).fillna(3)
-    if "usd_per_hour" not in df:
-        df["usd_per_hour"] = np.nan
-    if "requests_per_s_per_replica" not in df:
-        df["requests_per_s_per_replica"] = np.nan
+    for c in ("usd_per_hour", "requests_per_s_per_replica", "usd_per_hour_lower_bound", "sustainable_rate_per_s"):
+        if c not in df:
+            df[c] = np.nan
+    df["_rank"] = df["status"].map({"meets": 0, "meets (mean-value)": 1, "rejected": 2}).fillna(3)
     df["_neg_rps"] = -df["requests_per_s_per_replica"]
-    df = df.sort_values(["_rank", "usd_per_hour", "_neg_rps"], na_position="last").drop(columns="_neg_rps").drop(columns="_rank").reset_index(drop=True)
-    for c in ("replicas", "gpus_total", "batch", "max_batch_memory", "gpus_per_replica", "sim_preemptions"):
+    df["_neg_sustained"] = -df["sustainable_rate_per_s"]  # with no plan, the candidates that come closest first
+    df = (df.sort_values(["_rank", "usd_per_hour", "_neg_rps", "_neg_sustained", "usd_per_hour_lower_bound"],
+                         na_position="last").drop(columns=["_rank", "_neg_rps", "_neg_sustained"]).reset_index(drop=True))
+    for c in ("tp", "pp", "replicas", "gpus_total", "batch", "max_batch_memory", "gpus_per_replica", "sim_preemptions",
+              "sim_replicas"):
         if c in df:
             df[c] = df[c].astype("Int64")
-    df.attrs["workload"] = asdict(workload)
-    df.attrs["targets"] = asdict(targets)
+    df.attrs["workload"] = asdict(wl)
+    df.attrs["targets"] = asdict(tg)
     return df
+
+
+def verdict(df: pd.DataFrame, wl: Workload, cand: Candidates) -> str:
+    """One line: the cheapest plan, or why none serves the rate (with the most any candidate sustains)."""
+    ok = df[df["status"] != "rejected"]
+    if len(ok):
+        b = ok.iloc[0]
+        how = "simulated" if b["status"] == "meets" else "mean-value model only"
+        return (f"{int(b['gpus_total'])} x {b['gpu']} ({int(b['replicas'])} replica(s) of TP {int(b['tp'])}"
+                f"{f' x PP {int(b.pp)}' if b['pp'] > 1 else ''}, {b['weights']} weights, {b['kv_dtype']} KV) at "
+                f"${b['usd_per_hour']:,.2f}/h ({how})")
+    rate = wl.request_rate_per_s
+    if "sustainable_rate_per_s" in df and df["sustainable_rate_per_s"].notna().any():
+        best = df.loc[df["sustainable_rate_per_s"].idxmax()]
+        basis = {"bound": "at most, by the roofline bound", "mean-value": "about, in the mean-value model",
+                 "simulation": "about, simulated"}.get(best["evaluated_by"], "about")
+        return (f"no candidate sustains {rate:g} requests/s within {cand.max_gpus:,} GPUs and the targets; the most any "
+                f"sustains is {best['sustainable_rate_per_s']:.3g} requests/s ({basis}: {best['gpu']} TP {int(best['tp'])}"
+                f"{f' x PP {int(best.pp)}' if best['pp'] > 1 else ''}, {best['weights']} weights, {best['kv_dtype']} KV); "
+                "per candidate in sustainable_rate_per_s")
+    counts = df["failed"].fillna("other").value_counts()
+    return "no candidate meets the targets (" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")"

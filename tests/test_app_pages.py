@@ -252,16 +252,15 @@ def test_capacity_page_ranks_the_core_plans():
     assert not at.error, [e.value for e in at.error]
     s = sel(at)
     shown = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    fmts = [w for w in (s["weights"], "bf16", "fp8", "awq-4bit-g128") if w in profiles.formats().formats]
+    # the page passes the whole default space (empty lists), whatever the sidebar's KV dtype
     df = slo.plan_capacity(profiles.load_model(s["model"]),
                            slo.Workload(request_rate_per_s=2.0, prompt_tokens=s["prompt"], output_tokens=s["output"]),
                            slo.Targets(ttft_s=0.5, tpot_s=0.05, e2e_s=None, percentile=90),
-                           slo.Candidates(gpus=tuple(profiles.gpus()), tps=(1, 2, 4, 8),
-                                          weights=tuple(dict.fromkeys(fmts)), kv_dtypes=(s["kv_dtype"],),
-                                          engine=s["engine"], simulate_top=core.CAPACITY_SIMULATE_TOP,
+                           slo.Candidates(engine=s["engine"], simulate_top=core.CAPACITY_SIMULATE_TOP,
                                           sim_requests=core.CAPACITY_SIM_REQUESTS))
-    keys = ["status", "gpu", "tp", "weights", "kv_dtype"]
+    keys = ["status", "gpu", "tp", "pp", "weights", "kv_dtype"]
     assert shown[keys].astype(str).values.tolist() == df[keys].astype(str).values.tolist()
+    assert {"fp8", "bf16"} <= set(df["kv_dtype"].dropna()) and {1, 8} <= set(df["tp"].dropna())
     ok = df[df["status"] != "rejected"]
     if len(ok):
         assert shown["usd_per_hour"].iloc[0] == pytest.approx(round(float(ok["usd_per_hour"].iloc[0]), 4))

@@ -108,7 +108,7 @@ def test_slo_rejects_with_the_reason_that_binds():
     assert df["reason"].str.contains("more replicas cannot help").all()
     huge = SPEC.with_kv_heads(32)  # MHA: 4x the KV cache
     df = slo.plan_capacity(huge, slo.Workload(1, 200_000, 128), slo.Targets(ttft_s=1000),
-                           slo.Candidates(gpus=("L4",)))
+                           slo.Candidates(gpus=("L4",), tps=(1,), weights=("bf16",), kv_dtypes=("bf16",)))
     assert df.loc[0, "failed"] == "memory" and "GiB" in df.loc[0, "reason"]
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import core, figures, fmt, page, tables
 from dashboard.state import TP_OPTIONS, Selection, format_ids, gpu_ids
 from planner import kv as kvmod
+from planner.memory import SERVERS
 from planner.simulate import DISTRIBUTIONS
 from planner.slo import PERCENTILES
 
@@ -20,11 +21,17 @@ def _target(col, label: str, default: float, key: str, help: str) -> float | Non
     return v / 1e3 if on else None
 
 
+def _dollars(text: str) -> str:
+    """The core's sentence (bundled GPU and format ids, numbers) with its $ signs kept from becoming LaTeX."""
+    return str(text).replace("$", "\\$")
+
+
 def shown_columns(pct: int) -> list[str]:
     """The columns of the ranked table, in order; the percentile's simulated latencies in ms."""
-    return ["status", "gpu", "tp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
+    return ["status", "gpu", "tp", "pp", "weights", "kv_dtype", "replicas", "gpus_total", "batch", "usd_per_hour",
             "cost_usd_per_1m_output_tokens", f"sim_ttft_p{pct}_ms", f"sim_tpot_p{pct}_ms", f"sim_e2e_p{pct}_ms",
-            "mean_ttft_ms", "mean_tpot_ms", "capacity_headroom", "latency_headroom", "failed", "reason"]
+            "mean_ttft_ms", "mean_tpot_ms", "capacity_headroom", "latency_headroom", "server", "server_version",
+            "evaluated_by", "failed", "reason"]
 
 
 def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
@@ -42,9 +49,10 @@ def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
 
 
 def body(sel: Selection) -> None:
-    st.caption(f"Model: {fmt.plain(sel.model)}; engine: {sel.engine}. Candidates: every GPU x TP x weight format x KV dtype "
-               "chosen below. Change the inputs, then press **Plan capacity**: each search simulates the cheapest "
-               "plans in cost order (a few seconds; the same inputs again are instant).")
+    st.caption(f"Model: {fmt.plain(sel.model)}; engine: {sel.engine}. Candidates: every bundled GPU x TP x weight format "
+               "x KV dtype unless narrowed below (an empty list searches that axis whole). Change the inputs, then "
+               "press **Plan capacity**: the search bounds every candidate, builds only those that could be "
+               "cheapest and simulates the winner (about a second; the same inputs again are instant).")
     with st.form("capacity_form", border=False):
         st.subheader("Workload")
         c = st.columns(4)
@@ -63,54 +71,58 @@ def body(sel: Selection) -> None:
         e2e = _target(c[2], "End-to-end", 0, "c_e2e", "the whole request")
         pct = c[3].selectbox("Percentile", PERCENTILES, index=PERCENTILES.index(90), key="c_pct",
                              help="the simulated percentile the targets are checked at")
-        with st.expander("Candidates", expanded=False):
-            gids = gpu_ids()
-            c = st.columns(4)
-            gpus = c[0].multiselect("GPUs", gids, default=list(gids), key="c_gpus")
-            tps = c[1].multiselect("TP", TP_OPTIONS[:4], default=list(TP_OPTIONS[:4]), key="c_tps")
-            fmts = format_ids()
-            wdef = list(dict.fromkeys([w for w in (sel.weights, "bf16", "fp8", "awq-4bit-g128") if w in fmts]))
-            weights = c[2].multiselect("Weights", fmts, default=wdef, key="c_weights")
-            kvs = c[3].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), default=[sel.kv_dtype], key="c_kv")
+        with st.expander("Candidates (empty: the whole default space)", expanded=False):
+            c = st.columns(5)
+            gpus = c[0].multiselect("GPUs", gpu_ids(), default=[], key="c_gpus", placeholder="every bundled GPU",
+                                    help="empty: every bundled GPU (those without a price are listed as rejected)")
+            tps = c[1].multiselect("TP", TP_OPTIONS, default=[], key="c_tps", placeholder="1, 2, 4, 8",
+                                   help="empty: 1, 2, 4 and 8 where they split the attention heads; pipeline "
+                                        "stages only where one node cannot hold the weights")
+            weights = c[2].multiselect("Weights", format_ids(), default=[], key="c_weights",
+                                       placeholder="what each GPU runs well",
+                                       help="empty: bf16, fp8 and fp8-block where the GPU has fp8, and the "
+                                            "checkpoint's own format")
+            kvs = c[3].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), default=[], key="c_kv",
+                                   placeholder="bf16, fp8 where supported",
+                                   help="empty: bf16, and fp8 where the GPU has fp8 (the sidebar's KV dtype does "
+                                        "not limit the search)")
+            server = c[4].selectbox("Serving engine", SERVERS, key="c_server",
+                                    help="its start-up KV pool and scheduler (newest release in profiles/engines)")
         st.form_submit_button("Plan capacity", type="primary", key="c_submit", icon=":material/search:")
-    if not (gpus and tps and weights and kvs):
-        st.warning("Choose at least one GPU, TP degree, weight format and KV dtype.")
-        return
     if not (ttft or tpot or e2e):
         st.warning("Set at least one latency target (TTFT, TPOT or end-to-end).")
         return
     df = core.capacity_plan(sel.model, sel.text, float(rate), int(prompt), int(output), ttft, tpot, e2e, int(pct),
                             tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine,
-                            dist, SIMULATE_TOP, SIM_REQUESTS)
+                            dist, SIMULATE_TOP, SIM_REQUESTS, server)
     if df.empty:
         st.warning("No candidate to rank.")
         return
     ok = df[df["status"] != "rejected"]
     if len(ok):
-        best = ok.iloc[0]
-        how = "simulated" if best["status"] == "meets" else "mean-value model only"
-        st.success(f"Best plan: **{int(best['gpus_total'])} x {best['gpu']}** ({int(best['replicas'])} replica(s) "
-                   f"of TP={int(best['tp'])}, {best['weights']} weights, {best['kv_dtype']} KV, batch "
-                   f"{int(best['batch'])}) at {fmt.usd(float(best['usd_per_hour']))}/h, "
-                   f"{fmt.usd(float(best['cost_usd_per_1m_output_tokens']))} per 1M output tokens ({how}).",
-                   icon=":material/check_circle:")
+        st.success(f"Best plan: **{_dollars(df.attrs.get('verdict', ''))}**.", icon=":material/check_circle:")
         top = ok.head(12).copy()
         top["plan"] = (top["gpus_total"].astype(int).astype(str) + " x " + top["gpu"].astype(str) + " TP"
-                       + top["tp"].astype(str) + " " + top["weights"].astype(str) + " " + top["kv_dtype"].astype(str))
+                       + top["tp"].astype(str) + top["pp"].map(lambda p: f" PP{p}" if p > 1 else "") + " "
+                       + top["weights"].astype(str) + " " + top["kv_dtype"].astype(str))
         top["label"] = top["usd_per_hour"].map(lambda v: f"${v:,.2f}/h")
         st.plotly_chart(figures.hbars(top, "plan", "usd_per_hour", "The best plans that meet the targets, in rank order",
                                       "USD per hour", color="status", text="label"))
     else:
-        st.warning("No candidate meets the targets; the reasons are in the table. Relax a target, add GPU types or "
-                   "larger TP, or quantize.", icon=":material/warning:")
+        st.warning(f"{_dollars(df.attrs.get('verdict', 'No candidate meets the targets'))}. The reasons are in the "
+                   "table: relax a target, lower the rate, add GPU types or larger TP, or quantize.",
+                   icon=":material/warning:")
     shown = ranked_table(df, int(pct))
     st.subheader(f"All {len(shown):,} candidates, ranked")
     tables.show(shown, "capacity_plan", "cap")
-    st.caption(f"Ranked by the core (planner.slo): plans checked by the continuous-batching simulation first "
-               f"(**meets**; the survivors of the mean-value screen are simulated in cost order, {SIM_REQUESTS} "
-               f"requests each, until {SIMULATE_TOP} plans are confirmed and no plan left unsimulated is cheaper; at "
-               f"most {4 * SIMULATE_TOP}), then plans that meet the targets in the mean-value model, cheapest first; then the rejected "
-               "ones with why. Latencies in ms; headroom is the unused fraction of capacity or of the tightest target.")
+    n = df.attrs.get("search", {})
+    st.caption(f"Ranked by the core (planner.slo): {n.get('candidates', len(df))} candidates; "
+               f"{n.get('rejected_by_bound', 0)} rejected by an optimistic roofline bound (memory, latency alone, "
+               f"GPUs), {n.get('built', 0)} plans built with the serving engine in order of that bound and ranked by "
+               f"the mean-value model (**meets (mean-value)**), {n.get('simulated', 0)} simulated ({SIM_REQUESTS} "
+               f"requests each, replicas added until the targets hold: **meets**). A plan whose bound cannot beat the "
+               f"{SIMULATE_TOP} confirmed is not built (`failed` = cost). Latencies in ms; an unstable queue shows no "
+               "finite TTFT; headroom is the unused fraction of capacity or of the tightest target.")
     failing = df.loc[df["status"] == "rejected"]
     if len(failing):
         why = (failing["failed"].fillna("other").astype(str).value_counts().rename_axis("failed on")
