@@ -85,9 +85,8 @@ def apply(a: argparse.Namespace, many: bool) -> None:
                                     "--gpu-bandwidth-tbs --gpu-bf16-tflops")
         return
     gid = profiles.register_gpu(spec)
-    if many:
-        base = a.gpu if a.gpu else (list(profiles.gpus()) if search else [])
-        a.gpu = [*base, gid]
+    if many:  # with no --gpu, the described GPU is the question: the search is over it alone
+        a.gpu = [*(a.gpu or []), gid]
     elif a.gpu:
         raise PlannerInputError("gpu", f"both --gpu {a.gpu} and a user-defined GPU were given", "give one of them")
     else:

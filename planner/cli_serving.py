@@ -13,7 +13,6 @@ import json
 import pandas as pd
 
 from . import api, cli_gpu, csvsafe, profiles, slo, sweep
-from .errors import PlannerInputError
 from .memory import SERVERS
 
 
