@@ -107,7 +107,11 @@ def module_names(spec: ModelSpec) -> list[tuple[str, ...]]:
     """Per inventory row, the Hugging Face module names its tensors may have (one per expert for routed
     experts, so that a list naming some experts covers that share of the row). 1-D rows have none."""
     inv = inventory(spec)
-    prefix = _PREFIX.get(spec.model_type, "model.layers.{i}.")
+    prefixes = [_PREFIX.get(spec.model_type, "model.layers.{i}.")]
+    if spec.vision_tensors or spec.model_type.endswith("_text"):
+        # an image-text checkpoint names its text layers under the language model (Gemma 3/4, Qwen3-VL and
+        # Qwen3.5: model.language_model.layers.{i}., transformers' *ForConditionalGeneration)
+        prefixes.append("model.language_model.layers.{i}.")
     out: list[tuple[str, ...]] = []
     for comp, role, layer, count, matrix in zip(inv["component"], inv["role"], inv["layer"], inv["count"],
                                                 inv["matrix"], strict=True):
@@ -118,7 +122,7 @@ def module_names(spec: ModelSpec) -> list[tuple[str, ...]]:
         else:
             key = role.replace("mlp_", "shared_") if comp == "experts" and role.startswith("mlp_") else role
             table = _EXPERTS.get(spec.model_type, {}) if role.startswith("expert_") else {}
-            leaves = [prefix.format(i=layer) + leaf for leaf in table.get(key) or _LEAVES.get(key, ())]
+            leaves = [p.format(i=layer) + leaf for leaf in table.get(key) or _LEAVES.get(key, ()) for p in prefixes]
             if role.startswith("expert_"):
                 leaves = [leaf.format(e=e) for e in range(int(count)) for leaf in leaves]
             out.append(tuple(leaves))

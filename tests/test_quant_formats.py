@@ -168,3 +168,23 @@ def test_qwen3_fp8_s_long_list_changes_nothing_it_already_keeps():
                                      "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}},
                                     "bare")
     assert listed == pytest.approx(tensor_bytes(bare, TABLE, "fp8-block")["bytes"].sum())
+
+
+def test_an_image_text_checkpoint_s_exclude_list_names_its_language_model_layers():
+    # nvidia/Gemma-4-31B-IT-NVFP4 (bundled) excludes 'model.language_model.layers.{i}.self_attn*' for its
+    # 60 layers: transformers' Gemma4ForConditionalGeneration names the text layers under language_model.
+    # Every attention row must stay 16-bit and every MLP row NVFP4 (the format's own default).
+    from planner import profiles
+    from planner.params import inventory
+    from planner.quantconfig import read, storage_fractions
+
+    spec, table = profiles.load_model("Gemma-4-31B-IT-NVFP4"), profiles.formats()
+    cq = read(spec, table)
+    assert (cq.method, cq.format_id) == ("modelopt", "nvfp4")
+    inv = inventory(spec)
+    shares = storage_fractions(spec, table, table.formats["nvfp4"])
+    attn = inv["role"].isin(["attn_q", "attn_k", "attn_v", "attn_o"]).to_numpy()
+    assert attn.sum() > 0 and (shares["bf16"][attn] == 1).all()
+    assert sorted(set(inv.loc[attn, "layer"])) == list(range(60))
+    mlp = inv["role"].str.startswith("mlp_").to_numpy()
+    assert (shares["bf16"][mlp] == 0).all()
