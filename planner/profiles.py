@@ -4,6 +4,7 @@ constants and calibrations under ``profiles/``. Everything else takes specs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import replace
@@ -218,6 +219,12 @@ def formats() -> FormatTable:
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     return Runtime.from_profile(read_json(ROOT / "runtime.json", "runtime.json"))
+
+
+def read_for_update(path: Path, default):
+    """A data file under profiles/ as it stands, for a writer that merges into it (calibrate, fit_e2e,
+    logcheck), or ``default`` when it does not exist yet."""
+    return json.loads(path.read_text()) if path.is_file() else default
 
 
 def calibration_path() -> Path:
