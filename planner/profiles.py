@@ -254,7 +254,10 @@ def efficiency_defaults() -> dict[str, float]:
 def kernel_family(fmt_family: str, fmt_id: str) -> dict:
     fams = kernels()["families"]
     fid = fmt_id.lower()
-    fmt = formats().formats.get(fmt_id)
+    try:
+        fmt = formats().get(fmt_id)
+    except PlannerInputError:
+        fmt = None
     if fmt is not None and fmt.kernel:  # a format that names the kernels it runs on (W4A16: Marlin, as GPTQ)
         key = fmt.kernel
     elif fmt_family == "bitsandbytes":

@@ -35,3 +35,24 @@ def test_a_fitted_attention_efficiency_reaches_the_plan():
     assert validate.efficiency(profiles.load_calibrations(), "H100-SXM", "paged").attention_compute == fit["attention_compute"]
     assert Efficiency.from_fit({"memory": 0.8}, None) == Efficiency(memory=0.8, provenance="datasheet")
     assert Efficiency.from_fit({"memory": 0.8}, {"memory": 0.5, "bogus": 1}).memory == 0.5
+
+
+def test_the_format_table_never_changes():
+    # a checkpoint's own variant is built from its name, not registered into the shared table
+    table = profiles.formats()
+    before = (dict(table.formats), dict(table.storage))
+    fid = table.gptq_awq("gptq", 3, 64)
+    assert fid == "gptq-3bit-g64" and (dict(table.formats), dict(table.storage)) == before
+    fmt = table.get(fid)
+    sid = dict(fmt.roles)["default"]
+    # 3 bits + (16-bit scale + 3-bit zero) / 64 = 3.296875 bits per weight; g_idx 32 bits per input column
+    st = table.storage_type(sid)
+    assert (sid, st.bits_per_weight, st.per_in_col_bits) == ("gptq_3b_g64", 3 + 19 / 64, 32)
+    assert table.storage_type(dict(table.get(table.fp8_block([64, 64], "f")).roles)["default"]).bits_per_weight == 8 + 32 / 4096
+    assert table.get(table.nvfp4(32)).id == "nvfp4-g32" and (dict(table.formats), dict(table.storage)) == before
+    assert table.gptq_awq("gptq", 4, 128) == "gptq-4bit-g128"  # bundled: its own entry
+    import pytest
+
+    from planner.errors import PlannerInputError
+    with pytest.raises(PlannerInputError):
+        table.get("gptq-9bit-g64")
