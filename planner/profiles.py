@@ -299,6 +299,13 @@ def reference_table(folder: Path, name: str):
     return None
 
 
+def e2e_runs() -> tuple[tuple[str, object], ...]:
+    """The committed end-to-end predictions (profiles/validation/e2e-<engine>.csv, written by
+    ``benchmarks/bench_e2e.py --write``): (file name, DataFrame) per engine."""
+    folder = ROOT / "validation"
+    return tuple((p.name, _reference_csv(str(p), p.stat().st_mtime).copy()) for p in sorted(folder.glob("e2e-*.csv")))
+
+
 def reference_names(folder: Path) -> tuple[str, ...]:
     """The table names in a reference folder (``.gz`` dropped, so each works with reference_table)."""
     if not folder.is_dir():

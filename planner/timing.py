@@ -56,7 +56,7 @@ class Efficiency:
         GPU and engine) over the datasheet defaults (profiles/kernels.json); no fit, the defaults."""
         if not fit:
             return cls(**defaults, provenance="datasheet")
-        return cls(**{**defaults, **{k: float(fit[k]) for k in FIT_FIELDS if k in fit}}, provenance="calibrated")
+        return cls(**{**defaults, **{k: float(fit[k]) for k in FIT_FIELDS if fit.get(k) is not None}}, provenance="calibrated")
 
 
 # what a calibration fits (planner/calibrate.py); every other field keeps its default

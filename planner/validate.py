@@ -219,13 +219,12 @@ def silicon_rows(simulate: bool = True) -> pd.DataFrame:
     benchmarks/bench_e2e.py --write``): the simulated prediction held out (leave one model out) and
     in-sample, and the single-request lower bound. ``simulate`` False keeps only the lower bound."""
     parts = []
-    for path in sorted((profiles.ROOT / "validation").glob("e2e-*.csv")):
-        g = read_table(path, f"profiles/validation/{path.name}")
+    for name, g in profiles.e2e_runs():
         if g.empty:
             continue
         engine = "[" + g["engine"].astype(str).to_numpy(object) + "]"
         cite = (ref.AIC_SILICON + ", " + g["engine"].astype(str) + " " + g["version"].fillna("").astype(str)
-                + ", id " + g["id"].astype(str) + f"; {path.name}").to_numpy(object)
+                + ", id " + g["id"].astype(str) + f"; {name}").to_numpy(object)
         kinds = ("held_out", "in_sample", "lower_bound") if simulate else ("lower_bound",)
         for kind in kinds:
             source, op = E2E_SOURCES[kind]

@@ -6,7 +6,9 @@ import io
 import json
 from pathlib import Path
 
-from profiler.cli import main as program  # the whole program: the core's commands and the profiler's
+from profiler.cli import (
+    main as program,  # the whole program: the core's commands and the profiler's
+)
 from tiny_configs import TINY
 
 E2B = Path(__file__).resolve().parent / "data" / "hub-configs" / "google--gemma-4-E2B-it.json"

@@ -12,9 +12,11 @@ import pytest
 import torch
 
 from planner import validate
-from profiler.cli import main as program  # the whole program: the core's commands and the profiler's
 from planner.spec import ModelSpec
 from profiler import run as prun
+from profiler.cli import (
+    main as program,  # the whole program: the core's commands and the profiler's
+)
 from tiny_configs import TINY
 
 KINDS = ["llama-gqa", "llama-mqa", "llama-mha", "mistral-sliding", "gemma2-interleaved", "gemma3-interleaved",
