@@ -5,21 +5,23 @@ Both front ends call these and nothing below them, so they cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import kv as kvmod
-from . import profiles, request
+from . import profiles
 from .errors import PlannerInputError, require_positive_int
 from .formats import bits_per_weight, format_from_quantization_config, tensor_bytes
 from .memory import MAX_BATCH, MAX_CONTEXT, Deployment, MemoryModel, activation_peak_bytes
 from .params import param_breakdown, params_active, params_total
-from .request import PlanRequest
-from .result import PlanResult
 from .serving import Plan
 from .spec import ModelSpec
 from .timing import Efficiency, KernelFactor, build_timing
+
+if TYPE_CHECKING:
+    from .request import PlanRequest
+    from .result import PlanResult
 
 
 def resolve_model(model: str | ModelSpec) -> ModelSpec:
@@ -286,7 +288,9 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
     headline is the mean-value figure and ``latency_source`` says so."""
     spec = resolve_model(model)
     batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
-    req = request.build(spec, gpu, batch, prompt, output, gpus=gpus, simulate=simulate, **dep_kw)
+    from .request import build
+
+    req = build(spec, gpu, batch, prompt, output, gpus=gpus, simulate=simulate, **dep_kw)
     return plan_request(req).as_dict()
 
 

@@ -5,7 +5,7 @@ the dashboard (its sidebar builds one, its pages cache on it, its URL is ``to_pa
 export (``api.plan_request(req).to_row()``). It is frozen, hashable and validated on creation:
 an impossible value raises ``PlannerInputError(field, problem, fix)`` before anything is computed.
 
-``Workload`` and ``Targets`` are the same types the SLO search (planner/slo.py) takes: a closed
+``Workload`` and ``Targets`` are the SLO search's own types (planner/slo.py), not copies: a closed
 loop of ``batch`` clients (a plan, a serving benchmark at fixed concurrency) or an open loop at
 ``request_rate_per_s`` (the SLO search), prompt and output lengths, and latency targets.
 
@@ -20,70 +20,16 @@ and refused by name until the core models them (a figure the planner cannot back
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, fields, replace
 
 from .errors import PlannerInputError, require_positive_int
-from .memory import MAX_BATCH, MAX_CONTEXT, Deployment
-from .simulate import DISTRIBUTIONS
+from .memory import Deployment
+from .slo import PERCENTILES, Targets, Workload  # noqa: F401 - one Workload, one Targets: the SLO search's
 from .spec import ModelSpec
 
-PERCENTILES = (50, 90, 95, 99)
 MAX_GPUS = 100_000
 # what a later release models as a Technique (issue 12); each is refused by name until then
 PLANNED_TECHNIQUES = ("speculative_decoding", "prefix_caching", "lora_adapters", "kv_offload_tiers")
-
-
-@dataclass(frozen=True)
-class Workload:
-    """The traffic a deployment serves: ``batch`` clients in a closed loop (each sends its next
-    request when the last one ends, as a benchmark at fixed concurrency does), or Poisson arrivals at
-    ``request_rate_per_s`` (open loop); mean prompt and output tokens; their ``distribution``
-    (fixed, uniform on [1, 2 mean - 1], exponential). A plan needs ``batch``, the SLO search a rate."""
-
-    request_rate_per_s: float | None = None
-    prompt_tokens: int | None = None
-    output_tokens: int | None = None
-    distribution: str = "fixed"
-    batch: int | None = None
-
-    def __post_init__(self):
-        rate = self.request_rate_per_s
-        if rate is not None and (isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 < rate <= 1e6)):
-            raise PlannerInputError("request_rate", f"must be a positive number of requests per second up to 1e6, "
-                                    f"got {rate!r}", "e.g. 5")
-        require_positive_int("prompt", self.prompt_tokens, maximum=MAX_CONTEXT)
-        require_positive_int("output", self.output_tokens, maximum=MAX_CONTEXT)
-        if self.distribution not in DISTRIBUTIONS:
-            raise PlannerInputError("distribution", f"unknown distribution {self.distribution!r}",
-                                    f"choose one of {', '.join(DISTRIBUTIONS)}")
-        if self.batch is not None:
-            require_positive_int("batch", self.batch, maximum=MAX_BATCH)
-        if rate is None and self.batch is None:
-            raise PlannerInputError("workload", "has neither a request rate nor a batch",
-                                    "give request_rate_per_s (open loop) or batch (closed loop)")
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Latency targets, seconds, checked at ``percentile`` (None: no target on that metric)."""
-
-    ttft_s: float | None = None
-    tpot_s: float | None = None
-    e2e_s: float | None = None
-    percentile: int = 90
-
-    def __post_init__(self):
-        for name in ("ttft_s", "tpot_s", "e2e_s"):
-            v = getattr(self, name)
-            if v is not None and not (isinstance(v, int | float) and v > 0 and math.isfinite(v)):
-                raise PlannerInputError(name, f"must be a positive number of seconds, got {v!r}", "or leave it out")
-        if self.percentile not in PERCENTILES:
-            raise PlannerInputError("percentile", f"{self.percentile!r} is not offered",
-                                    f"choose one of {', '.join(map(str, PERCENTILES))}")
-
-    def items(self) -> list[tuple[str, float]]:
-        return [(m, v) for m, v in (("ttft", self.ttft_s), ("tpot", self.tpot_s), ("e2e", self.e2e_s)) if v]
 
 
 @dataclass(frozen=True)
@@ -206,5 +152,5 @@ def build(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int
     if unknown:
         raise PlannerInputError(unknown[0], "is not a deployment setting",
                                 f"use one of {', '.join(f.name for f in fields(Deployment))}")
-    wl = Workload(prompt_tokens=prompt, output_tokens=output, batch=batch)
+    wl = Workload(None, prompt, output, batch=batch)
     return PlanRequest(model, gpu, wl, Deployment(**dep_kw), gpus=gpus, simulate=simulate, slo=slo)

@@ -119,7 +119,7 @@ def from_params(params: dict[str, str]) -> PlanRequest:
     for name in ("model", "gpu", "batch", "prompt", "output"):
         if name not in params:
             raise PlannerInputError(name, "is missing", f"add {name}=...")
-    parts: dict[str, dict] = {"": {}, "workload": {}, "deployment": {}, "slo": {}}
+    parts: dict[str, dict] = {"": {}, "workload": {"request_rate_per_s": None}, "deployment": {}, "slo": {}}
     for name, part, field, _ in TABLE:
         if name in params:
             parts[part][field] = parse_value(name, params[name])

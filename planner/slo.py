@@ -31,6 +31,7 @@ cheaper than those found is rejected with ``failed = cost``. A rate no candidate
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,11 +40,11 @@ import pandas as pd
 from . import api, profiles, slo_bound, slo_space
 from . import slo_search as search
 from .errors import PlannerInputError, require_positive_int
-from .memory import SERVERS, Deployment
-from .request import PERCENTILES, Targets, Workload  # noqa: F401 - slo.Workload, slo.Targets: the request's types
-from .simulate import DISTRIBUTIONS  # noqa: F401 - slo.DISTRIBUTIONS (the CLI's choices)
+from .memory import MAX_BATCH, MAX_CONTEXT, SERVERS, Deployment
+from .simulate import DISTRIBUTIONS
 from .spec import ModelSpec
 
+PERCENTILES = (50, 90, 95, 99)
 # Limits on what a request may ask for. A simulated request costs ~0.3-1 ms; a search runs at most
 # 4 x simulate_top x (1 + max_extra_replicas) simulations, so SIM_BUDGET bounds a search to minutes.
 MAX_SLO_BATCH = 1 << 16          # max_num_seqs considered: the mean-value screen evaluates every batch up to it
@@ -52,6 +53,55 @@ MAX_SIM_REQUESTS = 10_000
 SIM_BUDGET = 20_000              # simulate_top x sim_requests
 MAX_CANDIDATES = 2_000           # GPUs x TP degrees x formats x KV dtypes: every bundled GPU, format and TP up to 8
 MAX_EXTRA_REPLICAS = 16
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The traffic a deployment serves: Poisson arrivals at ``request_rate_per_s`` (open loop: what the
+    SLO search sizes a deployment for), or ``batch`` clients in a closed loop, each sending its next
+    request when the last one ends (a plan: planner/request.py, a benchmark at fixed concurrency)."""
+
+    request_rate_per_s: float | None
+    prompt_tokens: int            # mean prompt length
+    output_tokens: int            # mean output length
+    distribution: str = "fixed"   # of both lengths: fixed, uniform (on [1, 2 mean - 1]) or exponential
+    batch: int | None = None      # closed loop: concurrent requests per replica
+
+    def __post_init__(self):
+        rate = self.request_rate_per_s
+        if rate is not None and (isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 < rate <= 1e6)):
+            raise PlannerInputError("request_rate", f"must be a positive number of requests per second up to 1e6, "
+                                    f"got {self.request_rate_per_s!r}", "e.g. 5")
+        require_positive_int("prompt", self.prompt_tokens, maximum=MAX_CONTEXT)
+        require_positive_int("output", self.output_tokens, maximum=MAX_CONTEXT)
+        if self.distribution not in DISTRIBUTIONS:
+            raise PlannerInputError("distribution", f"unknown distribution {self.distribution!r}",
+                                    f"choose one of {', '.join(DISTRIBUTIONS)}")
+        if self.batch is not None:
+            require_positive_int("batch", self.batch, maximum=MAX_BATCH)
+        elif rate is None:
+            raise PlannerInputError("workload", "has neither a request rate nor a batch",
+                                    "give request_rate_per_s (open loop) or batch (closed loop)")
+
+
+@dataclass(frozen=True)
+class Targets:
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    e2e_s: float | None = None
+    percentile: int = 90
+
+    def __post_init__(self):
+        for name in ("ttft_s", "tpot_s", "e2e_s"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, int | float) and v > 0 and math.isfinite(v)):
+                raise PlannerInputError(name, f"must be a positive number of seconds, got {v!r}", "or leave it out")
+        if self.percentile not in PERCENTILES:
+            raise PlannerInputError("percentile", f"{self.percentile!r} is not offered",
+                                    f"choose one of {', '.join(map(str, PERCENTILES))}")
+
+    def items(self) -> list[tuple[str, float]]:
+        return [(m, v) for m, v in (("ttft", self.ttft_s), ("tpot", self.tpot_s), ("e2e", self.e2e_s)) if v]
 
 
 @dataclass(frozen=True)
