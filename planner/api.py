@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from . import kv as kvmod
 from . import profiles
@@ -332,3 +333,27 @@ def gguf_offload(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", cont
             "cpu_bytes": total_weights + kv_all - gpu_bytes,
             "embedding_bytes_on_cpu": embed, "weight_bytes_total": total_weights, "kv_bytes_total": kv_all,
             "gpu_capacity_bytes": g.total_memory_bytes, "unified_memory": g.unified_memory}
+
+
+def gguf_offload_curve(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", context: int = 4096,
+                       kv_dtype: str = "fp16") -> tuple[dict[str, Any], pd.DataFrame]:
+    """llama.cpp partial offload as a curve: ``gguf_offload``'s answer, and the batch-1 decode step
+    (``TimingModel.decode_step``: layers left on the CPU read at host bandwidth) and tokens/s for
+    0 to all layers on the GPU (about 40 points, the answer's among them)."""
+    spec = resolve_model(model)
+    best = gguf_offload(spec, gpu, weights=weights, context=context, kv_dtype=kv_dtype)
+    dep = Deployment(weights=weights, kv_dtype=kv_dtype, engine="transformers")
+    n_layers = spec.num_layers
+    layers = sorted(set(range(0, n_layers + 1, max(1, n_layers // 40))) | {n_layers, best["gpu_layers"]})
+    step_s = [float(np.asarray(build_plan(spec, gpu, dep, gpu_layers=n).timing.decode_step(1, context)["time_s"]))
+              for n in layers]
+    df = pd.DataFrame({"gpu_layers": layers, "decode_step_s": step_s})
+    df["tokens_per_s"] = 1.0 / df["decode_step_s"]
+    df["fits_on_gpu"] = df["gpu_layers"] <= best["gpu_layers"]
+    return best, df
+
+
+def kv_curve(model: str | ModelSpec, kv_dtype: str, engine: str, tp: int, batch: int, contexts) -> np.ndarray:
+    """KV cache bytes per GPU at ``batch`` over ``contexts`` (planner/kv.py ``kv_cache_bytes``)."""
+    groups = kvmod.layer_groups(resolve_model(model), kv_dtype, engine, tp)
+    return np.asarray(kvmod.kv_cache_bytes(groups, batch, np.asarray(contexts, dtype=float), engine), dtype=float)
