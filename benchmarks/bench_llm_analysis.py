@@ -127,7 +127,7 @@ def main() -> int:
     spec = model()
     mc = la_model()
     la_gpus = {g: la_gpu(g) for g in GPUS}
-    print(f"llm-analysis {getattr(llm_analysis, '__version__', '0.2.2')} from {Path(llm_analysis.__file__).parent}")
+    print(f"llm-analysis {getattr(llm_analysis, '__version__', '0.2.2')} (site-packages/{Path(llm_analysis.__file__).parent.name})")
     print(f"defaults used by llm-analysis (constant.py): FLOPS_EFFICIENCY={FLOPS_EFFICIENCY}, "
           f"HBM_MEMORY_EFFICIENCY={HBM_MEMORY_EFFICIENCY}")
     for g in GPUS:

@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     batches, prompts, outputs = grid(n_dep)
     names = [m if isinstance(m, str) else f"{m.name} (in-code config)" for m in models]
     print(f"machine: {machine()}")
-    print(f"profiles: {profiles.ROOT}")
+    print(f"profiles: {profiles.ROOT.name}/ of this repository")
     print("grid:")
     print(f"  models    {len(models):>3}  {names}")
     print(f"  gpus      {len(gpus):>3}  {gpus}")

@@ -106,8 +106,17 @@ def _form_gpu(figs: dict):
                     gpu_id=f"user-{name}-{digest}", where="GPU form")
 
 
-def format_ids() -> tuple[str, ...]:
-    return tuple(profiles.formats().formats)
+def format_ids(*extra: str | None) -> tuple[str, ...]:
+    """The bundled weight formats, then ``extra`` ones that are valid but not bundled (a checkpoint's
+    own GPTQ/AWQ variant, e.g. gptq-3bit-g64: FormatTable.get builds it from its name)."""
+    table = profiles.formats()
+    more = []
+    for fid in extra:
+        try:
+            more.append(table.get(fid).id if fid else None)
+        except PlannerInputError:
+            pass
+    return tuple(dict.fromkeys([*table.formats, *(f for f in more if f)]))
 
 
 def _first(preferred: tuple[str, ...], available: tuple[str, ...]) -> str:
@@ -224,7 +233,7 @@ def _gpu_label(gid: str) -> str:
 
 
 def _fmt_label(fid: str) -> str:
-    return profiles.formats().formats[fid].label or fid
+    return profiles.formats().get(fid).label or fid
 
 
 def _gpus_at_least_tp() -> None:
@@ -347,7 +356,7 @@ def sidebar() -> Selection:
         hub_id = None if uploaded else _hub_model()
         model, text = uploaded if uploaded else (hub_id or st.session_state[key("model")], "")
         _sync_weights(model, text)
-        fmts = format_ids()
+        fmts = format_ids(st.session_state.get(key("weights")))
         _keep_valid("weights", fmts, d["weights"])
         st.selectbox("GPU", gids, key=key("gpu"), format_func=_gpu_label)
         _gpu_form()

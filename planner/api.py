@@ -213,14 +213,9 @@ def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int =
 
 
 def efficiency_for(gpu_id: str, engine: str) -> Efficiency:
-    """The calibrated efficiencies of this GPU and engine if measured, else the sourced defaults."""
-    cal = profiles.load_calibrations().get(gpu_id, {}).get(engine)
-    base = profiles.efficiency_defaults()
-    if cal:
-        base.update({k: float(cal[k]) for k in ("memory", "compute", "attention_compute", "step_overhead_s", "layer_overhead_s")
-                     if k in cal})
-        return Efficiency(**base, provenance="calibrated")
-    return Efficiency(**base, provenance="datasheet")
+    """The calibrated efficiencies of this GPU and engine if measured, else the sourced defaults
+    (Efficiency.from_fit: the same rule validate.efficiency applies)."""
+    return Efficiency.from_fit(profiles.efficiency_defaults(), profiles.load_calibrations().get(gpu_id, {}).get(engine))
 
 
 def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: int | None = None,

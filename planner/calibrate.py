@@ -188,7 +188,7 @@ def calibrate(dirs=None, reference=None, gpus: list[str] | None = None, command:
 def write(fits: dict, path: Path | None = None) -> Path:
     """Merge ``fits`` into profiles/calibration.json (other GPUs and engines are kept)."""
     path = path or profiles.calibration_path()
-    old = json.loads(path.read_text()) if path.is_file() else {}
+    old = profiles.read_for_update(path, {})
     for gpu, engines in fits.items():
         old.setdefault(gpu, {}).update(engines)
     path.write_text(json.dumps(_rounded(old), indent=2, sort_keys=True) + "\n")

@@ -19,6 +19,12 @@ from .errors import PlannerInputError
 from .memory import MAX_CONTEXT
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict | list]] = {}
+# What an extension lends the core's commands: "verify" (inspect --verify), set by profiler/cli.py
+HOOKS: dict[str, Callable] = {}
+# Modules that add sub-commands: each has register(subparsers, command_decorator). These are the
+# core's; the program adds the profiler's (planner/__main__.py), so the core never imports it.
+EXTENSIONS_CORE = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine")
+PROFILER = "profiler.cli"
 
 
 def command(name: str):
@@ -91,17 +97,15 @@ def _inspect(a):
 
 
 def _verify(model, spec) -> dict:
-    """The analytic count against transformers' meta-device build (profiler/metacount.py: torch and
-    transformers, imported only here; the build is cached per config hash under .cache/meta-params)."""
+    """The analytic count against transformers' meta-device build: the profiler's hook
+    (profiler/cli.py registers it; torch and transformers are imported only when it runs)."""
     if not isinstance(model, str):
         raise PlannerInputError("--verify", "a what-if model (--kv-heads) has no config transformers could build",
                                 "drop --kv-heads")
-    try:
-        from profiler.metacount import verify
-    except ImportError as e:
-        raise PlannerInputError("--verify", f"needs torch and transformers ({e.name} is missing)",
-                                "pip install -r requirements-dev.txt") from None
-    return verify(spec, profiles.model_config(model))
+    if "verify" not in HOOKS:
+        raise PlannerInputError("--verify", "needs the profiler, which this entry point did not load",
+                                "run python -m planner inspect ... --verify")
+    return HOOKS["verify"](spec, profiles.model_config(model))
 
 
 @command("capacity")
@@ -136,7 +140,7 @@ def _print_human(name: str, out) -> None:
             print(f"{k:32s} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k:32s} {v}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extensions: tuple[str, ...] = EXTENSIONS_CORE) -> argparse.ArgumentParser:
     p = Parser(prog="python -m planner",
                                 description="KV-cache memory and throughput capacity planner for LLM inference.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -185,21 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch", type=int, required=True)
     sp.add_argument("--prompt", type=int, required=True)
     sp.add_argument("--output", type=int, default=0)
-    for module in EXTENSIONS:
+    for module in extensions:
         importlib.import_module(module).register(sub, command)
     return p
 
 
-# Modules that add sub-commands: each has register(subparsers, command_decorator). The profiler
-# module imports torch only when its command runs, so `list`/`inspect` stay light.
-EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine", "profiler.cli")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one command: exit 0 with its result, 2 with one line naming the field, 130 on Ctrl-C."""
+def main(argv: list[str] | None = None, extensions: tuple[str, ...] = EXTENSIONS_CORE) -> int:
+    """Run one command: exit 0 with its result, 2 with one line naming the field, 130 on Ctrl-C.
+    ``extensions``: the modules whose sub-commands join the core's (``python -m planner``, the
+    program, adds the profiler's: planner/__main__.py)."""
     try:
         try:
-            a = build_parser().parse_args(argv)
+            a = build_parser(extensions).parse_args(argv)
         except SystemExit as e:  # --help (0) or a refused argument (2, its one line already printed)
             return e.code if isinstance(e.code, int) else 2
         return _run(a)

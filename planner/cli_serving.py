@@ -1,4 +1,4 @@
-"""``python -m planner plan``, ``sweep`` and ``slo`` (registered through planner/cli.py EXTENSIONS).
+"""``python -m planner plan``, ``sweep`` and ``slo`` (registered through planner/cli.py EXTENSIONS_CORE).
 
 ``plan`` prints one deployment at one operating point; ``sweep`` every plan of a grid (one tidy
 table); ``slo`` the cheapest deployments that serve a workload within latency targets. All three

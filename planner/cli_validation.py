@@ -1,4 +1,4 @@
-"""``python -m planner validate`` and ``calibrate`` (registered through planner/cli.py EXTENSIONS)."""
+"""``python -m planner validate`` and ``calibrate`` (registered through planner/cli.py EXTENSIONS_CORE)."""
 
 from __future__ import annotations
 

@@ -195,7 +195,7 @@ def report(engine: str, d: pd.DataFrame | None = None) -> Report:
 def write(r: Report) -> None:
     """The fitted costs and the band into profiles/engines/<engine>.json, with their provenance."""
     path = profiles.ROOT / "engines" / f"{r.engine}.json"
-    data = json.loads(path.read_text())
+    data = profiles.read_for_update(path, {})
     gpus = ", ".join(sorted(r.in_sample["gpu"].unique()))
     models = ", ".join(sorted(r.in_sample["model"].unique()))
     held = summary(r.held_out)

@@ -13,6 +13,7 @@ NVFP4. A checkpoint's own ignore lists (planner/quantconfig.py) and, when known,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -89,25 +90,36 @@ class FormatTable:
         return cls(storage, formats)
 
     def get(self, fmt_id: str) -> WeightFormat:
+        """A bundled format, or a variant of one named as the methods below name it (GPTQ/AWQ, W{n}A16,
+        block fp8, NVFP4 at other bits, groups or blocks): built from its name on demand, so the
+        table itself never changes."""
         key = _normalise(fmt_id)
         for fid, fmt in self.formats.items():
             if _normalise(fid) == key:
                 return fmt
+        d = _derived_format(key)
+        if d is not None and d[0] in self.formats:
+            template, st, label = d
+            base = self.formats[template]
+            default = dict(base.roles)["default"]
+            roles = tuple((r, st.id if s == default else s) for r, s in base.roles)
+            return WeightFormat(key, base.family, label, base.compute_dtype, roles, notes=base.notes,
+                                source=base.source, kernel=base.kernel)
         raise PlannerInputError("weights", f"unknown weight format {fmt_id!r}",
                                 f"choose one of {', '.join(self.formats)}")
 
-    def derive(self, fid: str, template: str, storage: StorageType, label: str) -> str:
-        """Register ``fid``: ``template``'s format with its quantized (default) storage replaced by
-        ``storage``; a format that exists already is kept."""
-        if fid in self.formats:
-            return fid
-        self.storage.setdefault(storage.id, storage)
-        base = self.formats[template]
-        default = dict(base.roles)["default"]
-        roles = tuple((r, storage.id if st == default else st) for r, st in base.roles)
-        self.formats[fid] = WeightFormat(fid, base.family, label, base.compute_dtype, roles, notes=base.notes,
-                                         source=base.source, kernel=base.kernel)
-        return fid
+    def storage_type(self, sid: str) -> StorageType:
+        """A bundled storage type, or a derived format's (its bits by the formula its method states)."""
+        if sid in self.storage:
+            return self.storage[sid]
+        st = _derived_storage(sid)
+        if st is None:
+            raise PlannerInputError("weights", f"unknown storage type {sid!r}", "see profiles/weight_formats.json")
+        return st
+
+    def _known(self, fid: str) -> str:
+        """``fid`` as the table spells it when it is bundled (a bundled format keeps its id)."""
+        return next((f for f in self.formats if _normalise(f) == fid), fid)
 
     def gptq_awq(self, method: str, bits: int, group: int, zero_point: bool = True) -> str:
         """GPTQ/AWQ at any bit width (2-8) and group size (-1 or 0: one group per output row)."""
@@ -115,24 +127,13 @@ class FormatTable:
             raise PlannerInputError("config.json:quantization_config.bits", f"{bits}-bit {method.upper()} is not supported",
                                     "use 2 to 8 bits")
         gname = "perchannel" if group <= 0 else f"g{group}"
-        zero = bits if zero_point else 0  # AWQ zero_point false stores no zeros
-        fid = f"{method}-{bits}bit-{gname}" + ("" if zero_point else "-nozp")
-        per_weight = bits + ((16 + zero) / group if group > 0 else 0)
-        st = StorageType(f"{method}_{bits}b_{gname}" + ("" if zero_point else "_nozp"), per_weight,
-                         (16 + zero) if group <= 0 else 0, 32 if method == "gptq" else 0,
-                         "formula: bits + (fp16 scale + packed zero) / group_size (see docs/weight-formats.md)")
-        return self.derive(fid, f"{method}-4bit-g128", st, f"{method.upper()} {bits}-bit {gname}")
+        return self._known(f"{method}-{bits}bit-{gname}" + ("" if zero_point else "-nozp"))
 
     def wna16(self, bits: int, group: int, symmetric: bool = True, actorder: bool = False) -> str:
         """compressed-tensors W{bits}A16 (pack-quantized): packed ints + a 16-bit scale per group (or per
         output row), a packed zero point when asymmetric, an int32 g_idx per input column with actorder."""
         gname = "channel" if group <= 0 else f"g{group}"
-        fid = f"w{bits}a16-{gname}" + ("" if symmetric else "-asym") + ("-actorder" if actorder else "")
-        zero = 0 if symmetric else bits
-        st = StorageType(f"int{bits}_{gname}" + ("" if symmetric else "_asym") + ("_gidx" if actorder else ""),
-                         bits + ((16 + zero) / group if group > 0 else 0), (16 + zero) if group <= 0 else 0,
-                         32 if actorder else 0, "formula: bits + (16-bit scale + packed zero if asymmetric) / group_size")
-        return self.derive(fid, "w4a16-g128", st, f"W{bits}A16 {gname}")
+        return self._known(f"w{bits}a16-{gname}" + ("" if symmetric else "-asym") + ("-actorder" if actorder else ""))
 
     def fp8_block(self, block, field: str) -> str:
         """Block-scaled fp8: 8 bits + one fp32 scale per block of ``block`` = [rows, cols] weights."""
@@ -141,16 +142,67 @@ class FormatTable:
             raise PlannerInputError(field, f"must be two block sizes such as [128, 128], got {str(block)[:40]}")
         if list(block) == [128, 128]:
             return "fp8-block"
-        a, b = block
-        st = StorageType(f"fp8_e4m3_block{a}x{b}", 8 + 32 / (a * b), 0, 0, "formula: 8 + 32 / (block rows x cols)")
-        return self.derive(f"fp8-block-{a}x{b}", "fp8-block", st, f"FP8 block {a}x{b}")
+        return self._known(f"fp8-block-{block[0]}x{block[1]}")
 
     def nvfp4(self, group: int) -> str:
         """NVFP4: 4-bit codes + one fp8 (e4m3) scale per ``group`` weights (16 in every ModelOpt export)."""
-        if group == 16:
-            return "nvfp4"
-        st = StorageType(f"nvfp4_g{group}", 4 + 8 / group, 0, 0, "formula: 4 + 8 / group_size")
-        return self.derive(f"nvfp4-g{group}", "nvfp4", st, f"NVFP4 group {group}")
+        return "nvfp4" if group == 16 else self._known(f"nvfp4-g{group}")
+
+
+# The derived formats: (format id pattern, storage id pattern, a builder of (template format, storage,
+# label) from the pattern's groups). Their bits per weight are the formula each method states.
+def _gptq_awq(method, bits, gname, nozp):
+    group, zero = (-1 if gname == "perchannel" else int(gname[1:])), (0 if nozp else int(bits))
+    bits = int(bits)
+    st = StorageType(f"{method}_{bits}b_{gname}" + ("_nozp" if nozp else ""), bits + ((16 + zero) / group if group > 0 else 0),
+                     (16 + zero) if group <= 0 else 0, 32 if method == "gptq" else 0,
+                     "formula: bits + (fp16 scale + packed zero) / group_size (see docs/weight-formats.md)")
+    return f"{method}-4bit-g128", st, f"{method.upper()} {bits}-bit {gname}"
+
+
+def _wna16(bits, gname, asym, actorder):
+    group, bits = (-1 if gname == "channel" else int(gname[1:])), int(bits)
+    zero = bits if asym else 0
+    st = StorageType(f"int{bits}_{gname}" + ("_asym" if asym else "") + ("_gidx" if actorder else ""),
+                     bits + ((16 + zero) / group if group > 0 else 0), (16 + zero) if group <= 0 else 0,
+                     32 if actorder else 0, "formula: bits + (16-bit scale + packed zero if asymmetric) / group_size")
+    return "w4a16-g128", st, f"W{bits}A16 {gname}"
+
+
+def _fp8_block(a, b):
+    a, b = int(a), int(b)
+    return "fp8-block", StorageType(f"fp8_e4m3_block{a}x{b}", 8 + 32 / (a * b), 0, 0,
+                                    "formula: 8 + 32 / (block rows x cols)"), f"FP8 block {a}x{b}"
+
+
+def _nvfp4(group):
+    g = int(group)
+    return "nvfp4", StorageType(f"nvfp4_g{g}", 4 + 8 / g, 0, 0, "formula: 4 + 8 / group_size"), f"NVFP4 group {g}"
+
+
+_DERIVED = (
+    (r"(gptq|awq)-([2-8])bit-(perchannel|g[1-9]\d*)(-nozp)?", r"(gptq|awq)_([2-8])b_(perchannel|g[1-9]\d*)(_nozp)?",
+     _gptq_awq),
+    (r"w([2-8])a16-(channel|g[1-9]\d*)(-asym)?(-actorder)?", r"int([2-8])_(channel|g[1-9]\d*)(_asym)?(_gidx)?", _wna16),
+    (r"fp8-block-([1-9]\d*)x([1-9]\d*)", r"fp8_e4m3_block([1-9]\d*)x([1-9]\d*)", _fp8_block),
+    (r"nvfp4-g([1-9]\d*)", r"nvfp4_g([1-9]\d*)", _nvfp4),
+)
+
+
+def _derived_format(fid: str):
+    for fpat, _, build in _DERIVED:
+        m = re.fullmatch(fpat, fid)
+        if m:
+            return build(*m.groups())
+    return None
+
+
+def _derived_storage(sid: str) -> StorageType | None:
+    for _, spat, build in _DERIVED:
+        m = re.fullmatch(spat, sid)
+        if m:
+            return build(*m.groups())[1]
+    return None
 
 
 def _normalise(name: str) -> str:
@@ -204,9 +256,9 @@ def tensor_bytes(spec: ModelSpec, table: FormatTable, fmt_id: str) -> pd.DataFra
 
 def _bits(inv: pd.DataFrame, table: FormatTable, st: np.ndarray) -> np.ndarray:
     """Stored bits of each row with storage ``st``: weights x bpw + per-output-row and per-input-column terms."""
-    bpw = np.array([table.storage[s].bits_per_weight for s in st])
-    row_bits = np.array([table.storage[s].per_out_row_bits for s in st])
-    col_bits = np.array([table.storage[s].per_in_col_bits for s in st])
+    bpw = np.array([table.storage_type(s).bits_per_weight for s in st])
+    row_bits = np.array([table.storage_type(s).per_out_row_bits for s in st])
+    col_bits = np.array([table.storage_type(s).per_in_col_bits for s in st])
     mat = inv["matrix"].to_numpy()
     extra = inv["count"] * np.where(mat, inv["rows"] * row_bits + inv["cols"] * col_bits, 0)
     return (inv["params"] * bpw + extra).to_numpy(dtype=float)

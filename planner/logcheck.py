@@ -306,7 +306,7 @@ def save_calibration(c: LogCheck, source: str):
     import json
 
     path = profiles.engine_calibration_path()
-    data = json.loads(path.read_text()) if path.is_file() else {"entries": []}
+    data = profiles.read_for_update(path, {"entries": []})
     e = calibration_entry(c, Path_name(source))
     key = ("engine", "era", "gpu", "tp", "pp", "model")
     data["entries"] = [x for x in data.get("entries", []) if tuple(x.get(k) for k in key) != tuple(e[k] for k in key)]

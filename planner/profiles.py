@@ -4,6 +4,7 @@ constants and calibrations under ``profiles/``. Everything else takes specs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import replace
@@ -220,6 +221,12 @@ def runtime() -> Runtime:
     return Runtime.from_profile(read_json(ROOT / "runtime.json", "runtime.json"))
 
 
+def read_for_update(path: Path, default):
+    """A data file under profiles/ as it stands, for a writer that merges into it (calibrate, fit_e2e,
+    logcheck), or ``default`` when it does not exist yet."""
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
 def calibration_path() -> Path:
     return ROOT / "calibration.json"
 
@@ -247,7 +254,10 @@ def efficiency_defaults() -> dict[str, float]:
 def kernel_family(fmt_family: str, fmt_id: str) -> dict:
     fams = kernels()["families"]
     fid = fmt_id.lower()
-    fmt = formats().formats.get(fmt_id)
+    try:
+        fmt = formats().get(fmt_id)
+    except PlannerInputError:
+        fmt = None
     if fmt is not None and fmt.kernel:  # a format that names the kernels it runs on (W4A16: Marlin, as GPTQ)
         key = fmt.kernel
     elif fmt_family == "bitsandbytes":

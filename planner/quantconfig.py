@@ -370,7 +370,7 @@ def _compressed_tensors(q: dict, table: FormatTable) -> CheckpointQuant:
         if gid is None:
             notes.append(f"{str(name)[:40]}: no weight quantization")
             continue
-        sid = dict(table.formats[gid].roles)["default"] if gid != "mxfp4" else "mxfp4"
+        sid = dict(table.get(gid).roles)["default"] if gid != "mxfp4" else "mxfp4"
         targets = _check_list(g.get("targets") or ["Linear"], f"{field}.targets")
         rules.append(Rule(targets, "compressed-tensors", sid, f"{field}.targets"))
         fid = fid or gid

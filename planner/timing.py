@@ -38,16 +38,29 @@ from .spec import ModelSpec
 class Efficiency:
     """Fractions of datasheet peaks a real engine reaches, and fixed costs. See profiles/kernels.json."""
 
+    # the defaults are profiles/kernels.json's efficiency_defaults (tests/test_one_rule.py holds them equal)
     memory: float = 0.8             # achieved / datasheet bandwidth
-    compute: float = 0.7            # achieved / datasheet dense tensor-core peak (GEMMs)
+    compute: float = 0.8            # achieved / datasheet dense tensor-core peak (GEMMs)
     attention_compute: float = 0.0  # same for prefill attention kernels; 0 = use ``compute``
     step_overhead_s: float = 0.0    # per forward pass (scheduler, sampling, launch of the graph)
-    layer_overhead_s: float = 0.0   # per layer per forward pass (kernel launch gaps)
+    layer_overhead_s: float = 3e-6  # per layer per forward pass (kernel launch gaps)
     allreduce_latency_s: float = 10e-6
     eager_layer_overhead_s: float = 0.0  # per layer, for a forward pass larger than every CUDA graph (CPU launches)
     graph_max_tokens: int = 0            # the largest captured CUDA-graph size (0: every pass counts as eager)
     eager_overlaps: bool = True          # the CPU's launches overlap the GPU's work (max) or add to it
     provenance: str = "datasheet"
+
+    @classmethod
+    def from_fit(cls, defaults: dict[str, float], fit: dict | None) -> Efficiency:
+        """The one efficiency rule: a calibration's fitted fields (profiles/calibration.json, one
+        GPU and engine) over the datasheet defaults (profiles/kernels.json); no fit, the defaults."""
+        if not fit:
+            return cls(**defaults, provenance="datasheet")
+        return cls(**{**defaults, **{k: float(fit[k]) for k in FIT_FIELDS if k in fit}}, provenance="calibrated")
+
+
+# what a calibration fits (planner/calibrate.py); every other field keeps its default
+FIT_FIELDS = ("memory", "compute", "attention_compute", "step_overhead_s", "layer_overhead_s")
 
 
 @dataclass(frozen=True)

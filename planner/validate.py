@@ -44,21 +44,14 @@ COLUMNS = ["source", "gpu", "model", "engine", "dtype", "batch", "prompt", "outp
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 BAND_QUANTILE = 0.9  # an error band is the 90th percentile of |error| over the measured points
 
-EFF_FIELDS = ("memory", "compute", "step_overhead_s", "layer_overhead_s")
-
-
 def datasheet_efficiency() -> Efficiency:
     return Efficiency(**profiles.efficiency_defaults(), provenance="datasheet")
 
 
 def efficiency(cal: dict, gpu: str, engine: str) -> Efficiency:
     """The efficiencies ``cal`` ({gpu: {engine: fit}}) gives this GPU and engine, else the datasheet
-    defaults (the same rule as api.efficiency_for, for a calibration not yet written)."""
-    fit = cal.get(gpu, {}).get(engine)
-    if not fit:
-        return datasheet_efficiency()
-    base = profiles.efficiency_defaults()
-    return Efficiency(**{**base, **{k: float(fit[k]) for k in EFF_FIELDS if k in fit}}, provenance="calibrated")
+    defaults: Efficiency.from_fit, the rule api.efficiency_for applies to the written calibration."""
+    return Efficiency.from_fit(profiles.efficiency_defaults(), cal.get(gpu, {}).get(engine))
 
 
 def kernel_latency(cal: dict, gpu: str, eff: Efficiency) -> dict[str, float]:

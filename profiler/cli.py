@@ -1,4 +1,5 @@
-"""``python -m planner profile``: registered into the planner's CLI (planner/cli.py EXTENSIONS).
+"""``python -m planner profile``: joined to the planner's CLI by the program (planner/__main__.py
+passes this module to ``planner.cli.main``), with the hook behind ``inspect --verify``.
 
 torch and transformers are imported only when the command runs, so every other sub-command
 stays light and works without them.
@@ -37,8 +38,25 @@ def _check_counts(a) -> None:
             raise PlannerInputError(name, f"{v:,} is out of range", f"give {low} to {LIMITS[name]:,}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The whole program, as ``python -m planner`` runs it (the core's commands and the profiler's)."""
+    from planner import cli
+    return cli.main(argv, extensions=cli.EXTENSIONS_CORE + (cli.PROFILER,))
+
+
+def _verify(spec, config: dict) -> dict:
+    try:
+        from profiler.metacount import verify
+    except ImportError as e:
+        raise PlannerInputError("--verify", f"needs torch and transformers ({e.name} is missing)",
+                                "pip install -r requirements-dev.txt") from None
+    return verify(spec, config)
+
+
 def register(sub, command):
-    """Add ``profile`` to the planner's sub-commands."""
+    """Add ``profile`` to the planner's sub-commands and lend ``inspect --verify`` its check."""
+    from planner import cli
+    cli.HOOKS["verify"] = _verify
     sp = sub.add_parser("profile", help="measure a model built from its config (random weights): memory, "
                                         "prefill and decode time over a batch x prompt matrix")
     sp.add_argument("model", help="bundled model name, a config.json, or a folder (a local checkpoint if it holds weights)")

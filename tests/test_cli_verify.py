@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from planner import cli
+from profiler.cli import main as program  # the whole program: the core's commands and the profiler's
 from tiny_configs import TINY
 
 E2B = Path(__file__).resolve().parent / "data" / "hub-configs" / "google--gemma-4-E2B-it.json"
@@ -15,7 +15,7 @@ E2B = Path(__file__).resolve().parent / "data" / "hub-configs" / "google--gemma-
 def run(*argv) -> tuple[int, dict | str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        rc = cli.main(list(argv))
+        rc = program(list(argv))
     return rc, json.loads(out.getvalue()) if rc == 0 and "--json" in argv else out.getvalue()
 
 

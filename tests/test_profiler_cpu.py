@@ -11,7 +11,8 @@ import json
 import pytest
 import torch
 
-from planner import cli, validate
+from planner import validate
+from profiler.cli import main as program  # the whole program: the core's commands and the profiler's
 from planner.spec import ModelSpec
 from profiler import run as prun
 from tiny_configs import TINY
@@ -88,7 +89,7 @@ def test_rerun_resumes_in_the_same_csv(tmp_path):
 
 def test_cli_profile_writes_csv_and_env(tmp_path, capsys):
     folder = write_config(tmp_path, "llama-mqa")
-    code = cli.main(["profile", str(folder), "--device", "cpu", "--dtype", "fp32", "--batch", "1", "--prompt", "4",
+    code = program(["profile", str(folder), "--device", "cpu", "--dtype", "fp32", "--batch", "1", "--prompt", "4",
                      "--output", "2", "--warmup", "0", "--out", str(tmp_path / "m"), "--no-progress", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
@@ -97,7 +98,7 @@ def test_cli_profile_writes_csv_and_env(tmp_path, capsys):
 
 
 def test_cli_profile_bad_batch_list_is_an_input_error(tmp_path, capsys):
-    assert cli.main(["profile", "x", "--device", "cpu", "--batch", "1,a"]) == 2
+    assert program(["profile", "x", "--device", "cpu", "--batch", "1,a"]) == 2
     assert "batch" in capsys.readouterr().err
 
 
@@ -132,7 +133,7 @@ def test_a_damaged_measurement_file_stops_the_run_before_it_measures(tmp_path):
     path = prun.run(request(tmp_path, "llama-gqa", batches=(1,), prompts=(5,)))
     damaged = path.read_bytes() + b"ok,1,2,3\r\n"
     path.write_bytes(damaged)
-    code = cli.main(["profile", str(tmp_path / "configs" / "llama-gqa"), "--device", "cpu", "--dtype", "fp32",
+    code = program(["profile", str(tmp_path / "configs" / "llama-gqa"), "--device", "cpu", "--dtype", "fp32",
                      "--batch", "2", "--prompt", "5", "--output", "2", "--warmup", "1", "--out", str(tmp_path / "out"),
                      "--no-progress"])
     assert code == 2 and path.read_bytes() == damaged
@@ -169,7 +170,7 @@ def test_ctrl_c_exits_130_with_the_rows_so_far_saved(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(prun, "measure_point", interrupt_second)
     folder = write_config(tmp_path, "llama-mqa")
-    code = cli.main(["profile", str(folder), "--device", "cpu", "--dtype", "fp32", "--batch", "1", "--prompt", "5,12",
+    code = program(["profile", str(folder), "--device", "cpu", "--dtype", "fp32", "--batch", "1", "--prompt", "5,12",
                      "--output", "2", "--warmup", "0", "--out", str(tmp_path / "m"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 130 and "Traceback" not in err and "1 of 2 points saved" in err
@@ -192,9 +193,9 @@ def test_a_checkpoint_folder_is_profiled_with_its_weights(tmp_path):
 def test_the_profiler_reads_configs_through_the_planners_checks(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    assert cli.main(["profile", str(bad), "--device", "cpu"]) == 2
+    assert program(["profile", str(bad), "--device", "cpu"]) == 2
     assert capsys.readouterr().err.startswith("error: config.json: ")
     zero = tmp_path / "zero.json"
     zero.write_text(json.dumps({**TINY["qwen3-moe"], "decoder_sparse_step": 0}))
-    assert cli.main(["profile", str(zero), "--device", "cpu"]) == 2
+    assert program(["profile", str(zero), "--device", "cpu"]) == 2
     assert "decoder_sparse_step" in capsys.readouterr().err

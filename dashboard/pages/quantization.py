@@ -37,7 +37,7 @@ def formats_table(sel: Selection) -> pd.DataFrame:
     why = {s["weights"]: s["reason"] for s in skipped}
     rows = []
     for fid in fids:
-        f = table.formats[fid]
+        f = table.get(fid)
         row = {"format": fid, "label": f.label, "family": f.family, "compute": f.compute_dtype,
                "bits_per_weight": sizes.loc[fid, "bits_per_weight"], "weights_gib": sizes.loc[fid, "weight_bytes"] / 2**30}
         if fid in speed.index:

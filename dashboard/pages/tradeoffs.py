@@ -17,7 +17,7 @@ CONTEXTS = tuple(int(x) for x in np.unique(np.geomspace(256, 1 << 20, 29).round(
 
 
 def _default_formats(sel: Selection) -> list[str]:
-    fmts = format_ids()
+    fmts = format_ids(sel.weights)
     picks = [sel.weights] + [f for f in ("fp8", "awq-4bit-g128", "gptq-4bit-g128", "Q4_K_M") if f in fmts]
     return list(dict.fromkeys(picks))[:3]
 
@@ -28,7 +28,7 @@ def pareto_section(sel: Selection) -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     default_gpus = list(dict.fromkeys([sel.gpu] + [g for g in gids if g != sel.gpu]))[:3]
     chosen_gpus = c1.multiselect("GPUs", gids, default=default_gpus, key="to_gpus")
-    chosen_fmts = c2.multiselect("Weight formats", format_ids(), default=_default_formats(sel), key="to_fmts")
+    chosen_fmts = c2.multiselect("Weight formats", format_ids(sel.weights), default=_default_formats(sel), key="to_fmts")
     max_b = c3.select_slider("Largest batch", BATCHES, value=512, key="to_maxb")
     if not chosen_gpus or not chosen_fmts:
         st.info("Choose at least one GPU and one weight format.")
