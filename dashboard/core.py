@@ -1,13 +1,14 @@
-"""Cached calls into planner.api, keyed by primitives only (model name + uploaded config text).
+"""Cached calls into planner.api: a single plan keyed by its PlanRequest (``result``), the rest by
+primitives (model name + uploaded config text).
 
 Each function is pure: same arguments, same answer, so st.cache_data may keep it. An input error
-(PlannerInputError) is raised, not cached, and the page shows it.
+(PlannerInputError) is raised, not cached, and the page shows it. Nothing here computes a figure:
+every number comes from planner.api (the pages render it).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
 
@@ -15,13 +16,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from planner import api, configread, profiles, slo, sweep, validate
-from planner import kv as kvmod
+from planner import api, configread, profiles, slo, sweep, validate, whatif
 from planner.engines import Version
 from planner.errors import PlannerInputError
 from planner.memory import Deployment
-from planner.serving import evaluate
-from planner.spec import ATTENTION_KINDS, MLA, ModelSpec
+from planner.request import PlanRequest, Workload
+from planner.result import PlanResult
+from planner.spec import ModelSpec
 
 log = logging.getLogger("dashboard")
 MAX_UPLOAD_BYTES = profiles.MAX_CONFIG_BYTES
@@ -81,12 +82,24 @@ def inspect(model: str, text: str, weights: str, kv_dtype: str, engine: str, con
                                     batch=batch, weights=weights))
 
 
-@st.cache_data(**CACHE)
+def request(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str, batch: int,
+            prompt: int, output: int, gpus: int | None = None, simulate: bool = True) -> PlanRequest:
+    """The PlanRequest of these choices: an uploaded config travels as its parsed ModelSpec."""
+    return PlanRequest(spec(model, text) if text else model, gpu, Workload(None, prompt, output, batch=batch),
+                       deployment(weights, kv_dtype, engine, tp), gpus=gpus, simulate=simulate)
+
+
+@st.cache_data(**CACHE, hash_funcs={PlanRequest: lambda r: r.key})
+def result(req: PlanRequest) -> PlanResult:
+    """api.plan_request, cached on the request (its ``key``: every field, an uploaded spec by value)."""
+    return api.plan_request(req)
+
+
 def plan(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
          batch: int, prompt: int, output: int, gpus: int | None = None, simulate: bool = True) -> dict:
-    """api.plan; ``simulate`` False where a page needs only memory or the mean-value figures."""
-    return _plain(api.plan(spec(model, text), gpu, batch, prompt, output, gpus=gpus, weights=weights,
-                           kv_dtype=kv_dtype, engine=engine, tp=tp, simulate=simulate))
+    """api.plan's dict of the cached ``result`` (pages not yet reading PlanResult)."""
+    return _plain(result(request(model, text, gpu, tp, weights, kv_dtype, engine, batch, prompt, output, gpus,
+                                 simulate)).as_dict())
 
 
 @st.cache_data(**CACHE)
@@ -101,82 +114,49 @@ def default_weights(model: str, text: str) -> str:
     return api.default_weights(spec(model, text))
 
 
-@st.cache_data(**CACHE)
 def roofline(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str) -> dict:
-    """The scalars behind TTFT and TPOT: peaks, efficiencies and kernel factors of this plan."""
-    p = api.build_plan(spec(model, text), gpu, deployment(weights, kv_dtype, engine, tp))
-    t = p.timing
-    return {"peak_flops": t.peak_flops, "compute_dtype": t.compute_dtype,
-            "bandwidth_bytes_per_s": p.memory.gpu.memory_bandwidth_bytes_per_s,
-            "eff_memory": t.eff.memory, "eff_compute": t.eff.compute, "provenance": t.eff.provenance,
-            "memory_factor": t.kernel.memory_factor, "compute_factor": t.kernel.compute_factor,
-            "step_overhead_s": t.eff.step_overhead_s, "layer_overhead_s": t.eff.layer_overhead_s,
-            "layers": t.layers, "total_memory_bytes": p.memory.gpu.total_memory_bytes,
-            "memory_source": p.memory.gpu.memory_source,
-            "gpu_memory_utilization": p.memory.dep.util,
-            "price_usd_per_hour": p.memory.gpu.price_usd_per_hour}
-
-
-@st.cache_data(**CACHE)
-def batch_curve(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
-                prompt: int, output: int, batches: tuple[int, ...]) -> pd.DataFrame:
-    """Every serving metric over ``batches`` for one plan (one vectorised evaluate)."""
-    p = api.build_plan(spec(model, text), gpu, deployment(weights, kv_dtype, engine, tp))
-    b = np.asarray(batches, dtype=float)
-    m = evaluate(p, b, prompt, output)
-    df = pd.DataFrame({k: np.broadcast_to(np.asarray(v), b.shape) for k, v in m.items()})
-    df.insert(0, "batch", np.asarray(batches, dtype=int))
-    df.insert(0, "kv_dtype", kv_dtype)
-    df.insert(0, "tp", tp)
-    df.insert(0, "weights", weights)
-    df.insert(0, "gpu", gpu)
-    return df
+    """The scalars behind TTFT and TPOT (peaks, efficiencies, kernel factors), from the plan's result."""
+    r = result(request(model, text, gpu, tp, weights, kv_dtype, engine, 1, 1024, 256, simulate=False))
+    w, m = r.work, r.memory
+    return {"peak_flops": w.peak_flops_per_s, "compute_dtype": w.compute_dtype,
+            "bandwidth_bytes_per_s": w.bandwidth_bytes_per_s, "eff_memory": w.eff_memory, "eff_compute": w.eff_compute,
+            "provenance": r.provenance["efficiencies"], "memory_factor": w.memory_factor,
+            "compute_factor": w.compute_factor, "step_overhead_s": w.step_overhead_s,
+            "layer_overhead_s": w.layer_overhead_s, "layers": w.layers_per_gpu, "total_memory_bytes": m.gpu_memory_bytes,
+            "memory_source": r.provenance["gpu_memory_bytes"], "gpu_memory_utilization": m.gpu_memory_utilization,
+            "price_usd_per_hour": r.cost.usd_per_hour / r.gpus_per_replica}
 
 
 @st.cache_data(**CACHE)
 def kv_curve(model: str, text: str, kv_dtype: str, engine: str, tp: int, batch: int,
              contexts: tuple[int, ...]) -> np.ndarray:
-    """KV cache bytes per GPU over ``contexts`` at ``batch`` (the core's kv_cache_bytes)."""
-    groups = kvmod.layer_groups(spec(model, text), kv_dtype, engine, tp)
-    return np.asarray(kvmod.kv_cache_bytes(groups, batch, np.asarray(contexts, dtype=float), engine), dtype=float)
+    """KV cache bytes per GPU over ``contexts`` at ``batch`` (api.kv_curve)."""
+    return api.kv_curve(spec(model, text), kv_dtype, engine, tp, batch, contexts)
+
+
+@st.cache_data(**CACHE)
+def seed_kv(model: str, text: str, kv_dtype: str, batch: int, context: int) -> dict:
+    """The textbook KV formula's terms and bytes (planner.kv.seed_kv_bytes)."""
+    from planner import kv
+
+    return kv.seed_kv_bytes(spec(model, text), kv_dtype, batch, context)
 
 
 @st.cache_data(**CACHE)
 def offload_curve(model: str, text: str, gpu: str, weights: str, context: int, kv_dtype: str = "fp16") -> tuple[dict, pd.DataFrame]:
     """GGUF partial offload: the solver's answer and decode tokens/s (batch 1) per layers on the GPU."""
-    s = spec(model, text)
-    best = _plain(api.gguf_offload(s, gpu, weights=weights, context=context, kv_dtype=kv_dtype))
-    dep = Deployment(weights=weights, kv_dtype=kv_dtype, engine="transformers")
-    n_layers = s.num_layers
-    step = max(1, n_layers // 40)
-    layers = sorted(set(range(0, n_layers + 1, step)) | {n_layers, best["gpu_layers"]})
-    rows = []
-    for n in layers:
-        t = api.build_plan(s, gpu, dep, gpu_layers=n).timing
-        step_s = float(np.asarray(t.decode_step(1, context)["time_s"]))
-        rows.append((n, step_s))
-    df = pd.DataFrame(rows, columns=["gpu_layers", "decode_step_s"])
-    df["tokens_per_s"] = 1.0 / df["decode_step_s"]
-    df["fits_on_gpu"] = df["gpu_layers"] <= best["gpu_layers"]
-    return best, df
+    best, df = api.gguf_offload_curve(spec(model, text), gpu, weights=weights, context=context, kv_dtype=kv_dtype)
+    return _plain(best), df
 
 
 def variant(model: str, text: str, kind: str) -> ModelSpec:
-    """The chosen model with its attention regrouped (MHA / GQA-k / MQA) or as an MLA what-if."""
-    s = spec(model, text)
-    if kind == "as shipped":
-        return s
-    if kind == "all layers full":
-        return replace(s, layer_kinds=tuple("full" if k in ("sliding", "chunked") else k for k in s.layer_kinds),
-                       sliding_window=0, attn_overrides=(), name=f"{s.name} [no sliding window what-if]")
-    if kind == "MLA":
-        if s.is_mla:
-            return s
-        # DeepSeek-V2/V3's latent sizes (config.json: kv_lora_rank 512, qk_rope_head_dim 64)
-        return replace(s, layer_kinds=tuple(MLA if k in ATTENTION_KINDS else k for k in s.layer_kinds), attn_overrides=(),
-                       kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=s.head_dim,
-                       q_lora_rank=0, sliding_window=0, name=f"{s.name} [MLA what-if]")
-    return s.with_kv_heads(int(kind))
+    """The chosen model with its attention regrouped (MHA / GQA-k / MQA) or as an MLA what-if (planner.whatif)."""
+    return whatif.attention_variant(spec(model, text), kind)
+
+
+def variants(model: str, text: str) -> list[tuple[str, str]]:
+    """(kind, label) of the attention variants worth comparing for this model (planner.whatif)."""
+    return whatif.attention_variants(spec(model, text))
 
 
 @st.cache_data(**CACHE)
@@ -188,11 +168,7 @@ def attention_row(model: str, text: str, kind: str, gpu: str, tp: int, weights: 
     f = api.fit(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
     pl = api.plan(v, gpu, batch, prompt, output, weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp,
                   simulate=False)
-    if MLA in v.layer_kinds:  # one latent per token shared by every head: no KV-head count applies
-        cached = f"latent {v.kv_lora_rank} + rope {v.qk_rope_head_dim}"
-    else:
-        cached = f"K+V: 2 x {v.num_kv_heads} heads x {v.head_dim}"
-    return _plain({"attention": ins["attention"], "cached_per_token_per_layer": cached,
+    return _plain({"attention": ins["attention"], "cached_per_token_per_layer": whatif.cached_per_token_per_layer(v),
                    "kv_bytes_per_token": ins["kv_bytes_per_token"], "kv_cache_bytes": ins["kv_cache_bytes"],
                    "weight_bytes": ins["weight_bytes"], "max_batch": f["max_batch"], "max_context": f["max_context"],
                    "fits": f["fits"], "tpot_s": pl["tpot_mean_value_s"], "output_tokens_per_s": pl["output_tokens_per_s"],
@@ -202,8 +178,7 @@ def attention_row(model: str, text: str, kind: str, gpu: str, tp: int, weights: 
 @st.cache_data(**CACHE)
 def variant_kv_curve(model: str, text: str, kind: str, kv_dtype: str, engine: str, tp: int, batch: int,
                      contexts: tuple[int, ...]) -> np.ndarray:
-    groups = kvmod.layer_groups(variant(model, text, kind), kv_dtype, engine, tp)
-    return np.asarray(kvmod.kv_cache_bytes(groups, batch, np.asarray(contexts, dtype=float), engine), dtype=float)
+    return api.kv_curve(variant(model, text, kind), kv_dtype, engine, tp, batch, contexts)
 
 
 @st.cache_data(**CACHE)

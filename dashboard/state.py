@@ -25,6 +25,8 @@ from planner import kv as kvmod
 from planner.configread import shown
 from planner.errors import PlannerInputError
 from planner.gpus import user_gpu
+from planner.request import PlanRequest
+from planner.requestparams import parse_value
 
 TP_OPTIONS = (1, 2, 4, 8, 16)
 INT_LIMITS = {"gpus": (1, 4096), "batch": (1, 65536), "prompt": (1, 1 << 20), "output": (1, 1 << 20)}
@@ -65,6 +67,11 @@ class Selection:
     def dep(self) -> tuple:
         """(gpu, tp, weights, kv_dtype, engine): the deployment part of the core calls."""
         return (self.gpu, self.tp, self.weights, self.kv_dtype, self.engine)
+
+    def request(self, simulate: bool = True) -> PlanRequest:
+        """The one PlanRequest of these choices (what the plan page, the URL and the CSV share)."""
+        return core.request(self.model, self.text, *self.dep, self.batch, self.prompt, self.output, self.gpus,
+                            simulate)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -174,10 +181,7 @@ def _parse_param(name: str, raw: str) -> object:
         if raw not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {raw!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
         return raw
-    try:
-        value = int(raw)
-    except ValueError:
-        raise PlannerInputError(name, f"{raw[:40]!r} is not a whole number") from None
+    value = parse_value(name, raw)  # the request's own parser (planner/requestparams.py)
     if name == "tp":
         if value not in TP_OPTIONS:
             raise PlannerInputError("tp", f"{shown(value)} is not offered", f"choose one of {TP_OPTIONS}")
@@ -376,14 +380,28 @@ def sidebar() -> Selection:
     sel = Selection(model=model, text=text, gpu=ss[key("gpu")], gpus=int(ss[key("gpus")]), tp=int(ss[key("tp")]),
                     weights=ss[key("weights")], kv_dtype=ss[key("kv")], engine=ss[key("engine")],
                     batch=int(ss[key("batch")]), prompt=int(ss[key("prompt")]), output=int(ss[key("output")]))
-    _write_query_params()
     st.session_state["selection"] = sel
+    _write_query_params(sel)
     return sel
 
 
-def _write_query_params() -> None:
+def link_params(sel: Selection) -> dict[str, str]:
+    """The URL of a selection: its PlanRequest's ``to_params()``, with the model as the sidebar holds it
+    (the bundled choice, and the Hub id box beside it; an upload cannot travel in a link)."""
+    try:
+        params = sel.request().to_params()
+    except PlannerInputError:  # e.g. a TP the GPU count cannot hold yet: the widgets' values still travel
+        params = {"gpu": sel.gpu, "gpus": str(sel.gpus), "tp": str(sel.tp), "weights": sel.weights, "kv": sel.kv_dtype,
+                  "engine": sel.engine, "batch": str(sel.batch), "prompt": str(sel.prompt), "output": str(sel.output)}
+    params["model"] = str(st.session_state[key("model")])
+    params["hub"] = str(st.session_state[key("hub")] or "").strip()
+    return params
+
+
+def _write_query_params(sel: Selection) -> None:
+    params = link_params(sel)
     for name in PARAMS:
-        value = str(st.session_state[key(name)])
+        value = params.get(name, "")
         if not value:  # an empty Hub id box leaves no hub= in the link
             if name in st.query_params:
                 del st.query_params[name]

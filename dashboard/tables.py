@@ -16,10 +16,11 @@ def to_csv(df: pd.DataFrame) -> str:
     return csvsafe.to_csv(df)
 
 
-def show(df: pd.DataFrame, name: str, key: str, **kw) -> None:
-    """st.dataframe plus a download button of the same frame as CSV. A cell that does not apply (a plan
-    that was not simulated, a GPU the model does not fit, no price) shows a dash, not Streamlit's "None"
-    (st.dataframe's ``placeholder``, streamlit/streamlit PR #12968); the CSV leaves it empty."""
+def show(df: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None, **kw) -> None:
+    """st.dataframe plus a download button of the same frame as CSV (or of ``download``: the numbers
+    behind a formatted table). A cell that does not apply (a plan that was not simulated, a GPU the
+    model does not fit, no price) shows a dash, not Streamlit's "None" (st.dataframe's ``placeholder``,
+    streamlit/streamlit PR #12968); the CSV leaves it empty."""
     st.dataframe(df, hide_index=True, placeholder=PLACEHOLDER, **kw)
-    st.download_button(f"Download {name} (CSV)", to_csv(df), file_name=f"{name}.csv", mime="text/csv",
+    st.download_button(f"Download {name} (CSV)", to_csv(df if download is None else download), file_name=f"{name}.csv", mime="text/csv",
                        key=f"dl_{key}", icon=":material/download:", on_click="ignore")

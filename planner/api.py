@@ -5,9 +5,10 @@ Both front ends call these and nothing below them, so they cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from . import kv as kvmod
 from . import profiles
@@ -15,9 +16,13 @@ from .errors import PlannerInputError, require_positive_int
 from .formats import bits_per_weight, format_from_quantization_config, tensor_bytes
 from .memory import MAX_BATCH, MAX_CONTEXT, Deployment, MemoryModel, activation_peak_bytes
 from .params import param_breakdown, params_active, params_total
-from .serving import Plan, evaluate
+from .serving import Plan
 from .spec import ModelSpec
 from .timing import Efficiency, KernelFactor, build_timing
+
+if TYPE_CHECKING:
+    from .request import PlanRequest
+    from .result import PlanResult
 
 
 def resolve_model(model: str | ModelSpec) -> ModelSpec:
@@ -259,47 +264,17 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
 
 
-def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
-    """TTFT / TPOT / e2e with ``batch`` clients in flight, as a serving benchmark measures them (a
-    closed loop started together, every request counted: planner/traffic.py), served by the plan's
-    engine scheduler and start-up KV pool. What the single-prompt figure leaves out, waiting for the
-    passes in progress and sharing them with other prompts, is in these."""
-    from .traffic import Traffic, serve
+def plan_request(req: PlanRequest) -> PlanResult:
+    """One deployment at one operating point: memory, latency, throughput, cost, each figure with its
+    source (planner/planning.py). The one call behind the CLI's ``plan``, the dashboard and ``plan``."""
+    from .planning import plan_request as run
 
-    # what the simulation costs grows with requests x passes per prompt: keep it under a second or so
-    per_prompt = -(-prompt // max(p.memory.dep.mnbt, 1))
-    n = Traffic(prompt, output, concurrency=batch).n_requests()
-    if n * per_prompt > SIM_PASS_BUDGET:
-        n = max(batch, SIM_PASS_BUDGET // per_prompt)
-        if n * per_prompt > SIM_PASS_BUDGET or n < 2 * batch:
-            raise PlannerInputError("batch", f"{batch:,} clients of {prompt:,}-token prompts are too many to simulate",
-                                    "the mean-value figures stand; lower the batch or the prompt to simulate")
-    t = Traffic(prompt, output, concurrency=batch, requests=n)
-    r = serve(p, t)
-    out = {f"{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
-    mean = {m: float(np.mean(getattr(r, f"{m}_s"))) if r.completed else float("inf") for m in ("ttft", "tpot", "e2e")}
-    out.update(ttft_s=mean["ttft"], tpot_s=mean["tpot"], e2e_latency_s=mean["e2e"], sim_preemptions=int(r.preemptions),
-               sim_requests=int(r.completed),
-               latency_source=f"simulated: {batch} client{'s' if batch != 1 else ''} in a closed loop, {t.n_requests():,} requests of "
-                              f"{prompt:,} + {output:,} tokens, all measured; {_engine_label(p)} scheduler")
-    return out
-
-
-SIM_PASS_BUDGET = 12_000  # prefill passes one plan's simulation may take (about 1-2 s on one core)
-
-
-def _engine_label(p: Plan) -> str:
-    s = p.scheduler
-    return f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}" if s is not None else p.memory.dep.engine
-
-
-ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM", "paged": "paged", "transformers":
-                "transformers"}
+    return run(req)
 
 
 def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int, gpus: int | None = None,
          simulate: bool = True, **dep_kw) -> dict[str, Any]:
-    """One deployment at one operating point: memory, latency, throughput, cost (all JSON-able).
+    """``plan_request`` from primitives, as the dict this function has always returned (JSON-able).
 
     The latency headline (``ttft_s``, ``tpot_s``, ``e2e_latency_s``) is what a benchmark with
     ``batch`` clients would measure: the simulated means, with their percentiles (``ttft_p90_s`` ...)
@@ -309,69 +284,10 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
     headline is the mean-value figure and ``latency_source`` says so."""
     spec = resolve_model(model)
     batch = require_positive_int("batch", batch, maximum=MAX_BATCH)
-    prompt = require_positive_int("prompt", prompt, maximum=MAX_CONTEXT)
-    output = require_positive_int("output", output, maximum=MAX_CONTEXT)
-    dep_kw.setdefault("weights", default_weights(spec))
-    dep = Deployment(**dep_kw)
-    p = build_plan(spec, gpu, dep)
-    m = {k: (v.item() if isinstance(v, np.ndarray) else v) for k, v in evaluate(p, batch, prompt, output).items()}
-    replicas = 1
-    if gpus is not None:
-        gpus = require_positive_int("gpus", gpus, maximum=100_000)
-        if gpus < p.gpus_per_replica:
-            raise PlannerInputError("gpus", f"{gpus} GPUs cannot hold one replica of TP={dep.tp} x PP={dep.pp}",
-                                    f"use at least {p.gpus_per_replica} GPUs or lower tp/pp")
-        replicas = gpus // p.gpus_per_replica
-    rdep = p.memory.dep
-    m.update(model=spec.name, gpu=p.memory.gpu.id, weights=dep.weights, kv_dtype=dep.kv_dtype, engine=dep.engine,
-             server=rdep.server if dep.engine == "paged" else None,
-             server_version=rdep.server_version if dep.engine == "paged" else None,
-             tp=dep.tp, pp=dep.pp, batch=batch, prompt=prompt, output=output, replicas=replicas,
-             deployment_output_tokens_per_s=m["output_tokens_per_s"] * replicas,
-             deployment_requests_per_s=m["requests_per_s"] * replicas,
-             deployment_usd_per_hour=m["usd_per_hour"] * replicas,
-             provenance=p.provenance, bound={"prefill": m.pop("prefill_bound"), "decode": m.pop("decode_bound")},
-             weight_bytes_source=_weight_bytes_source(spec, dep.weights),
-             max_batch=int(p.memory.max_batch(prompt, output)),
-             max_batch_avg_occupancy=int(p.memory.max_batch(prompt, output // 2)))
-    m["fits"] = bool(m["fits"])
-    m["fits_avg_occupancy"] = bool(m["fits_avg_occupancy"])
-    m.update(ttft_lower_bound_s=m["ttft_s"], tpot_mean_value_s=m["tpot_s"], e2e_mean_value_s=m["e2e_latency_s"],
-             latency_source="mean-value: one prompt alone for TTFT, every request decoding for TPOT")
-    # the engine queues what its KV pool cannot hold: simulate whenever one request fits
-    ctx = spec.max_position_embeddings
-    if simulate and ctx and prompt + output > ctx:
-        m["latency_source"] += (f" (not simulated: {prompt + output:,} tokens exceed {spec.name}'s context of "
-                                f"{ctx:,}; an engine refuses such a request)")
-    elif simulate and p.memory.kv_budget_bytes() > 0:
-        try:
-            m.update(simulated_percentiles(p, batch, prompt, output))
-        except PlannerInputError as e:  # not even one prompt's first chunk fits: say so, keep the mean-value
-            m["latency_source"] += f" (not simulated: {e.problem})"
-    m["latency_bands"] = _latency_bands(p, m) if "ttft_p50_s" in m else {}
-    m["reason"] = "" if m["fits"] else (
-        f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
-        f"largest batch at this length: {m['max_batch']}")
-    return m
+    from .request import build
 
-
-def _latency_bands(p: Plan, m: dict) -> dict[str, dict]:
-    """Where a benchmark's mean would land: the headline times the engine's measured spread
-    (profiles/engines/<engine>.json ``latency_bands``, docs/validation.md)."""
-    if p.scheduler is None:
-        return {}
-    bands = profiles.latency_bands(p.scheduler.engine)
-    keys = {"ttft": "ttft_s", "tpot": "tpot_s", "e2e": "e2e_latency_s"}
-    out = {}
-    for metric, b in bands.items():
-        if metric in keys and np.isfinite(m[keys[metric]]):
-            out[metric] = {"low_s": m[keys[metric]] * b["low_ratio"], "high_s": m[keys[metric]] * b["high_ratio"],
-                           "n": int(b["n"]), "coverage": "5th-95th percentile",
-                           "group": f"{ENGINE_NAMES.get(p.scheduler.engine, p.scheduler.engine)}, published runs "
-                                    f"on {', '.join(b.get('gpus', []))}"
-                                    + ("" if p.memory.gpu.id in b.get("gpus", []) else
-                                       f"; none on {p.memory.gpu.id}, so a wider spread is possible")}
-    return out
+    req = build(spec, gpu, batch, prompt, output, gpus=gpus, simulate=simulate, **dep_kw)
+    return plan_request(req).as_dict()
 
 
 def gguf_offload(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", context: int = 4096, batch: int = 1,
@@ -412,3 +328,27 @@ def gguf_offload(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", cont
             "cpu_bytes": total_weights + kv_all - gpu_bytes,
             "embedding_bytes_on_cpu": embed, "weight_bytes_total": total_weights, "kv_bytes_total": kv_all,
             "gpu_capacity_bytes": g.total_memory_bytes, "unified_memory": g.unified_memory}
+
+
+def gguf_offload_curve(model: str | ModelSpec, gpu: str, weights: str = "Q4_K_M", context: int = 4096,
+                       kv_dtype: str = "fp16") -> tuple[dict[str, Any], pd.DataFrame]:
+    """llama.cpp partial offload as a curve: ``gguf_offload``'s answer, and the batch-1 decode step
+    (``TimingModel.decode_step``: layers left on the CPU read at host bandwidth) and tokens/s for
+    0 to all layers on the GPU (about 40 points, the answer's among them)."""
+    spec = resolve_model(model)
+    best = gguf_offload(spec, gpu, weights=weights, context=context, kv_dtype=kv_dtype)
+    dep = Deployment(weights=weights, kv_dtype=kv_dtype, engine="transformers")
+    n_layers = spec.num_layers
+    layers = sorted(set(range(0, n_layers + 1, max(1, n_layers // 40))) | {n_layers, best["gpu_layers"]})
+    step_s = [float(np.asarray(build_plan(spec, gpu, dep, gpu_layers=n).timing.decode_step(1, context)["time_s"]))
+              for n in layers]
+    df = pd.DataFrame({"gpu_layers": layers, "decode_step_s": step_s})
+    df["tokens_per_s"] = 1.0 / df["decode_step_s"]
+    df["fits_on_gpu"] = df["gpu_layers"] <= best["gpu_layers"]
+    return best, df
+
+
+def kv_curve(model: str | ModelSpec, kv_dtype: str, engine: str, tp: int, batch: int, contexts) -> np.ndarray:
+    """KV cache bytes per GPU at ``batch`` over ``contexts`` (planner/kv.py ``kv_cache_bytes``)."""
+    groups = kvmod.layer_groups(resolve_model(model), kv_dtype, engine, tp)
+    return np.asarray(kvmod.kv_cache_bytes(groups, batch, np.asarray(contexts, dtype=float), engine), dtype=float)

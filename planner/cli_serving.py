@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from . import api, cli_gpu, csvsafe, profiles, slo, sweep
+from . import api, cli_gpu, csvsafe, profiles, request, slo, sweep
 from .memory import SERVERS
 
 
@@ -43,20 +43,21 @@ def _csv_target(a) -> None:
         csvsafe.check_path(a.csv)
 
 
+def request_of(a) -> request.PlanRequest:
+    """The PlanRequest of ``plan``'s arguments (``PlanRequest.to_argv`` writes them back)."""
+    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
+    return request.build(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, simulate=not a.no_simulate,
+                         weights=a.weights, **kw)
+
+
 def _plan(a):
     _csv_target(a)
-    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
-    if a.weights:
-        kw["weights"] = a.weights
-    out = api.plan(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, **kw)
+    result = api.plan_request(request_of(a))
+    out = result.as_dict()
     if not out["latency_bands"]:
         out["latency_bands"] = {"note": "no published run backs this engine: the latency has no measured band"}
-    if a.csv:
-        flat = {k: v for k, v in out.items() if not isinstance(v, dict)}
-        flat.update({f"{k}_bound": v for k, v in out["bound"].items()})
-        flat.update({f"{m}_band_{side}_s": b[f"{side}_s"] for m, b in out["latency_bands"].items()
-                     if isinstance(b, dict) for side in ("low", "high")})
-        csvsafe.write(pd.DataFrame([flat]), a.csv)
+    if a.csv:  # the plan's names, then numbers only (units in the column names)
+        csvsafe.write(pd.DataFrame([{**result.labels(), **result.to_row()}]), a.csv)
     return out
 
 
@@ -137,6 +138,8 @@ def register(sub, command):
     sp.add_argument("--output", type=int, required=True, help="output tokens per request")
     sp.add_argument("--kv-heads", type=int, default=None,
                     help="what-if: regroup attention to this many KV heads (1 = MQA; needs uptraining)")
+    sp.add_argument("--no-simulate", action="store_true",
+                    help="mean-value latency only (no simulation of the batch's clients)")
     deployment(sp, many=False)
     command("plan")(_plan)
 

@@ -50,6 +50,11 @@ class KvDtype:
     bits: float
     source: str
 
+    @property
+    def bytes_per_element(self) -> float:
+        """Bytes per cached element, scales included: bf16 2, fp8 1, int4 (4 + 32/64) / 8 = 0.5625."""
+        return self.bits / 8
+
 
 KV_DTYPES: dict[str, KvDtype] = {
     d.name: d
@@ -170,3 +175,15 @@ def describe(groups: tuple[KvGroup, ...]) -> list[dict]:
     return [{"kind": g.kind, "layers": g.layers, "window": g.window or None,
              "bytes_per_token_per_layer": g.bytes_per_token, "state_bytes_per_seq_per_layer": g.bytes_per_seq}
             for g in groups]
+
+
+def seed_kv_bytes(spec: ModelSpec, kv_dtype_name: str, batch: int, context: int) -> dict[str, float]:
+    """The textbook KV formula (the seed's, every layer full MHA/GQA, no paging, no TP):
+    ``2 x layers x kv_heads x head_dim x context x batch x bytes_per_element`` (2: K and V), bytes.
+    ``bytes_per_element`` is the KV dtype's (``KV_DTYPES``, group scales included). The planner's own
+    figure (``kv_cache_bytes``) differs where the layer kinds, the layout or TP do; the dashboard
+    shows both. Llama-3.1-8B, bf16, 1 x 4,096 tokens: 2 x 32 x 8 x 128 x 4096 x 1 x 2 = 536,870,912 B."""
+    bpe = kv_dtype(kv_dtype_name).bytes_per_element
+    return {"bytes": 2 * spec.num_layers * spec.num_kv_heads * spec.head_dim * context * batch * bpe,
+            "bytes_per_element": bpe, "layers": spec.num_layers, "kv_heads": spec.num_kv_heads,
+            "head_dim": spec.head_dim}

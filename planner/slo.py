@@ -40,7 +40,7 @@ import pandas as pd
 from . import api, profiles, slo_bound, slo_space
 from . import slo_search as search
 from .errors import PlannerInputError, require_positive_int
-from .memory import MAX_CONTEXT, SERVERS, Deployment
+from .memory import MAX_BATCH, MAX_CONTEXT, SERVERS, Deployment
 from .simulate import DISTRIBUTIONS
 from .spec import ModelSpec
 
@@ -57,14 +57,19 @@ MAX_EXTRA_REPLICAS = 16
 
 @dataclass(frozen=True)
 class Workload:
-    request_rate_per_s: float
+    """The traffic a deployment serves: Poisson arrivals at ``request_rate_per_s`` (open loop: what the
+    SLO search sizes a deployment for), or ``batch`` clients in a closed loop, each sending its next
+    request when the last one ends (a plan: planner/request.py, a benchmark at fixed concurrency)."""
+
+    request_rate_per_s: float | None
     prompt_tokens: int            # mean prompt length
     output_tokens: int            # mean output length
     distribution: str = "fixed"   # of both lengths: fixed, uniform (on [1, 2 mean - 1]) or exponential
+    batch: int | None = None      # closed loop: concurrent requests per replica
 
     def __post_init__(self):
         rate = self.request_rate_per_s
-        if isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 < rate <= 1e6):
+        if rate is not None and (isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 < rate <= 1e6)):
             raise PlannerInputError("request_rate", f"must be a positive number of requests per second up to 1e6, "
                                     f"got {self.request_rate_per_s!r}", "e.g. 5")
         require_positive_int("prompt", self.prompt_tokens, maximum=MAX_CONTEXT)
@@ -72,6 +77,11 @@ class Workload:
         if self.distribution not in DISTRIBUTIONS:
             raise PlannerInputError("distribution", f"unknown distribution {self.distribution!r}",
                                     f"choose one of {', '.join(DISTRIBUTIONS)}")
+        if self.batch is not None:
+            require_positive_int("batch", self.batch, maximum=MAX_BATCH)
+        elif rate is None:
+            raise PlannerInputError("workload", "has neither a request rate nor a batch",
+                                    "give request_rate_per_s (open loop) or batch (closed loop)")
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,9 @@ def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, 
 
     ``df.attrs``: ``workload``, ``targets``, ``search`` (how many candidates each tier saw) and
     ``verdict`` (one line: the best plan, or why there is none)."""
+    if workload.request_rate_per_s is None:
+        raise PlannerInputError("request_rate", "the SLO search sizes a deployment for a request rate",
+                                "give request_rate_per_s (requests per second)")
     if not targets.items():
         raise PlannerInputError("targets", "no latency target given", "set at least one of TTFT, TPOT or end-to-end")
     spec = api.resolve_model(model)

@@ -15,6 +15,7 @@ import pytest
 
 from dashboard import fmt
 from planner import api, profiles
+from planner.request import PlanRequest
 from planner.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ def test_plan_numbers_equal_the_core_after_widget_changes():
     assert (s["gpu"], s["batch"], s["prompt"], s["output"], s["kv_dtype"]) == (gpu, 48, 2000, 300, "fp8")
     kw = {"weights": s["weights"], "kv_dtype": "fp8", "engine": s["engine"], "tp": s["tp"]}
     p = api.plan(s["model"], gpu, 48, 2000, 300, gpus=s["gpus"], **kw)
-    f = api.fit(s["model"], gpu, 48, 2000, 300, **kw)
+    r = api.plan_request(PlanRequest.from_params(at.session_state["selection"].request().to_params()))
     shown = metrics(at)
     assert shown["TTFT"] == fmt.ms(p["ttft_s"])  # the headline: the simulated benchmark mean
     assert shown["TTFT, one prompt alone"] == fmt.ms(p["ttft_lower_bound_s"])
@@ -91,7 +92,9 @@ def test_plan_numbers_equal_the_core_after_widget_changes():
     assert shown["Requests/s"] == fmt.per_s(p["deployment_requests_per_s"], 2)
     assert shown["$ / 1M output tokens"] == fmt.usd(p["cost_usd_per_1m_output_tokens"])
     assert shown["Largest batch"] == fmt.count(p["max_batch"])
-    assert shown["Longest context"] == fmt.count(f["max_context"])
+    # the plan's own memory model (the engine version's settings), the one its largest batch comes from
+    assert shown["Longest context"] == fmt.count(r.memory.max_context_tokens)
+    assert r.as_dict()["max_batch"] == p["max_batch"]  # the page's request is the test's request
     table = at.dataframe[0].value
     assert table.loc[table["metric"] == "KV cache per GPU", "value"].item() == fmt.gib(p["kv_cache_bytes_per_gpu"])
 

@@ -11,24 +11,6 @@ from planner import kv as kvmod
 from planner.errors import PlannerInputError
 
 CONTEXTS = tuple(int(x) for x in np.unique(np.geomspace(256, 1 << 18, 25).round(-1)))
-LABELS = {"MLA": "MLA (latent)", "as shipped": "as shipped", "all layers full": "no sliding window"}
-
-
-def variants(sel: Selection, ins: dict) -> list[tuple[str, str]]:
-    """(kind passed to core.variant, label) for the chosen model."""
-    heads, kvh = ins["num_heads"], ins["num_kv_heads"]
-    out = [("as shipped", f"as shipped: {ins['attention']}")]
-    if ins["attention"] != "MLA":
-        out.append((str(heads), f"MHA ({heads} KV heads)"))
-        # a GQA what-if only when the model is not GQA already (then "as shipped" is that row)
-        gqa = None if 1 < kvh < heads else next((d for d in (8, 4, 2) if heads % d == 0 and d < heads), None)
-        if gqa:
-            out.append((str(gqa), f"GQA ({gqa} KV heads)"))
-        out.append(("1", "MQA (1 KV head)"))
-        out.append(("MLA", "MLA what-if (latent 512 + 64)"))
-    if ins["sliding_window"]:
-        out.append(("all layers full", "no sliding window (all full)"))
-    return out
 
 
 def body(sel: Selection) -> None:
@@ -40,7 +22,7 @@ def body(sel: Selection) -> None:
                 + (f", sliding window {ins['sliding_window']:,} tokens" if ins["sliding_window"] else "")
                 + f". Attention: **{ins['attention']}**.")
     rows, curves = [], []
-    for kind, label in variants(sel, ins):
+    for kind, label in core.variants(sel.model, sel.text):
         try:
             r = core.attention_row(sel.model, sel.text, kind, *sel.dep, sel.batch, sel.prompt, sel.output)
         except PlannerInputError as e:  # e.g. TP that does not divide a regrouped model
@@ -70,8 +52,7 @@ def body(sel: Selection) -> None:
                                  f"{sel.prompt + sel.output:,} tokens", "requests", text="label", height=340))
     tables.show(df.round(3), "attention_variants", "attn")
     st.subheader("KV cache vs context")
-    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output, simulate=False)
-    budget = p["capacity_bytes_per_gpu"] - p["weights_bytes_per_gpu"] - p["activation_bytes_per_gpu"] - p["overhead_bytes_per_gpu"]
+    budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     cdf = pd.concat(curves, ignore_index=True)
     st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", f"KV cache per GPU at batch {sel.batch}",
                                   "context (tokens)", "GiB", log_x=True, log_y=True,

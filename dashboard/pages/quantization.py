@@ -59,8 +59,7 @@ def formats_section(sel: Selection) -> None:
     df = formats_table(sel)
     st.subheader(f"Every weight format for {fmt.plain(sel.model)}")
     ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
-    r = core.roofline(sel.model, sel.text, *sel.dep)
-    cap = r["total_memory_bytes"] * (r["gpu_memory_utilization"] if sel.engine == "paged" else 1.0) * sel.tp
+    cap = core.result(sel.request(simulate=False)).memory.capacity_bytes_per_replica
     c1 = c2 = st.container()
     c1.plotly_chart(figures.bars(ok.assign(text=ok["bits_per_weight"].map(lambda v: f"{v:.2f} b")), "format",
                                  "weights_gib", "Weight memory (whole model)", "GiB", color="family", text="text",

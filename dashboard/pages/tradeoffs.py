@@ -64,8 +64,7 @@ def pareto_section(sel: Selection) -> None:
 
 def kv_section(sel: Selection) -> None:
     st.subheader("KV cache memory vs context length")
-    p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output, simulate=False)
-    budget = p["capacity_bytes_per_gpu"] - p["weights_bytes_per_gpu"] - p["activation_bytes_per_gpu"] - p["overhead_bytes_per_gpu"]
+    budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     rows = []
     for d in kvmod.KV_DTYPES:
         kvb = core.kv_curve(sel.model, sel.text, d, sel.engine, sel.tp, sel.batch, CONTEXTS)

@@ -1,0 +1,201 @@
+"""One deployment at one operating point: ``PlanRequest`` in, ``PlanResult`` out (``api.plan_request``).
+
+The mean-value model (planner/serving.py ``evaluate``) gives memory, the roofline work, latency,
+throughput and cost; the memory model the largest batch and longest context; the discrete-event
+simulation (planner/traffic.py) the latency a benchmark with ``batch`` clients would measure,
+whenever one request fits. Every figure's source goes into the result's ``provenance``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import api, profiles
+from . import kv as kvmod
+from .errors import PlannerInputError
+from .request import PlanRequest
+from .result import (
+    CostFigures,
+    LatencyFigures,
+    MemoryFigures,
+    PlanResult,
+    ThroughputFigures,
+    WorkFigures,
+)
+from .serving import Plan, evaluate
+from .spec import ModelSpec
+
+SIM_PASS_BUDGET = 12_000  # prefill passes one plan's simulation may take (about 1-2 s on one core)
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM", "paged": "paged", "transformers":
+                "transformers"}
+MEAN_VALUE = "mean-value: one prompt alone for TTFT, every request decoding for TPOT"
+
+
+def plan_request(req: PlanRequest) -> PlanResult:
+    spec = api.resolve_model(req.model)
+    p = api.build_plan(spec, req.gpu, req.deployment)
+    wl = req.workload
+    m = {k: (v.item() if isinstance(v, np.ndarray) else v)
+         for k, v in evaluate(p, wl.batch, wl.prompt_tokens, wl.output_tokens).items()}
+    latency, source = _latency(req, spec, p, m)
+    memory = _memory(spec, p, m, wl.batch, wl.prompt_tokens, wl.output_tokens)
+    fits = bool(m["fits"])
+    reason = "" if fits else (
+        f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
+        f"largest batch at this length: {memory.max_batch}")
+    rdep = p.memory.dep
+    paged = req.deployment.engine == "paged"
+    return PlanResult(
+        request=req, model=spec.name, gpu=p.memory.gpu.id, server=rdep.server if paged else None,
+        server_version=rdep.server_version if paged else None, replicas=req.replicas,
+        gpus_per_replica=int(m["gpus_per_replica"]), fits=fits, reason=reason, memory=memory, latency=latency,
+        work=_work(p, m), throughput=_throughput(m, req.replicas), cost=_cost(m, req.replicas),
+        latency_bands=_latency_bands(p, latency) if latency.simulated else {},
+        provenance=_provenance(spec, p, req, source))
+
+
+def _f(m: dict, *names: str) -> dict[str, float]:
+    return {n: float(m[n]) for n in names}
+
+
+def _memory(spec: ModelSpec, p: Plan, m: dict, batch: int, prompt: int, output: int) -> MemoryFigures:
+    mm = p.memory
+    ctx, limited = int(mm.max_context(batch)), "memory"
+    if spec.max_position_embeddings and ctx > spec.max_position_embeddings:
+        ctx, limited = spec.max_position_embeddings, "model (max_position_embeddings)"
+    return MemoryFigures(
+        **_f(m, "weights_bytes_per_gpu", "kv_cache_bytes_per_gpu", "activation_bytes_per_gpu", "overhead_bytes_per_gpu",
+             "memory_total_bytes_per_gpu", "capacity_bytes_per_gpu", "headroom_bytes_per_gpu"),
+        kv_budget_bytes_per_gpu=mm.kv_budget_bytes(), gpu_memory_bytes=float(mm.gpu.total_memory_bytes),
+        gpu_memory_utilization=mm.dep.util if mm.dep.engine == "paged" else 1.0,
+        capacity_bytes_per_replica=float(mm.capacity_bytes) * p.gpus_per_replica,
+        max_batch=int(mm.max_batch(prompt, output)), max_batch_avg_occupancy=int(mm.max_batch(prompt, output // 2)),
+        max_context_tokens=ctx, max_context_limited_by=limited, fits_avg_occupancy=bool(m["fits_avg_occupancy"]))
+
+
+def _work(p: Plan, m: dict) -> WorkFigures:
+    t = p.timing
+    return WorkFigures(
+        **_f(m, "prefill_flops", "prefill_bytes", "prefill_compute_s", "prefill_memory_s", "decode_step_flops",
+             "decode_step_bytes", "decode_step_compute_s", "decode_step_memory_s", "decode_achieved_bytes_per_s",
+             "decode_achieved_flops_per_s", "prefill_achieved_flops_per_s", "prefill_share_of_gpu_time"),
+        prefill_bound=str(m["prefill_bound"]), decode_bound=str(m["decode_bound"]),
+        peak_flops_per_s=float(t.peak_flops), compute_dtype=t.compute_dtype,
+        bandwidth_bytes_per_s=float(p.memory.gpu.memory_bandwidth_bytes_per_s), eff_compute=t.eff.compute,
+        eff_memory=t.eff.memory, compute_factor=t.kernel.compute_factor, memory_factor=t.kernel.memory_factor,
+        step_overhead_s=t.eff.step_overhead_s, layer_overhead_s=t.eff.layer_overhead_s, layers_per_gpu=int(t.layers))
+
+
+def _throughput(m: dict, replicas: int) -> ThroughputFigures:
+    return ThroughputFigures(**_f(m, "tokens_per_s_per_user", "output_tokens_per_s", "output_tokens_per_s_per_gpu",
+                                  "input_tokens_per_s", "requests_per_s"),
+                             deployment_output_tokens_per_s=float(m["output_tokens_per_s"]) * replicas,
+                             deployment_requests_per_s=float(m["requests_per_s"]) * replicas)
+
+
+def _cost(m: dict, replicas: int) -> CostFigures:
+    return CostFigures(**_f(m, "usd_per_hour", "gpu_hours_per_1m_output_tokens", "cost_usd_per_1m_output_tokens",
+                            "cost_usd_per_1m_input_tokens", "cost_usd_per_1m_tokens"),
+                       deployment_usd_per_hour=float(m["usd_per_hour"]) * replicas)
+
+
+def _latency(req: PlanRequest, spec: ModelSpec, p: Plan, m: dict) -> tuple[LatencyFigures, str]:
+    """The headline: simulated whenever the engine can hold one request (it queues the rest), else the
+    mean-value figures, with the reason in the source."""
+    wl = req.workload
+    mean = {"ttft_lower_bound_s": m["ttft_s"], "tpot_mean_value_s": m["tpot_s"], "e2e_mean_value_s": m["e2e_latency_s"]}
+    sim: dict = {}
+    source = MEAN_VALUE
+    ctx = spec.max_position_embeddings
+    if req.simulate and ctx and wl.prompt_tokens + wl.output_tokens > ctx:
+        source += (f" (not simulated: {wl.prompt_tokens + wl.output_tokens:,} tokens exceed {spec.name}'s context of "
+                   f"{ctx:,}; an engine refuses such a request)")
+    elif req.simulate and p.memory.kv_budget_bytes() > 0:
+        try:
+            sim = simulated_percentiles(p, wl.batch, wl.prompt_tokens, wl.output_tokens)
+            source = sim.pop("latency_source")
+        except PlannerInputError as e:  # not even one prompt's first chunk fits: say so, keep the mean-value
+            source += f" (not simulated: {e.problem})"
+    head = {k: float(sim.get(k, m[k])) for k in ("ttft_s", "tpot_s", "e2e_latency_s")}
+    rest = {k: v for k, v in sim.items() if k not in head}
+    return LatencyFigures(**head, itl_s=float(m["itl_s"]), prefill_interference_s=float(m["prefill_interference_s"]),
+                          **{k: float(v) for k, v in mean.items()}, **rest), source
+
+
+def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
+    """TTFT / TPOT / e2e with ``batch`` clients in flight, as a serving benchmark measures them (a
+    closed loop started together, every request counted: planner/traffic.py), served by the plan's
+    engine scheduler and start-up KV pool. What the single-prompt figure leaves out, waiting for the
+    passes in progress and sharing them with other prompts, is in these."""
+    from .traffic import Traffic, serve
+
+    # what the simulation costs grows with requests x passes per prompt: keep it under a second or so
+    per_prompt = -(-prompt // max(p.memory.dep.mnbt, 1))
+    n = Traffic(prompt, output, concurrency=batch).n_requests()
+    if n * per_prompt > SIM_PASS_BUDGET:
+        n = max(batch, SIM_PASS_BUDGET // per_prompt)
+        if n * per_prompt > SIM_PASS_BUDGET or n < 2 * batch:
+            raise PlannerInputError("batch", f"{batch:,} clients of {prompt:,}-token prompts are too many to simulate",
+                                    "the mean-value figures stand; lower the batch or the prompt to simulate")
+    t = Traffic(prompt, output, concurrency=batch, requests=n)
+    r = serve(p, t)
+    out = {f"{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
+    mean = {m: float(np.mean(getattr(r, f"{m}_s"))) if r.completed else float("inf") for m in ("ttft", "tpot", "e2e")}
+    out.update(ttft_s=mean["ttft"], tpot_s=mean["tpot"], e2e_latency_s=mean["e2e"], sim_preemptions=int(r.preemptions),
+               sim_requests=int(r.completed),
+               latency_source=f"simulated: {batch} client{'s' if batch != 1 else ''} in a closed loop, {t.n_requests():,} requests of "
+                              f"{prompt:,} + {output:,} tokens, all measured; {engine_label(p)} scheduler")
+    return out
+
+
+def engine_label(p: Plan) -> str:
+    s = p.scheduler
+    return f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}" if s is not None else p.memory.dep.engine
+
+
+def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:
+    """Where a benchmark's mean would land: the headline times the engine's measured spread
+    (profiles/engines/<engine>.json ``latency_bands``, docs/validation.md)."""
+    if p.scheduler is None:
+        return {}
+    bands = profiles.latency_bands(p.scheduler.engine)
+    keys = {"ttft": lat.ttft_s, "tpot": lat.tpot_s, "e2e": lat.e2e_latency_s}
+    out = {}
+    for metric, b in bands.items():
+        if metric in keys and np.isfinite(keys[metric]):
+            out[metric] = {"low_s": keys[metric] * b["low_ratio"], "high_s": keys[metric] * b["high_ratio"],
+                           "n": int(b["n"]), "coverage": "5th-95th percentile",
+                           "group": f"{ENGINE_NAMES.get(p.scheduler.engine, p.scheduler.engine)}, published runs "
+                                    f"on {', '.join(b.get('gpus', []))}"
+                                    + ("" if p.memory.gpu.id in b.get("gpus", []) else
+                                       f"; none on {p.memory.gpu.id}, so a wider spread is possible")}
+    return out
+
+
+def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str) -> dict[str, str]:
+    g, d = p.memory.gpu, p.memory.dep
+    src = dict(g.sources)
+    start = (f"{engine_label(p)} start-up rules, profiles/engines/{p.startup.engine}.json era {p.startup.era} "
+             "(planner/startup.py)") if p.startup is not None else None
+    return {
+        "memory": "planner/memory.py: weights (TP x PP split) + KV cache + activation peak + overhead, per GPU",
+        "weights_bytes_per_gpu": api._weight_bytes_source(spec, req.deployment.weights),
+        "kv_cache_bytes_per_gpu": f"planner/kv.py: {d.engine} layout, {kvmod.kv_dtype(d.kv_dtype).source}",
+        "kv_budget_bytes_per_gpu": start or "MemoryModel.kv_budget_bytes: capacity - weights - one chunk's activation "
+                                            "peak - overhead",
+        "capacity_bytes_per_gpu": f"{g.memory_source} x utilization {d.util if d.engine == 'paged' else 1.0}",
+        "gpu_memory_bytes": g.memory_source,
+        "latency": latency_source,
+        "ttft_lower_bound_s": f"{MEAN_VALUE}; step times: {p.timing.source}",
+        "tpot_mean_value_s": f"{MEAN_VALUE}; step times: {p.timing.source}",
+        "e2e_mean_value_s": f"{MEAN_VALUE}; step times: {p.timing.source}",
+        "work": f"planner/timing.py: {p.timing.source}",
+        "peak_flops_per_s": src.get(f"peak_flops.{p.timing.compute_dtype}", "GPU profile"),
+        "bandwidth_bytes_per_s": src.get("memory_bandwidth_bytes_per_s", "GPU profile"),
+        "efficiencies": p.provenance,
+        "eff_compute": f"{p.provenance} efficiency (profiles/calibration or the sourced defaults)",
+        "eff_memory": f"{p.provenance} efficiency (profiles/calibration or the sourced defaults)",
+        "throughput": "Little's law on the mean-value model: batch / e2e per replica (planner/serving.py)",
+        "cost": f"GPU price x GPUs / tokens per hour; price: {src.get('price_usd_per_hour', 'none in the GPU profile')}",
+        "latency_bands": f"profiles/engines/{p.scheduler.engine}.json latency_bands" if p.scheduler else "none",
+    }

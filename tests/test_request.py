@@ -1,0 +1,133 @@
+"""PlanRequest and PlanResult: one request, one result (issue 12 item 1)."""
+
+import dataclasses
+import math
+
+import pandas as pd
+import pytest
+
+from planner import api, csvsafe
+from planner.cli import build_parser
+from planner.errors import PlannerInputError
+from planner.memory import Deployment
+from planner.request import PlanRequest, Targets, Technique, Workload, build
+
+MODEL, GPU = "Llama-3.1-8B", "H100-SXM"
+
+
+def _req(**kw) -> PlanRequest:
+    base = {"model": MODEL, "gpu": GPU, "workload": Workload(None, 1000, 200, batch=8)}
+    return PlanRequest(**{**base, **kw})
+
+
+def test_request_is_frozen_and_hashable_and_equal_by_value():
+    a, b = _req(), _req()
+    assert a == b and hash(a) == hash(b) and a.key == b.key
+    assert len({a, b, _req(gpus=4)}) == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.gpu = "A100-SXM-80GB"
+    assert _req(deployment=Deployment(kv_dtype="fp8")).key != a.key
+
+
+@pytest.mark.parametrize("kw,field", [
+    ({"workload": Workload(5.0, 1000, 200)}, "batch"),           # an open-loop workload is not a plan
+    ({"gpus": 0}, "gpus"),
+    ({"gpus": 3, "deployment": Deployment(tp=4)}, "gpus"),      # 3 GPUs cannot hold TP=4
+    ({"model": ""}, "model"),
+    ({"gpu": None}, "gpu"),
+    ({"simulate": "yes"}, "simulate"),
+    ({"techniques": (Technique("speculative_decoding"),)}, "techniques"),  # planned, not modelled: refused
+])
+def test_an_impossible_request_names_its_field(kw, field):
+    with pytest.raises(PlannerInputError) as e:
+        _req(**kw)
+    assert e.value.field == field
+
+
+def test_workload_needs_a_rate_or_a_batch():
+    with pytest.raises(PlannerInputError) as e:
+        Workload(None, 10, 10)
+    assert e.value.field == "workload"
+    with pytest.raises(PlannerInputError) as e:
+        Workload(None, 10, 10, batch=0)
+    assert e.value.field == "batch"
+
+
+@pytest.mark.parametrize("req", [
+    _req(),
+    _req(gpus=16, simulate=False, deployment=Deployment(weights="fp8", kv_dtype="fp8", tp=2, pp=2,
+                                                       gpu_memory_utilization=0.85, server="sglang",
+                                                       server_version="0.4.6", max_num_seqs=64,
+                                                       cuda_graph_sizes=(1, 2, 4), enable_mixed_chunk=True)),
+    _req(workload=Workload(2.5, 300, 40, distribution="exponential", batch=3), slo=Targets(ttft_s=0.25, tpot_s=0.02,
+                                                                                         percentile=99)),
+])
+def test_params_round_trip(req):
+    params = req.to_params()
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+    assert PlanRequest.from_params(params) == req
+    assert PlanRequest.from_params({**params, "utm_source": "x"}) == req  # unknown keys (a URL's) are ignored
+
+
+def test_params_are_short_for_a_default_request():
+    # the dashboard's long-standing URL keys, and nothing at its default beyond them
+    assert _req().to_params() == {"model": MODEL, "gpu": GPU, "batch": "8", "prompt": "1000", "output": "200",
+                                  "weights": "bf16", "kv": "bf16", "engine": "paged", "tp": "1"}
+
+
+@pytest.mark.parametrize("name,raw", [("batch", "0"), ("batch", "x"), ("tp", "-2"), ("simulate", "maybe"),
+                                      ("gpu_memory_utilization", "nan"), ("kv", "fp7")])
+def test_a_bad_param_names_itself(name, raw):
+    params = {**_req().to_params(), name: raw}
+    with pytest.raises(PlannerInputError) as e:
+        PlanRequest.from_params(params)
+    assert e.value.field in (name, "kv_dtype", "gpu_memory_utilization")
+
+
+def test_cli_arguments_build_the_same_request():
+    req = _req(gpus=4, simulate=False, deployment=Deployment(kv_dtype="fp8", tp=2))
+    a = build_parser().parse_args(["plan", *req.to_argv()])
+    from planner.cli_serving import request_of
+    assert request_of(a) == req
+
+
+def test_plan_and_plan_request_agree_key_by_key():
+    old = api.plan(MODEL, GPU, 8, 1000, 200, gpus=2)
+    new = api.plan_request(build(MODEL, GPU, 8, 1000, 200, gpus=2)).as_dict()
+    assert list(old) == list(new)
+    for k in old:
+        assert old[k] == new[k] or (isinstance(old[k], float) and math.isnan(old[k]) and math.isnan(new[k])), k
+
+
+def test_result_row_is_numeric_with_units_and_every_figure_has_a_source():
+    r = api.plan_request(build(MODEL, GPU, 8, 1000, 200, simulate=False))
+    row = r.to_row()
+    assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in row.values())
+    assert {"memory_total_bytes_per_gpu", "ttft_s", "output_tokens_per_s", "cost_usd_per_1m_output_tokens",
+            "kv_budget_bytes_per_gpu"} <= set(row)
+    df = pd.DataFrame([row])
+    assert all(pd.api.types.is_numeric_dtype(df[c]) for c in df)
+    cells = csvsafe.to_csv(df).splitlines()[1].split(",")
+    assert all(c == '""' or math.isfinite(float(c)) or float(c) == math.inf for c in cells)  # numbers; NaN left empty
+    for name in r.figures():
+        assert r.source(name), name
+    assert math.isnan(row["ttft_p90_s"])  # not simulated: no percentile, not a made-up one
+    assert r.provenance["efficiencies"] in ("calibrated", "datasheet")
+
+
+def test_kv_budget_is_the_memory_models():
+    # "room for KV" has one definition: MemoryModel.kv_budget_bytes (the engine's start-up pool for vLLM)
+    req = build(MODEL, GPU, 8, 1000, 200, simulate=False)
+    r = api.plan_request(req)
+    p = api.build_plan(MODEL, GPU, req.deployment)
+    assert r.memory.kv_budget_bytes_per_gpu == p.memory.kv_budget_bytes()
+    assert r.memory.capacity_bytes_per_replica == r.memory.capacity_bytes_per_gpu  # TP=1 x PP=1
+
+
+def test_roofline_times_are_the_work_over_the_derated_peaks():
+    r = api.plan_request(build(MODEL, GPU, 1, 2048, 2, simulate=False, engine="transformers"))
+    w = r.work
+    # compute time = FLOPs / (peak x efficiency x kernel factor), when the roofline (not op tables) times the step
+    if "roofline" in r.source("prefill_compute_s"):
+        assert w.prefill_compute_s == pytest.approx(
+            w.prefill_flops / (w.peak_flops_per_s * w.eff_compute * w.compute_factor), rel=0.05)
