@@ -115,3 +115,17 @@ def test_explicit_capture_sizes_replace_the_engine_s_and_bound_the_graphs():
     with pytest.raises(PlannerInputError) as e:
         Deployment(cuda_graph_sizes=(0, 8))
     assert e.value.field == "cuda_graph_sizes"
+
+
+def test_engine_costs_are_fitted_within_their_physical_bounds():
+    # three independent unknowns (a diagonal system): each cost is its own target clipped to
+    # [0, UPPER]: request 0.10 s wanted -> 0.05 s (the bound), eager -0.5 s -> 0, step 0.01 s (inside 0.02)
+    import numpy as np
+
+    from planner import fit_e2e
+    x = fit_e2e._nnls(np.eye(3), np.array([0.10, -0.5, 0.01]))
+    np.testing.assert_allclose(x, [0.05, 0.0, 0.01])
+    assert fit_e2e.UPPER == {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02}
+    # coupled: y = x0 + x2 on one row, x2 alone on another: 0.03 = x0 + x2, 0.01 = x2 -> (0.02, 0, 0.01)
+    a = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(fit_e2e._nnls(a, np.array([0.03, 0.01])), [0.02, 0.0, 0.01], atol=1e-12)
