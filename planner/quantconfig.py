@@ -3,7 +3,7 @@
 ``read(spec, table)`` turns config.json's quantization_config into
 
 * the weight format id: an entry of profiles/weight_formats.json, or one derived from an entry for a bit
-  width, group size or block size the file does not list (``FormatTable.derive``), and
+  width, group size or block size the file does not list (``FormatTable.get (variants built from their names)``), and
 * ``rules``: which tensors the checkpoint keeps in another storage type. The ignore lists keep tensors in
   16 bit (compressed-tensors ``ignore``, transformers ``modules_to_not_convert`` and
   ``llm_int8_skip_modules``, vLLM ``ignored_layers``, GPTQModel ``dynamic`` "-:" keys, ModelOpt

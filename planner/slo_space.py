@@ -33,7 +33,7 @@ from .spec import ModelSpec
 DEFAULT_TPS = (1, 2, 4, 8)
 MAX_PP = 8              # pipeline stages tried when one node cannot hold the weights
 FP8_FORMATS = ("fp8", "fp8-block")
-HOLD_FRACTION = 0.9     # of a GPU's memory the weights may take: vLLM's default gpu_memory_utilization
+HOLD_FRACTION = 0.9     # of a GPU's memory the weights may take (vLLM's default gpu_memory_utilization was 0.9 before 0.20, 0.92 since)
 
 
 @dataclass(frozen=True)
