@@ -131,13 +131,69 @@ def _print_human(name: str, out) -> None:
         for k, v in out.items():
             print(f"{k}:\n  " + ("\n  ".join(v) or "(none)"))
         return
+    if name == "plan" and isinstance(out, dict):
+        for line in _plan_headline(out):
+            print(line)
+        print()
     for k, v in out.items():
-        if isinstance(v, float) and k.endswith("_bytes") or k.endswith("_bytes_per_gpu"):
-            print(f"{k:32s} {_gib(v)}  ({v:,.0f} B)")
-        elif isinstance(v, dict | list):
-            print(f"{k:32s} {json.dumps(v)}")
-        else:
-            print(f"{k:32s} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k:32s} {v}")
+        print(f"{k:32s} {_human(k, v)}")
+
+
+def _human(k: str, v) -> str:
+    """One value as a person reads it, the unit from the key's suffix (SI inside, ms / GiB here)."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, dict | list):
+        return json.dumps(v)
+    if isinstance(v, int | float) and (k.endswith("_bytes") or k.endswith("_bytes_per_gpu")) and math.isfinite(v):
+        return f"{_gib(v)}  ({v:,.0f} B)"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if not isinstance(v, float):
+        return str(v)
+    if not math.isfinite(v):
+        return str(v)
+    if k.endswith("_bytes") or k.endswith("_bytes_per_gpu"):
+        return f"{_gib(v)}  ({v:,.0f} B)"
+    if k.endswith("_bytes_per_s"):
+        return f"{v / 1e9:,.1f} GB/s"
+    if k.endswith("_flops_per_s"):
+        return f"{v / 1e12:,.1f} TFLOP/s"
+    if k.endswith("_flops"):
+        return f"{v / 1e12:,.3f} TFLOP"
+    if k.endswith("_per_s"):
+        return f"{v:,.2f} /s"
+    if k.startswith(("cost_usd", "usd_", "deployment_usd")) or "_usd_" in k:
+        return f"${v:,.4f}"
+    if k.endswith("_s"):
+        return f"{v * 1e3:,.2f} ms" if abs(v) < 10 else f"{v:,.2f} s"
+    if k.endswith(("_share_of_gpu_time", "_fraction")):
+        return f"{v:.1%}"
+    return f"{v:,.6g}"
+
+
+def _plan_headline(p: dict) -> list[str]:
+    """What a plan answers, first: fits, the latency a benchmark would measure with its band, cost."""
+    ms = lambda x: f"{x * 1e3:,.1f} ms" if math.isfinite(x) else "-"  # noqa: E731
+    lines = [("fits: yes" if p.get("fits") else f"fits: NO - {p.get('reason', '')}")]
+    if not p.get("fits"):
+        return lines
+    bands = p.get("latency_bands") or {}
+    for metric, key, label in (("ttft", "ttft_s", "TTFT"), ("tpot", "tpot_s", "TPOT"), ("e2e", "e2e_latency_s", "end-to-end")):
+        line = f"{label:10s} {ms(p[key])} mean"
+        if f"{metric}_p90_s" in p:
+            line += f", p90 {ms(p[f'{metric}_p90_s'])}"
+        b = bands.get(metric)
+        if b:
+            line += f"; real runs land {ms(b['low_s'])} to {ms(b['high_s'])} ({b['coverage']}, {b['n']:,} held-out runs)"
+        lines.append(line)
+    lines.append(f"{'':10s} {p.get('latency_source', '')}")
+    lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt alone, nothing queued)")
+    lines.append(f"{'throughput':10s} {p['deployment_output_tokens_per_s']:,.0f} output tokens/s, "
+                 f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s)")
+    lines.append(f"{'cost':10s} ${p['cost_usd_per_1m_output_tokens']:,.3f} per 1M output tokens, "
+                 f"${p['deployment_usd_per_hour']:,.2f} per hour")
+    return lines
 
 
 def build_parser(extensions: tuple[str, ...] = EXTENSIONS_CORE) -> argparse.ArgumentParser:

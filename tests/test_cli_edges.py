@@ -111,3 +111,27 @@ def test_validate_on_a_binary_or_column_less_file_exits_2(tmp_path, capsys, cont
 def test_json_output_has_no_nan(capsys):
     assert cli.main([*SLO, "--sim-requests", "50", "--simulate-top", "1", "--json"]) == 0
     json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+
+
+def test_plan_prints_its_answer_first_in_units_a_person_reads(capsys):
+    from planner import cli
+    assert cli.main(["plan", "Llama-3.1-8B", "--gpu", "H100-SXM", "--batch", "8", "--prompt", "512", "--output", "64"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "fits: yes"
+    assert out[1].startswith("TTFT") and " ms mean, p90 " in out[1] and "real runs land" in out[1]
+    assert any(line.startswith("cost ") and "per 1M output tokens" in line for line in out[:10])
+    # a plan that cannot run says why and shows no latency
+    assert cli.main(["plan", "Llama-3.1-70B", "--gpu", "L4", "--batch", "8", "--prompt", "512", "--output", "64"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("fits: NO - needs ") and not out[1].startswith("TTFT")
+
+
+def test_values_are_printed_in_their_units():
+    from planner.cli import _human
+    assert _human("ttft_s", 0.1909) == "190.90 ms"          # 0.1909 s x 1000
+    assert _human("e2e_latency_s", 12.5) == "12.50 s"        # 10 s and more stay in seconds
+    assert _human("decode_achieved_bytes_per_s", 2.613e12) == "2,613.0 GB/s"
+    assert _human("prefill_flops", 1.5054e13) == "15.054 TFLOP"
+    assert _human("cost_usd_per_1m_output_tokens", 0.24163) == "$0.2416"
+    assert _human("kv_cache_bytes_per_gpu", 5 * 2**30) == "5.00 GiB  (5,368,709,120 B)"
+    assert _human("batch", 32) == "32" and _human("fits", True) == "True"
