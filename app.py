@@ -27,7 +27,9 @@ PAGES = [
 
 # a compact top: the plan's status and key figures fit a 1280x720 screen (Streamlit pads 6rem above a page)
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}"
-        "h1{font-size:2rem !important;padding-top:0 !important;padding-bottom:0.25rem !important}</style>")
+        "h1{font-size:2rem !important;padding-top:0 !important;padding-bottom:0.25rem !important}"
+        "[data-testid='stMetricValue']{font-size:1.5rem}"
+        "[data-testid='stMetricLabel'] p{white-space:normal !important}</style>")
 
 page = st.navigation(PAGES)
 if not state.model_names() or not state.gpu_ids():

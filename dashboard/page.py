@@ -27,10 +27,10 @@ def show_input_error(e: PlannerInputError) -> None:
 def run(body: Callable[[Selection], None], title: str, intro: str = "") -> None:
     """Render a page: an input error shows st.error with the field and the fix; anything else a short
     message (never a traceback); the sidebar and the other pages keep working."""
-    st.title(title)
+    head, link = st.columns([5, 1], vertical_alignment="bottom")
+    head.title(title)
     if intro:
         st.caption(intro)
-    link = st.container()
     if not model_ready():
         return
     try:

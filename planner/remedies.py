@@ -34,6 +34,7 @@ class Remedy:
 
     kind: str                         # batch, context, kv, tp, weights
     label: str                        # the change in plain words
+    short: str                        # the change in two or three words (a button)
     params: tuple[tuple[str, str], ...]
     request: PlanRequest
     fits: bool
@@ -47,14 +48,14 @@ def _plan(req: PlanRequest) -> PlanResult:
     return api.plan_request(replace(req, simulate=False))
 
 
-def _remedy(kind: str, label: str, req: PlanRequest, names: tuple[str, ...]) -> Remedy | None:
+def _remedy(kind: str, label: str, req: PlanRequest, names: tuple[str, ...], short: str = "") -> Remedy | None:
     """``req`` planned; None when the core refuses it (e.g. a TP that does not split the heads)."""
     try:
         r = _plan(req)
     except PlannerInputError:
         return None
     params = req.to_params()
-    return Remedy(kind, label, tuple((n, params[n]) for n in names if n in params), req, r.fits,
+    return Remedy(kind, label, short or label, tuple((n, params[n]) for n in names if n in params), req, r.fits,
                   r.memory.memory_total_bytes_per_gpu, r.memory.capacity_bytes_per_gpu)
 
 
@@ -69,7 +70,7 @@ def _batch(req: PlanRequest, r: PlanResult) -> Remedy | None:
     if b < 1:
         return None
     return _remedy("batch", f"batch {b:,} (the largest that fits at {_ctx(req):,} tokens)",
-                   req.with_workload(batch=b), ("batch",))
+                   req.with_workload(batch=b), ("batch",), f"Batch {b:,}")
 
 
 def _context(req: PlanRequest, r: PlanResult) -> Remedy | None:
@@ -77,13 +78,13 @@ def _context(req: PlanRequest, r: PlanResult) -> Remedy | None:
     if prompt < 1 or prompt >= req.workload.prompt_tokens:
         return None
     return _remedy("context", f"prompt {prompt:,} tokens (the longest that fits at batch {req.workload.batch:,})",
-                   req.with_workload(prompt_tokens=prompt), ("prompt",))
+                   req.with_workload(prompt_tokens=prompt), ("prompt",), f"Prompt {prompt:,}")
 
 
 def _kv(req: PlanRequest) -> Remedy | None:
     if req.deployment.kv_dtype == FP8_KV:
         return None
-    return _remedy("kv", "fp8 KV cache (half the bytes of bf16)", req.with_deployment(kv_dtype=FP8_KV), ("kv",))
+    return _remedy("kv", "fp8 KV cache (half the bytes of bf16)", req.with_deployment(kv_dtype=FP8_KV), ("kv",), "fp8 KV")
 
 
 def _tp(req: PlanRequest) -> Remedy | None:
@@ -95,7 +96,7 @@ def _tp(req: PlanRequest) -> Remedy | None:
             more = replace(req, deployment=replace(req.deployment, tp=tp), gpus=gpus)
         except PlannerInputError:  # e.g. more GPUs than a request may name
             continue
-        tries.append(_remedy("tp", f"TP={tp} ({gpus} GPUs in all)", more, ("tp", "gpus")))
+        tries.append(_remedy("tp", f"TP={tp} ({gpus} GPUs in all)", more, ("tp", "gpus"), f"TP={tp}"))
         if tries[-1] is not None and tries[-1].fits:
             break
     return _first_fitting(tries)
@@ -104,7 +105,7 @@ def _tp(req: PlanRequest) -> Remedy | None:
 def _weights(req: PlanRequest, r: PlanResult) -> Remedy | None:
     tries = []
     for fid in (f for f in SMALLER_WEIGHTS if f != req.deployment.weights):
-        t = _remedy("weights", f"{fid} weights", req.with_deployment(weights=fid), ("weights",))
+        t = _remedy("weights", f"{fid} weights", req.with_deployment(weights=fid), ("weights",), f"{fid} weights")
         if t is None or t.memory_total_bytes_per_gpu >= r.memory.memory_total_bytes_per_gpu:
             continue  # not smaller than what the plan runs now
         tries.append(t)

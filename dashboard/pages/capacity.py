@@ -4,7 +4,7 @@ reason each other candidate fails (planner.slo.plan_capacity)."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, tables, urlstate
+from dashboard import core, figures, fmt, page, state, tables, urlstate
 from dashboard.state import TP_OPTIONS, Selection, format_ids, gpu_label, session_gpu_ids
 from planner import kv as kvmod
 from planner.memory import SERVERS
@@ -58,6 +58,48 @@ def shown_columns(pct: int) -> list[str]:
             "cost_usd_per_1m_output_tokens", f"sim_ttft_p{pct}_ms", f"sim_tpot_p{pct}_ms", f"sim_e2e_p{pct}_ms",
             "mean_ttft_ms", "mean_tpot_ms", "capacity_headroom", "latency_headroom", "server", "server_version",
             "evaluated_by", "failed", "reason"]
+
+
+# the ranked table's headers as the screen shows them (the CSV keeps the names with their units)
+HEADERS = {"status": "status", "gpu": "GPU", "tp": "TP", "pp": "PP", "weights": "weights", "kv_dtype": "KV dtype",
+           "replicas": "replicas", "gpus_total": "GPUs in all", "batch": "batch per replica",
+           "usd_per_hour": "$ per hour", "cost_usd_per_1m_output_tokens": "$ per 1M output tokens",
+           "mean_ttft_ms": "TTFT mean-value (ms)", "mean_tpot_ms": "TPOT mean-value (ms)",
+           "capacity_headroom": "capacity headroom", "latency_headroom": "latency headroom", "server": "server",
+           "server_version": "server version", "evaluated_by": "evaluated by", "failed": "failed on",
+           "reason": "why"}
+
+
+def column_config(pct: int) -> dict:
+    sim = {f"sim_{m}_p{pct}_ms": f"{label} p{pct} (ms, simulated)" for m, label in
+           (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "End-to-end"))}
+    return {k: st.column_config.Column(v) for k, v in {**HEADERS, **sim}.items()}
+
+
+def plan_params(row, sel: Selection, prompt: int, output: int) -> dict[str, str]:
+    """A ranked plan as the sidebar's parameters (state.apply_params): the Plan page opens this plan."""
+    return {"gpu": str(row["gpu"]), "tp": str(int(row["tp"])), "weights": str(row["weights"]),
+            "kv": str(row["kv_dtype"]), "gpus": str(int(row["gpus_total"])), "batch": str(int(row["batch"])),
+            "prompt": str(prompt), "output": str(output), "engine": sel.engine}
+
+
+def _open_in_plan(params: dict[str, str]) -> None:
+    state.apply_params(params)
+    st.session_state["_goto_plan"] = True
+
+
+def open_in_plan(ok: pd.DataFrame, sel: Selection, prompt: int, output: int) -> None:
+    """Pick a ranked plan and open it on the Plan page (the sidebar takes its GPU, TP, formats, GPUs, batch)."""
+    rows = ok[ok["pp"].fillna(1).astype(int) == 1].head(12)
+    if rows.empty:
+        return
+    labels = dict(zip(rows.index, [f"{n}. {p}" for n, p in enumerate(rows["plan"].astype(str), 1)], strict=True))
+    c = st.columns([3, 1], vertical_alignment="bottom")
+    pick = c[0].selectbox("Open a ranked plan on the Plan page", list(labels), format_func=labels.get, key="c_open")
+    c[1].button("Open in Plan", key="c_open_go", on_click=_open_in_plan, icon=":material/open_in_new:",
+                args=(plan_params(rows.loc[pick], sel, prompt, output),))
+    if st.session_state.pop("_goto_plan", False):
+        st.switch_page("dashboard/pages/plan.py")
 
 
 def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
@@ -136,20 +178,24 @@ def body(sel: Selection) -> None:
         top["label"] = top["usd_per_hour"].map(lambda v: f"${v:,.2f}/h")
         st.plotly_chart(figures.hbars(top, "plan", "usd_per_hour", "The best plans that meet the targets, in rank order",
                                       "USD per hour", color="status", text="label"))
+        st.caption("Batches here are sized at continuous batching's average KV occupancy (each sequence holds its "
+                   "prompt and, on average, half its output). The Plan page checks the peak, every sequence at its "
+                   "full length, so it may say a batch from here does not fit at peak and name the largest that does.")
+        open_in_plan(top, sel, int(prompt), int(output))
     else:
         st.warning(f"{_dollars(df.attrs.get('verdict', 'No candidate meets the targets'))}. The reasons are in the "
                    "table: relax a target, lower the rate, add GPU types or larger TP, or quantize.",
                    icon=":material/warning:")
     shown = ranked_table(df, int(pct))
     st.subheader(f"All {len(shown):,} candidates, ranked")
-    tables.show(shown, "capacity_plan", "cap")
+    tables.show(shown, "capacity_plan", "cap", column_config=column_config(int(pct)))
     n = df.attrs.get("search", {})
-    st.caption(f"Ranked by the core (planner.slo): {n.get('candidates', len(df))} candidates; "
+    st.caption(f"Ranked by the planner: {n.get('candidates', len(df))} candidates; "
                f"{n.get('rejected_by_bound', 0)} rejected by an optimistic roofline bound (memory, latency alone, "
                f"GPUs), {n.get('built', 0)} plans built with the serving engine in order of that bound and ranked by "
                f"the mean-value model (**meets (mean-value)**), {n.get('simulated', 0)} simulated ({SIM_REQUESTS} "
                f"requests each, replicas added until the targets hold: **meets**). A plan whose bound cannot beat the "
-               f"{SIMULATE_TOP} confirmed is not built (`failed` = cost). Latencies in ms; an unstable queue shows no "
+               f"{SIMULATE_TOP} confirmed is not built (failed on: cost). Latencies in ms; an unstable queue shows no "
                "finite TTFT; headroom is the unused fraction of capacity or of the tightest target.")
     failing = df.loc[df["status"] == "rejected"]
     if len(failing):

@@ -185,7 +185,7 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     c[3].metric("TPOT p90", v(fmt.ms(lat.percentile("tpot", 90))), help=h(f"90th percentile ({sim})"))
     c[4].metric("Output tokens/s", v(fmt.per_s(th.deployment_output_tokens_per_s)),
                 help=h(f"all {r.replicas} replica(s) of {r.gpus_per_replica} GPU(s)"))
-    c[5].metric("$ per 1M output tokens", v(fmt.usd(cost.cost_usd_per_1m_output_tokens)),
+    c[5].metric("$ / 1M output tokens", v(fmt.usd(cost.cost_usd_per_1m_output_tokens)),
                 help=h(f"{fmt.usd(cost.usd_per_hour)} an hour per replica, over the output tokens it writes"))
     c = st.columns(6)
     c[0].metric("Largest batch", fmt.count(m.max_batch), help=f"at {sel.prompt + sel.output:,} tokens per request "
@@ -193,10 +193,10 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     c[1].metric("Longest context", fmt.count(m.max_context_tokens),
                 help=f"tokens per request at batch {sel.batch}, limited by {m.max_context_limited_by}")
     c[2].metric("TTFT lower bound", v(fmt.ms(lat.ttft_lower_bound_s)),
-                help=h("One prompt alone: its prefill with nothing queued and no other request in the pass"))
+                help=h("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass"))
     c[3].metric("End-to-end mean", v(fmt.ms(lat.e2e_latency_s)))
     c[4].metric("Requests/s", v(fmt.per_s(th.deployment_requests_per_s, 2)))
-    c[5].metric("$ per 1M tokens (in + out)", v(fmt.usd(cost.cost_usd_per_1m_tokens)),
+    c[5].metric("$ / 1M tokens (in+out)", v(fmt.usd(cost.cost_usd_per_1m_tokens)),
                 help=h("an hour's cost over every prompt and output token served in it"))
 
 
@@ -212,10 +212,10 @@ def remedies(r: PlanResult) -> None:
         verdict = (f"fits: {fmt.gib(rem.memory_total_bytes_per_gpu)} of {fmt.gib(rem.capacity_bytes_per_gpu)}"
                    if rem.fits else f"still {fmt.gib(rem.memory_total_bytes_per_gpu)} of "
                    f"{fmt.gib(rem.capacity_bytes_per_gpu)}: not enough alone")
-        col.button(rem.label, key=f"remedy_{rem.kind}", on_click=state.apply_params, args=(dict(rem.params),),
-                   type="primary" if rem.fits else "secondary", help=f"Per GPU after this change: {verdict}",
+        col.button(rem.short, key=f"remedy_{rem.kind}", on_click=state.apply_params, args=(dict(rem.params),),
+                   type="primary" if rem.fits else "secondary", help=f"{rem.label}; per GPU after this change: {verdict}",
                    icon=":material/check:" if rem.fits else None, use_container_width=True)
-        col.caption(verdict)
+        col.caption(f"{rem.label}: {verdict}")
 
 
 def save_button(sel: Selection) -> None:
@@ -234,7 +234,7 @@ def body(sel: Selection) -> None:
     r = core.result(sel.request())
     m = r.memory
     ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
-    c = st.columns([5, 1])
+    c = st.columns([4, 1], vertical_alignment="center")
     with c[0]:
         status(r)
     with c[1]:
