@@ -45,5 +45,16 @@ def show(df: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = 
     config = {c: header(c) for c in df.columns if header(c) != str(c)}
     config.update(kw.pop("column_config", None) or {})
     st.dataframe(df, hide_index=True, placeholder=PLACEHOLDER, column_config=config, **kw)
-    st.download_button(f"Download {name} (CSV)", to_csv(df if download is None else download), file_name=f"{name}.csv", mime="text/csv",
+    download_button(df if download is None else download, name, key)
+
+
+def download_button(df: pd.DataFrame, name: str, key: str) -> None:
+    """The one CSV download of the dashboard: ``df`` through planner.csvsafe, as ``name``.csv."""
+    st.download_button(f"Download {name} (CSV)", to_csv(df), file_name=f"{name}.csv", mime="text/csv",
                        key=f"dl_{key}", icon=":material/download:", on_click="ignore")
+
+
+def results_frame(results) -> pd.DataFrame:
+    """Plans as CSV rows: ``plan`` (1, 2, ...), the names that label each, then every figure as a number
+    (PlanResult.labels and to_row; units in the headers)."""
+    return pd.DataFrame([{"plan": i, **r.labels(), **r.to_row()} for i, r in enumerate(results, 1)])

@@ -46,11 +46,6 @@ def side_by_side(results: list[PlanResult]) -> pd.DataFrame:
     return pd.DataFrame({"figure": [label for label, *_ in ROWS], **cols})
 
 
-def download(results: list[PlanResult]) -> pd.DataFrame:
-    """The CSV: one row per plan, its names then every figure as a number (PlanResult.to_row)."""
-    return pd.DataFrame([{"plan": i, **r.labels(), **r.to_row()} for i, r in enumerate(results, 1)])
-
-
 def body(sel: Selection) -> None:
     saved = state.saved_plans()
     if len(saved) < 2:
@@ -62,8 +57,7 @@ def body(sel: Selection) -> None:
     table = side_by_side(results)
     st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,
                  column_config={"figure": st.column_config.TextColumn("figure", pinned=True)})
-    st.download_button("Download the plans (CSV)", tables.to_csv(download(results)), file_name="compare_plans.csv",
-                       mime="text/csv", key="dl_compare", icon=":material/download:", on_click="ignore")
+    tables.download_button(tables.results_frame(results), "compare_plans", "compare")
     st.caption("Mean and p50/p90 latency from the simulation of each plan (as a serving benchmark measures them); "
                "a plan that does not fit cannot run and shows a dash.")
     cols = st.columns(len(saved) + 1)

@@ -160,7 +160,7 @@ def status(r: PlanResult) -> None:
                    "Capacity plan sizes batches; this page checks the peak, every sequence at its full length.",
                    icon=":material/warning:")
     else:
-        st.error(f"Does not fit: {r.reason}.", icon=":material/error:")
+        st.warning(f"Does not fit: {r.reason}.", icon=":material/error:")
 
 
 def tiles(r: PlanResult, sel: Selection) -> None:
