@@ -194,7 +194,7 @@ def tiles(r: PlanResult, sel: Selection) -> None:
                 help=f"tokens per request at batch {sel.batch}, limited by {m.max_context_limited_by}")
     c[2].metric("TTFT lower bound", v(fmt.ms(lat.ttft_lower_bound_s)),
                 help=h("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass"))
-    c[3].metric("End-to-end mean", v(fmt.ms(lat.e2e_latency_s)))
+    c[3].metric("End-to-end mean", v(fmt.duration(lat.e2e_latency_s)))
     c[4].metric("Requests/s", v(fmt.per_s(th.deployment_requests_per_s, 2)))
     c[5].metric("$ / 1M tokens (in+out)", v(fmt.usd(cost.cost_usd_per_1m_tokens)),
                 help=h("an hour's cost over every prompt and output token served in it"))
