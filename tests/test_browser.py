@@ -105,7 +105,7 @@ def test_plan_page_in_a_real_browser(server, browser):
 
 
 PAGES = {"plan": "", "tradeoffs": "tradeoffs", "attention": "attention", "quantization": "quantization",
-         "capacity": "capacity", "validation": "validation", "learn": "learn"}
+         "capacity": "capacity", "compare": "compare", "validation": "validation", "learn": "learn"}
 
 
 # text that appears only once a page's slow part has rendered
