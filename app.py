@@ -20,9 +20,16 @@ PAGES = [
     st.Page("dashboard/pages/quantization.py", title="Quantization", icon=":material/compress:"),
     st.Page("dashboard/pages/engine.py", title="Engine KV pool", icon=":material/memory:"),
     st.Page("dashboard/pages/capacity.py", title="Capacity plan", icon=":material/dns:"),
+    st.Page("dashboard/pages/compare.py", title="Compare plans", icon=":material/compare_arrows:"),
     st.Page("dashboard/pages/validation.py", title="Validation", icon=":material/fact_check:"),
     st.Page("dashboard/pages/learn.py", title="Learn", icon=":material/school:"),
 ]
+
+# a compact top: the plan's status and key figures fit a 1280x720 screen (Streamlit pads 6rem above a page)
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}"
+        "h1{font-size:2rem !important;padding-top:0 !important;padding-bottom:0.25rem !important}"
+        "[data-testid='stMetricValue']{font-size:1.5rem}"
+        "[data-testid='stMetricLabel'] p{white-space:normal !important}</style>")
 
 page = st.navigation(PAGES)
 if not state.model_names() or not state.gpu_ids():

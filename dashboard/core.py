@@ -95,6 +95,14 @@ def result(req: PlanRequest) -> PlanResult:
     return api.plan_request(req)
 
 
+@st.cache_data(**CACHE, hash_funcs={PlanRequest: lambda r: r.key})
+def remedies(req: PlanRequest) -> tuple:
+    """planner.remedies: the single changes that make ``req`` fit, each planned (empty when it fits)."""
+    from planner import remedies as rem
+
+    return rem.remedies(req, result(req))
+
+
 def plan(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str,
          batch: int, prompt: int, output: int, gpus: int | None = None, simulate: bool = True) -> dict:
     """api.plan's dict of the cached ``result`` (pages not yet reading PlanResult)."""
@@ -220,13 +228,14 @@ def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, 
                   tpot_s: float | None, e2e_s: float | None, percentile: int, gpus: tuple[str, ...],
                   tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str,
                   distribution: str = "fixed", simulate_top: int = CAPACITY_SIMULATE_TOP,
-                  sim_requests: int = CAPACITY_SIM_REQUESTS, server: str = "vllm") -> pd.DataFrame:
+                  sim_requests: int = CAPACITY_SIM_REQUESTS, server: str = "vllm",
+                  pps: tuple[int, ...] = ()) -> pd.DataFrame:
     """planner.slo.plan_capacity over the candidates, keyed by primitives (an empty tuple: that axis's
     whole default space). ``df.attrs`` carries the core's ``search`` counts and ``verdict``."""
     workload = slo.Workload(request_rate_per_s=rate, prompt_tokens=prompt, output_tokens=output,
                             distribution=distribution)
     targets = slo.Targets(ttft_s=ttft_s, tpot_s=tpot_s, e2e_s=e2e_s, percentile=percentile)
-    cands = slo.Candidates(gpus=gpus, tps=tps, weights=weights, kv_dtypes=kv_dtypes, engine=engine, server=server,
+    cands = slo.Candidates(gpus=gpus, tps=tps, pps=pps, weights=weights, kv_dtypes=kv_dtypes, engine=engine, server=server,
                            simulate_top=simulate_top, sim_requests=sim_requests)
     return slo.plan_capacity(spec(model, text), workload, targets, cands)
 

@@ -34,7 +34,7 @@ def memory_bar(parts: pd.DataFrame, capacity_bytes: float, total_bytes: float | 
                   annotation_text=f"usable {capacity_bytes / GIB:.1f} GiB", annotation_position="top left")
     if total_bytes and total_bytes > capacity_bytes * 1.001:
         fig.add_vline(x=total_bytes / GIB, line=dict(color="grey", dash="dot"),
-                      annotation_text=f"physical {total_bytes / GIB:.1f}", annotation_position="top right")
+                      annotation_text=f"physical {total_bytes / GIB:.1f} GiB", annotation_position="bottom left")
     used = float(parts["bytes"].sum())
     fig.update_xaxes(range=[0, max(used, capacity_bytes, total_bytes or 0) / GIB * 1.08])
     _layout(fig, "Memory per GPU", "GiB", "", height=250)

@@ -38,6 +38,11 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.2f} ms"
 
 
+def duration(seconds: float) -> str:
+    """ms below 10 s, seconds above (a long end-to-end latency stays readable in a narrow tile)."""
+    return ms(seconds) if seconds < 10 else f"{seconds:,.2f} s"
+
+
 def per_s(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}/s"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from dashboard.fmt import plain
-from dashboard.state import Selection, selection
+from dashboard.state import Selection, forget_link_upload, selection
 from planner.errors import PlannerInputError
 
 log = logging.getLogger("dashboard")
@@ -26,9 +27,12 @@ def show_input_error(e: PlannerInputError) -> None:
 def run(body: Callable[[Selection], None], title: str, intro: str = "") -> None:
     """Render a page: an input error shows st.error with the field and the fix; anything else a short
     message (never a traceback); the sidebar and the other pages keep working."""
-    st.title(title)
+    head, link = st.columns([5, 1], vertical_alignment="bottom")
+    head.title(title)
     if intro:
         st.caption(intro)
+    if not model_ready():
+        return
     try:
         body(selection())
     except PlannerInputError as e:
@@ -37,6 +41,39 @@ def run(body: Callable[[Selection], None], title: str, intro: str = "") -> None:
         log.exception("page %s failed", title)
         st.error("This page could not be computed for the current choices (the details are in the server's log). "
                  "Change a choice in the sidebar; the other pages still work.", icon=":material/error:")
+    with link:  # filled last: the page has written its own inputs into the URL by now
+        copy_link()
+
+
+def share_url() -> str:
+    """This page's full link: the address the browser shows, with every current query parameter."""
+    base = str(st.context.url or "").split("?", 1)[0]
+    pairs = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
+    return base + ("?" + urlencode(pairs) if pairs else "")
+
+
+def copy_link() -> None:
+    """A "Copy link" popover: the full link in a code block, whose copy button works offline."""
+    with st.popover("Copy link", icon=":material/link:"):
+        st.caption("This page with every input, for a colleague (an uploaded config.json must be uploaded again):")
+        st.code(share_url(), language=None, wrap_lines=True)
+
+
+def model_ready() -> bool:
+    """False, with the reason in the main area, when no plan may be shown: an upload was rejected (a plan
+    would be the previous model's), or a shared link's model was an uploaded config not uploaded here."""
+    err = st.session_state.get("_upload_error")
+    if err:
+        st.error(err, icon=":material/error:")
+        return False
+    name = st.session_state.get("_link_upload")
+    if name:
+        st.warning(f"This link's plan is for an uploaded model, **{plain(name)}**: a config.json cannot travel in "
+                   "a link. Upload that config.json in the sidebar (**Or upload a model's config.json**) to see the "
+                   "plan; every other setting of the link is already in the sidebar.", icon=":material/upload_file:")
+        st.button("Plan the sidebar's bundled model instead", on_click=forget_link_upload, key="forget_link_upload")
+        return False
+    return True
 
 
 def guarded(fn: Callable[[], None]) -> None:

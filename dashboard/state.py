@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from urllib.parse import parse_qsl, urlencode
 
 import streamlit as st
 
@@ -33,7 +34,10 @@ INT_LIMITS = {"gpus": (1, 4096), "batch": (1, 65536), "prompt": (1, 1 << 20), "o
 DEFAULTS = {"tp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "batch": 32, "prompt": 1024, "output": 256, "hub": ""}
 PREFERRED_MODELS = ("Llama-3.1-8B", "Meta-Llama-3.1-8B", "Qwen3-8B", "Mistral-7B-v0.1")
 PREFERRED_GPUS = ("H100-SXM", "H100-SXM-80GB", "A100-SXM-80GB")
-PARAMS = ("model", "hub", "gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+PARAMS = ("model", "hub", "upload", "gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+# the parameters a remedy or a saved plan may set on the sidebar (the model stays as it is)
+SETTABLE = ("gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+MAX_SAVED = 4          # plans the Compare page holds (the newest)
 MAX_SESSION_GPUS = 8   # user-defined GPUs one session keeps (the newest)
 # the GPU form's fields: (label, key, default, min, max, help); the limits are gpus.LIMITS in these units
 GPU_FORM = (("Memory (GiB)", "mem", 80.0, 0.5, 9000.0, "what a program can use, GiB (2^30 bytes); below 10 TB"),
@@ -162,6 +166,10 @@ def _defaults(nvml: dict | None) -> dict:
 
 def _parse_param(name: str, raw: str) -> object:
     """A query parameter's value as the widget holds it; PlannerInputError when invalid."""
+    if name == "upload":
+        if raw not in ("0", "1"):
+            raise PlannerInputError("upload", f"{raw[:40]!r} is not 0 or 1", "write 1 (an uploaded model) or leave it out")
+        return raw
     if name == "hub":
         if raw and not hub.parse_id(raw):
             raise PlannerInputError("hub", f"{raw[:120]!r} is not a Hugging Face Hub id", "write it as org/name")
@@ -207,6 +215,10 @@ def init() -> None:
     values = _defaults(nvml_gpu())
     warnings, read = [], set()
     qp = st.query_params.to_dict()
+    if qp.get("upload") == "1" and qp.get("model"):  # the link's model was an upload: it cannot travel in a URL
+        st.session_state["_link_upload"] = str(qp["model"])[:120]
+        qp = {k: v for k, v in qp.items() if k not in ("model", "upload")}
+    st.session_state["_saved"] = read_saved(st.query_params.get_all("cmp"), warnings)
     for name in PARAMS:
         if name in qp:
             try:
@@ -227,9 +239,10 @@ def _keep_valid(name: str, options: tuple, fallback) -> None:
         st.session_state[key(name)] = fallback if fallback in options else options[0]
 
 
-def _gpu_label(gid: str) -> str:
+def gpu_label(gid: str) -> str:
+    """A GPU as the lists show it: its id and memory in GiB (2^30 bytes), as every figure on screen."""
     g = profiles.gpu(gid)
-    return f"{gid} ({g.total_memory_bytes / 1e9:.0f} GB" + (", user-defined)" if g.user_defined else ")")
+    return f"{gid} ({g.total_memory_bytes / 2**30:.0f} GiB" + (", user-defined)" if g.user_defined else ")")
 
 
 def _fmt_label(fid: str) -> str:
@@ -252,15 +265,22 @@ def _upload() -> tuple[str, str] | None:
     """The uploaded config as (name, text), None when there is none; an error is shown, not raised."""
     up = st.file_uploader("Or upload a model's config.json", key=key("upload"),
                           help="Parsed as JSON only: nothing is executed. Limit 2 MB.")
+    st.session_state.pop("_upload_error", None)
     if up is None:
         return None
     try:
-        return core.check_upload(up.getvalue(), up.name)
+        got = core.check_upload(up.getvalue(), up.name)
+        st.session_state.pop("_link_upload", None)  # the link's uploaded model has arrived (or another one)
+        return got
     except PlannerInputError as e:  # the same field, problem and fix the CLI prints
-        st.error(f"Upload rejected: {plain(e)}")
+        msg = f"Upload rejected: {plain(e)}"
     except Exception:  # noqa: BLE001 - a malformed config must never take the app down
         core.log.exception("upload %r failed", up.name)
-        st.error("Upload rejected: the file is not a usable causal-LM config.")
+        msg = "Upload rejected: the file is not a usable causal-LM config."
+    st.error(msg)
+    # the page shows it too, in place of a plan: a plan for the previous model would look like this file's
+    st.session_state["_upload_error"] = f"{msg} Remove the file or upload a valid config.json; no plan is shown " \
+                                        "until then."
     return None
 
 
@@ -358,7 +378,7 @@ def sidebar() -> Selection:
         _sync_weights(model, text)
         fmts = format_ids(st.session_state.get(key("weights")))
         _keep_valid("weights", fmts, d["weights"])
-        st.selectbox("GPU", gids, key=key("gpu"), format_func=_gpu_label)
+        st.selectbox("GPU", gids, key=key("gpu"), format_func=gpu_label)
         _gpu_form()
         c1, c2 = st.columns(2)
         c1.number_input("GPUs", min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),
@@ -395,11 +415,61 @@ def link_params(sel: Selection) -> dict[str, str]:
                   "engine": sel.engine, "batch": str(sel.batch), "prompt": str(sel.prompt), "output": str(sel.output)}
     params["model"] = str(st.session_state[key("model")])
     params["hub"] = str(st.session_state[key("hub")] or "").strip()
+    link_upload = st.session_state.get("_link_upload")
+    if sel.text or link_upload:  # an upload: its name, marked, so that the recipient is told to upload it
+        params.update(model=sel.model if sel.text else link_upload, upload="1", hub="")
     return params
+
+
+def read_saved(raw: list[str], warnings: list[str]) -> list[dict[str, str]]:
+    """The link's saved plans (``cmp``, each a PlanRequest's params URL-encoded); a bad one is warned about."""
+    out = []
+    for text in raw[-MAX_SAVED:]:
+        params = dict(parse_qsl(str(text)[:4000]))
+        try:
+            PlanRequest.from_params(params)
+            out.append(params)
+        except PlannerInputError as e:
+            warnings.append(param_warning("cmp", str(text), e))
+    return out
+
+
+def saved_plans() -> list[dict[str, str]]:
+    return list(st.session_state.get("_saved", []))
+
+
+def save_plan(params: dict[str, str]) -> None:
+    """Keep ``params`` (a PlanRequest's) for the Compare page: once, the newest ``MAX_SAVED``."""
+    kept = [p for p in saved_plans() if p != params]
+    st.session_state["_saved"] = (kept + [dict(params)])[-MAX_SAVED:]
+
+
+def remove_saved(i: int) -> None:
+    plans = saved_plans()
+    st.session_state["_saved"] = plans[:i] + plans[i + 1:]
+
+
+def apply_params(params: dict[str, str]) -> None:
+    """A widget callback: set the sidebar to ``params`` (a remedy's change, a ranked capacity plan), each
+    value checked as a link's would be; the model stays as it is."""
+    ss = st.session_state
+    for name in SETTABLE:
+        if name in params:
+            ss[key(name)] = _parse_param(name, str(params[name]))
+    ss[key("gpus")] = max(int(ss[key("gpus")]), int(ss[key("tp")]))
+
+
+def forget_link_upload() -> None:
+    st.session_state.pop("_link_upload", None)
 
 
 def _write_query_params(sel: Selection) -> None:
     params = link_params(sel)
+    saved = [urlencode(p) for p in saved_plans()]
+    if not saved and "cmp" in st.query_params:
+        del st.query_params["cmp"]
+    elif saved and saved != st.query_params.get_all("cmp"):
+        st.query_params["cmp"] = saved
     for name in PARAMS:
         value = params.get(name, "")
         if not value:  # an empty Hub id box leaves no hub= in the link

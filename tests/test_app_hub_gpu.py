@@ -32,7 +32,7 @@ def test_the_awq_checkpoint_is_planned_as_awq_on_the_cli_and_the_dashboard(capsy
     p = api.plan(AWQ, s["gpu"], s["batch"], s["prompt"], s["output"], gpus=s["gpus"], tp=s["tp"],
                  kv_dtype=s["kv_dtype"], engine=s["engine"])  # the CLI's call: no --weights
     assert weights_row(at) == fmt.gib(p["weights_bytes_per_gpu"])
-    assert metrics(at)["TPOT"] == fmt.ms(p["tpot_s"])
+    assert metrics(at)["TPOT mean"] == fmt.ms(p["tpot_s"])
 
 
 def test_changing_the_model_resets_the_weights_to_its_own_format():
@@ -84,7 +84,7 @@ def test_a_hub_id_from_the_cache_is_planned_like_the_cli(hf_cache, capsys):
                      str(s["prompt"]), "--output", str(s["output"]), "--gpus", str(s["gpus"]), "--json"]) == 0
     p = json.loads(capsys.readouterr().out)
     assert weights_row(at) == fmt.gib(p["weights_bytes_per_gpu"]) == fmt.gib(68_192)  # the checkpoint's bytes
-    assert metrics(at)["TPOT"] == fmt.ms(p["tpot_s"])
+    assert metrics(at)["TPOT mean"] == fmt.ms(p["tpot_s"])
     assert at.query_params["hub"] in ("acme/tiny-w4a16", ["acme/tiny-w4a16"])
 
 
@@ -96,7 +96,7 @@ def test_a_hub_id_that_is_not_cached_offline_is_an_error_not_a_traceback(hf_cach
     no_exception(at)
     shown = text(" ".join(e.value for e in at.error))
     assert "'acme/not-cached' is not in the Hugging Face cache" in shown and "acme/tiny-w4a16" in shown
-    assert sel(at)["model"] in profiles.model_names() and "TTFT" in metrics(at)  # the bundled model still plans
+    assert sel(at)["model"] in profiles.model_names() and "TTFT mean" in metrics(at)  # the bundled model still plans
 
 
 def test_a_bad_hub_link_parameter_warns():
@@ -124,7 +124,7 @@ def test_the_gpu_form_defines_a_gpu_planned_like_the_cli_flags(capsys):
                      str(s["prompt"]), "--output", str(s["output"]), "--gpus", str(s["gpus"]), "--json"]) == 0
     p = json.loads(capsys.readouterr().out)
     shown = metrics(at)
-    assert shown["TPOT"] == fmt.ms(p["tpot_s"]) and shown["$ / 1M output tokens"] == fmt.usd(p["cost_usd_per_1m_output_tokens"])
+    assert shown["TPOT mean"] == fmt.ms(p["tpot_s"]) and shown["$ / 1M output tokens"] == fmt.usd(p["cost_usd_per_1m_output_tokens"])
     assert weights_row(at) == fmt.gib(p["weights_bytes_per_gpu"])
     at.selectbox(key="sb_gpu").set_value("H100-SXM").run()
     assert any(o.startswith(s["gpu"]) for o in at.selectbox(key="sb_gpu").options)  # kept for the session

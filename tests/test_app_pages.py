@@ -84,10 +84,10 @@ def test_plan_numbers_equal_the_core_after_widget_changes():
     p = api.plan(s["model"], gpu, 48, 2000, 300, gpus=s["gpus"], **kw)
     r = api.plan_request(PlanRequest.from_params(at.session_state["selection"].request().to_params()))
     shown = metrics(at)
-    assert shown["TTFT"] == fmt.ms(p["ttft_s"])  # the headline: the simulated benchmark mean
-    assert shown["TTFT, one prompt alone"] == fmt.ms(p["ttft_lower_bound_s"])
+    assert shown["TTFT mean"] == fmt.ms(p["ttft_s"])  # the headline: the simulated benchmark mean
+    assert shown["TTFT lower bound"] == fmt.ms(p["ttft_lower_bound_s"])
     assert p["latency_source"].startswith("simulated: 48 clients")
-    assert shown["TPOT"] == fmt.ms(p["tpot_s"])
+    assert shown["TPOT mean"] == fmt.ms(p["tpot_s"])
     assert shown["Output tokens/s"] == fmt.per_s(p["deployment_output_tokens_per_s"])
     assert shown["Requests/s"] == fmt.per_s(p["deployment_requests_per_s"], 2)
     assert shown["$ / 1M output tokens"] == fmt.usd(p["cost_usd_per_1m_output_tokens"])
@@ -155,7 +155,9 @@ def test_bad_uploads_show_an_error_and_the_app_keeps_working(name, data, expect)
     at = _upload(app(), name, data)
     errors = text(" ".join(e.value for e in at.error))
     assert "Upload rejected" in errors and expect in errors
-    assert "TTFT" in metrics(at), "the plan falls back to the bundled model"
+    # the main area says so too, and shows no plan: the previous model's "Fits" would pass for this file's
+    assert len(at.main.error) == 1 and "no plan is shown" in text(at.main.error[0].value)
+    assert not at.success and "TTFT mean" not in metrics(at)
 
 
 def test_impossible_values_in_an_upload_name_the_field():
@@ -179,7 +181,7 @@ def test_a_good_upload_is_planned_exactly_like_the_core():
     spec = ModelSpec.from_json_text(text, name=s["model"])
     p = api.plan(spec, s["gpu"], s["batch"], s["prompt"], s["output"], gpus=s["gpus"], weights=s["weights"],
                  kv_dtype=s["kv_dtype"], engine=s["engine"], tp=s["tp"])
-    assert metrics(at)["TPOT"] == fmt.ms(p["tpot_s"])
+    assert metrics(at)["TPOT mean"] == fmt.ms(p["tpot_s"])
 
 
 def test_attention_page_shows_the_core_kv_bytes_per_token():
@@ -256,11 +258,12 @@ def test_capacity_page_ranks_the_core_plans():
     assert not at.error, [e.value for e in at.error]
     s = sel(at)
     shown = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    # the page passes the whole default space (empty lists), whatever the sidebar's KV dtype
+    # the page passes the whole default space (empty lists) but for the KV dtypes: bf16 and fp8 unless narrowed,
+    # whatever the sidebar's KV dtype
     df = slo.plan_capacity(profiles.load_model(s["model"]),
                            slo.Workload(request_rate_per_s=2.0, prompt_tokens=s["prompt"], output_tokens=s["output"]),
                            slo.Targets(ttft_s=0.5, tpot_s=0.05, e2e_s=None, percentile=90),
-                           slo.Candidates(engine=s["engine"], simulate_top=core.CAPACITY_SIMULATE_TOP,
+                           slo.Candidates(engine=s["engine"], kv_dtypes=("bf16", "fp8"), simulate_top=core.CAPACITY_SIMULATE_TOP,
                                           sim_requests=core.CAPACITY_SIM_REQUESTS))
     keys = ["status", "gpu", "tp", "pp", "weights", "kv_dtype"]
     assert shown[keys].astype(str).values.tolist() == df[keys].astype(str).values.tolist()

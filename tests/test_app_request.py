@@ -12,7 +12,7 @@ from planner import api, profiles
 from planner.request import PlanRequest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["plan", "tradeoffs", "attention", "quantization", "engine", "capacity", "validation", "learn"]
+PAGES = ["plan", "tradeoffs", "attention", "quantization", "engine", "capacity", "compare", "validation", "learn"]
 
 pytestmark = pytest.mark.skipif("Llama-3.1-8B" not in profiles.model_names() or "H100-SXM" not in profiles.gpus(),
                                 reason="needs the bundled Llama-3.1-8B and H100-SXM")
@@ -43,7 +43,7 @@ def test_the_url_is_the_requests_params_and_opens_the_same_plan():
     assert again.session_state["selection"].request() == req
     r = api.plan_request(req)
     shown = {m.label: m.value for m in again.metric}
-    assert shown["TTFT"] == fmt.ms(r.latency.ttft_s)
+    assert shown["TTFT mean"] == fmt.ms(r.latency.ttft_s)
     assert shown["Longest context"] == fmt.count(r.memory.max_context_tokens)
 
 

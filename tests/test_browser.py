@@ -105,7 +105,7 @@ def test_plan_page_in_a_real_browser(server, browser):
 
 
 PAGES = {"plan": "", "tradeoffs": "tradeoffs", "attention": "attention", "quantization": "quantization",
-         "capacity": "capacity", "validation": "validation", "learn": "learn"}
+         "capacity": "capacity", "compare": "compare", "validation": "validation", "learn": "learn"}
 
 
 # text that appears only once a page's slow part has rendered
@@ -165,4 +165,65 @@ def test_a_shared_links_values_render_as_plain_text(server, browser):
     for a in alerts.all():
         assert a.locator("p").evaluate("p => p.children.length") == 0, "one text paragraph: no element in it"
     assert [u for u in urls if urlparse(u).hostname == "evil.example"] == []
+    page.close()
+
+
+def _in_view(page, locator) -> bool:
+    """Whether ``locator``'s box lies wholly inside the viewport (Streamlit scrolls inside its main block)."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] and box["x"] + box["width"] <= size["width"]
+
+
+def _settled(page) -> None:
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_timeout(1500)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
+def test_plan_not_fit_remedy_save_compare(server, browser, size):
+    """plan -> does not fit -> one-click remedy -> save -> compare, at a laptop's and a desktop's size; the fit
+    status and the TTFT / TPOT / cost tiles are visible without scrolling, and nothing is fetched from elsewhere."""
+    w, h = size
+    page = browser.new_page(viewport={"width": w, "height": h})
+    urls = _outside_requests(page)
+    page.goto(f"{server}/?model=Llama-3.1-8B&gpu=H100-SXM&batch=512&prompt=8192&output=1024",
+              wait_until="domcontentloaded")
+    page.get_by_text("Does not fit").first.wait_for(timeout=120_000)
+    _settled(page)
+    out = ROOT / "artifacts"
+    out.mkdir(exist_ok=True)
+    page.screenshot(path=str(out / f"walk_not_fit_{w}x{h}.png"))
+    assert _in_view(page, page.get_by_text("Does not fit").first)
+    for label in ("TTFT mean", "TPOT mean", "$ / 1M output tokens"):
+        tile = page.locator('[data-testid="stMetric"]', has_text=label).first
+        assert _in_view(page, tile), label
+        assert "—" in tile.inner_text(), label  # a plan that cannot run has no latency or cost
+    page.get_by_role("button", name="Batch 50").click()
+    page.get_by_text("Fits:").first.wait_for(timeout=120_000)
+    _settled(page)
+    page.screenshot(path=str(out / f"walk_fits_{w}x{h}.png"))
+    assert _in_view(page, page.get_by_text("Fits:").first)
+    for label in ("TTFT mean", "TTFT p90", "TPOT mean", "$ / 1M output tokens"):
+        tile = page.locator('[data-testid="stMetric"]', has_text=label).first
+        assert _in_view(page, tile), label
+        assert "—" not in tile.inner_text(), label
+    assert "batch=50" in page.url
+    page.get_by_role("button", name="Save this plan").click()
+    page.wait_for_function("() => location.search.includes('cmp=')", timeout=30_000)
+    page.get_by_role("button", name="fp8 KV").count() == 0  # noqa: B015 - the plan fits: no remedies
+    box = page.get_by_label("Batch (concurrent requests)")
+    box.fill("24")
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('batch=24')", timeout=30_000)
+    _settled(page)
+    page.get_by_role("button", name="Save this plan").click()
+    page.wait_for_function("() => (location.search.match(/cmp=/g) || []).length == 2", timeout=30_000)
+    page.get_by_role("link", name="Compare plans").click()
+    page.get_by_text("Download compare_plans (CSV)").wait_for(timeout=120_000)
+    _settled(page)
+    page.screenshot(path=str(out / f"walk_compare_{w}x{h}.png"))
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    assert _external(urls, server) == []
     page.close()

@@ -4,8 +4,8 @@ reason each other candidate fails (planner.slo.plan_capacity)."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, tables
-from dashboard.state import TP_OPTIONS, Selection, format_ids, gpu_ids
+from dashboard import core, figures, fmt, page, state, tables, urlstate
+from dashboard.state import TP_OPTIONS, Selection, format_ids, gpu_label, session_gpu_ids
 from planner import kv as kvmod
 from planner.memory import SERVERS
 from planner.simulate import DISTRIBUTIONS
@@ -14,10 +14,36 @@ from planner.slo import PERCENTILES
 SIMULATE_TOP, SIM_REQUESTS = core.CAPACITY_SIMULATE_TOP, core.CAPACITY_SIM_REQUESTS
 
 
-def _target(col, label: str, default: float, key: str, help: str) -> float | None:
-    on = col.checkbox(f"{label} target", value=default > 0, key=f"{key}_on")
-    v = col.number_input(f"{label} (ms)", min_value=1.0, max_value=600_000.0, value=float(default or 10_000),
-                         step=10.0, key=key, help=help + " (used when its box is ticked)")
+PP_OPTIONS = (1, 2, 4, 8)
+DEFAULT_KV = ("bf16", "fp8")   # both tried unless narrowed: fp8 KV often halves the GPUs a workload needs
+TARGETS = (("ttft", "TTFT", 500.0, "time to first token"), ("tpot", "TPOT", 50.0, "time per output token"),
+           ("e2e", "End-to-end", 0.0, "the whole request"))
+
+
+def url_fields(gids: tuple[str, ...]) -> tuple[urlstate.Field, ...]:
+    """The page's inputs as URL parameters (c_...): workload, targets, percentile and candidates."""
+    F = urlstate.Field
+    return (F("c_rate", "float", low=0.01, high=1e6), F("c_prompt", "int", low=1, high=1 << 20),
+            F("c_output", "int", low=1, high=1 << 20), F("c_dist", "one", DISTRIBUTIONS),
+            *(F(f"c_{k}_on", "bool") for k, *_ in TARGETS),
+            *(F(f"c_{k}", "float", low=1.0, high=600_000.0) for k, *_ in TARGETS),
+            F("c_pct", "one", PERCENTILES), F("c_gpus", "many", gids), F("c_tps", "many", TP_OPTIONS),
+            F("c_pps", "many", PP_OPTIONS), F("c_weights", "many", format_ids()),
+            F("c_kv", "many", tuple(kvmod.KV_DTYPES)), F("c_server", "one", SERVERS))
+
+
+def url_defaults(sel: Selection) -> dict:
+    return {"c_rate": 5.0, "c_prompt": sel.prompt, "c_output": sel.output, "c_dist": DISTRIBUTIONS[0],
+            **{f"c_{k}_on": default > 0 for k, _, default, _ in TARGETS},
+            **{f"c_{k}": default or 10_000.0 for k, _, default, _ in TARGETS},
+            "c_pct": 90, "c_gpus": [], "c_tps": [], "c_pps": [], "c_weights": [],
+            "c_kv": [k for k in DEFAULT_KV if k in kvmod.KV_DTYPES], "c_server": SERVERS[0]}
+
+
+def _target(col, k: str, label: str, help: str) -> float | None:
+    on = col.checkbox(f"{label} target", key=f"c_{k}_on")
+    v = col.number_input(f"{label} (ms)", min_value=1.0, max_value=600_000.0, step=10.0, key=f"c_{k}",
+                         help=help + " (used when its box is ticked)")
     return v / 1e3 if on else None
 
 
@@ -32,6 +58,48 @@ def shown_columns(pct: int) -> list[str]:
             "cost_usd_per_1m_output_tokens", f"sim_ttft_p{pct}_ms", f"sim_tpot_p{pct}_ms", f"sim_e2e_p{pct}_ms",
             "mean_ttft_ms", "mean_tpot_ms", "capacity_headroom", "latency_headroom", "server", "server_version",
             "evaluated_by", "failed", "reason"]
+
+
+# the ranked table's headers as the screen shows them (the CSV keeps the names with their units)
+HEADERS = {"status": "status", "gpu": "GPU", "tp": "TP", "pp": "PP", "weights": "weights", "kv_dtype": "KV dtype",
+           "replicas": "replicas", "gpus_total": "GPUs in all", "batch": "batch per replica",
+           "usd_per_hour": "$ per hour", "cost_usd_per_1m_output_tokens": "$ per 1M output tokens",
+           "mean_ttft_ms": "TTFT mean-value (ms)", "mean_tpot_ms": "TPOT mean-value (ms)",
+           "capacity_headroom": "capacity headroom", "latency_headroom": "latency headroom", "server": "server",
+           "server_version": "server version", "evaluated_by": "evaluated by", "failed": "failed on",
+           "reason": "why"}
+
+
+def column_config(pct: int) -> dict:
+    sim = {f"sim_{m}_p{pct}_ms": f"{label} p{pct} (ms, simulated)" for m, label in
+           (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "End-to-end"))}
+    return {k: st.column_config.Column(v) for k, v in {**HEADERS, **sim}.items()}
+
+
+def plan_params(row, sel: Selection, prompt: int, output: int) -> dict[str, str]:
+    """A ranked plan as the sidebar's parameters (state.apply_params): the Plan page opens this plan."""
+    return {"gpu": str(row["gpu"]), "tp": str(int(row["tp"])), "weights": str(row["weights"]),
+            "kv": str(row["kv_dtype"]), "gpus": str(int(row["gpus_total"])), "batch": str(int(row["batch"])),
+            "prompt": str(prompt), "output": str(output), "engine": sel.engine}
+
+
+def _open_in_plan(params: dict[str, str]) -> None:
+    state.apply_params(params)
+    st.session_state["_goto_plan"] = True
+
+
+def open_in_plan(ok: pd.DataFrame, sel: Selection, prompt: int, output: int) -> None:
+    """Pick a ranked plan and open it on the Plan page (the sidebar takes its GPU, TP, formats, GPUs, batch)."""
+    rows = ok[ok["pp"].fillna(1).astype(int) == 1].head(12)
+    if rows.empty:
+        return
+    labels = dict(zip(rows.index, [f"{n}. {p}" for n, p in enumerate(rows["plan"].astype(str), 1)], strict=True))
+    c = st.columns([3, 1], vertical_alignment="bottom")
+    pick = c[0].selectbox("Open a ranked plan on the Plan page", list(labels), format_func=labels.get, key="c_open")
+    c[1].button("Open in Plan", key="c_open_go", on_click=_open_in_plan, icon=":material/open_in_new:",
+                args=(plan_params(rows.loc[pick], sel, prompt, output),))
+    if st.session_state.pop("_goto_plan", False):
+        st.switch_page("dashboard/pages/plan.py")
 
 
 def ranked_table(df: pd.DataFrame, pct: int) -> pd.DataFrame:
@@ -53,48 +121,50 @@ def body(sel: Selection) -> None:
                "x KV dtype unless narrowed below (an empty list searches that axis whole). Change the inputs, then "
                "press **Plan capacity**: the search bounds every candidate, builds only those that could be "
                "cheapest and simulates the winner (about a second; the same inputs again are instant).")
+    gids = session_gpu_ids()
+    fields = url_fields(gids)
+    urlstate.seed(fields, url_defaults(sel))
     with st.form("capacity_form", border=False):
         st.subheader("Workload")
         c = st.columns(4)
-        rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, value=5.0, step=1.0,
-                                 key="c_rate")
-        prompt = c[1].number_input("Prompt tokens (mean)", min_value=1, max_value=1 << 20, value=sel.prompt,
-                                   step=128, key="c_prompt")
-        output = c[2].number_input("Output tokens (mean)", min_value=1, max_value=1 << 20, value=sel.output,
-                                   step=64, key="c_output")
+        rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, step=1.0, key="c_rate")
+        prompt = c[1].number_input("Prompt tokens (mean)", min_value=1, max_value=1 << 20, step=128, key="c_prompt")
+        output = c[2].number_input("Output tokens (mean)", min_value=1, max_value=1 << 20, step=64, key="c_output")
         dist = c[3].selectbox("Length distribution", DISTRIBUTIONS, key="c_dist",
                               help="fixed: every request the mean; uniform on [1, 2 x mean - 1]; exponential")
         st.subheader("Latency targets")
         c = st.columns(4)
-        ttft = _target(c[0], "TTFT", 500, "c_ttft", "time to first token")
-        tpot = _target(c[1], "TPOT", 50, "c_tpot", "time per output token")
-        e2e = _target(c[2], "End-to-end", 0, "c_e2e", "the whole request")
-        pct = c[3].selectbox("Percentile", PERCENTILES, index=PERCENTILES.index(90), key="c_pct",
+        ttft, tpot, e2e = (_target(c[i], k, label, helptext) for i, (k, label, _, helptext) in enumerate(TARGETS))
+        pct = c[3].selectbox("Percentile", PERCENTILES, key="c_pct",
                              help="the simulated percentile the targets are checked at")
         with st.expander("Candidates (empty: the whole default space)", expanded=False):
-            c = st.columns(5)
-            gpus = c[0].multiselect("GPUs", gpu_ids(), default=[], key="c_gpus", placeholder="every bundled GPU",
-                                    help="empty: every bundled GPU (those without a price are listed as rejected)")
-            tps = c[1].multiselect("TP", TP_OPTIONS, default=[], key="c_tps", placeholder="1, 2, 4, 8",
-                                   help="empty: 1, 2, 4 and 8 where they split the attention heads; pipeline "
-                                        "stages only where one node cannot hold the weights")
-            weights = c[2].multiselect("Weights", format_ids(), default=[], key="c_weights",
-                                       placeholder="what each GPU runs well",
+            c = st.columns(3)
+            gpus = c[0].multiselect("GPUs", gids, key="c_gpus", placeholder="every bundled GPU", format_func=gpu_label,
+                                    help="empty: every bundled GPU (those without a price are listed as rejected); "
+                                         "a GPU defined in the sidebar's form can be picked here")
+            tps = c[1].multiselect("TP (tensor parallel)", TP_OPTIONS, key="c_tps", placeholder="1, 2, 4, 8",
+                                   help="empty: 1, 2, 4 and 8 where they split the attention heads")
+            pps = c[2].multiselect("PP (pipeline stages)", PP_OPTIONS, key="c_pps", placeholder="only where needed",
+                                   help="empty: pipeline stages only where one node cannot hold the weights; "
+                                        "a list applies to every TP")
+            c = st.columns(3)
+            weights = c[0].multiselect("Weights", format_ids(), key="c_weights", placeholder="what each GPU runs well",
                                        help="empty: bf16, fp8 and fp8-block where the GPU has fp8, and the "
                                             "checkpoint's own format")
-            kvs = c[3].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), default=[], key="c_kv",
-                                   placeholder="bf16, fp8 where supported",
-                                   help="empty: bf16, and fp8 where the GPU has fp8 (the sidebar's KV dtype does "
-                                        "not limit the search)")
-            server = c[4].selectbox("Serving engine", SERVERS, key="c_server",
+            kvs = c[1].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), key="c_kv",
+                                   placeholder="bf16, and fp8 where the GPU has it",
+                                   help="the KV cache dtypes to try (the sidebar's KV dtype does not limit the "
+                                        "search); empty: bf16, and fp8 where the GPU has fp8")
+            server = c[2].selectbox("Serving engine", SERVERS, key="c_server",
                                     help="its start-up KV pool and scheduler (newest release in profiles/engines)")
         st.form_submit_button("Plan capacity", type="primary", key="c_submit", icon=":material/search:")
+    urlstate.write(fields)
     if not (ttft or tpot or e2e):
         st.warning("Set at least one latency target (TTFT, TPOT or end-to-end).")
         return
     df = core.capacity_plan(sel.model, sel.text, float(rate), int(prompt), int(output), ttft, tpot, e2e, int(pct),
                             tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine,
-                            dist, SIMULATE_TOP, SIM_REQUESTS, server)
+                            dist, SIMULATE_TOP, SIM_REQUESTS, server, tuple(int(p) for p in pps))
     if df.empty:
         st.warning("No candidate to rank.")
         return
@@ -108,20 +178,24 @@ def body(sel: Selection) -> None:
         top["label"] = top["usd_per_hour"].map(lambda v: f"${v:,.2f}/h")
         st.plotly_chart(figures.hbars(top, "plan", "usd_per_hour", "The best plans that meet the targets, in rank order",
                                       "USD per hour", color="status", text="label"))
+        st.caption("Batches here are sized at continuous batching's average KV occupancy (each sequence holds its "
+                   "prompt and, on average, half its output). The Plan page checks the peak, every sequence at its "
+                   "full length, so it may say a batch from here does not fit at peak and name the largest that does.")
+        open_in_plan(top, sel, int(prompt), int(output))
     else:
         st.warning(f"{_dollars(df.attrs.get('verdict', 'No candidate meets the targets'))}. The reasons are in the "
                    "table: relax a target, lower the rate, add GPU types or larger TP, or quantize.",
                    icon=":material/warning:")
     shown = ranked_table(df, int(pct))
     st.subheader(f"All {len(shown):,} candidates, ranked")
-    tables.show(shown, "capacity_plan", "cap")
+    tables.show(shown, "capacity_plan", "cap", column_config=column_config(int(pct)))
     n = df.attrs.get("search", {})
-    st.caption(f"Ranked by the core (planner.slo): {n.get('candidates', len(df))} candidates; "
+    st.caption(f"Ranked by the planner: {n.get('candidates', len(df))} candidates; "
                f"{n.get('rejected_by_bound', 0)} rejected by an optimistic roofline bound (memory, latency alone, "
                f"GPUs), {n.get('built', 0)} plans built with the serving engine in order of that bound and ranked by "
                f"the mean-value model (**meets (mean-value)**), {n.get('simulated', 0)} simulated ({SIM_REQUESTS} "
                f"requests each, replicas added until the targets hold: **meets**). A plan whose bound cannot beat the "
-               f"{SIMULATE_TOP} confirmed is not built (`failed` = cost). Latencies in ms; an unstable queue shows no "
+               f"{SIMULATE_TOP} confirmed is not built (failed on: cost). Latencies in ms; an unstable queue shows no "
                "finite TTFT; headroom is the unused fraction of capacity or of the tightest target.")
     failing = df.loc[df["status"] == "rejected"]
     if len(failing):

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, fmt, page, tables
+from dashboard import core, fmt, page, tables, urlstate
 from dashboard.state import Selection
 
 ENGINES = ("vllm", "sglang")
@@ -11,6 +11,10 @@ ENGINES = ("vllm", "sglang")
 
 def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int | None]:
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
+    F = urlstate.Field
+    fields = (F("e_engine", "one", tuple(ENGINES)), F("e_entry", "one", ("serve", "LLM")),
+              F("e_frac", "float", low=0.0, high=1.0), F("e_mml", "int", low=0, high=1 << 24))
+    urlstate.seed(fields, {"e_engine": ENGINES[0], "e_entry": "serve", "e_frac": 0.0, "e_mml": 0})
     engine = c1.selectbox("Engine", ENGINES, key="e_engine", format_func={"vllm": "vLLM", "sglang": "SGLang"}.get)
     versions = core.engine_versions(engine)
     version = c2.selectbox("Version", versions, key=f"e_version_{engine}",
@@ -23,11 +27,12 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
                                key=f"e_util_{version}", help=f"--gpu-memory-utilization; {default:.2f} is vLLM "
                                f"{version}'s default")
     else:
-        util = c4.number_input("mem_fraction_static (0 = SGLang's rule)", min_value=0.0, max_value=1.0, value=0.0,
+        util = c4.number_input("mem_fraction_static (0 = SGLang's rule)", min_value=0.0, max_value=1.0,
                                step=0.01, key="e_frac", help="--mem-fraction-static; 0 = the release's rule for "
                                "the GPU's memory and the TP size")
     mml = st.number_input("max_model_len (0 = the model's own, as the engine derives it)", min_value=0,
-                          max_value=1 << 24, value=0, step=1024, key="e_mml")
+                          max_value=1 << 24, step=1024, key="e_mml")
+    urlstate.write(fields)
     return engine, version, entry, (util or None), (int(mml) or None)
 
 

@@ -4,9 +4,14 @@ and every number's formula with this plan's values substituted."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, tables
+from dashboard import core, figures, fmt, page, state, tables
 from dashboard.state import Selection
 from planner.result import PlanResult
+
+RUNNING_ONLY = {"TTFT (mean, as a benchmark measures it)", "TTFT p90", "TTFT lower bound (one prompt alone)",
+                "TPOT (mean)", "TPOT p90", "end-to-end latency (mean)", "output tokens/s (deployment)",
+                "requests/s (deployment)", "$ per 1M output tokens", "$ per 1M tokens (input + output)"}
+NO_PLAN = "—"
 
 
 def metrics_table(r: PlanResult) -> pd.DataFrame:
@@ -41,6 +46,8 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", "of each replica's busy time"),
         ("efficiencies", r.source("eff_compute"), ""),
     ]
+    if not r.fits:  # a plan that cannot run has no latency, throughput or cost
+        rows = [(name, NO_PLAN if name in RUNNING_ONLY else value, unit) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
 
 
@@ -74,7 +81,7 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
     m, w, lat = r.memory, r.work, r.latency
     ctx = sel.prompt + sel.output
     seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)
-    st.markdown("**KV cache** (the seed's formula: 2 for K and V)")
+    st.markdown("**KV cache** (the textbook formula: 2 for K and V)")
     st.code(f"KV = 2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
             f"   = 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
             f"{seed['bytes_per_element']:g} B ({sel.kv_dtype}{', group scales included' if sel.kv_dtype.startswith('int') else ''})\n"
@@ -90,7 +97,7 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
     if set(ins["layer_kinds"]) - {"full"}:
         notes.append(f"layer kinds {ins['layer_kinds']} cache differently (MLA latent, SSM state, windows)")
     if notes:
-        st.caption("Where the planner differs from the seed's formula: " + "; ".join(notes) + ".")
+        st.caption("Where the planner differs from the textbook formula: " + "; ".join(notes) + ".")
     st.markdown("**Weights**")
     st.code(f"weights = params x bits_per_weight / 8 = {ins['params_total']:,} x {ins['bits_per_weight']:.3f} / 8 = "
             f"{fmt.gib(ins['weight_bytes'])} in all\n"
@@ -138,48 +145,117 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
                "docs/formulas-serving.md (the simulation).")
 
 
-def body(sel: Selection) -> None:
-    st.caption(page.describe(sel) + f"; {sel.gpus} GPU(s) in all")
-    r = core.result(sel.request())
-    m, lat = r.memory, r.latency
-    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+NOT_RUN = "The plan does not fit, so it cannot run: no latency, throughput or cost. See what makes it fit above."
+
+
+def status(r: PlanResult) -> None:
+    """Fits or not, first; a plan that fits only at continuous batching's average occupancy says so."""
+    m = r.memory
     if r.fits:
         st.success(f"Fits: {fmt.gib(m.memory_total_bytes_per_gpu)} of {fmt.gib(m.capacity_bytes_per_gpu)} "
                    f"usable per GPU ({fmt.gib(m.headroom_bytes_per_gpu)} headroom).", icon=":material/check_circle:")
+    elif m.fits_avg_occupancy:
+        st.warning(f"Does not fit at peak: {r.reason}. It fits at continuous batching's average occupancy (prompt + "
+                   f"half the output per sequence; up to batch {m.max_batch_avg_occupancy:,}), which is how the "
+                   "Capacity plan sizes batches; this page checks the peak, every sequence at its full length.",
+                   icon=":material/warning:")
     else:
-        st.warning(f"Does not fit: {r.reason}.", icon=":material/warning:")
+        st.warning(f"Does not fit: {r.reason}.", icon=":material/error:")
+
+
+def tiles(r: PlanResult, sel: Selection) -> None:
+    """The key figures in two compact rows: latency (mean and p90, as a serving benchmark reports them),
+    throughput and cost; a plan that cannot run shows a dash."""
+    m, lat, th, cost = r.memory, r.latency, r.throughput, r.cost
+    run = r.fits
+    sim = "simulated" if lat.simulated else "not simulated: the mean"
+
+    def v(text: str) -> str:
+        return text if run else NO_PLAN
+
+    def h(text: str | None) -> str | None:
+        return text if run else NOT_RUN
+
+    c = st.columns(6)
+    c[0].metric("TTFT mean", v(fmt.ms(lat.ttft_s)), help=h("Mean time to first token over the simulated requests, "
+                "as a serving benchmark reports it. " + (band_help(r, "ttft") or "")))
+    c[1].metric("TTFT p90", v(fmt.ms(lat.percentile("ttft", 90))), help=h(f"90th percentile ({sim}): queueing makes "
+                "the tail far longer than the mean under load"))
+    c[2].metric("TPOT mean", v(fmt.ms(lat.tpot_s)), help=h("Mean time per output token. " + (band_help(r, "tpot") or "")))
+    c[3].metric("TPOT p90", v(fmt.ms(lat.percentile("tpot", 90))), help=h(f"90th percentile ({sim})"))
+    c[4].metric("Output tokens/s", v(fmt.per_s(th.deployment_output_tokens_per_s)),
+                help=h(f"all {r.replicas} replica(s) of {r.gpus_per_replica} GPU(s)"))
+    c[5].metric("$ / 1M output tokens", v(fmt.usd(cost.cost_usd_per_1m_output_tokens)),
+                help=h(f"{fmt.usd(cost.usd_per_hour)} an hour per replica, over the output tokens it writes"))
+    c = st.columns(6)
+    c[0].metric("Largest batch", fmt.count(m.max_batch), help=f"at {sel.prompt + sel.output:,} tokens per request "
+                f"(peak); {m.max_batch_avg_occupancy:,} at average occupancy (prompt + half the output)")
+    c[1].metric("Longest context", fmt.count(m.max_context_tokens),
+                help=f"tokens per request at batch {sel.batch}, limited by {m.max_context_limited_by}")
+    c[2].metric("TTFT lower bound", v(fmt.ms(lat.ttft_lower_bound_s)),
+                help=h("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass"))
+    c[3].metric("End-to-end mean", v(fmt.duration(lat.e2e_latency_s)))
+    c[4].metric("Requests/s", v(fmt.per_s(th.deployment_requests_per_s, 2)))
+    c[5].metric("$ / 1M tokens (in+out)", v(fmt.usd(cost.cost_usd_per_1m_tokens)),
+                help=h("an hour's cost over every prompt and output token served in it"))
+
+
+def remedies(r: PlanResult) -> None:
+    """What makes the plan fit, one click each (planner.remedies: every change planned by the core)."""
+    found = core.remedies(r.request)
+    if not found:
+        st.info("No single change makes it fit: try a larger GPU or several changes at once.")
+        return
+    st.markdown("**What makes it fit** (one change each, planned by the core):")
+    cols = st.columns(len(found))
+    for col, rem in zip(cols, found, strict=True):
+        verdict = (f"fits: {fmt.gib(rem.memory_total_bytes_per_gpu)} of {fmt.gib(rem.capacity_bytes_per_gpu)}"
+                   if rem.fits else f"still {fmt.gib(rem.memory_total_bytes_per_gpu)} of "
+                   f"{fmt.gib(rem.capacity_bytes_per_gpu)}: not enough alone")
+        col.button(rem.short, key=f"remedy_{rem.kind}", on_click=state.apply_params, args=(dict(rem.params),),
+                   type="primary" if rem.fits else "secondary", help=f"{rem.label}; per GPU after this change: {verdict}",
+                   icon=":material/check:" if rem.fits else None, use_container_width=True)
+        col.caption(f"{rem.label}: {verdict}")
+
+
+def save_button(sel: Selection) -> None:
+    if sel.text:
+        st.button("Save this plan", disabled=True, key="save_plan", icon=":material/bookmark_add:",
+                  help="An uploaded model cannot be saved in a link: compare bundled or Hugging Face Hub models")
+        return
+    params = sel.request().to_params()  # a Hub model by its id: from_params reads it back
+    n = len(state.saved_plans())
+    st.button(f"Save this plan ({n} saved)" if n else "Save this plan", key="save_plan", on_click=state.save_plan,
+              args=(params,), icon=":material/bookmark_add:",
+              help=f"Keep it for the Compare plans page (up to {state.MAX_SAVED}; the link carries them)")
+
+
+def body(sel: Selection) -> None:
+    r = core.result(sel.request())
+    m = r.memory
+    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+    c = st.columns([4, 1], vertical_alignment="center")
+    with c[0]:
+        status(r)
+    with c[1]:
+        save_button(sel)
+    tiles(r, sel)
+    if not r.fits:
+        remedies(r)
+    st.caption(page.describe(sel) + f"; {sel.gpus} GPU(s) in all. Latency: {r.source('ttft_s')}. "
+               + (band_sentence(r) if r.fits else ""))
     parts = pd.DataFrame({"component": ["weights", "KV cache", "activations", "overhead"],
                           "bytes": [m.weights_bytes_per_gpu, m.kv_cache_bytes_per_gpu,
                                     m.activation_bytes_per_gpu, m.overhead_bytes_per_gpu]})
     st.plotly_chart(figures.memory_bar(parts, m.capacity_bytes_per_gpu, m.gpu_memory_bytes))
-    c = st.columns(4)
-    c[0].metric("Largest batch", fmt.count(m.max_batch), help=f"at {sel.prompt + sel.output:,} tokens per request")
-    c[1].metric("Longest context", fmt.count(m.max_context_tokens),
-                help=f"tokens per request at batch {sel.batch}, limited by {m.max_context_limited_by}")
-    c[2].metric("TTFT", fmt.ms(lat.ttft_s), help=band_help(r, "ttft"))
-    c[3].metric("TPOT", fmt.ms(lat.tpot_s), help=band_help(r, "tpot"))
-    c = st.columns(4)
-    c[0].metric("TTFT p90", fmt.ms(lat.percentile("ttft", 90)))
-    c[1].metric("TTFT, one prompt alone", fmt.ms(lat.ttft_lower_bound_s),
-                help="The lower bound: this prompt's prefill with nothing queued and no other request in the pass")
-    c[2].metric("TPOT p90", fmt.ms(lat.percentile("tpot", 90)))
-    c[3].metric("End-to-end (mean)", fmt.ms(lat.e2e_latency_s))
-    st.caption(f"Latency: {r.source('ttft_s')}.")
-    th, cost, w = r.throughput, r.cost, r.work
-    c = st.columns(4)
-    c[0].metric("Output tokens/s", fmt.per_s(th.deployment_output_tokens_per_s),
-                help=f"{r.replicas} replica(s) of {r.gpus_per_replica} GPU(s)")
-    c[1].metric("Requests/s", fmt.per_s(th.deployment_requests_per_s, 2))
-    c[2].metric("$ / 1M output tokens", fmt.usd(cost.cost_usd_per_1m_output_tokens),
-                help=f"{fmt.usd(cost.usd_per_hour)}/h per replica")
-    c[3].metric("$ / 1M tokens (in+out)", fmt.usd(cost.cost_usd_per_1m_tokens))
+    w = r.work
     st.caption(f"Prefill is {w.prefill_bound}-bound, decode {w.decode_bound}-bound; prefill takes "
-               f"{w.prefill_share_of_gpu_time:.1%} of the GPU time; efficiencies: {r.provenance['efficiencies']}. "
-               + band_sentence(r))
+               f"{w.prefill_share_of_gpu_time:.1%} of the GPU time; efficiencies: {r.provenance['efficiencies']}.")
     with st.expander("Explain: every number's formula with this plan's values", expanded=False):
         explain(sel, r, ins)
     st.subheader("All numbers")
-    tables.show(metrics_table(r), "plan", "plan", download=download_row(r))
+    table = metrics_table(r)
+    tables.show(table, "plan", "plan", download=download_row(r), height=35 * (len(table) + 1) + 3)
     if ins["assumptions"]:
         with st.expander("Assumptions the config parser made"):
             st.markdown("\n".join(f"- {fmt.plain(a)}" for a in ins["assumptions"]))

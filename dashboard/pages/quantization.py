@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, tables
+from dashboard import core, figures, fmt, page, tables, urlstate
 from dashboard.state import Selection, format_ids, gpu_ids
 from planner import profiles
 
@@ -89,8 +89,11 @@ def offload_section(sel: Selection) -> None:
         return
     c1, c2 = st.columns(2)
     default = "Q4_K_M" if "Q4_K_M" in ggufs else ggufs[0]
-    w = c1.selectbox("GGUF format", ggufs, index=ggufs.index(default), key="q_gguf")
-    ctx = c2.number_input("Context (tokens)", min_value=1, max_value=1 << 20, value=4096, step=1024, key="q_ctx")
+    fields = (urlstate.Field("q_gguf", "one", tuple(ggufs)), urlstate.Field("q_ctx", "int", low=1, high=1 << 20))
+    urlstate.seed(fields, {"q_gguf": default, "q_ctx": 4096})
+    w = c1.selectbox("GGUF format", ggufs, key="q_gguf")
+    ctx = c2.number_input("Context (tokens)", min_value=1, max_value=1 << 20, step=1024, key="q_ctx")
+    urlstate.write(fields)
     best, df = core.offload_curve(sel.model, sel.text, sel.gpu, w, int(ctx))
     c = st.columns(3)
     c[0].metric("Layers on the GPU", f"{best['gpu_layers']} / {best['layers']}")

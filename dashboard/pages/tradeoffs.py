@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, tables
-from dashboard.state import Selection, format_ids, gpu_ids
+from dashboard import core, figures, fmt, page, tables, urlstate
+from dashboard.state import Selection, format_ids, gpu_ids, gpu_label
 from planner import kv as kvmod
 from planner.errors import PlannerInputError
 from planner.memory import MAX_BATCH
@@ -27,9 +27,13 @@ def pareto_section(sel: Selection) -> None:
     gids = gpu_ids()
     c1, c2, c3 = st.columns([2, 2, 1])
     default_gpus = list(dict.fromkeys([sel.gpu] + [g for g in gids if g != sel.gpu]))[:3]
-    chosen_gpus = c1.multiselect("GPUs", gids, default=default_gpus, key="to_gpus")
-    chosen_fmts = c2.multiselect("Weight formats", format_ids(sel.weights), default=_default_formats(sel), key="to_fmts")
-    max_b = c3.select_slider("Largest batch", BATCHES, value=512, key="to_maxb")
+    F = urlstate.Field
+    fields = (F("to_gpus", "many", gids), F("to_fmts", "many", format_ids(sel.weights)), F("to_maxb", "one", BATCHES))
+    urlstate.seed(fields, {"to_gpus": default_gpus, "to_fmts": _default_formats(sel), "to_maxb": 512})
+    chosen_gpus = c1.multiselect("GPUs", gids, key="to_gpus", format_func=gpu_label)
+    chosen_fmts = c2.multiselect("Weight formats", format_ids(sel.weights), key="to_fmts")
+    max_b = c3.select_slider("Largest batch", BATCHES, key="to_maxb")
+    urlstate.write(fields)
     if not chosen_gpus or not chosen_fmts:
         st.info("Choose at least one GPU and one weight format.")
         return
@@ -51,7 +55,7 @@ def pareto_section(sel: Selection) -> None:
     st.plotly_chart(figures.pareto(fit, front))
     st.caption("Each line is one GPU and format; each point a batch size (up-right is better). Larger batches "
                "raise throughput per GPU but slow every user's tokens. The dashed line is the Pareto frontier "
-               "(planner.sweep.pareto_frontier): no other choice is better on both axes. Only batches that fit in "
+               "(the best trade-offs): no other choice is better on both axes. Only batches that fit in "
                "memory are drawn.")
     shown = front[["gpu", "weights", "batch", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu",
                    "ttft_lower_bound_s", "tpot_mean_value_s", "cost_usd_per_1m_output_tokens"]].copy()
@@ -59,7 +63,10 @@ def pareto_section(sel: Selection) -> None:
     shown = shown.rename(columns={"ttft_lower_bound_s": "ttft_one_prompt_ms", "tpot_mean_value_s": "tpot_ms"}).assign(
         ttft_one_prompt_ms=lambda d: d["ttft_one_prompt_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
     with st.expander(f"Frontier points ({len(shown)}, table)"):
-        tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto")
+        tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto", column_config={
+            "gpu": "GPU", "batch": "batch", "tokens_per_s_per_user": "tokens/s per user",
+            "output_tokens_per_s_per_gpu": "output tokens/s per GPU", "ttft_one_prompt_ms": "TTFT lower bound (ms)",
+            "tpot_ms": "TPOT mean-value (ms)", "cost_usd_per_1m_output_tokens": "$ per 1M output tokens"})
 
 
 def kv_section(sel: Selection) -> None:

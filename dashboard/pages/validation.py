@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, page, tables
+from dashboard import core, figures, page, tables, urlstate
 from dashboard.state import Selection
 
 MAX_POINTS = 4000  # per chart: enough to see the cloud, few enough to draw fast
@@ -29,12 +29,19 @@ def body(sel: Selection) -> None:
     metrics = sorted(df["metric"].dropna().unique())
     c1, c2, c3 = st.columns([2, 2, 2])
     default = "tpot_s" if "tpot_s" in metrics else metrics[0]
-    metric = c1.selectbox("Metric", metrics, index=metrics.index(default), key="v_metric")
+    F = urlstate.Field
+    all_gpus = tuple(sorted(df["gpu"].dropna().unique()))
+    fields = (F("v_metric", "one", tuple(metrics)), F("v_pred", "one", ("calibrated", "datasheet")),
+              F("v_gpus", "many", all_gpus))
+    urlstate.seed(fields, {"v_metric": default, "v_pred": "calibrated", "v_gpus": list(all_gpus)})
+    metric = c1.selectbox("Metric", metrics, key="v_metric")
     pred = c2.radio("Prediction", ["calibrated", "datasheet"], horizontal=True, key="v_pred",
                     help="calibrated: efficiencies fitted to the measurements (profiles/calibration.json); "
                          "datasheet: the default efficiencies against datasheet peaks")
     gpus = sorted(df.loc[df["metric"] == metric, "gpu"].dropna().unique())
-    chosen = c3.multiselect("GPUs", gpus, default=gpus, key="v_gpus")
+    st.session_state["v_gpus"] = [g for g in st.session_state["v_gpus"] if g in gpus] or gpus
+    chosen = c3.multiselect("GPUs", gpus, key="v_gpus")
+    urlstate.write(fields)
     d = df[(df["metric"] == metric) & df["gpu"].isin(chosen)]
     if len(d) > MAX_POINTS:
         d = d.sample(MAX_POINTS, random_state=0)
