@@ -1,10 +1,12 @@
 """KV-cache and parameter values derived by hand, and properties that must hold for any model."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner import kv
+from planner.errors import PlannerInputError
 from planner.params import params_total
 from planner.spec import ModelSpec
 
@@ -105,3 +107,21 @@ def test_vector_call_equals_scalar_calls(spec, engine, contexts, batch):
     vec = kv.kv_cache_bytes(g, batch, np.array(contexts), engine)
     for i, c in enumerate(contexts):
         assert vec[i] == kv.kv_cache_bytes(g, batch, c, engine)
+
+
+def test_kv_dtype_names_and_aliases():
+    # the names engines and configs use for the cache dtype, each to its storage
+    for name, expected in (("bf16", "bf16"), ("BF16", "bf16"), ("bfloat16", "bf16"), ("torch.bfloat16", None),
+                           ("auto", "bf16"), ("float16", "fp16"), ("half", "fp16"), ("fp16", "fp16"),
+                           ("float32", "fp32"), ("fp8", "fp8"), ("fp8_e4m3", "fp8"), ("fp8_e5m2", "fp8"),
+                           ("FP8_E4M3", "fp8"), ("int8", "int8"), ("int4", "int4")):
+        if expected is None:
+            with pytest.raises(PlannerInputError):
+                kv.kv_dtype(name)
+            continue
+        assert kv.kv_dtype(name).name == expected, name
+    with pytest.raises(PlannerInputError, match="unknown KV dtype 'int3'.*fp32, fp16, bf16, fp8, int8, int4") as e:
+        kv.kv_dtype("int3")
+    assert e.value.field == "kv_dtype"
+    # bits per element: int8 / int4 carry an fp16 scale and zero per group of 64: + 32 / 64 bits
+    assert [kv.KV_DTYPES[n].bits for n in ("fp32", "fp16", "bf16", "fp8", "int8", "int4")] == [32, 16, 16, 8, 8.5, 4.5]
