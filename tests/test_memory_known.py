@@ -1,0 +1,217 @@
+"""Memory formulas (planner/memory.py, planner/kv.py) against values derived by hand.
+
+Llama-3.1-8B in bf16 on the in-code H100 of tests/synthetic.py (capacity 81,559 MiB x 0.9 =
+76,968,728,985.6 B under a paged engine; runtime: 0.2 GiB non-torch, 0.5 GiB CUDA context,
+0.5 GiB NCCL). Each expected value is the arithmetic in its comment.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from synthetic import H100, RUNTIME, TABLE
+from test_kv_known import LLAMA31_8B
+
+from planner import kv
+from planner.errors import PlannerInputError
+from planner.memory import (
+    Deployment,
+    MemoryModel,
+    activation_bytes_per_token,
+    activation_peak_bytes,
+    check_parallelism,
+    overhead_bytes,
+    stage_layers,
+    weight_bytes_per_gpu,
+)
+from planner.spec import ModelSpec
+from tiny_configs import TINY
+
+SPEC = ModelSpec.from_hf_config(LLAMA31_8B, "llama-3.1-8b")
+GIB = 2**30
+CAPACITY = 81_559 * 2**20 * 0.9  # 76,968,728,985.6 B
+
+
+def mm(spec=SPEC, rt=RUNTIME, **kw) -> MemoryModel:
+    return MemoryModel.build(spec, H100, Deployment(**kw), TABLE, rt)
+
+
+def test_nccl_buffers_only_with_more_than_one_gpu():
+    # paged: 0.2 GiB non-torch + 0 CUDA graphs, + 0.5 GiB of NCCL buffers once TP x PP > 1
+    assert overhead_bytes(Deployment(), RUNTIME) == pytest.approx(0.2 * GIB)
+    assert overhead_bytes(Deployment(tp=2), RUNTIME) == pytest.approx(0.7 * GIB)
+    assert overhead_bytes(Deployment(pp=2), RUNTIME) == pytest.approx(0.7 * GIB)
+    assert overhead_bytes(Deployment(tp=2, pp=2), RUNTIME) == pytest.approx(0.7 * GIB)
+    # transformers: the 0.5 GiB CUDA context, + 0.5 GiB NCCL
+    assert overhead_bytes(Deployment(engine="transformers"), RUNTIME) == pytest.approx(0.5 * GIB)
+    assert overhead_bytes(Deployment(engine="transformers", tp=2), RUNTIME) == pytest.approx(1.0 * GIB)
+    # a CUDA-graph pool reserved up front counts under the paged engine only
+    rt = replace(RUNTIME, paged_cudagraph_bytes=0.25 * GIB)
+    assert overhead_bytes(Deployment(), rt) == pytest.approx(0.45 * GIB)
+    assert overhead_bytes(Deployment(engine="transformers"), rt) == pytest.approx(0.5 * GIB)
+    assert mm(tp=2).overhead == pytest.approx(0.7 * GIB)
+
+
+def test_kv_projections_replicate_when_tp_exceeds_the_kv_heads():
+    # TP=16 over 8 KV heads: each rank keeps one KV head, so the K and V projections split 8 ways,
+    # not 16. K, V: 32 layers x 2 x 1024 x 4096 x 2 B = 536,870,912 B; norms 65 x 4096 x 2 B = 532,480 B
+    # replicated; the other matrices 16,060,522,496 - 532,480 - 536,870,912 = 15,523,119,104 B split 16 ways:
+    # 970,194,944 + 67,108,864 + 532,480 = 1,037,836,288 B
+    assert weight_bytes_per_gpu(SPEC, TABLE, Deployment(tp=16)) == 1_037_836_288
+    # TP=8 = the KV heads: everything splits 8 ways, (16,060,522,496 - 532,480) / 8 + 532,480
+    assert weight_bytes_per_gpu(SPEC, TABLE, Deployment(tp=8)) == (16_060_522_496 - 532_480) / 8 + 532_480
+    # tiny Llama (2 KV heads of 16, hidden 64, 2 layers) at TP=4: K, V 2 layers x 2 x 32 x 64 x 2 B
+    # = 16,384 B split 2 ways; q, o 2 x 2 x 64 x 64 x 2 B = 32,768 B, MLP 2 x 3 x 96 x 64 x 2 B = 73,728 B,
+    # embed and lm_head 2 x 128 x 64 x 2 B = 32,768 B split 4 ways; norms 5 x 64 x 2 B = 640 B
+    tiny = ModelSpec.from_hf_config(TINY["llama-gqa"], "tiny")
+    assert weight_bytes_per_gpu(tiny, TABLE, Deployment(tp=4)) == 16_384 / 2 + (32_768 + 73_728 + 32_768) / 4 + 640
+
+
+def test_the_kv_cache_holds_one_head_per_rank_when_tp_exceeds_the_kv_heads():
+    # TP=16, 8 KV heads: 1 head x 256 x 2 B x 32 layers = 16,384 B per token per rank (not 8,192)
+    assert kv.kv_bytes_per_token(kv.layer_groups(SPEC, "bf16", "paged", tp=16)) == 16_384
+    assert mm(tp=16).groups[0].bytes_per_token == 512
+
+
+def test_the_logits_buffer():
+    # paged (vLLM's profile run): 256 sequences x the full 128,256 vocabulary x 4 B (fp32) =
+    # 131,334,144 B, on every TP rank (logits are gathered before sampling); plus max_num_batched_tokens
+    # 8192 x 102,400 B/token (see the next test) = 838,860,800 B
+    assert float(activation_peak_bytes(SPEC, Deployment(), 1, 100, RUNTIME)) == 838_860_800 + 131_334_144
+    # TP=2: 8192 x 59,392 B/token = 486,539,264 B; the logits stay 131,334,144 B
+    assert float(activation_peak_bytes(SPEC, Deployment(tp=2), 1, 100, RUNTIME)) == 486_539_264 + 131_334_144
+    # max_num_seqs 64: 64 x 128,256 x 4 = 32,833,536 B
+    assert float(activation_peak_bytes(SPEC, Deployment(max_num_seqs=64), 1, 100, RUNTIME)) == 838_860_800 + 32_833_536
+    # transformers: the whole prompt of every sequence at once (4 x 100 tokens x 102,400 B =
+    # 40,960,000 B) and fp32 logits of the last position, one row per sequence over this rank's
+    # vocabulary: 4 x 128,256 x 4 = 2,052,096 B; at TP=2 4 x 64,128 x 4 = 1,026,048 B
+    tr = Deployment(engine="transformers")
+    assert float(activation_peak_bytes(SPEC, tr, 4, 100, RUNTIME)) == 40_960_000 + 2_052_096
+    assert float(activation_peak_bytes(SPEC, replace(tr, tp=2), 4, 100, RUNTIME)) == 400 * 59_392 + 1_026_048
+
+
+def test_activation_bytes_per_token():
+    # Llama-3.1-8B: widest moment = the MLP's gate, up and product, 3 x 14,336 = 43,008 values (the
+    # attention's q, k, v and output are 32 x 256 + 2 x 8 x 128 = 10,240), + 2 x 4096 residual and
+    # normed copy: 2 B x (43,008 + 8,192) = 102,400 B; TP=2 halves the MLP: 2 x (21,504 + 8,192) = 59,392 B
+    assert activation_bytes_per_token(SPEC, Deployment()) == 102_400
+    assert activation_bytes_per_token(SPEC, Deployment(tp=2)) == 59_392
+    assert activation_bytes_per_token(SPEC, Deployment(), act_bytes=4.0) == 204_800
+    # tiny Llama with a wide attention (hidden 64, 4 heads of 64 = 256 q and o, 2 KV heads of 64):
+    # attention 4 x (64 + 64) + 2 x 2 x 64 = 768 values > MLP 3 x 96 = 288: 2 x (768 + 128) = 1,792 B
+    wide = ModelSpec.from_hf_config({**TINY["llama-gqa"], "head_dim": 64}, "wide")
+    assert activation_bytes_per_token(wide, Deployment()) == 1_792
+    # tiny Mixtral: k=2 experts x 3 x 96 = 576 > dense 288 > attention 4 x 32 + 2 x 2 x 16 = 192:
+    # 2 x (576 + 128) = 1,408 B
+    assert activation_bytes_per_token(ModelSpec.from_hf_config(TINY["mixtral-moe"], "m"), Deployment()) == 1_408
+    # a shared expert adds its own 3 x 32: Qwen3-Next-like with 64-wide experts: 3 x 2 x 64 + 3 x 32 = 480
+    # > 288: 2 x (480 + 128) = 1,216 B; at TP=2 the experts halve, the residual stays: 2 x (240 + 128) = 736 B
+    nxt = ModelSpec.from_hf_config({**TINY["qwen3next-hybrid"], "moe_intermediate_size": 64}, "next")
+    assert activation_bytes_per_token(nxt, Deployment()) == 1_216
+    assert activation_bytes_per_token(nxt, Deployment(tp=2)) == 736
+
+
+def test_paged_activation_peak_with_and_without_the_full_budget_profile():
+    # vLLM's profile run always takes max_num_batched_tokens (8192) tokens; an engine that profiled
+    # only the tokens in flight would take min(2 x 1000, 8192) = 2000 of them, x 102,400 B, x 1.5
+    rt = replace(RUNTIME, paged_profiles_full_budget=False, activation_factor=1.5)
+    assert float(activation_peak_bytes(SPEC, Deployment(), 2, 1000, rt)) == 2000 * 102_400 * 1.5 + 131_334_144
+    assert float(activation_peak_bytes(SPEC, Deployment(), 20, 1000, rt)) == 8192 * 102_400 * 1.5 + 131_334_144
+    assert float(activation_peak_bytes(SPEC, Deployment(), 2, 1000, RUNTIME)) == 838_860_800 + 131_334_144
+
+
+def test_plan_kv_budget_max_batch_and_max_context_by_hand():
+    m = mm()
+    assert m.capacity_bytes == pytest.approx(CAPACITY)
+    # room for KV: 76,968,728,985.6 - 16,060,522,496 weights - 214,748,364.8 non-torch
+    # - 970,194,944 activations = 59,723,263,180.8 B
+    room = 59_723_263_180.8
+    assert m.kv_budget_bytes() == pytest.approx(room)
+    assert replace(m, engine_kv_budget_bytes=1e9).kv_budget_bytes() == 1e9
+    # 4000 + 96 tokens = 256 blocks of 16 = 4096 tokens x 131,072 B = 536,870,912 B per sequence:
+    # floor(59,723,263,180.8 / 536,870,912) = 111 sequences
+    assert int(m.max_batch(4000, 96)) == 111
+    p = m.plan(111, 4000, 96)
+    assert float(p["kv_cache_bytes"]) == 111 * 536_870_912
+    assert float(p["total_bytes"]) == pytest.approx(16_060_522_496 + 111 * 536_870_912 + 970_194_944 + 0.2 * GIB)
+    assert float(p["headroom_bytes"]) == pytest.approx(room - 111 * 536_870_912)
+    assert bool(p["fits"]) and not bool(m.plan(112, 4000, 96)["fits"])
+    # one sequence: whole blocks of 16 x 131,072 B = 2,097,152 B; floor(room / 2,097,152) = 28,478 blocks
+    # = 455,648 tokens
+    assert int(m.max_context(1)) == 455_648
+    np.testing.assert_array_equal(m.max_batch(np.array([4000, 8096]), 96), [111, 55])  # 8192 tokens: 1 GiB each
+    # a transformers engine may use the whole memory: 85,520,809,984 - 16,060,522,496 - 0.5 GiB context
+    # - activations 1 x 4096 x 102,400 + 128,256 x 4 = 419,430,400 + 513,024, at 131,072 B per token
+    t = mm(engine="transformers")
+    assert t.capacity_bytes == 81_559 * 2**20
+    one = t.plan(1, 4096)
+    assert float(one["total_bytes"]) == pytest.approx(16_060_522_496 + 4096 * 131_072 + 419_943_424 + 0.5 * GIB)
+
+
+def test_max_batch_is_zero_when_nothing_fits_and_the_cap_when_everything_does():
+    # 70 GB of weights on an 80 GB card at utilization 0.9: no room for one 4096-token sequence
+    m = replace(mm(), weights_bytes=76e9)
+    assert int(m.max_batch(4096)) == 0
+    assert int(m.max_context(1)) == 0
+    # with no KV cache a paged plan's memory does not grow with the batch or the context (its
+    # activations are the fixed max_num_batched_tokens profile): the solvers' caps, 2^20 and 2^24
+    free = replace(mm(), groups=())
+    assert int(free.max_batch(4096)) == 1 << 20
+    assert int(free.max_context(1)) == 1 << 24
+
+
+def test_the_paged_solver_finds_batches_past_the_activation_estimate():
+    # transformers activations grow with the batch (4096 tokens x 102,400 B = 419,430,400 B per
+    # sequence + 513,024 B of logits) on top of 536,870,912 B of KV: per sequence 956,814,336 B.
+    # Room: 85,520,809,984 - 16,060,522,496 - 536,870,912 = 68,923,416,576 B -> floor(72.03) = 72
+    t = mm(engine="transformers")
+    assert int(t.max_batch(4096)) == 72
+
+
+def test_pipeline_stages_and_the_fullest_one():
+    assert list(stage_layers(10, 4)) == [3, 3, 2, 2]
+    assert list(stage_layers(32, 1)) == [32]
+    # PP=4, 8 layers per stage: stage 0 holds the embedding table (1,050,673,152 B), the last the final
+    # norm and lm_head (8,192 + 1,050,673,152 B): the last is the fullest
+    per_stage_layers = 8 * 218_112_000 * 2
+    assert weight_bytes_per_gpu(SPEC, TABLE, Deployment(pp=4)) == per_stage_layers + 8_192 + 1_050_673_152
+    # with tied embeddings there is no lm_head: the first stage (8 layers + the table) is the fullest
+    tied = ModelSpec.from_hf_config({**LLAMA31_8B, "tie_word_embeddings": True}, "tied")
+    assert weight_bytes_per_gpu(tied, TABLE, Deployment(pp=4)) == per_stage_layers + 1_050_673_152
+    # PP caches only the stage's layers: 8 of 32 layers -> a quarter of the KV per token
+    assert mm(pp=4).groups[0].bytes_per_token == 4_096 / 4
+
+
+def test_parallelism_rules_name_the_fix():
+    with pytest.raises(PlannerInputError, match=r"32 attention heads do not split over 3 GPUs.*\[1, 2, 4, 8, 16, 32\]"):
+        check_parallelism(SPEC, Deployment(tp=3))
+    odd = ModelSpec.from_hf_config({**LLAMA31_8B, "num_attention_heads": 24, "num_key_value_heads": 6, "head_dim": 128}, "odd")
+    with pytest.raises(PlannerInputError, match="6 KV heads and TP=4: neither divides the other"):
+        check_parallelism(odd, Deployment(tp=4))
+    check_parallelism(odd, Deployment(tp=2))    # 2 divides 6
+    check_parallelism(SPEC, Deployment(tp=16))  # 16 is a multiple of 8
+    with pytest.raises(PlannerInputError, match="33 pipeline stages for 32 layers"):
+        check_parallelism(SPEC, Deployment(pp=33))
+    check_parallelism(SPEC, Deployment(pp=32))
+    with pytest.raises(PlannerInputError, match="do not split"):
+        mm(tp=3)
+
+
+def test_deployment_defaults_and_limits():
+    d = Deployment()
+    assert (d.mnbt, d.seqs, d.util) == (8192, 256, 0.9)
+    d = Deployment(max_num_batched_tokens=2048, max_num_seqs=32, gpu_memory_utilization=0.5)
+    assert (d.mnbt, d.seqs, d.util) == (2048, 32, 0.5)
+    assert mm(gpu_memory_utilization=0.5).capacity_bytes == 81_559 * 2**20 * 0.5
+    for kw, field in ((dict(tp=0), "tp"), (dict(pp=2000), "pp"), (dict(gpu_memory_utilization=1.5), "gpu_memory_utilization"),
+                      (dict(block_size=0), "block_size"), (dict(max_num_batched_tokens=0), "max_num_batched_tokens"),
+                      (dict(max_num_seqs=0), "max_num_seqs"), (dict(engine="tgi"), "engine"),
+                      (dict(server="tgi"), "server"), (dict(kv_dtype="int3"), "kv_dtype")):
+        with pytest.raises(PlannerInputError) as e:
+            Deployment(**kw)
+        assert e.value.field == field
+    with pytest.raises(PlannerInputError, match="unknown engine 'tgi'.*transformers, paged"):
+        Deployment(engine="tgi")
+    with pytest.raises(PlannerInputError, match="unknown serving engine 'tgi'.*vllm, sglang, trtllm"):
+        Deployment(server="tgi")
+    Deployment(server="sglang", max_num_seqs=1 << 20, max_num_batched_tokens=1 << 24, tp=1024, pp=1024, block_size=4096)
