@@ -215,3 +215,61 @@ def test_deployment_defaults_and_limits():
     with pytest.raises(PlannerInputError, match="unknown serving engine 'tgi'.*vllm, sglang, trtllm"):
         Deployment(server="tgi")
     Deployment(server="sglang", max_num_seqs=1 << 20, max_num_batched_tokens=1 << 24, tp=1024, pp=1024, block_size=4096)
+
+
+def test_learned_positions_and_projections_sit_on_the_first_stage():
+    # tiny GPT-2, PP=2 (tied embeddings, no lm_head): a layer is 4 x 64 x 64 attention + 256 biases
+    # + 2 x 256 x 64 MLP + 320 biases + 256 norm values = 49,984 params. Stage 0: layer 0 + token table
+    # 128 x 64 + positions 256 x 64 = 74,560 params x 2 B = 149,120 B; stage 1: layer 1 + final norm
+    # 128 = 50,112 params
+    gpt2 = ModelSpec.from_hf_config(TINY["gpt2-mha"], "gpt2")
+    assert weight_bytes_per_gpu(gpt2, TABLE, Deployment(pp=2)) == 149_120
+    # tiny OPT-350m-style: a layer is 29,344 params; stage 0 adds the 128 x 32 table, 258 x 64 positions
+    # and the two 64 x 32 projections: 29,344 + 4,096 + 16,512 + 4,096 = 54,048 params = 108,096 B
+    opt = ModelSpec.from_hf_config(TINY["opt-proj"], "opt")
+    assert weight_bytes_per_gpu(opt, TABLE, Deployment(pp=2)) == 108_096
+
+
+def test_pp_stages_keep_their_share_of_the_ssm_state():
+    # Qwen3-Next (tiny), PP=2: the fullest stage has 2 of 4 layers, so each group's bytes are halved
+    # (3 linear layers' 3,072 B per sequence, transformers, -> 1,536 B per layer-equivalent)
+    nxt = ModelSpec.from_hf_config(TINY["qwen3next-hybrid"], "next")
+    g = mm(nxt, engine="transformers", pp=2).groups
+    assert [(x.kind, x.layers, x.bytes_per_seq, x.bytes_per_token) for x in g] == [
+        ("linear", 3, 1_536.0, 0.0), ("full", 1, 0.0, 64.0)]
+
+
+def test_the_solver_grows_past_the_first_estimate_when_activations_saturate():
+    # An engine that profiles only the tokens in flight: activations min(100 b, 8192) x 102,400 B. The
+    # first estimate charges 100 x 102,400 B per sequence on top of its KV (100 tokens -> 7 blocks = 112
+    # tokens x 131,072 B = 14,680,064 B); past b = 82 the activations stop at 8192 tokens, so the room
+    # 76,968,728,985.6 - 16,060,522,496 - 214,748,364.8 - 131,334,144 logits - 838,860,800 activations
+    # = 59,723,263,180.8 B holds floor(59,723,263,180.8 / 14,680,064) = 4,068 sequences
+    m = mm(rt=replace(RUNTIME, paged_profiles_full_budget=False))
+    assert int(m.max_batch(100)) == 4_068
+    assert bool(m.plan(4_068, 100)["fits"]) and not bool(m.plan(4_069, 100)["fits"])
+    # vectorised: 4,000-token prompts saturate from batch 3 on; 250 blocks = 4,000 tokens x 131,072 B
+    # = 524,288,000 B each: floor(59,723,263,180.8 / 524,288,000) = 113
+    np.testing.assert_array_equal(m.max_batch(np.array([100, 4000])), [4_068, 113])
+
+
+def test_tp_hints_list_every_degree_that_splits_the_heads():
+    wide = ModelSpec.from_hf_config({**LLAMA31_8B, "num_attention_heads": 64, "head_dim": 64}, "wide")
+    with pytest.raises(PlannerInputError, match=r"64 attention heads do not split over 3 GPUs") as e:
+        check_parallelism(wide, Deployment(tp=3))
+    assert e.value.fix == "use a TP degree in [1, 2, 4, 8, 16, 32, 64]"
+    assert e.value.field == "tp"
+    with pytest.raises(PlannerInputError) as e:
+        check_parallelism(SPEC, Deployment(pp=33))
+    assert (e.value.field, e.value.fix) == ("pp", "use at most one stage per layer")
+
+
+def test_deployment_upper_limits():
+    for kw, field in ((dict(tp=1025), "tp"), (dict(pp=1025), "pp"), (dict(block_size=4097), "block_size"),
+                      (dict(max_num_batched_tokens=(1 << 24) + 1), "max_num_batched_tokens"),
+                      (dict(max_num_seqs=(1 << 20) + 1), "max_num_seqs"), (dict(gpu_memory_utilization=0.0),
+                                                                            "gpu_memory_utilization")):
+        with pytest.raises(PlannerInputError) as e:
+            Deployment(**kw)
+        assert e.value.field == field, kw
+    Deployment(gpu_memory_utilization=1.0)
