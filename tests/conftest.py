@@ -4,3 +4,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hypothesis import settings  # noqa: E402
+
+# Mutation runs (scripts/mutation.py, docs/mutation.md): fewer, fixed examples per property, so every
+# mutant sees the same inputs and a run fits the CPU budget. The default profile is unchanged.
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, deadline=None)
