@@ -147,6 +147,9 @@ def test_ssm_state_per_sequence_by_hand():
     granite = ModelSpec.from_hf_config(TINY["granite-hybrid"], "granite")
     assert [g.bytes_per_seq for g in kv.layer_groups(granite, "bf16", "transformers")] == [5_376.0, 0.0]
     assert [g.bytes_per_seq for g in kv.layer_groups(granite, "bf16", "paged")] == [5_056.0, 0.0]
+    # two groups: conv over 128 + 2 x 2 x 16 = 192 channels: (192 x 4 + 2,048) x 2 B = 5,632 B
+    g2 = ModelSpec.from_hf_config({**TINY["granite-hybrid"], "mamba_n_groups": 2}, "granite2")
+    assert kv.layer_groups(g2, "bf16", "transformers")[0].bytes_per_seq == 5_632.0
     # a sequence of 100 tokens in Qwen3-Next (transformers): 3 linear layers x 3,072 B + 1 full-attention
     # layer x 100 tokens x 2 KV heads x (16 + 16) x 2 B = 9,216 + 12,800 B; 2 sequences: 44,032 B
     g = kv.layer_groups(nxt, "bf16", "transformers")
@@ -189,6 +192,8 @@ def test_interleaved_sliding_and_full_layers():
     assert kv.describe(t) == [
         {"kind": "sliding", "layers": 2, "window": 8, "bytes_per_token_per_layer": 128.0, "state_bytes_per_seq_per_layer": 0.0},
         {"kind": "full", "layers": 2, "window": None, "bytes_per_token_per_layer": 128.0, "state_bytes_per_seq_per_layer": 0.0}]
+    # the defaults: a bf16 cache in the paged layout on one rank
+    assert kv.layer_groups(spec) == kv.layer_groups(spec, "bf16", "paged", 1, 2.0)
     with pytest.raises(PlannerInputError, match="unknown engine 'tgi'.*transformers, paged") as e:
         kv.layer_groups(spec, "bf16", "tgi")
     assert e.value.field == "engine"

@@ -101,6 +101,15 @@ def test_a_batch_shares_the_gpu_and_prefills_interfere_with_decoding():
     assert float(m["prefill_achieved_flops_per_s"]) == pytest.approx(float(m["prefill_flops"]) / ttft)
 
 
+def test_two_requests_one_prefill_interferes_per_output_token():
+    # Batch 2: the other request's pure decode step is a batch of 1 (W + 1 x 1051.5 tokens of KV); the
+    # prefill adds 2 x 1000 x KV; one prefill per 101 decode steps: 1 / 101 x 2000 x KV / BW per step
+    m = evaluate(plan(MEM_BOUND), 2, 1000, 101)
+    assert float(m["ttft_s"]) == pytest.approx((W + 2 * 1000 * KV + 1051.5 * KV) / BW)
+    assert float(m["prefill_interference_s"]) == pytest.approx(1 / 101 * 2 * 1000 * KV / BW)
+    assert float(m["tpot_s"]) == pytest.approx((W + 2 * 1051 * KV) / BW + 1 / 101 * 2 * 1000 * KV / BW)
+
+
 def test_replicas_of_tp_and_pp_gpus_cost_per_gpu():
     m = evaluate(plan(tp=2, pp=2), 1, 128, 16)
     assert float(m["gpus_per_replica"]) == 4
@@ -116,6 +125,9 @@ def test_no_output_tokens_cost_nothing_per_output_token_but_infinity():
     assert float(m["output_tokens_per_s"]) == 0.0
     assert np.isinf(m["cost_usd_per_1m_output_tokens"]) and np.isinf(m["gpu_hours_per_1m_output_tokens"])
     assert float(m["e2e_latency_s"]) == pytest.approx(float(m["ttft_s"]))  # no decode steps
+    # with no output steps to spread it over, the other request's prefill lands on one step:
+    # (2 - 1) / max(0, 1) x 2 x 1000 x KV / BW
+    assert float(m["prefill_interference_s"]) == pytest.approx(2 * 1000 * KV / BW)
     # the input still costs: $3 / h x 2 x KV / BW per token, as above
     assert float(m["cost_usd_per_1m_input_tokens"]) == pytest.approx(3.0 * 2 * KV / BW / 3600 * 1e6)
 
@@ -144,3 +156,7 @@ def test_memory_columns_at_the_final_and_at_the_average_length():
     # on average (6000 tokens) 40.9 + 21.3 + 16.6 = 78.8 GB fit
     mid = evaluate(plan(), 52, 4000, 4000)
     assert not bool(mid["fits"]) and bool(mid["fits_avg_occupancy"])
+    # 52 sequences of 4000 + 8000 tokens: on average 8000 tokens, 54.5 + 21.3 + 16.6 = 92.4 GB: no
+    # (a third of the output, 6,666 tokens, would be 45.4 + 37.9 = 83.3 GB and fit)
+    long = evaluate(plan(), 52, 4000, 8000)
+    assert not bool(long["fits"]) and not bool(long["fits_avg_occupancy"])

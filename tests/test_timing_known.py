@@ -349,3 +349,50 @@ def test_a_pass_larger_than_every_cuda_graph_waits_for_the_cpu_launches():
     # a 4096-token prompt in chunks of 1024: 4 passes, each 3.2 ms of launches > 1.024 ms of GPU
     t4 = replace(timing(eff=eff, max_num_batched_tokens=1024), ops=_curves(T=T, A=0.0, L=0.0))
     assert float(t4.prefill(1, 4096)["time_s"]) == pytest.approx(4 * 32 * 100e-6)
+
+
+def test_pipeline_stages_hold_their_share_of_each_attention_kind():
+    # tiny Gemma-2: 2 sliding (window 8) and 2 full layers; PP=2 puts 2 layers on the fullest stage:
+    # round(2 x 1/2) = 1 of each kind. 4 heads x (16 + 16) x 2 = 256 FLOPs per query per key.
+    from tiny_configs import TINY
+    spec = ModelSpec.from_hf_config(TINY["gemma2-interleaved"], "gemma2")
+    assert timing(spec).attn_groups == (("sliding", 2, 8, 256.0), ("full", 2, 0, 256.0))
+    t = timing(spec, pp=2)
+    assert t.attn_groups == (("sliding", 1, 8, 256.0), ("full", 1, 0, 256.0))
+    assert [(g.kind, g.layers) for g in t.kv_groups] == [("sliding", 1), ("full", 1)]
+    assert t.layers == 2
+    # PP=4: one layer per stage; round(2 x 1/4) = 0 of each kind would drop a kind: at least 1 each
+    t4 = timing(spec, pp=4)
+    assert t4.attn_groups == (("sliding", 1, 8, 256.0), ("full", 1, 0, 256.0))
+    assert [g.layers for g in t4.kv_groups] == [1, 1]
+    # chunked attention (Llama-4 style) is capped by its window like a sliding layer
+    chunked = ModelSpec.from_hf_config({**TINY["llama-gqa"], "layer_types": ["chunked_attention", "full_attention"],
+                                        "sliding_window": 8}, "chunked")
+    tc = timing(chunked)
+    assert tc.attn_groups == (("chunked", 1, 8, 256.0), ("full", 1, 0, 256.0))
+    # a 20-token prefill: the chunked layer's queries see 1..8 then 8 keys: 36 + 12 x 8 = 132 keys;
+    # the full layer's 20 x 21 / 2 = 210
+    assert float(tc.attention_flops(20, 20)) == pytest.approx(256 * (132 + 210))
+    # linear-attention layers have no attention FLOPs: Qwen3-Next (tiny) keeps its one full layer
+    nxt = timing(ModelSpec.from_hf_config(TINY["qwen3next-hybrid"], "next"))
+    assert nxt.attn_groups == (("full", 1, 0, 256.0),)
+
+
+def test_other_efficiencies_give_other_times():
+    t = timing(engine="transformers", gpu=MEM_BOUND)
+    half = t.with_efficiency(replace(IDEAL, memory=0.5))
+    assert half.eff.memory == 0.5 and half.spec is t.spec
+    assert float(half.decode_step(1, 99)["time_s"]) == pytest.approx(2 * (W + 100 * KV) / BW)
+    # transformers has no measured operators: no tables to look up, no note
+    assert (t.ops, t.ops_note) == (None, "")
+
+
+def test_measured_operator_prefill_with_decode_riders():
+    # 16,384 prompt tokens + 4 decode sequences at context 1023: ceil(16,388 / 8192) = 3 passes of 8192
+    # tokens (3 x 8192 T), the prompt's attention once (A x 16384^2) and its one row (L), and in each
+    # pass the riders' attention (2e-9 x 4 x 1024) and their 4 rows (4 L); 5 ms per pass
+    T, A, L, D = 1e-6, 1e-12, 5e-5, 2e-9
+    t = replace(timing(eff=replace(IDEAL, step_overhead_s=5e-3)), ops=_curves(T, A, L, D))
+    p = t.prefill(1, 16_384, decode_batch=4, decode_context=1023)
+    expected = 3 * 8192 * T + A * 16_384**2 + L + 3 * (D * 4 * 1024 + 4 * L) + 3 * 5e-3
+    assert float(p["time_s"]) == pytest.approx(expected)
