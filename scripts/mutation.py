@@ -11,8 +11,8 @@ selected tests call each mutated function and runs only those per mutant; its re
     python scripts/mutation.py --report           # only print the table from the last runs
 
 Every mutant runs in a process forked from a server that has imported numpy, pandas, pytest and
-hypothesis but no planner or test module, so no lru_cache or test-module constant computed by the
-unmutated code leaks into a mutant's run. Hypothesis runs its "mutation" profile (tests/conftest.py:
+hypothesis and, unless the module is in IMPORT_FRESH, collected the selected tests; no lru_cache
+or test-module constant computed by the unmutated module leaks into a mutant's run. Hypothesis runs its "mutation" profile (tests/conftest.py:
 10 derandomized examples per property), so a rerun gives the same score.
 """
 
@@ -44,6 +44,11 @@ TESTS: dict[str, list[str]] = {
                 "tests/test_memory_known.py"],
 }
 TARGETS = ["timing", "serving", "memory", "kv", "slo", "formats"]
+# Modules whose tests compute something of theirs at import time (tests/synthetic.py builds its
+# FormatTable, test_formats_published.py loads the bundled one): their mutants' runs import the test
+# modules afresh. For the others the fork server collects the tests once, which saves a second or
+# so per mutant; no test module calls into them at import time.
+IMPORT_FRESH = {"formats"}
 PRELOAD = ["numpy", "pandas", "pytest", "_pytest", "hypothesis", "hypothesis.strategies"]
 
 
@@ -79,7 +84,7 @@ also_copy = ["profiles", "profiler", "tests"]
 pytest_add_cli_args_test_selection = {json.dumps(tests)}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "--hypothesis-profile=mutation"]
 process_isolation = "forkserver"
-forkserver_warmup = "import"
+forkserver_warmup = "{'import' if module in IMPORT_FRESH else 'collect'}"
 preload_modules_file = "{dest / 'preload.txt'}"
 use_git_change_detection = false
 timeout_constant = 5.0

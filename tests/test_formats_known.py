@@ -29,7 +29,7 @@ def templates() -> FormatTable:
     return FormatTable.from_dict({
         "storage_types": {"f16": {"bits_per_weight": 16}, "gptq_4b_g128": {"bits_per_weight": 4.15625, "per_in_col_bits": 32},
                           "awq_4b_g128": {"bits_per_weight": 4.15625}},
-        "formats": {"gptq-4bit-g128": {"family": "gptq", "compute_dtype": "fp16",
+        "formats": {"gptq-4bit-g128": {"family": "gptq", "compute_dtype": "fp16", "notes": "gptq notes", "source": "AutoGPTQ",
                                        "roles": {"default": "gptq_4b_g128", "embed": "f16", "lm_head": "f16", "norm": "f16"}},
                     "awq-4bit-g128": {"family": "awq", "compute_dtype": "fp16",
                                       "roles": {"default": "awq_4b_g128", "embed": "f16", "lm_head": "f16", "norm": "f16"}}}})
@@ -46,9 +46,11 @@ def test_gptq_any_bits_and_group_size_carry_a_packed_zero_point():
     fid = format_from_quantization_config(quantized(quant_method="gptq", bits=3, group_size=64), table)
     assert fid == "gptq-3bit-g64"
     st = table.storage["gptq_3b_g64"]
-    assert (st.bits_per_weight, st.per_out_row_bits, st.per_in_col_bits) == (3 + 19 / 64, 0.0, 32.0)
+    assert (st.id, st.bits_per_weight, st.per_out_row_bits, st.per_in_col_bits) == ("gptq_3b_g64", 3 + 19 / 64, 0.0, 32.0)
+    assert st.source == "formula: bits + (fp16 scale + packed zero) / group_size (see docs/weight-formats.md)"
     fmt = table.formats[fid]
-    assert (fmt.family, fmt.label, fmt.compute_dtype) == ("gptq", "GPTQ 3-bit g64", "fp16")
+    assert (fmt.id, fmt.family, fmt.label, fmt.compute_dtype) == ("gptq-3bit-g64", "gptq", "GPTQ 3-bit g64", "fp16")
+    assert (fmt.notes, fmt.source) == ("gptq notes", "AutoGPTQ")  # the template's
     assert dict(fmt.roles) == {"default": "gptq_3b_g64", "embed": "f16", "lm_head": "f16", "norm": "f16"}
     # the tiny q projection (64 x 64): 4,096 x 3.296875 + 64 columns x 32 = 15,552 bits = 1,944 B
     df = tensor_bytes(TINY_LLAMA, table, fid)
@@ -68,11 +70,18 @@ def test_gptq_any_bits_and_group_size_carry_a_packed_zero_point():
     assert (st.bits_per_weight, st.per_out_row_bits, st.per_in_col_bits) == (2.0, 18.0, 32.0)
     df = tensor_bytes(TINY_LLAMA, table, fid)
     assert float(df[(df.role == "attn_q") & (df.layer == 0)]["bytes"].iloc[0]) == 1_424
-    # group_size 0 is per channel too; defaults: 4 bits, group 128 (a listed format, returned as is)
+    # group_size 0 is per channel too: 8 bits + one 16-bit scale and 8-bit zero per row (24 bits)
     assert format_from_quantization_config(quantized(quant_method="gptq", bits=8, group_size=0), table) == "gptq-8bit-perchannel"
+    st = table.storage["gptq_8b_perchannel"]
+    assert (st.bits_per_weight, st.per_out_row_bits) == (8.0, 24.0)
+    # a group of one weight: 4 + (16 + 4) / 1 = 24 bits per weight, nothing per row
+    assert format_from_quantization_config(quantized(quant_method="gptq", bits=4, group_size=1), table) == "gptq-4bit-g1"
+    st = table.storage["gptq_4b_g1"]
+    assert (st.bits_per_weight, st.per_out_row_bits) == (24.0, 0.0)
+    # defaults: 4 bits, group 128 (a listed format, returned as is)
     assert format_from_quantization_config(quantized(quant_method="GPTQ"), table) == "gptq-4bit-g128"
     assert format_from_quantization_config(quantized(quant_method="awq"), table) == "awq-4bit-g128"
-    assert len(table.formats) == 6
+    assert len(table.formats) == 7
 
 
 def test_the_formula_reproduces_the_bundled_gptq_and_awq_storage_types():
@@ -96,7 +105,10 @@ def test_unsupported_bit_widths_and_methods_name_the_field():
     assert e.value.fix == "use 2, 3, 4 or 8 bits"
     with pytest.raises(PlannerInputError, match="quant_method 'eetq' is not modelled") as e:
         format_from_quantization_config(quantized(quant_method="eetq"), templates())
-    assert e.value.field == "config.json:quantization_config"
+    assert (e.value.field, e.value.fix) == ("config.json:quantization_config", "pick a weight format explicitly")
+    with pytest.raises(PlannerInputError) as e:  # a quantization_config without a method
+        format_from_quantization_config(quantized(bits=4), templates())
+    assert e.value.problem == "quant_method '' is not modelled"
     assert format_from_quantization_config(TINY_LLAMA, templates()) is None
 
 
@@ -122,7 +134,8 @@ def test_storage_for_each_role():
     t = FormatTable.from_dict({
         "storage_types": {"a": {"bits_per_weight": 4}, "b": {"bits_per_weight": 8}, "c": {"bits_per_weight": 16},
                           "f32": {"bits_per_weight": 32}, "bf16": {"bits_per_weight": 16}},
-        "formats": {"x": {"family": "gguf", "roles": {"default": "a", "mlp_gate": "b", "embed": "c"}},
+        "formats": {"x": {"family": "gguf", "roles": {"default": "a", "mlp_gate": "b", "embed": "c", "mlp_up": "f32",
+                                                      "mlp_down": "bf16"}},
                     "y": {"family": "float", "roles": {"default": "a", "norm": "c"}},
                     "z": {"family": "gptq", "roles": {"default": "a", "expert_gate": "c"}}}})
     x, y, z = t.get("x"), t.get("y"), t.get("z")
@@ -131,7 +144,9 @@ def test_storage_for_each_role():
     assert y.storage_for("norm", False) == "c"          # unless the format names it
     assert x.storage_for("expert_gate", True) == "b"    # an expert's gate is quantized like the MLP's
     assert x.storage_for("pos_embed", True) == "c"      # learned positions like the token embedding
-    assert x.storage_for("expert_up", True) == "a"      # no mlp_up role: the default
+    assert x.storage_for("expert_up", True) == "f32"    # and its up and down projections
+    assert x.storage_for("expert_down", True) == "bf16"
+    assert y.storage_for("expert_up", True) == "a"      # no mlp_up role: the default
     assert x.storage_for("attn_v", True) == "a"
     assert z.storage_for("expert_gate", True) == "c"    # the role itself first
     assert (x.label, x.compute_dtype, x.more_bits_type) == ("x", "bf16", "")
@@ -207,6 +222,10 @@ def test_a_storage_type_keeps_its_source():
                                                         "source": "here"}},
                                 "formats": {}}).storage["a"]
     assert st == StorageType("a", 4.0, 0.0, 0.0, "here")
+    t = FormatTable.from_dict({"storage_types": {"a": {"bits_per_weight": 4}},
+                               "formats": {"w": {"family": "gptq", "roles": {"default": "a"}}}})
+    assert t.storage["a"] == StorageType("a", 4.0, 0.0, 0.0, "")  # no source given: empty, not None
+    assert (t.get("w").notes, t.get("w").source, t.get("w").label) == ("", "", "w")
     fmt = FormatTable.from_dict({"storage_types": {"a": {"bits_per_weight": 4}},
                                  "formats": {"w": {"family": "gptq", "label": "W", "compute_dtype": "fp8",
                                                    "roles": {"default": "a"}, "notes": "n", "source": "s",

@@ -160,3 +160,35 @@ def test_memory_columns_at_the_final_and_at_the_average_length():
     # (a third of the output, 6,666 tokens, would be 45.4 + 37.9 = 83.3 GB and fit)
     long = evaluate(plan(), 52, 4000, 8000)
     assert not bool(long["fits"]) and not bool(long["fits_avg_occupancy"])
+
+
+def test_a_prefill_longer_than_its_share_of_the_batch_counts_whole():
+    # Batch 4, 100,000-token prompts, 1 output token: the prefill's extra time over the 3 others'
+    # decode step, 2 x 100,000 x KV / BW, is more than a quarter of the TTFT
+    # (W + 2 x 100,000 x KV + 3 x 100,001.5 x KV) / BW: its share of the GPU time is capped at all of it
+    m = evaluate(plan(MEM_BOUND), 4, 100_000, 1)
+    ttft = (W + 2 * 100_000 * KV + 3 * 100_001.5 * KV) / BW
+    assert float(m["ttft_s"]) == pytest.approx(ttft)
+    assert float(m["prefill_share_of_gpu_time"]) == 1.0
+    # so an input token costs $3 / h x e2e (= TTFT) / 400,000 input tokens
+    assert float(m["cost_usd_per_1m_input_tokens"]) == pytest.approx(3.0 * ttft / (4 * 100_000 * 3600) * 1e6)
+
+
+def test_costs_stay_finite_below_one_token_per_second():
+    # One request of 100,000 + 2 tokens on the H100: a compute-bound TTFT of (2 x 6,979,321,856 x 100,000
+    # + 2 x 525,336,576 + 524,288 x 100,000 x 100,001 / 2) / PEAK = 4.06 s, then one memory-bound step at
+    # 100,001.5 tokens of KV: 2 output tokens in ~4.07 s, under 1 per second
+    m = evaluate(plan(), 1, 100_000, 2)
+    ttft = (2 * 6_979_321_856 * 100_000 + 2 * 525_336_576 + 524_288 * 100_000 * 100_001 / 2) / PEAK
+    e2e = ttft + (W + 100_001.5 * KV) / BW
+    assert float(m["e2e_latency_s"]) == pytest.approx(e2e)
+    assert float(m["output_tokens_per_s"]) < 1
+    assert float(m["cost_usd_per_1m_output_tokens"]) == pytest.approx(3.0 * e2e / (2 * 3600) * 1e6)
+    assert float(m["gpu_hours_per_1m_output_tokens"]) == pytest.approx(e2e / (2 * 3600) * 1e6)
+    # one prompt token and 2000 output tokens (memory-bound): under 1 input token per second
+    m = evaluate(plan(MEM_BOUND), 1, 1, 2000)
+    ttft = (W + 2 * KV) / BW
+    e2e = ttft + 1999 * (W + (1 + 1999 / 2 + 1) * KV) / BW
+    assert float(m["e2e_latency_s"]) == pytest.approx(e2e)
+    assert float(m["input_tokens_per_s"]) < 1
+    assert float(m["cost_usd_per_1m_input_tokens"]) == pytest.approx(3.0 * ttft / 3600 * 1e6)

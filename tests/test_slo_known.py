@@ -25,23 +25,27 @@ from planner.timing import Efficiency, KernelFactor, build_timing
 SPEC = ModelSpec.from_hf_config(LLAMA31_8B, "llama-3.1-8b")
 
 
-def synthetic_plan(gpu=H100, tp=1, max_num_seqs=None, **_) -> Plan:
-    d = Deployment(tp=tp, max_num_seqs=max_num_seqs)
+def synthetic_plan(gpu=H100, dep: Deployment | None = None) -> Plan:
+    d = dep or Deployment()
     return Plan(MemoryModel.build(SPEC, gpu, d, TABLE, RUNTIME),
                 build_timing(SPEC, gpu, d, TABLE, Efficiency(), KernelFactor()), "datasheet")
 
 
 @pytest.fixture
 def on_synthetic_gpus(monkeypatch):
-    """api.build_plan on the in-code H100 ($3/h); the GPU named 'cheap' costs $1/h, 'free' nothing."""
+    """api.build_plan on in-code GPUs: the H100 ($3/h), 'cheap' ($1/h), 'free' (no price); the
+    deployment the search asks for is built as asked (tests/synthetic.py's bf16 and q4 formats)."""
     gpus = {"H100-test": H100, "cheap": replace(H100, id="cheap", price_usd_per_hour=1.0),
             "free": replace(H100, id="free", price_usd_per_hour=0.0)}
+    asked = []
 
     def build_plan(spec, gpu, dep):
         from planner.memory import check_parallelism
+        asked.append(dep)
         check_parallelism(spec, dep)
-        return synthetic_plan(gpus[gpu], dep.tp, dep.max_num_seqs)
+        return synthetic_plan(gpus[gpu], dep)
     monkeypatch.setattr(slo.api, "build_plan", build_plan)
+    return asked
 
 
 @pytest.fixture
@@ -65,14 +69,16 @@ class FakeSim:
 
 
 class Queueing:
-    """Simulated p-th TTFT = ``coef`` s x the rate per replica (requests/s); records each call."""
+    """Simulated p-th TTFT = ``coef`` s (per GPU id: ``coefs``) x the rate per replica (requests/s);
+    records each call."""
 
     def __init__(self):
-        self.coef, self.calls = 0.2, []
+        self.coef, self.coefs, self.calls, self.args = 0.2, {}, [], []
 
     def __call__(self, timing, rate, prompts, outputs, kv_bytes, max_num_seqs, seed):
         self.calls.append((rate, max_num_seqs, len(prompts), seed))
-        return FakeSim(ttft=self.coef * rate)
+        self.args.append((timing.gpu.id, set(prompts), set(outputs), kv_bytes))
+        return FakeSim(ttft=self.coefs.get(timing.gpu.id, self.coef) * rate)
 
 
 @pytest.fixture
@@ -319,3 +325,81 @@ def test_candidate_limits():
     slo.Candidates(gpus=tuple(f"g{i}" for i in range(10)), tps=(1, 2, 4, 8, 16), weights=("a", "b", "c", "d"),
                    kv_dtypes=tuple(f"k{i}" for i in range(10)))
     slo.Candidates(gpus=tuple(f"g{i}" for i in range(200)), tps=(1, 2, 4, 8, 16), kv_dtypes=tuple(f"k{i}" for i in range(2)))
+
+
+def test_the_search_builds_the_deployment_it_was_asked_for(on_synthetic_gpus, linear_metrics, queueing_sim):
+    wl = slo.Workload(12, 1000, 100)
+    df = slo.plan_capacity(SPEC, wl, slo.Targets(ttft_s=0.5), cands(weights=("q4",), kv_dtypes=("fp8",), tps=(2,),
+                                                                   max_batch=8))
+    dep = on_synthetic_gpus[0]
+    assert (dep.weights, dep.kv_dtype, dep.engine, dep.tp, dep.max_num_seqs) == ("q4", "fp8", "paged", 2, 8)
+    r = df.iloc[0]
+    assert (r["weights"], r["kv_dtype"], r["tp"], r["gpus_per_replica"], r["provenance"]) == ("q4", "fp8", 2, 2, "datasheet")
+    # the simulation gets the workload's lengths and the plan's KV room: at TP=2 a rank holds
+    # 16,060,522,496 B of bf16 weights split in two (norms 532,480 B replicated)... with q4 layer weights:
+    # (6,979,584,000 - 262,144) x 4.5 / 8 / 2 + 262,144 x 2 + 2 x 525,336,576 x 2 / 2 + 4,096 x 2
+    weights = (6_979_584_000 - 262_144) * 4.5 / 8 / 2 + 262_144 * 2 + 2 * 525_336_576 + 8_192
+    # activations at TP=2: 8192 x 2 x (21,504 + 8,192) + 8 x 128,256 x 4; 0.7 GiB overhead with NCCL
+    act = 8192 * 2 * (21_504 + 8_192) + 8 * 128_256 * 4
+    room = 81_559 * 2**20 * 0.9 - weights - act - 0.7 * 2**30
+    gpu, prompts, outputs, kv_bytes = queueing_sim.args[0]
+    assert (gpu, prompts, outputs) == ("H100-test", {1000}, {100})
+    assert kv_bytes == pytest.approx(room)
+    assert r["kv_capacity_bytes"] == pytest.approx(room)
+    # the default weights are the model's own format (bf16 here), the engine the candidates'
+    slo.plan_capacity(SPEC, wl, slo.Targets(ttft_s=0.5), cands(engine="transformers"))
+    assert (on_synthetic_gpus[-1].weights, on_synthetic_gpus[-1].engine) == ("bf16", "transformers")
+
+
+def test_the_memory_sets_the_largest_batch_at_the_average_length(on_synthetic_gpus, linear_metrics):
+    # max_num_seqs 64: activations 8192 x 102,400 + 64 x 128,256 x 4 = 871,694,336 B; room for KV
+    # 76,968,728,985.6 - 16,060,522,496 - 214,748,364.8 - 871,694,336 = 59,821,763,788.8 B. A request
+    # of 20,016 + 8,001 tokens holds 20,016 + 8,001 // 2 = 24,016 tokens on average (1,501 blocks):
+    # 3,147,825,152 B: floor(19.004) = 19 requests (at the full length, 16; at a third of the output, 20)
+    row = slo._screen(SPEC, "H100-test", 1, "bf16", "bf16", slo.Workload(1, 20_016, 8_001), slo.Targets(ttft_s=100),
+                      cands(max_batch=64))
+    assert (row["max_batch_memory"], row["batch"]) == (19, 19)
+    # 224,208 + 4,000 = 228,208 tokens on average: 29,911,678,976 B each: floor(1.99995) = 1 request
+    one = slo._screen(SPEC, "H100-test", 1, "bf16", "bf16", slo.Workload(1, 224_208, 8_001), slo.Targets(ttft_s=100),
+                      cands(max_batch=64))
+    assert (one["status"], one["max_batch_memory"], one["batch"]) == ("screened", 1, 1)
+
+
+def test_a_failed_simulation_moves_on_to_the_next_cheapest(on_synthetic_gpus, linear_metrics, queueing_sim):
+    # 'cheap' never meets (its queue: 100 s per request/s); the H100 is simulated next and confirmed
+    queueing_sim.coefs = {"cheap": 100.0}
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=("H100-test", "cheap"), max_extra_replicas=0))
+    assert list(zip(df["gpu"], df["status"], strict=True)) == [("H100-test", "meets"), ("cheap", "rejected")]
+    assert [a[0] for a in queueing_sim.args] == ["cheap", "H100-test"]
+    # at most 4 x simulate_top simulations: five failing GPUs, four simulated, the fifth left as estimated
+    gpus = {f"g{i}": replace(H100, id=f"g{i}", price_usd_per_hour=1.0 + i) for i in range(5)}
+    slo.api.build_plan = lambda spec, gpu, dep: synthetic_plan(gpus[gpu], dep)  # undone by monkeypatch
+    queueing_sim.coefs = {g: 100.0 for g in gpus}
+    queueing_sim.args.clear()
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=tuple(gpus), max_extra_replicas=0))
+    assert len(queueing_sim.args) == 4
+    assert list(df["status"]) == ["meets (mean-value)"] + ["rejected"] * 4
+    assert df["gpu"][0] == "g4"
+
+
+def test_a_confirmed_plan_that_grew_dearer_lets_the_next_one_be_simulated(on_synthetic_gpus, linear_metrics,
+                                                                            queueing_sim):
+    # 'cheap' ($1/h) screens at 5 replicas, but its queue (0.65 s per request/s) needs 0.5 >= 0.65 x 12 / n:
+    # n = 16 replicas, $16/h, dearer than the H100's 5 x $3 = $15/h, which is then simulated and meets
+    queueing_sim.coefs = {"cheap": 0.65}
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=("H100-test", "cheap"), max_extra_replicas=16))
+    assert list(zip(df["gpu"], df["status"], df["usd_per_hour"], strict=True)) == [
+        ("H100-test", "meets", 15.0), ("cheap", "meets", 16.0)]
+    assert [a[0] for a in queueing_sim.args] == ["cheap"] * 12 + ["H100-test"]  # 5..16 replicas, then the H100
+    queueing_sim.args.clear()
+    queueing_sim.coefs = {"cheap": 0.6}  # 0.5 >= 0.6 x 12 / n: n = 15 replicas, $15/h: ties the H100
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=("H100-test", "cheap"), max_extra_replicas=16))
+    assert [a[0] for a in queueing_sim.args] == ["cheap"] * 11  # 5..15 replicas; $15 is not below $15
+    assert list(zip(df["gpu"], df["status"], strict=True)) == [("cheap", "meets"), ("H100-test", "meets (mean-value)")]
+    assert df["replicas"][0] == 15
+    for c in ("replicas", "gpus_total", "batch", "max_batch_memory", "gpus_per_replica", "sim_preemptions"):
+        assert str(df[c].dtype) == "Int64", c
