@@ -396,3 +396,130 @@ def test_measured_operator_prefill_with_decode_riders():
     p = t.prefill(1, 16_384, decode_batch=4, decode_context=1023)
     expected = 3 * 8192 * T + A * 16_384**2 + L + 3 * (D * 4 * 1024 + 4 * L) + 3 * 5e-3
     assert float(p["time_s"]) == pytest.approx(expected)
+
+
+def test_decode_and_single_token_steps_count_their_flops_exactly():
+    # decode: 4 sequences at context 999 (1000 keys each): 4 x 2 x 6,979,321,856 + 4 rows x 2 x 525,336,576
+    # + 4 x 524,288 x 1000; no prefill chunk, so no extra sampled row and no extra KV
+    t = timing(engine="transformers")
+    d = t.decode_step(4, 999)
+    body, lm = 2 * 6_979_321_856, 2 * 525_336_576
+    assert float(d["flops"]) == pytest.approx(4 * body + 4 * lm + 4 * 524_288 * 1000, rel=1e-12)
+    assert float(d["kv_read_bytes"]) == 4 * 1000 * KV
+    assert float(d["memory_s"]) == pytest.approx((W + 4 * 1000 * KV) / BW)
+    assert float(d["compute_s"]) == pytest.approx((4 * body + 4 * lm + 4 * 524_288 * 1000) / PEAK)
+    # a one-token prefill chunk is a prefill: its KV (1 token) is read, its row sampled, its key seen
+    s = t.step(0, 0, prefill_tokens=1)
+    assert float(s["flops"]) == pytest.approx(body + lm + 524_288, rel=1e-12)
+    assert float(s["kv_read_bytes"]) == KV
+
+
+def test_paged_steps_round_every_read_to_blocks_and_cap_windows_at_the_chunk_budget():
+    # paged mixed step: 4 sequences at context 1000 read ceil(1001 / 16) = 63 blocks = 1008 tokens each;
+    # a chunk appended up to 2050 tokens reads ceil(2050 / 16) = 129 blocks = 2064 tokens
+    t = timing(gpu=MEM_BOUND)
+    s = t.step(4, 1000, prefill_tokens=512, prefill_context=2050)
+    assert float(s["kv_read_bytes"]) == (4 * 1008 + 2064) * KV
+    # transformers' cache holds exactly the tokens: (4 x 1001 + 2050) x KV; the chunk's 512 queries see
+    # keys 1539..2050: (2050 x 2051 - 1538 x 1539) / 2 = 918,784
+    tr = timing(gpu=MEM_BOUND, engine="transformers").step(4, 1000, prefill_tokens=512, prefill_context=2050)
+    assert float(tr["kv_read_bytes"]) == (4 * 1001 + 2050) * KV
+    assert float(tr["flops"]) == pytest.approx(516 * 2 * 6_979_321_856 + 5 * 2 * 525_336_576
+                                               + 524_288 * (4 * 1001 + 918_784), rel=1e-12)
+    # Mistral (window 4096) with max_num_batched_tokens 2050: a sequence holds at most 4095 + 2050 = 6145
+    # tokens -> 385 blocks + 1 = 6,176 tokens of KV per layer, whether decoding, prefilling or riding along
+    m = timing(ModelSpec.from_hf_config(MISTRAL_7B, "mistral"), gpu=MEM_BOUND, max_num_batched_tokens=2050)
+    assert float(m.decode_step(1, 32_767)["kv_read_bytes"]) == 6_176 * KV
+    assert float(m.step(0, 0, prefill_tokens=2050, prefill_context=32_768)["kv_read_bytes"]) == 6_176 * KV
+    wm = 14_221_320_192  # Mistral's weights read per pass (test_tpot_of_a_sliding_window_model...)
+    # a 2000-token prompt (125 blocks + 1 = 2,016 tokens, written and re-read) with one rider at context
+    # 32,767 (6,176 tokens): ceil(2001 / 2050) = 1 pass
+    p = m.prefill(1, 2000, decode_batch=1, decode_context=32_767)
+    assert float(p["bytes"]) == wm + 2 * 2_016 * KV + 6_176 * KV
+
+
+def test_prefill_riders_default_to_an_empty_context_and_pay_the_tp_allreduce():
+    # riders without a context: 2 sequences at context 0 read 1 token of KV each
+    t = timing(gpu=MEM_BOUND, engine="transformers")
+    assert float(t.prefill(1, 1000, decode_batch=2)["bytes"]) == W + 2 * 1000 * KV + 2 * KV
+    # TP=2: the all-reduce carries the prompt's and the riders' tokens: 2 x 32 layers x
+    # (2 x 1/2 x 1003 x 8,192 B / 450 GB/s + 10 us)
+    eff = replace(IDEAL, allreduce_latency_s=10e-6)
+    t2 = timing(gpu=MEM_BOUND, engine="transformers", tp=2, eff=eff)
+    p = t2.prefill(1, 1000, decode_batch=3, decode_context=999)
+    weights = (W - 532_480) / 2 + 532_480
+    comm = 2 * 32 * (1003 * 8192 / 450e9 + 10e-6)
+    assert float(p["time_s"]) == pytest.approx((weights + (2 * 1000 + 3 * 1000) * KV / 2) / BW + comm)
+    # a kernel that dequantizes from 8190 tokens per pass on: the 8190-token prompt with 3 riders runs in
+    # 2 passes of 8192 tokens, both dequantizing (2 B per matmul weight, 6,979,321,856 of them)
+    k = KernelFactor(dequant_bytes_per_weight=2.0, dequant_min_tokens=8190)
+    pk = timing(gpu=MEM_BOUND, kernel=k).prefill(1, 8190, decode_batch=3, decode_context=999)
+    assert float(pk["bytes"]) == 2 * (W + 2 * 6_979_321_856) + 2 * 8192 * KV + 3 * 1008 * KV
+
+
+def test_pipeline_and_tensor_parallel_scale_the_per_token_work():
+    # PP=2: the fullest stage multiplies half the layer weights: 2 x 6,979,321,856 / 2 FLOPs per token;
+    # its matmul weights 6,979,321,856 / 2
+    t = timing(pp=2)
+    assert t.flops_per_token == 6_979_321_856
+    assert t.matmul_weights == 6_979_321_856 / 2
+    assert t.lm_head_flops == 2 * 525_336_576  # the head is on the last stage, whole
+    # TP=2 splits both the body and the head
+    t2 = timing(tp=2)
+    assert (t2.flops_per_token, t2.lm_head_flops) == (6_979_321_856, 525_336_576)
+    # tiny Mixtral, PP=2: one of its two MoE layers on the fullest stage
+    from tiny_configs import TINY
+    assert timing(ModelSpec.from_hf_config(TINY["mixtral-moe"], "m"), pp=2).moe_layers == 1
+    # a one-layer MoE: one expert of its single MoE layer is 3 x 96 x 64 x 2 B = 36,864 B
+    one = timing(ModelSpec.from_hf_config({**TINY["mixtral-moe"], "num_hidden_layers": 1}, "m1"))
+    assert (one.moe_layers, one.expert_bytes_per_expert) == (1, 36_864)
+    # no offload: nothing is read from the host
+    assert (t.cpu_layers, t.cpu_layer_bytes) == (0, 0.0)
+
+
+def test_learned_positions_are_gathered_not_read():
+    # tiny GPT-2 (tied): a decode pass reads its 2 layers (2 x 49,984 params), the final norm (128) and
+    # the tied token table as the head (128 x 64 = 8,192), not the 256 x 64 position table:
+    # (99,968 + 128 + 8,192) x 2 B = 216,576 B
+    from tiny_configs import TINY
+    assert timing(ModelSpec.from_hf_config(TINY["gpt2-mha"], "gpt2")).dense_weight_bytes == 216_576
+
+
+def test_compute_dtype_of_each_weight_family():
+    # 16-bit weights use the GPU's 16-bit peak (named fp16 for the lookup); int8 weights on a GPU without
+    # int8 tensor cores run as W8A16 at the 16-bit peak too; with them, at the int8 peak
+    st = {"h": {"bits_per_weight": 16}, "q8": {"bits_per_weight": 8}, "bf16": {"bits_per_weight": 16}}
+    table = TABLE.from_dict({"storage_types": st, "formats": {
+        "bf": {"family": "float", "roles": {"default": "h"}, "compute_dtype": "bf16"},
+        "f16": {"family": "float", "roles": {"default": "h"}, "compute_dtype": "fp16"},
+        "w8a8": {"family": "int8", "roles": {"default": "q8", "embed": "h"}, "compute_dtype": "int8"}}})
+    bf16_only = replace(H100, peak_flops=(("bf16", 989.4e12),))
+    with_int8 = replace(H100, peak_flops=H100.peak_flops + (("int8", 1978.9e12),))
+
+    def dtype(fmt, gpu=H100):
+        return build_timing(SPEC, gpu, Deployment(weights=fmt), table, IDEAL, KernelFactor()).compute_dtype
+    assert (dtype("bf"), dtype("f16"), dtype("w8a8"), dtype("w8a8", with_int8)) == ("fp16", "fp16", "fp16", "int8")
+    assert build_timing(SPEC, bf16_only, Deployment(weights="bf"), table, IDEAL, KernelFactor()).peak_flops == 989.4e12
+
+
+def test_measured_operator_steps_take_the_chunks_share_of_a_prefill_and_the_graph_edge():
+    # a 512-token chunk that ends at 2048 tokens does 512 x (2048 - 256) / (2048^2 / 2) = 0.4375 of a
+    # whole 2048-token prefill's attention; token ops 512 T; one sampled row
+    T, A, L = 1e-6, 1e-12, 5e-5
+    t = replace(timing(), ops=_curves(T, A, L))
+    s = t.step(0, 0, prefill_tokens=512, prefill_context=2048)
+    assert float(s["time_s"]) == pytest.approx(512 * T + 0.4375 * A * 2048**2 + L)
+    # a pass of exactly the largest graph's size (512 tokens) still runs on the graph
+    eff = replace(IDEAL, eager_layer_overhead_s=100e-6, graph_max_tokens=512)
+    g = replace(timing(eff=eff), ops=_curves(T=T, A=0.0, L=0.0))
+    assert float(g.step(0, 0, prefill_tokens=512)["time_s"]) == pytest.approx(512 * T)
+    assert float(g.step(0, 0, prefill_tokens=513)["time_s"]) == pytest.approx(32 * 100e-6)
+
+
+def test_a_bundled_gpu_with_operator_tables_uses_them():
+    from planner import profiles
+    t = build_timing(SPEC, profiles.gpu("H100-SXM"), Deployment(), profiles.formats(), IDEAL, KernelFactor())
+    assert t.ops is not None and t.ops_note == ""
+    assert t.source.startswith("measured operator tables: ")
+    # the step is the tables' time (plus no overhead here), not the roofline's
+    assert float(t.decode_step(8, 1000)["time_s"]) == pytest.approx(float(t.ops.step_s(8, 1000)))
