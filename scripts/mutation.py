@@ -87,7 +87,8 @@ process_isolation = "forkserver"
 forkserver_warmup = "{'import' if module in IMPORT_FRESH else 'collect'}"
 preload_modules_file = "{dest / 'preload.txt'}"
 use_git_change_detection = false
-timeout_constant = 5.0
+timeout_constant = 2.0
+timeout_multiplier = 5.0
 """
     path = dest / "pyproject.toml"
     if not path.exists() or path.read_text() != text:

@@ -273,3 +273,54 @@ def test_deployment_upper_limits():
             Deployment(**kw)
         assert e.value.field == field, kw
     Deployment(gpu_memory_utilization=1.0)
+
+
+def test_a_transformers_engine_kv_room_uses_the_whole_memory():
+    # 85,520,809,984 B - 16,060,522,496 weights - one chunk's activations (8192 x 102,400 + one row of
+    # logits 128,256 x 4 = 839,373,824 B) - 0.5 GiB context = 68,084,042,752 B
+    assert mm(engine="transformers").kv_budget_bytes() == 68_084_042_752
+
+
+@pytest.fixture
+def plan_calls(monkeypatch):
+    """Counts MemoryModel.plan calls (each a memory plan of every batch in a vector)."""
+    calls = []
+    original = MemoryModel.plan
+
+    def counted(self, *a, **k):
+        calls.append(a)
+        return original(self, *a, **k)
+    monkeypatch.setattr(MemoryModel, "plan", counted)
+    return calls
+
+
+def test_max_batch_confirms_an_exact_estimate_with_two_plans(plan_calls):
+    # When every sequence adds the same bytes (paged: the activations are the fixed profile run), the
+    # closed form floor(room / bytes per sequence) is the answer: one plan shows one more does not fit,
+    # one that the answer does. 4000 + 96 tokens: 111 (test_plan_kv_budget_max_batch_and_max_context_by_hand)
+    m = mm()
+    assert int(m.max_batch(4000, 96)) == 111
+    assert len(plan_calls) == 2
+    # nothing fits (70 GB of weights): 0, again in two plans
+    plan_calls.clear()
+    assert int(replace(m, weights_bytes=76e9).max_batch(4096)) == 0
+    assert len(plan_calls) == 2
+    # transformers: activations grow linearly with the batch, also exact: 72 (test_the_paged_solver...)
+    plan_calls.clear()
+    assert int(mm(engine="transformers").max_batch(4096)) == 72
+    assert len(plan_calls) == 2
+
+
+def test_max_batch_stops_at_its_cap(plan_calls):
+    # tiny Llama: 16 tokens of KV (one block) x 2 layers x 128 B = 4 KiB per sequence: 80 GB would hold
+    # ~19 million, the solver stops at 2^20, after one plan at the cap and one to confirm it
+    tiny = ModelSpec.from_hf_config(TINY["llama-gqa"], "tiny")
+    assert int(mm(tiny).max_batch(10)) == 1 << 20
+    assert len(plan_calls) == 2
+
+
+def test_solvers_return_whole_numbers():
+    m = mm()
+    assert m.max_batch(4000, 96).dtype == np.int64
+    assert m.max_context(1).dtype == np.int64
+    np.testing.assert_array_equal(m.max_context(np.array([1, 2])), [455_648, 227_824])  # 28,478 blocks, halved
