@@ -324,3 +324,86 @@ def test_solvers_return_whole_numbers():
     assert m.max_batch(4000, 96).dtype == np.int64
     assert m.max_context(1).dtype == np.int64
     np.testing.assert_array_equal(m.max_context(np.array([1, 2])), [455_648, 227_824])  # 28,478 blocks, halved
+
+
+def test_the_kv_head_rule_names_tp_and_its_fix():
+    # 24 heads, 6 KV heads, TP=4: 4 splits the heads but neither 4 | 6 nor 6 | 4
+    odd = ModelSpec.from_hf_config({**LLAMA31_8B, "num_attention_heads": 24, "num_key_value_heads": 6, "head_dim": 128}, "odd")
+    with pytest.raises(PlannerInputError) as e:
+        check_parallelism(odd, Deployment(tp=4))
+    assert e.value.field == "tp"
+    assert e.value.problem == "6 KV heads and TP=4: neither divides the other"
+    assert e.value.fix == "use a TP degree that divides the KV heads or a multiple of them"
+
+
+MISTRAL_7B = {**LLAMA31_8B, "model_type": "mistral", "vocab_size": 32000, "sliding_window": 4096}
+
+
+def test_the_memory_plan_caps_a_sliding_window_cache():
+    # Mistral-7B: 32 sliding layers (window 4096) x 8 KV heads x 256 x 2 B = 131,072 B per token. A paged
+    # engine keeps window - 1 + max_num_batched_tokens tokens, rounded up to blocks of 16, + 1 block:
+    # 4095 + 8192 = 12,287 -> 768 blocks + 1 = 12,304 tokens, whatever the context beyond it
+    mistral = ModelSpec.from_hf_config(MISTRAL_7B, "mistral")
+    m = mm(mistral)
+    assert float(m.kv_bytes(1, 32_768)) == 12_304 * 131_072
+    assert float(m.plan(2, 32_000, 768)["kv_cache_bytes"]) == 2 * 12_304 * 131_072
+    # max_num_batched_tokens 2048: 4095 + 2048 = 6,143 -> 384 blocks + 1 = 6,160 tokens
+    assert float(mm(mistral, max_num_batched_tokens=2048).kv_bytes(1, 32_768)) == 6_160 * 131_072
+    # transformers keeps exactly the last window - 1 = 4,095 tokens, or the context when shorter
+    t = mm(mistral, engine="transformers")
+    assert float(t.kv_bytes(1, 32_768)) == 4_095 * 131_072
+    assert float(t.kv_bytes(1, 1_000)) == 1_000 * 131_072
+
+
+def test_a_transformers_cache_is_not_rounded_to_blocks():
+    # 1000 tokens: exactly 1000 x 131,072 B (a paged engine holds 63 blocks = 1,008 tokens)
+    assert float(mm(engine="transformers").kv_bytes(1, 1000)) == 1000 * 131_072
+    assert float(mm().kv_bytes(1, 1000)) == 1008 * 131_072
+
+
+def test_every_plan_entry_has_the_batchs_shape():
+    p = mm().plan(np.array([1, 2, 3]), 1000)
+    for k, v in p.items():
+        assert np.shape(v) == (3,), k
+    # weights and overhead do not change with the batch; KV does: 1, 2, 3 x 1,008 x 131,072 B
+    np.testing.assert_array_equal(p["weights_bytes"], [16_060_522_496] * 3)
+    np.testing.assert_array_equal(p["kv_cache_bytes"], [132_120_576, 264_241_152, 396_361_728])
+
+
+def test_max_batch_takes_logarithmically_many_plans(plan_calls):
+    # The saturating case of test_the_solver_grows_past_the_first_estimate_when_activations_saturate,
+    # now with 96 output tokens: 196 tokens -> 13 blocks = 208 tokens x 131,072 B = 27,262,976 B per
+    # sequence, activations saturated (b x 100 >= 8192 from b = 82 on):
+    # floor(59,723,263,180.8 / 27,262,976) = floor(2,190.6) = 2,190 sequences. The first estimate also
+    # charges 100 x 102,400 B of activations per sequence, so the solver doubles its step upward, then
+    # bisects the last step: at most 2 x 21 + 2 plans for any answer up to 2^20, never a walk one by one.
+    m = mm(rt=replace(RUNTIME, paged_profiles_full_budget=False))
+    assert int(m.max_batch(100, 96)) == 2_190
+    assert 10 < len(plan_calls) <= 44
+    assert bool(m.plan(2_190, 100, 96)["fits"]) and not bool(m.plan(2_191, 100, 96)["fits"])
+
+
+class _ConvexActivations(MemoryModel):
+    """Activations of b^2 x 2^18 B (a quarter MiB): faster than linear, so the solver's first
+    estimate (the slope from 0 to 1 sequence) overshoots and it must step back down."""
+
+    def activations(self, batch, prompt):
+        return np.asarray(batch, dtype=float) ** 2 * 2**18 + 0 * np.asarray(prompt, dtype=float)
+
+
+def test_max_batch_never_reports_a_batch_that_does_not_fit():
+    # No weights or overhead; 16 + 16 tokens = 2 blocks = 32 x 131,072 B = 4 MiB of KV per sequence.
+    # In MiB a batch b needs 4 b + b^2 / 4. Capacity 180 MiB: b = 20 needs 80 + 100 = 180 exactly (and
+    # fits: the plan allows total == capacity); b = 21 needs 84 + 110.25. The first estimate
+    # floor(180 / 4.25) = 42 does not fit, and the solver must come down to 20.
+    base = mm()
+    m = _ConvexActivations(**{**base.__dict__, "weights_bytes": 0.0, "overhead": 0.0,
+                              "capacity_bytes": 180 * 2**20})
+    assert float(m.plan(20, 16, 16)["total_bytes"]) == 180 * 2**20
+    assert bool(m.plan(20, 16, 16)["fits"])
+    assert int(m.max_batch(16, 16)) == 20
+    # capacity 8.5 MiB: one sequence needs 4.25, two 9: the estimate floor(8.5 / 4.25) = 2 comes down to 1
+    one = replace(m, capacity_bytes=8.5 * 2**20)
+    assert int(one.max_batch(16, 16)) == 1
+    # 4 MiB: not even one (4.25 MiB)
+    assert int(replace(m, capacity_bytes=4 * 2**20).max_batch(16, 16)) == 0
