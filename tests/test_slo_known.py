@@ -133,7 +133,7 @@ def test_cost_of_a_deployment():
     slo._cost(row, slo.Workload(12, 1000, 200))
     assert row["gpus_total"] == 10 and row["usd_per_hour"] == 25.0
     assert row["cost_usd_per_1m_output_tokens"] == pytest.approx(25 / (12 * 200 * 3600) * 1e6)
-    assert row["cost_usd_per_1m_requests"] == pytest.approx(25 / (12 * 3600) * 1e6)
+    assert row["cost_usd_per_1m_requests"] == pytest.approx(25 / (12 * 3600) * 1e6, rel=1e-12)
     assert row["capacity_headroom"] == pytest.approx(0.04)
 
 
@@ -403,3 +403,101 @@ def test_a_confirmed_plan_that_grew_dearer_lets_the_next_one_be_simulated(on_syn
     assert df["replicas"][0] == 15
     for c in ("replicas", "gpus_total", "batch", "max_batch_memory", "gpus_per_replica", "sim_preemptions"):
         assert str(df[c].dtype) == "Int64", c
+
+
+def test_a_target_met_exactly_is_met(on_synthetic_gpus, linear_metrics):
+    # batch 1: TTFT 1 / 10 = 0.1 s meets a 0.1 s target exactly; TPOT 0.01 s misses 0.005 s, so only the
+    # TPOT target is named
+    row = slo._screen(SPEC, "H100-test", 1, "bf16", "bf16", slo.Workload(1, 1000, 100),
+                      slo.Targets(ttft_s=0.1, tpot_s=0.005), cands())
+    assert (row["status"], row["failed"]) == ("rejected", "tpot")
+    assert row["reason"].startswith("latency at batch 1 (mean): TPOT 0.01 s > 0.005 s; ")
+
+
+def test_a_plan_of_exactly_max_gpus_is_kept(on_synthetic_gpus, linear_metrics, queueing_sim):
+    # 5 replicas of one GPU (test_replicas_are_the_rate_over...): a limit of 5 GPUs allows it
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5), cands(max_gpus=5))
+    assert (df["status"][0], df["gpus_total"][0]) == ("meets", 5)
+
+
+def test_the_memory_rejection_counts_the_whole_output(on_synthetic_gpus, linear_metrics):
+    # 400,000 + 200,000 tokens: on average 500,000 held (31,250 blocks = 65,536,000,000 B of KV, plus
+    # 17,118,235,852.8 B of weights, activations and non-torch memory, over 76,968,728,985.6 B): not one fits.
+    # The reason quotes the full request: 600,000 tokens = 37,500 blocks x 2,097,152 B = 78,643,200,000 B
+    # + 16,060,522,496 + 842,964,992 + 214,748,364.8 = 95,761,435,852.8 B = 89.18 GiB
+    row = slo._screen(SPEC, "H100-test", 1, "bf16", "bf16", slo.Workload(1, 400_000, 200_000), slo.Targets(ttft_s=10),
+                      cands())
+    assert (row["status"], row["failed"]) == ("rejected", "memory")
+    assert row["reason"].startswith("memory: one request of 400000+200000 tokens needs 89.2 GiB per GPU, 71.7 GiB ")
+
+
+def test_the_table_names_the_gpu_the_plan_was_built_for(monkeypatch, linear_metrics):
+    # a GPU asked for by another name (an alias) is listed under its profile's id
+    monkeypatch.setattr(slo.api, "build_plan", lambda spec, gpu, dep: synthetic_plan(H100, dep))
+    row = slo._screen(SPEC, "h100", 1, "bf16", "bf16", slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.55), cands())
+    assert row["gpu"] == "H100-test"
+
+
+@pytest.fixture
+def two_gpus_one_price(monkeypatch, queueing_sim):
+    """'slow' and 'fast', both $3 per GPU-hour; the mean metrics of ``linear_metrics``, but 'fast' serves
+    4 % more requests per second at each batch (b / 2 x 1.04)."""
+    gpus = {g: replace(H100, id=g) for g in ("slow", "fast")}
+    monkeypatch.setattr(slo.api, "build_plan", lambda spec, gpu, dep: synthetic_plan(gpus[gpu], dep))
+
+    def evaluate(plan, b, p, o):
+        b = np.asarray(b, dtype=float)
+        speed = 1.04 if plan.memory.gpu.id == "fast" else 1.0
+        return {"ttft_s": b / 10, "tpot_s": b / 100, "e2e_latency_s": 1.0 * b, "requests_per_s": b / 2 * speed}
+    monkeypatch.setattr(slo, "evaluate", evaluate)
+    return queueing_sim
+
+
+def test_equal_cost_plans_rank_by_throughput(two_gpus_one_price):
+    # TTFT b / 10 <= 0.5: batch 5 on both; 'slow' serves 2.5 requests/s, 'fast' 2.6: at 12 requests/s
+    # ceil(4.8) = 5 and ceil(4.62) = 5 replicas, $15/h each. The one with more throughput to spare is
+    # simulated first (and, confirmed, leaves the other unsimulated: $15 is not below $15)
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=("slow", "fast")))
+    assert [a[0] for a in two_gpus_one_price.args] == ["fast"]
+    assert list(zip(df["gpu"], df["status"], strict=True)) == [("fast", "meets"), ("slow", "meets (mean-value)")]
+    # both simulated and confirmed: the same order within the same status and cost
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=("slow", "fast"), simulate_top=2))
+    assert list(zip(df["gpu"], df["status"], strict=True)) == [("fast", "meets"), ("slow", "meets")]
+    assert list(df["requests_per_s_per_replica"]) == pytest.approx([2.6, 2.5])
+    assert list(df.index) == [0, 1] and "index" not in df.columns
+
+
+def test_at_most_four_simulations_per_plan_asked_for(on_synthetic_gpus, linear_metrics, queueing_sim, monkeypatch):
+    # five GPUs whose simulations all fail: simulate_top=2 allows 4 x 2 = 8 simulations, so all five run
+    gpus = {f"g{i}": replace(H100, id=f"g{i}", price_usd_per_hour=1.0 + i) for i in range(5)}
+    monkeypatch.setattr(slo.api, "build_plan", lambda spec, gpu, dep: synthetic_plan(gpus[gpu], dep))
+    queueing_sim.coefs = {g: 100.0 for g in gpus}
+    df = slo.plan_capacity(SPEC, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.5),
+                           cands(gpus=tuple(gpus), max_extra_replicas=0, simulate_top=2))
+    assert [a[0] for a in queueing_sim.args] == ["g0", "g1", "g2", "g3", "g4"]
+    assert list(df["status"]) == ["rejected"] * 5
+
+
+def test_the_simulated_lengths_follow_the_seed(on_synthetic_gpus, linear_metrics, queueing_sim):
+    # uniform lengths are drawn from the candidates' seed: the same seed draws the same requests
+    wl = slo.Workload(12, 1000, 100, "uniform")
+    for _ in range(2):
+        slo.plan_capacity(SPEC, wl, slo.Targets(ttft_s=0.5), cands(seed=3))
+    slo.plan_capacity(SPEC, wl, slo.Targets(ttft_s=0.5), cands(seed=4))
+    (_, p1, o1, _), (_, p2, o2, _), (_, p3, _, _) = queueing_sim.args
+    assert (p1, o1) == (p2, o2) and len(p1) > 1
+    assert p3 != p1
+
+
+def test_more_input_limits():
+    with pytest.raises(PlannerInputError) as e:
+        slo.Workload(1, 10, (1 << 24) + 1)
+    assert e.value.field == "output"
+    ok = dict(gpus=("H100-test",))
+    slo.Candidates(**ok, tps=(1024,))
+    for kw, field in ((dict(tps=(1025,)), "tp"), (dict(max_gpus=(1 << 20) + 1), "max_gpus")):
+        with pytest.raises(PlannerInputError) as e:
+            slo.Candidates(**{**ok, **kw})
+        assert e.value.field == field, kw

@@ -126,7 +126,8 @@ def test_prefill_with_decode_sequences_riding_in_the_chunk():
     t = timing(gpu=MEM_BOUND, engine="transformers").prefill(1, 1000, decode_batch=3, decode_context=999)
     assert float(t["bytes"]) == W + 2 * 1000 * KV + 3 * 1000 * KV
     body = 2 * 6_979_321_856
-    assert float(t["flops"]) == pytest.approx(1003 * body + 4 * 2 * 525_336_576 + 524_288 * (1000 * 1001 / 2 + 3 * 1000))
+    assert float(t["flops"]) == pytest.approx(1003 * body + 4 * 2 * 525_336_576 + 524_288 * (1000 * 1001 / 2 + 3 * 1000),
+                                          rel=1e-12)
     # paged, 8190 prompt tokens + 3 riders = 8193 > 8192: two chunks, each reading W
     tp = timing(gpu=MEM_BOUND).prefill(1, 8190, decode_batch=3, decode_context=999)
     # prompt KV 512 blocks = 8192 tokens; riders 3 x 63 blocks = 3 x 1008 tokens
@@ -523,3 +524,36 @@ def test_a_bundled_gpu_with_operator_tables_uses_them():
     assert t.source.startswith("measured operator tables: ")
     # the step is the tables' time (plus no overhead here), not the roofline's
     assert float(t.decode_step(8, 1000)["time_s"]) == pytest.approx(float(t.ops.step_s(8, 1000)))
+
+
+def test_a_mixed_steps_prefill_attention_runs_at_the_attention_efficiency():
+    # The mixed step of test_a_mixed_step_reads_every_decode_sequences_kv_and_the_chunks_prefix on the
+    # compute-bound GPU, GEMMs at 0.5 and prefill attention at 0.25: the chunk's attention (524,288 x
+    # 917,760 FLOPs) at 0.25; the matmuls and the decode sequences' attention (524,288 x 4 x 1001) at 0.5
+    eff = replace(IDEAL, compute=0.5, attention_compute=0.25)
+    t = timing(engine="transformers", eff=eff, gpu=COMPUTE_BOUND).step(4, 1000, prefill_tokens=512, prefill_context=2048)
+    gemm = 516 * 2 * 6_979_321_856 + 5 * 2 * 525_336_576 + 524_288 * 4 * 1001
+    attn = 524_288 * 917_760
+    assert float(t["compute_s"]) == pytest.approx(gemm / (PEAK * 0.5) + attn / (PEAK * 0.25), rel=1e-12)
+    assert float(t["time_s"]) == pytest.approx(gemm / (PEAK * 0.5) + attn / (PEAK * 0.25), rel=1e-12)
+
+
+def test_a_long_sliding_window_prompt_writes_only_the_window_it_keeps():
+    # Mistral (window 4096) at max_num_batched_tokens 2048: an 8000-token prompt runs in ceil(8000 / 2048)
+    # = 4 passes (4 x 14,221,320,192 B of weights) and keeps 4095 + 2048 = 6,143 tokens -> 384 blocks + 1
+    # = 6,160 tokens of KV, written and re-read: 2 x 6,160 x 131,072 B
+    m = timing(ModelSpec.from_hf_config(MISTRAL_7B, "mistral"), gpu=MEM_BOUND, max_num_batched_tokens=2048)
+    assert float(m.prefill(1, 8000)["bytes"]) == 4 * 14_221_320_192 + 2 * 6_160 * KV
+
+
+def test_a_dense_model_has_no_expert_traffic_and_its_zero_terms_are_vectors():
+    t = timing()
+    assert (t.expert_bytes_per_expert, t.moe_layers) == (0.0, 0)
+    # vectorised: integer token counts in, one float per count out, all zero (no experts; TP=1 has
+    # no all-reduce)
+    for z in (t.experts_touched(np.array([1, 2, 3])), t.comm_s(np.array([1, 2, 3]))):
+        assert z.shape == (3,) and z.dtype == np.float64 and not z.any()
+    # TP=2 on a GPU without an interconnect figure: no all-reduce time either
+    t2 = timing(gpu=replace(H100, interconnect_bytes_per_s=0.0), tp=2)
+    z = t2.comm_s(np.array([1, 2, 3]))
+    assert z.shape == (3,) and z.dtype == np.float64 and not z.any()
