@@ -192,3 +192,13 @@ def test_costs_stay_finite_below_one_token_per_second():
     assert float(m["e2e_latency_s"]) == pytest.approx(e2e)
     assert float(m["input_tokens_per_s"]) < 1
     assert float(m["cost_usd_per_1m_input_tokens"]) == pytest.approx(3.0 * ttft / 3600 * 1e6)
+
+
+def test_no_output_tokens_raise_no_numpy_warning():
+    # output 0: no output throughput, so the per-output-token figures are infinite by choice, not by a
+    # division numpy warns about (the CLI and dashboard would print "divide by zero encountered")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = evaluate(plan(MEM_BOUND), np.array([1, 2]), 1000, 0)
+    assert np.isinf(m["cost_usd_per_1m_output_tokens"]).all() and np.isinf(m["gpu_hours_per_1m_output_tokens"]).all()
