@@ -407,3 +407,7 @@ def test_max_batch_never_reports_a_batch_that_does_not_fit():
     assert int(one.max_batch(16, 16)) == 1
     # 4 MiB: not even one (4.25 MiB)
     assert int(replace(m, capacity_bytes=4 * 2**20).max_batch(16, 16)) == 0
+    # vectorised: the 16 + 16 request overshoots (42 -> 20) while a 704 + 16 one does not: 720 tokens = 45
+    # blocks = 90 MiB of KV, one sequence 90.25 MiB, two 181 MiB > 180: the estimate floor(180 / 90.25) = 1
+    # is already the answer and must stay so while the other element steps down
+    np.testing.assert_array_equal(m.max_batch(np.array([16, 704]), 16), [20, 1])
