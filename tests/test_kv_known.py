@@ -157,6 +157,11 @@ def test_ssm_state_per_sequence_by_hand():
     assert kv.kv_bytes_per_token(g) == 128
     assert kv.kv_cache_bytes(g, 2, 100, "transformers") == 44_032
     assert float(kv.tokens_held(g[0], 100, "paged")) == 0.0  # a state holds no tokens
+    # ... at every context of a vector: the state groups alone cost 3 x 3,072 B per sequence at each
+    held = kv.tokens_held(g[0], np.array([10, 100, 1000]), "paged")
+    assert held.shape == (3,) and not held.any()
+    states = kv.kv_cache_bytes(g[:1], 1, np.array([10, 100, 1000]), "transformers")
+    assert states.shape == (3,) and list(states) == [9_216] * 3
 
 
 def test_paged_blocks_windows_and_defaults():
