@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test venv lint bench chromium gpu-validate fuzz
+.PHONY: run test venv lint bench chromium gpu-validate fuzz mutation
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: venv chromium
 # The large-budget fuzz of the command line (docs/robustness.md); CI runs a fixed sample of it.
 fuzz: venv
 	$(VENV)/bin/python scripts/fuzz_cli.py --runs 21000 --jobs $$(nproc)
+
+# Mutation testing of planner/ (docs/mutation.md), one module at a time on 2 CPUs; results stay under
+# .mutation/. make mutation MODULES="kv slo" ARGS="--fresh"
+MODULES ?=
+mutation: venv
+	$(VENV)/bin/python scripts/mutation.py $(MODULES) $(ARGS)
 
 lint: venv
 	$(VENV)/bin/python -m ruff check .

@@ -78,7 +78,7 @@ PAGED_MAX_NUM_BATCHED_TOKENS = 8192
 
 
 def kv_dtype(name: str) -> KvDtype:
-    key = str(name).lower().replace("float", "fp").replace("bfloat16", "bf16")
+    key = str(name).lower().replace("bfloat16", "bf16").replace("float", "fp")
     aliases = {"auto": "bf16", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "half": "fp16", "fp16": "fp16"}
     key = aliases.get(key, key)
     if key not in KV_DTYPES:

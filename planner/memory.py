@@ -238,14 +238,21 @@ class MemoryModel:
         room = self.capacity_bytes - fixed
         guess = np.floor(np.where(per_seq + act_per_seq > 0, room / np.maximum(per_seq + act_per_seq, 1e-9), MAX_BATCH))
         guess = np.clip(guess, 0, MAX_BATCH)
-        # paged activations saturate at max_num_batched_tokens: refine upward where that lets more in
-        for _ in range(40):
-            fits_next = self.plan(guess + 1, prompt, output)["fits"]
-            if not np.any(fits_next & (guess < MAX_BATCH)):
+        # paged activations saturate at max_num_batched_tokens: refine upward where that lets more in,
+        # doubling the step while the larger batch fits, then bisecting the last step
+        span = np.ones_like(guess)
+        for _ in range(22):  # 2^21 > MAX_BATCH
+            trial = np.minimum(guess + span, MAX_BATCH)
+            grow = (trial > guess) & self.plan(trial, prompt, output)["fits"]
+            if not np.any(grow):
                 break
-            step = np.where(fits_next, np.maximum(1, np.floor(guess * 0.5)), 0)
-            trial = np.minimum(guess + step, MAX_BATCH)
-            guess = np.where(self.plan(trial, prompt, output)["fits"], trial, guess + fits_next)
+            guess, span = np.where(grow, trial, guess), np.where(grow, 2 * span, span)
+        hi = np.minimum(guess + span, MAX_BATCH + 1)  # the first batch known not to fit (or past the cap)
+        while np.any(hi - guess > 1):
+            mid = np.floor((guess + hi) / 2)
+            ok = self.plan(mid, prompt, output)["fits"]
+            open_ = hi - guess > 1
+            guess, hi = np.where(open_ & ok, mid, guess), np.where(open_ & ~ok, mid, hi)
         while True:  # never report a batch that does not fit
             bad = (guess > 0) & ~self.plan(np.maximum(guess, 1), prompt, output)["fits"]
             if not np.any(bad):

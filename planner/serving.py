@@ -79,6 +79,7 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
         cost_out = np.where(out_tps > 0, usd_h / (out_tps * 3600) * 1e6, np.inf)
         cost_in = np.where(in_tps > 0, usd_h * prefill_share / (in_tps * 3600) * 1e6, np.inf)
         cost_all = usd_h / ((out_tps + in_tps) * 3600) * 1e6
+        gpu_hours_out = np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf)
     return {
         "fits": mem["fits"], "fits_avg_occupancy": avg_mem["fits"],
         "memory_total_bytes_per_gpu": mem["total_bytes"], "weights_bytes_per_gpu": mem["weights_bytes"],
@@ -98,7 +99,7 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
         "output_tokens_per_s": out_tps, "output_tokens_per_s_per_gpu": out_tps / gpus,
         "input_tokens_per_s": in_tps, "requests_per_s": rps,
         "gpus_per_replica": np.full(b.shape, gpus), "usd_per_hour": np.full(b.shape, usd_h),
-        "gpu_hours_per_1m_output_tokens": np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf),
+        "gpu_hours_per_1m_output_tokens": gpu_hours_out,
         "cost_usd_per_1m_output_tokens": cost_out, "cost_usd_per_1m_input_tokens": cost_in,
         "cost_usd_per_1m_tokens": cost_all, "prefill_share_of_gpu_time": prefill_share,
     }

@@ -60,12 +60,34 @@ def other_gpu(current: str) -> str:
     return ids[0] if ids else current
 
 
+# One element per page that only its body renders, late in the page (after the computation it
+# shows): a page that fails or stops early lacks it. Kind, then a pattern for the label or text.
+PAGE_ELEMENT = {
+    "plan": ("metric", r"Largest batch"),
+    "tradeoffs": ("subheader", r"Cost per 1M output tokens across GPUs"),
+    "attention": ("subheader", r"KV cache dtype"),
+    "quantization": ("metric", r"Layers on the GPU"),
+    "engine": ("metric", r"KV cache pool"),
+    "capacity": ("subheader", r"All [\d,]+ candidates, ranked"),
+    "validation": ("subheader", r"Error per metric and GPU"),
+    "learn": ("header", r"5\. Distillation: teacher and student"),
+}
+
+
+def labels(at, kind: str) -> list[str]:
+    return [e.label if kind == "metric" else text(e.value) for e in getattr(at, kind)]
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_default_run_has_no_exception_and_no_error(page):
+    # Page errors are caught and shown as st.error (dashboard/page.py), so "no traceback" alone would
+    # pass a broken page: no st.error, no exception, and the page's own late element must be there.
     at = app(page)
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     assert at.title, "every page has a title"
+    kind, pattern = PAGE_ELEMENT[page]
+    assert any(re.fullmatch(pattern, x) for x in labels(at, kind)), (page, kind, labels(at, kind))
 
 
 def test_plan_numbers_equal_the_core_after_widget_changes():

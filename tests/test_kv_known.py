@@ -1,10 +1,12 @@
 """KV-cache and parameter values derived by hand, and properties that must hold for any model."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner import kv
+from planner.errors import PlannerInputError
 from planner.params import params_total
 from planner.spec import ModelSpec
 
@@ -105,3 +107,101 @@ def test_vector_call_equals_scalar_calls(spec, engine, contexts, batch):
     vec = kv.kv_cache_bytes(g, batch, np.array(contexts), engine)
     for i, c in enumerate(contexts):
         assert vec[i] == kv.kv_cache_bytes(g, batch, c, engine)
+
+
+def test_kv_dtype_names_and_aliases():
+    # the names engines and configs use for the cache dtype, each to its storage
+    for name, expected in (("bf16", "bf16"), ("BF16", "bf16"), ("bfloat16", "bf16"), ("torch.bfloat16", None),
+                           ("auto", "bf16"), ("float16", "fp16"), ("half", "fp16"), ("fp16", "fp16"),
+                           ("float32", "fp32"), ("fp8", "fp8"), ("fp8_e4m3", "fp8"), ("fp8_e5m2", "fp8"),
+                           ("FP8_E4M3", "fp8"), ("int8", "int8"), ("int4", "int4")):
+        if expected is None:
+            with pytest.raises(PlannerInputError):
+                kv.kv_dtype(name)
+            continue
+        assert kv.kv_dtype(name).name == expected, name
+    with pytest.raises(PlannerInputError, match="unknown KV dtype 'int3'.*fp32, fp16, bf16, fp8, int8, int4") as e:
+        kv.kv_dtype("int3")
+    assert e.value.field == "kv_dtype"
+    # bits per element: int8 / int4 carry an fp16 scale and zero per group of 64: + 32 / 64 bits
+    assert [kv.KV_DTYPES[n].bits for n in ("fp32", "fp16", "bf16", "fp8", "int8", "int4")] == [32, 16, 16, 8, 8.5, 4.5]
+
+
+def test_ssm_state_per_sequence_by_hand():
+    from tiny_configs import TINY
+    # Qwen3-Next gated DeltaNet (tiny): conv over 2 x 2 key heads x 16 + 4 value heads x 16 = 128 channels;
+    # transformers keeps all 4 kernel columns, vLLM 3; recurrent state 4 value heads x 16 x 16 = 1,024:
+    # (128 x 4 + 1,024) x 2 B = 3,072 B and (128 x 3 + 1,024) x 2 B = 2,816 B per layer per sequence
+    nxt = ModelSpec.from_hf_config(TINY["qwen3next-hybrid"], "next")
+    assert kv.layer_groups(nxt, "bf16", "transformers")[0] == kv.KvGroup("linear", 3, 0, 0.0, 3_072.0)
+    assert kv.layer_groups(nxt, "bf16", "paged")[0] == kv.KvGroup("linear", 3, 0, 0.0, 2_816.0)
+    assert kv.layer_groups(nxt, "bf16", "paged", tp=2)[0].bytes_per_seq == 1_408.0  # split over TP ranks
+    assert kv.layer_groups(nxt, "bf16", "paged", state_bytes=4.0)[0].bytes_per_seq == 5_632.0  # fp32 states
+    # Jamba's Mamba-1 (tiny): d_inner 2 x 64 = 128, d_conv 4, d_state 8: 128 x 4 + 128 x 8 = 1,536 elements
+    # (transformers), 128 x 3 + 1,024 = 1,408 (vLLM)
+    jamba = ModelSpec.from_hf_config(TINY["jamba-hybrid"], "jamba")
+    assert [g.bytes_per_seq for g in kv.layer_groups(jamba, "bf16", "transformers")] == [3_072.0, 0.0]
+    assert [g.bytes_per_seq for g in kv.layer_groups(jamba, "bf16", "paged")] == [2_816.0, 0.0]
+    # Granite-4.0-H's Mamba-2 (tiny): conv over d_inner 128 + 2 x 1 group x 16 states = 160 channels, state
+    # 8 heads x 16 x 16 = 2,048: (160 x 4 + 2,048) x 2 = 5,376 B, (160 x 3 + 2,048) x 2 = 5,056 B
+    granite = ModelSpec.from_hf_config(TINY["granite-hybrid"], "granite")
+    assert [g.bytes_per_seq for g in kv.layer_groups(granite, "bf16", "transformers")] == [5_376.0, 0.0]
+    assert [g.bytes_per_seq for g in kv.layer_groups(granite, "bf16", "paged")] == [5_056.0, 0.0]
+    # two groups: conv over 128 + 2 x 2 x 16 = 192 channels: (192 x 4 + 2,048) x 2 B = 5,632 B
+    g2 = ModelSpec.from_hf_config({**TINY["granite-hybrid"], "mamba_n_groups": 2}, "granite2")
+    assert kv.layer_groups(g2, "bf16", "transformers")[0].bytes_per_seq == 5_632.0
+    # a sequence of 100 tokens in Qwen3-Next (transformers): 3 linear layers x 3,072 B + 1 full-attention
+    # layer x 100 tokens x 2 KV heads x (16 + 16) x 2 B = 9,216 + 12,800 B; 2 sequences: 44,032 B
+    g = kv.layer_groups(nxt, "bf16", "transformers")
+    assert kv.kv_state_bytes_per_seq(g) == 9_216
+    assert kv.kv_bytes_per_token(g) == 128
+    assert kv.kv_cache_bytes(g, 2, 100, "transformers") == 44_032
+    assert float(kv.tokens_held(g[0], 100, "paged")) == 0.0  # a state holds no tokens
+    # ... at every context of a vector: the state groups alone cost 3 x 3,072 B per sequence at each
+    held = kv.tokens_held(g[0], np.array([10, 100, 1000]), "paged")
+    assert held.shape == (3,) and not held.any()
+    states = kv.kv_cache_bytes(g[:1], 1, np.array([10, 100, 1000]), "transformers")
+    assert states.shape == (3,) and list(states) == [9_216] * 3
+
+
+def test_paged_blocks_windows_and_defaults():
+    cfg = {**LLAMA31_8B, "model_type": "mistral", "sliding_window": 4096, "vocab_size": 32000}
+    gp = kv.layer_groups(ModelSpec.from_hf_config(cfg, "mistral"), "bf16", "paged")
+    # window 4096, max_num_batched_tokens 2050: min(32768, 4095 + 2050) = 6145 tokens -> ceil(6145 / 16)
+    # = 385 blocks + 1 = 386 blocks = 6,176 tokens
+    assert kv.kv_cache_bytes(gp, 1, 32768, "paged", max_num_batched_tokens=2050) == 6_176 * 131_072
+    # defaults: blocks of 16, max_num_batched_tokens 8192: min(20000, 4095 + 8192) = 12,287 -> 768 + 1 blocks
+    assert kv.kv_cache_bytes(gp, 1, 20_000) == 769 * 16 * 131_072
+    assert float(kv.tokens_held(gp[0], 20_000, "paged")) == 769 * 16
+    # a short context inside the window: ceil(100 / 16) = 7 blocks + 1 = 128 tokens
+    assert kv.kv_cache_bytes(gp, 1, 100, "paged") == 128 * 131_072
+    # blocks of 32 for a full-attention model: ceil(100 / 32) = 4 blocks = 128 tokens
+    g = kv.layer_groups(ModelSpec.from_hf_config(LLAMA31_8B, "llama"), "bf16", "paged")
+    assert kv.kv_cache_bytes(g, 3, 100, "paged", block_size=32) == 3 * 128 * 131_072
+    assert kv.kv_cache_bytes(g, 3, 100) == 3 * 112 * 131_072  # default engine paged, blocks of 16
+    assert float(kv.tokens_held(g[0], 100, "paged", block_size=64)) == 128
+
+
+def test_interleaved_sliding_and_full_layers():
+    from tiny_configs import TINY
+    # Gemma-2 (tiny): 2 sliding layers (window 8) and 2 full ones, 2 KV heads x (16 + 16) x 2 B = 128 B
+    # per token each. transformers at 100 tokens: sliding layers keep 7, full ones 100:
+    # 2 x 7 x 128 + 2 x 100 x 128 = 27,392 B. Paged: sliding min(100, 7 + 8192) -> 7 + 1 blocks = 128
+    # tokens, full 7 blocks = 112 tokens: 2 x 128 x 128 + 2 x 112 x 128 = 61,440 B
+    spec = ModelSpec.from_hf_config(TINY["gemma2-interleaved"], "gemma2")
+    t = kv.layer_groups(spec, "bf16", "transformers")
+    assert t == (kv.KvGroup("sliding", 2, 8, 128.0, 0.0), kv.KvGroup("full", 2, 0, 128.0, 0.0))
+    assert kv.kv_cache_bytes(t, 1, 100, "transformers") == 27_392
+    assert kv.kv_cache_bytes(t, 1, 5, "transformers") == 4 * 5 * 128  # inside the window: every token
+    assert kv.kv_cache_bytes(kv.layer_groups(spec, "bf16", "paged"), 1, 100, "paged") == 61_440
+    assert kv.describe(t) == [
+        {"kind": "sliding", "layers": 2, "window": 8, "bytes_per_token_per_layer": 128.0, "state_bytes_per_seq_per_layer": 0.0},
+        {"kind": "full", "layers": 2, "window": None, "bytes_per_token_per_layer": 128.0, "state_bytes_per_seq_per_layer": 0.0}]
+    # the defaults: a bf16 cache in the paged layout on one rank
+    assert kv.layer_groups(spec) == kv.layer_groups(spec, "bf16", "paged", 1, 2.0)
+    with pytest.raises(PlannerInputError, match="unknown engine 'tgi'.*transformers, paged") as e:
+        kv.layer_groups(spec, "bf16", "tgi")
+    assert e.value.field == "engine"
+    # fp8 halves the bytes per token; int4 stores 4.5 bits: 2 x 32 x 4.5 / 8 = 36 B
+    assert kv.layer_groups(spec, "fp8", "paged")[0].bytes_per_token == 64.0
+    assert kv.layer_groups(spec, "int4", "paged")[0].bytes_per_token == 36.0

@@ -66,3 +66,23 @@ def test_vision_weights_are_held_but_not_read_per_token():
     assert vision == 419_816_304
     assert params_total(spec) - params_active(spec) == vision
     assert spec.vision_tokens_per_image == 256  # Gemma3Config.mm_tokens_per_image
+
+
+@pytest.mark.parametrize("name", ["DeepSeek-V3", "DeepSeek-R1"])
+def test_deepseek_v3_counts_the_router_correction_bias_transformers_keeps_as_a_buffer(name):
+    # The one difference between the planner and transformers' parameters, asserted on its own: 61
+    # layers, the first 3 dense (first_k_dense_replace), so 58 MoE layers, each with a 256-value
+    # e_score_correction_bias (n_routed_experts): 58 x 256 = 14,848 values the checkpoint stores and the
+    # planner counts, that transformers registers as buffers (profiler/metacount.py counts them back in).
+    from profiler.metacount import _build
+    cfg = json.loads((profiles.ROOT / "models" / name / "config.json").read_text())
+    assert (cfg["num_hidden_layers"], cfg["first_k_dense_replace"], cfg["n_routed_experts"]) == (61, 3, 256)
+    spec = profiles.load_model(name)
+    model = _build(cfg, full=False)
+    assert params_total(spec) - sum(p.numel() for p in model.parameters()) == 14_848
+    buffers = [b.numel() for n, b in model.named_buffers() if n.endswith("e_score_correction_bias")]
+    assert (len(buffers), sum(buffers)) == (58, 14_848)
+    from planner.params import inventory
+    inv = inventory(spec)
+    bias = inv[(inv["component"] == "router") & (inv["role"] == "bias")]
+    assert (len(bias), int(bias["params"].sum())) == (58, 14_848)
