@@ -89,6 +89,6 @@ def serve(plan: Plan, traffic: Traffic) -> SimResult:
     if traffic.concurrency is not None:
         return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler,
                         concurrency=traffic.concurrency, seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs,
-                        measure="all")
+                        measure="all", max_tokens=traffic.max_tokens)
     return simulate(plan.timing, traffic.request_rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
-                    seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs)
+                    seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs, max_tokens=traffic.max_tokens)
