@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Modules that add sub-commands: each has register(subparsers, command_decorator). The profiler
 # module imports torch only when its command runs, so `list`/`inspect` stay light.
-EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine", "profiler.cli")
+EXTENSIONS = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine", "planner.cli_commands",
+              "profiler.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
