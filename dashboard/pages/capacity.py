@@ -55,7 +55,7 @@ def body(sel: Selection) -> None:
                "cheapest and simulates the winner (about a second; the same inputs again are instant).")
     with st.form("capacity_form", border=False):
         st.subheader("Workload")
-        c = st.columns(4)
+        c = st.columns(5)
         rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, value=5.0, step=1.0,
                                  key="c_rate")
         prompt = c[1].number_input("Prompt tokens (mean)", min_value=1, max_value=1 << 20, value=sel.prompt,
@@ -64,6 +64,10 @@ def body(sel: Selection) -> None:
                                    step=64, key="c_output")
         dist = c[3].selectbox("Length distribution", DISTRIBUTIONS, key="c_dist",
                               help="fixed: every request the mean; uniform on [1, 2 x mean - 1]; exponential")
+        max_tokens = c[4].number_input("max_tokens (0: none)", min_value=0, max_value=1 << 20, value=0, step=64,
+                                       key="c_max_tokens",
+                                       help="the requests' length cap: outputs stop there or at EOS. TensorRT-LLM "
+                                            "reserves prompt + max_tokens of KV per request at admission")
         st.subheader("Latency targets")
         c = st.columns(4)
         ttft = _target(c[0], "TTFT", 500, "c_ttft", "time to first token")
@@ -94,7 +98,7 @@ def body(sel: Selection) -> None:
         return
     df = core.capacity_plan(sel.model, sel.text, float(rate), int(prompt), int(output), ttft, tpot, e2e, int(pct),
                             tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine,
-                            dist, SIMULATE_TOP, SIM_REQUESTS, server)
+                            dist, SIMULATE_TOP, SIM_REQUESTS, server, int(max_tokens) or None)
     if df.empty:
         st.warning("No candidate to rank.")
         return
