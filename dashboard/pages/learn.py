@@ -14,6 +14,7 @@ from planner.memory import Deployment
 from planner.traffic import stopping_example
 
 TPS = (1, 2, 4, 8, 16)
+STOP_EXAMPLE_MAX = (4096, 1024)  # the stopping example's longest mean prompt and output: a simulation of a second
 
 
 def generation(sel: Selection, p: dict, r: dict) -> None:
@@ -189,21 +190,23 @@ def stopping(sel: Selection) -> None:
                 "Hugging Face's static cache) must reserve prompt + max_tokens, not the length the request turns "
                 "out to have. vLLM and SGLang grow each request's KV block by block instead.")
     clients = min(sel.batch, 16)
-    if sel.engine == "transformers":
-        st.caption("The example below simulates the paged engine (vLLM) for the sidebar's GPU and format.")
-    r = _stopping(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, sel.kv_dtype, sel.prompt, sel.output, clients)
+    prompt, output = min(sel.prompt, STOP_EXAMPLE_MAX[0]), min(sel.output, STOP_EXAMPLE_MAX[1])
+    if sel.engine == "transformers" or (prompt, output) != (sel.prompt, sel.output):
+        st.caption(f"The example simulates the paged engine (vLLM) with mean lengths of at most "
+                   f"{STOP_EXAMPLE_MAX[0]:,} + {STOP_EXAMPLE_MAX[1]:,} tokens, to stay quick.")
+    r = _stopping(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, sel.kv_dtype, prompt, output, clients)
     eos, cap = r["eos"], r["capped"]
     rows = [{"stops at": "EOS only", "mean_output_tokens": eos["output_mean_tokens"], "longest_output": eos[
         "output_max_tokens"], "e2e_p50_s": eos["e2e_p50_s"], "e2e_p99_s": eos["e2e_p99_s"]},
-            {"stops at": f"EOS or max_tokens = {2 * sel.output:,}", "mean_output_tokens": cap["output_mean_tokens"],
+            {"stops at": f"EOS or max_tokens = {2 * output:,}", "mean_output_tokens": cap["output_mean_tokens"],
              "longest_output": cap["output_max_tokens"], "e2e_p50_s": cap["e2e_p50_s"], "e2e_p99_s": cap["e2e_p99_s"]}]
     tables.show(pd.DataFrame(rows).round(3), "learn_stopping", "lstop")
     st.markdown(f"Simulated by the core (planner.traffic.stopping_example): {clients} clients, exponential prompt and "
-                f"output lengths with means {sel.prompt:,} and {sel.output:,} tokens. The cap stops "
+                f"output lengths with means {prompt:,} and {output:,} tokens. The cap stops "
                 f"{cap['capped_share']:.0%} of the requests early; p99 end-to-end goes from "
                 f"**{fmt.ms(eos['e2e_p99_s'])}** to **{fmt.ms(cap['e2e_p99_s'])}** while p50 barely moves. "
                 f"Reserved whole, each request holds {fmt.gib(r['reserved_bytes_per_request'])} of KV per GPU "
-                f"(({sel.prompt:,} + {2 * sel.output:,}) tokens x {r['kv_bytes_per_token']:,.0f} B), against "
+                f"(({prompt:,} + {2 * output:,}) tokens x {r['kv_bytes_per_token']:,.0f} B), against "
                 f"{fmt.gib(r['mean_used_bytes_per_request'])} for the mean request it actually serves.")
     st.caption("The same cap is --max-tokens in `python -m planner slo` and max_tokens on the Capacity page. Sources: "
                "TensorRT-LLM docs, 'Useful Runtime Options' (capacity scheduler policy GUARANTEED_NO_EVICT); "
