@@ -229,11 +229,11 @@ def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, 
                   tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str,
                   distribution: str = "fixed", simulate_top: int = CAPACITY_SIMULATE_TOP,
                   sim_requests: int = CAPACITY_SIM_REQUESTS, server: str = "vllm",
-                  pps: tuple[int, ...] = ()) -> pd.DataFrame:
+                  pps: tuple[int, ...] = (), max_tokens: int | None = None) -> pd.DataFrame:
     """planner.slo.plan_capacity over the candidates, keyed by primitives (an empty tuple: that axis's
     whole default space). ``df.attrs`` carries the core's ``search`` counts and ``verdict``."""
     workload = slo.Workload(request_rate_per_s=rate, prompt_tokens=prompt, output_tokens=output,
-                            distribution=distribution)
+                            distribution=distribution, max_tokens=max_tokens)
     targets = slo.Targets(ttft_s=ttft_s, tpot_s=tpot_s, e2e_s=e2e_s, percentile=percentile)
     cands = slo.Candidates(gpus=gpus, tps=tps, pps=pps, weights=weights, kv_dtypes=kv_dtypes, engine=engine, server=server,
                            simulate_top=simulate_top, sim_requests=sim_requests)

@@ -23,7 +23,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict | list]] = {}
 HOOKS: dict[str, Callable] = {}
 # Modules that add sub-commands: each has register(subparsers, command_decorator). These are the
 # core's; the program adds the profiler's (planner/__main__.py), so the core never imports it.
-EXTENSIONS_CORE = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine")
+EXTENSIONS_CORE = ("planner.cli_serving", "planner.cli_validation", "planner.cli_engine", "planner.cli_commands")
 PROFILER = "profiler.cli"
 
 

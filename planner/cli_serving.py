@@ -84,7 +84,7 @@ def _sweep(a):
 def _slo(a):
     _csv_target(a)
     wl = slo.Workload(request_rate_per_s=a.rate, prompt_tokens=a.prompt, output_tokens=a.output,
-                      distribution=a.distribution)
+                      distribution=a.distribution, max_tokens=a.max_tokens)
     tg = slo.Targets(ttft_s=a.ttft, tpot_s=a.tpot, e2e_s=a.e2e, percentile=a.percentile)
     kv_layout = "transformers" if a.engine == "transformers" else "paged"
     cand = slo.Candidates(gpus=tuple(a.gpu or ()), tps=tuple(a.tp or ()), pps=tuple(a.pp or ()),
@@ -114,6 +114,7 @@ def _slo(a):
 
 def register(sub, command):
     """Add ``plan``, ``sweep`` and ``slo`` to the planner's sub-commands."""
+    from .cli import whole  # cli imports this module when it builds its parser
     def deployment(sp, many: bool):
         sp.add_argument("--weights", default=None, type=_list(str) if many else str,
                         help="weight format(s) (default: the checkpoint's own, else bf16)")
@@ -163,6 +164,9 @@ def register(sub, command):
     sp.add_argument("--output", required=True, type=int, help="mean output tokens")
     sp.add_argument("--distribution", default="fixed", choices=slo.DISTRIBUTIONS,
                     help="of prompt and output lengths: fixed, uniform on [1, 2 mean - 1], exponential")
+    sp.add_argument("--max-tokens", type=whole(), default=None,
+                    help="the requests' max_tokens: outputs stop there (the rest at EOS); an engine that reserves "
+                         "KV whole (TensorRT-LLM) reserves prompt + max_tokens per request")
     sp.add_argument("--ttft", type=float, default=None, help="TTFT target, seconds")
     sp.add_argument("--tpot", type=float, default=None, help="TPOT target, seconds")
     sp.add_argument("--e2e", type=float, default=None, help="end-to-end latency target, seconds")

@@ -49,6 +49,29 @@ def draw_lengths(mean: int, distribution: str, n: int, rng: np.random.Generator)
                             f"choose one of {', '.join(DISTRIBUTIONS)}")
 
 
+def capped_mean(mean: int, distribution: str, cap: int | None) -> float:
+    """Mean of ``draw_lengths(mean, distribution)`` truncated at ``cap`` tokens (generation stops at
+    max_tokens), for the mean-value model. fixed: min(mean, cap); uniform on the N = 2 mean - 1 whole
+    numbers 1..N: (c (c + 1) / 2 + (N - c) c) / N for c < N; exponential: the continuous
+    E[min(X, c')] = mean (1 - exp(-c' / mean)) with c' = min(cap, 8 mean) (the rounding to whole
+    tokens and the floor of 1 left out: under 1 token).
+
+    Example: uniform, mean 4 (1..7), cap 3: (3 x 4 / 2 + 4 x 3) / 7 = 18 / 7 = 2.571 tokens.
+    """
+    if cap is None:
+        return float(mean)
+    if distribution == "fixed":
+        return float(min(mean, cap))
+    if distribution == "uniform":
+        n = 2 * mean - 1
+        return float(mean) if cap >= n else (cap * (cap + 1) / 2 + (n - cap) * cap) / n
+    if distribution == "exponential":
+        c = min(cap, 8 * mean)
+        return float(mean * -np.expm1(-c / mean))
+    raise PlannerInputError("distribution", f"unknown length distribution {distribution!r}",
+                            f"choose one of {', '.join(DISTRIBUTIONS)}")
+
+
 @dataclass
 class SimResult:
     ttft_s: np.ndarray      # per measured request (the middle 80 % by arrival, or all: ``measure``)
@@ -74,7 +97,8 @@ class SimResult:
 def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, outputs: np.ndarray,
              kv_capacity_bytes: float, max_num_seqs: int = 256, max_num_batched_tokens: int | None = None,
              seed: int = 0, max_queue: int | None = None, concurrency: int | None = None,
-             profile: SchedulerProfile | None = None, stagger_s: float = 0.0, measure: str = "middle") -> SimResult:
+             profile: SchedulerProfile | None = None, stagger_s: float = 0.0, measure: str = "middle",
+             max_tokens: int | None = None) -> SimResult:
     """Serve ``len(prompts)`` requests arriving at ``rate_per_s`` on one replica; per-request latencies.
 
     ``concurrency``: a closed loop instead (what serving benchmarks run with ``--max-concurrency``):
@@ -86,7 +110,10 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     (the engine's start-up pool). ``max_queue``: stop and report unstable when more requests than
     this wait at once (default 20 x max_num_seqs). ``measure``: which requests the latencies are
     taken over: "middle" (the middle 80 % by arrival: no warm-up or drain) or "all" (every request,
-    as a benchmark's report averages them).
+    as a benchmark's report averages them). ``max_tokens``: the requests' max-length cap: no output
+    runs past it, and an engine that reserves a request's KV whole at admission (TensorRT-LLM's
+    GUARANTEED_NO_EVICT) reserves prompt + max_tokens, since it cannot know where EOS will come;
+    without a cap it reserves prompt + the realised output (a client that sets max_tokens to it).
     """
     if measure not in ("middle", "all"):
         raise PlannerInputError("measure", f"unknown measure {measure!r}", "choose middle or all")
@@ -107,6 +134,10 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         issued = n
     prompts = np.asarray(prompts, dtype=np.int64)
     outputs = np.maximum(np.asarray(outputs, dtype=np.int64), 1)
+    if max_tokens is not None:
+        outputs = np.minimum(outputs, require_positive_int("max_tokens", max_tokens))
+    # what a whole-request reservation holds: prompt + max_tokens, or the output when no cap is known
+    reserve = prompts + (np.full(n, max_tokens, dtype=np.int64) if max_tokens is not None else outputs)
     budget_tokens = max_num_batched_tokens or timing.dep.mnbt
     if timing.dep.engine != "paged":
         budget_tokens = 1 << 30  # no chunking: a prompt is prefilled in one pass
@@ -166,8 +197,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         run = np.asarray(running, dtype=np.int64)
         decoding = run[prefilled[run] >= need[run]]
         # KV held: what each running request has cached, or (TensorRT-LLM's GUARANTEED_NO_EVICT) its
-        # whole prompt + output, reserved at admission
-        used = kv_bytes(prompts[run] + outputs[run]) if whole else kv_bytes(prefilled[run])
+        # whole prompt + max_tokens, reserved at admission
+        used = kv_bytes(reserve[run]) if whole else kv_bytes(prefilled[run])
         pending = prefill_first and (bool(queue) or bool(np.any(prefilled[run] < need[run])))
         budget = budget_tokens - (0 if pending else decoding.size)
         chunks: list[tuple[int, int]] = []
@@ -182,7 +213,7 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         while queue and budget > 0 and len(running) < max_num_seqs:
             r = queue[0]
             c = int(min(need[r], budget))
-            first_chunk = kv_bytes(np.asarray([prompts[r] + outputs[r] if whole else c]))
+            first_chunk = kv_bytes(np.asarray([reserve[r] if whole else c]))
             if used + first_chunk > kv_capacity_bytes:
                 break
             queue.pop(0)

@@ -41,7 +41,7 @@ from . import api, profiles, slo_bound, slo_space
 from . import slo_search as search
 from .errors import PlannerInputError, require_positive_int
 from .memory import MAX_BATCH, MAX_CONTEXT, SERVERS, Deployment
-from .simulate import DISTRIBUTIONS
+from .simulate import DISTRIBUTIONS, capped_mean
 from .spec import ModelSpec
 
 PERCENTILES = (50, 90, 95, 99)
@@ -66,6 +66,7 @@ class Workload:
     output_tokens: int            # mean output length
     distribution: str = "fixed"   # of both lengths: fixed, uniform (on [1, 2 mean - 1]) or exponential
     batch: int | None = None      # closed loop: concurrent requests per replica
+    max_tokens: int | None = None  # the max-length cap: outputs stop here (None: at EOS, the drawn length)
 
     def __post_init__(self):
         rate = self.request_rate_per_s
@@ -82,6 +83,14 @@ class Workload:
         elif rate is None:
             raise PlannerInputError("workload", "has neither a request rate nor a batch",
                                     "give request_rate_per_s (open loop) or batch (closed loop)")
+        if self.max_tokens is not None:
+            require_positive_int("max_tokens", self.max_tokens, maximum=MAX_CONTEXT)
+
+    @property
+    def mean_output_tokens(self) -> int:
+        """The mean output the cap leaves (simulate.capped_mean), whole tokens: what the mean-value model,
+        the roofline bound and the cost per token use."""
+        return max(1, round(capped_mean(self.output_tokens, self.distribution, self.max_tokens)))
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ def _bound(spec: ModelSpec, row: dict, wl: Workload, tg: Targets, cand: Candidat
     if g.id not in effs:
         effs[g.id] = api.efficiency_for(g.id, cand.engine)
     b = slo_bound.bound(spec, g, cand.deployment(row), effs[g.id], wl.request_rate_per_s, wl.prompt_tokens,
-                        wl.output_tokens, tg.items(), cand.max_batch)
+                        wl.mean_output_tokens, tg.items(), cand.max_batch)
     row["gpus_per_replica"] = b["gpus_per_replica"]
     if "failed" in b:
         return search.reject(row, b["failed"], b["reason"])

@@ -40,7 +40,7 @@ def screen(spec: ModelSpec, row: dict, wl: Workload, tg: Targets, cand: Candidat
         plan = api.build_plan(spec, row["gpu"], cand.deployment(row))
     except PlannerInputError as e:
         return reject(row, "input", str(e))
-    p, o = wl.prompt_tokens, wl.output_tokens
+    p, o = wl.prompt_tokens, wl.mean_output_tokens
     mm = plan.memory
     row.update(evaluated_by="mean-value", gpus_per_replica=plan.gpus_per_replica, provenance=plan.provenance,
                server_version=mm.dep.server_version or row["server_version"])
@@ -83,7 +83,7 @@ def screen(spec: ModelSpec, row: dict, wl: Workload, tg: Targets, cand: Candidat
 def _cost(row: dict, wl: Workload) -> None:
     row["gpus_total"] = row["replicas"] * row["gpus_per_replica"]
     row["usd_per_hour"] = row["gpus_total"] * row["price_usd_per_gpu_hour"]
-    row["cost_usd_per_1m_output_tokens"] = row["usd_per_hour"] / (wl.request_rate_per_s * wl.output_tokens * 3600) * 1e6
+    row["cost_usd_per_1m_output_tokens"] = row["usd_per_hour"] / (wl.request_rate_per_s * wl.mean_output_tokens * 3600) * 1e6
     row["cost_usd_per_1m_requests"] = row["usd_per_hour"] / (wl.request_rate_per_s * 3600) * 1e6
     row["capacity_headroom"] = 1 - wl.request_rate_per_s / (row["replicas"] * row["requests_per_s_per_replica"])
 
@@ -98,7 +98,11 @@ def _unbounded(row: dict) -> None:
 def lengths(wl: Workload, cand: Candidates) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(cand.seed)
     n = cand.sim_requests
-    return draw_lengths(wl.prompt_tokens, wl.distribution, n, rng), draw_lengths(wl.output_tokens, wl.distribution, n, rng)
+    prompts = draw_lengths(wl.prompt_tokens, wl.distribution, n, rng)
+    outputs = draw_lengths(wl.output_tokens, wl.distribution, n, rng)
+    if wl.max_tokens is not None:
+        outputs = np.minimum(outputs, wl.max_tokens)  # generation stops at the cap
+    return prompts, outputs
 
 
 def simulate_row(row: dict, wl: Workload, tg: Targets, cand: Candidates, drawn) -> bool:
@@ -109,7 +113,7 @@ def simulate_row(row: dict, wl: Workload, tg: Targets, cand: Candidates, drawn) 
     row["evaluated_by"] = "simulation"
     try:
         res = simulate(plan.timing, wl.request_rate_per_s / replicas, *drawn, row["kv_capacity_bytes"],
-                       max_num_seqs=row["batch"], seed=cand.seed, profile=sched)
+                       max_num_seqs=row["batch"], seed=cand.seed, profile=sched, max_tokens=wl.max_tokens)
     except PlannerInputError as e:  # the engine's pool cannot hold one request's first chunk
         row.update(failed="memory", reason=str(e), sim_stable=False, _final=True)
         return False

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kv as kvmod
 from .errors import PlannerInputError, require_positive_int
 from .memory import MAX_BATCH, MAX_CONTEXT
 from .serving import Plan
@@ -89,6 +90,27 @@ def serve(plan: Plan, traffic: Traffic) -> SimResult:
     if traffic.concurrency is not None:
         return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler,
                         concurrency=traffic.concurrency, seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs,
-                        measure="all")
+                        measure="all", max_tokens=traffic.max_tokens)
     return simulate(plan.timing, traffic.request_rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
-                    seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs)
+                    seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs, max_tokens=traffic.max_tokens)
+
+
+def stopping_example(plan: Plan, prompt: int, output: int, concurrency: int, max_tokens: int) -> dict:
+    """How decoding stops, in numbers: the same closed loop with exponential prompt and output lengths
+    (means ``prompt`` and ``output``), once run to EOS (the drawn length) and once capped at
+    ``max_tokens``. The cap cuts the long tail, so p99 end-to-end falls much more than p50; and an
+    engine that reserves KV whole (TensorRT-LLM) holds prompt + max_tokens per request, whatever the
+    output turns out to be. Bytes are per GPU (the plan's KV groups are split over TP)."""
+    out: dict = {}
+    for label, cap in (("eos", None), ("capped", max_tokens)):
+        t = Traffic(prompt, output, concurrency=concurrency, distribution="exponential", max_tokens=cap)
+        r = serve(plan, t)
+        outputs = t.lengths()[1]
+        out[label] = {"e2e_p50_s": r.percentile("e2e", 50), "e2e_p99_s": r.percentile("e2e", 99),
+                      "output_mean_tokens": float(outputs.mean()), "output_max_tokens": int(outputs.max()),
+                      "capped_share": float(np.mean(outputs >= max_tokens)) if cap else 0.0}
+    per_token = kvmod.kv_bytes_per_token(plan.timing.kv_groups)
+    out["kv_bytes_per_token"] = per_token
+    out["reserved_bytes_per_request"] = (prompt + max_tokens) * per_token
+    out["mean_used_bytes_per_request"] = (prompt + out["capped"]["output_mean_tokens"]) * per_token
+    return out

@@ -25,6 +25,7 @@ def url_fields(gids: tuple[str, ...]) -> tuple[urlstate.Field, ...]:
     F = urlstate.Field
     return (F("c_rate", "float", low=0.01, high=1e6), F("c_prompt", "int", low=1, high=1 << 20),
             F("c_output", "int", low=1, high=1 << 20), F("c_dist", "one", DISTRIBUTIONS),
+            F("c_max_tokens", "int", low=0, high=1 << 20),
             *(F(f"c_{k}_on", "bool") for k, *_ in TARGETS),
             *(F(f"c_{k}", "float", low=1.0, high=600_000.0) for k, *_ in TARGETS),
             F("c_pct", "one", PERCENTILES), F("c_gpus", "many", gids), F("c_tps", "many", TP_OPTIONS),
@@ -33,7 +34,7 @@ def url_fields(gids: tuple[str, ...]) -> tuple[urlstate.Field, ...]:
 
 
 def url_defaults(sel: Selection) -> dict:
-    return {"c_rate": 5.0, "c_prompt": sel.prompt, "c_output": sel.output, "c_dist": DISTRIBUTIONS[0],
+    return {"c_rate": 5.0, "c_prompt": sel.prompt, "c_output": sel.output, "c_dist": DISTRIBUTIONS[0], "c_max_tokens": 0,
             **{f"c_{k}_on": default > 0 for k, _, default, _ in TARGETS},
             **{f"c_{k}": default or 10_000.0 for k, _, default, _ in TARGETS},
             "c_pct": 90, "c_gpus": [], "c_tps": [], "c_pps": [], "c_weights": [],
@@ -126,12 +127,16 @@ def body(sel: Selection) -> None:
     urlstate.seed(fields, url_defaults(sel))
     with st.form("capacity_form", border=False):
         st.subheader("Workload")
-        c = st.columns(4)
+        c = st.columns(5)
         rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, step=1.0, key="c_rate")
         prompt = c[1].number_input("Prompt tokens (mean)", min_value=1, max_value=1 << 20, step=128, key="c_prompt")
         output = c[2].number_input("Output tokens (mean)", min_value=1, max_value=1 << 20, step=64, key="c_output")
         dist = c[3].selectbox("Length distribution", DISTRIBUTIONS, key="c_dist",
                               help="fixed: every request the mean; uniform on [1, 2 x mean - 1]; exponential")
+        max_tokens = c[4].number_input("max_tokens (0: none)", min_value=0, max_value=1 << 20, step=64,
+                                       key="c_max_tokens",
+                                       help="the requests' length cap: outputs stop there or at EOS. TensorRT-LLM "
+                                            "reserves prompt + max_tokens of KV per request at admission")
         st.subheader("Latency targets")
         c = st.columns(4)
         ttft, tpot, e2e = (_target(c[i], k, label, helptext) for i, (k, label, _, helptext) in enumerate(TARGETS))
@@ -164,7 +169,8 @@ def body(sel: Selection) -> None:
         return
     df = core.capacity_plan(sel.model, sel.text, float(rate), int(prompt), int(output), ttft, tpot, e2e, int(pct),
                             tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine,
-                            dist, SIMULATE_TOP, SIM_REQUESTS, server, tuple(int(p) for p in pps))
+                            dist, SIMULATE_TOP, SIM_REQUESTS, server, tuple(int(p) for p in pps),
+                            int(max_tokens) or None)
     if df.empty:
         st.warning("No candidate to rank.")
         return

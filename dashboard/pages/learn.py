@@ -1,6 +1,7 @@
 """Page 7: learn. The seed's ideas with live numbers from the current selection: prefill against decode,
 the KV cache, MHA/MQA/GQA, quantization methods, distillation as a teacher/student plan comparison,
-and what serving well means (cost, throughput, latency)."""
+what serving well means (cost, throughput, latency), how decoding stops (EOS and the max_tokens cap),
+and quantization-aware training against post-training quantization."""
 
 import numpy as np
 import pandas as pd
@@ -8,8 +9,12 @@ import streamlit as st
 
 from dashboard import core, figures, fmt, page, tables
 from dashboard.state import Selection, format_ids, model_names
+from planner import api
+from planner.memory import Deployment
+from planner.traffic import stopping_example
 
 TPS = (1, 2, 4, 8, 16)
+STOP_EXAMPLE_MAX = (4096, 1024)  # the stopping example's longest mean prompt and output: a simulation of a second
 
 
 def generation(sel: Selection, p: dict, r: dict) -> None:
@@ -167,6 +172,89 @@ def serving(sel: Selection, p: dict) -> None:
     st.caption("The Trade-offs page shows how batch size trades one against the others.")
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stopping(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, prompt: int, output: int,
+              clients: int) -> dict:
+    """planner.traffic.stopping_example for the sidebar's deployment (vLLM, paged KV), cap = 2 x output."""
+    plan = api.build_plan(core.spec(model, text), gpu, Deployment(weights=weights, kv_dtype=kv_dtype, tp=tp))
+    return stopping_example(plan, prompt, output, clients, 2 * output)
+
+
+def stopping(sel: Selection) -> None:
+    st.header("7. How decoding stops")
+    st.markdown("A request ends when the model emits its end-of-sequence token (**EOS**) or when it reaches the "
+                "length the client allowed (**max_tokens**, the cap). Nobody knows in advance where EOS will come, "
+                "so output lengths vary; the cap truncates their distribution. Two consequences for planning: the "
+                "slowest requests are the long ones, so the cap sets the tail latency (p99), and an engine that "
+                "reserves KV for a whole request at admission (TensorRT-LLM's GUARANTEED_NO_EVICT scheduler, "
+                "Hugging Face's static cache) must reserve prompt + max_tokens, not the length the request turns "
+                "out to have. vLLM and SGLang grow each request's KV block by block instead.")
+    clients = min(sel.batch, 16)
+    prompt, output = min(sel.prompt, STOP_EXAMPLE_MAX[0]), min(sel.output, STOP_EXAMPLE_MAX[1])
+    if sel.engine == "transformers" or (prompt, output) != (sel.prompt, sel.output):
+        st.caption(f"The example simulates the paged engine (vLLM) with mean lengths of at most "
+                   f"{STOP_EXAMPLE_MAX[0]:,} + {STOP_EXAMPLE_MAX[1]:,} tokens, to stay quick.")
+    r = _stopping(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, sel.kv_dtype, prompt, output, clients)
+    eos, cap = r["eos"], r["capped"]
+    rows = [{"stops at": "EOS only", "mean_output_tokens": eos["output_mean_tokens"], "longest_output": eos[
+        "output_max_tokens"], "e2e_p50_s": eos["e2e_p50_s"], "e2e_p99_s": eos["e2e_p99_s"]},
+            {"stops at": f"EOS or max_tokens = {2 * output:,}", "mean_output_tokens": cap["output_mean_tokens"],
+             "longest_output": cap["output_max_tokens"], "e2e_p50_s": cap["e2e_p50_s"], "e2e_p99_s": cap["e2e_p99_s"]}]
+    tables.show(pd.DataFrame(rows).round(3), "learn_stopping", "lstop")
+    st.markdown(f"Simulated by the core (planner.traffic.stopping_example): {clients} clients, exponential prompt and "
+                f"output lengths with means {prompt:,} and {output:,} tokens. The cap stops "
+                f"{cap['capped_share']:.0%} of the requests early; p99 end-to-end goes from "
+                f"**{fmt.ms(eos['e2e_p99_s'])}** to **{fmt.ms(cap['e2e_p99_s'])}** while p50 barely moves. "
+                f"Reserved whole, each request holds {fmt.gib(r['reserved_bytes_per_request'])} of KV per GPU "
+                f"(({prompt:,} + {2 * output:,}) tokens x {r['kv_bytes_per_token']:,.0f} B), against "
+                f"{fmt.gib(r['mean_used_bytes_per_request'])} for the mean request it actually serves.")
+    st.caption("The same cap is --max-tokens in `python -m planner slo` and max_tokens on the Capacity page. Sources: "
+               "TensorRT-LLM docs, 'Useful Runtime Options' (capacity scheduler policy GUARANTEED_NO_EVICT); "
+               "transformers docs, 'Caching' (StaticCache allocates max_cache_len up front).")
+
+
+QAT_ROWS = (
+    ("PTQ: GPTQ", "gptq-4bit-g128", "calibration: a few hundred samples, layer by layer; ~4 GPU-hours on one A100 "
+     "for 175B (Frantar et al. 2022)"),
+    ("PTQ: AWQ", "awq-4bit-g128", "calibration: a small sample, no back-propagation; minutes to hours on one GPU "
+     "(Lin et al. 2023)"),
+    ("PTQ: bitsandbytes NF4", "bnb-nf4", "none: quantized on the fly at load time (Dettmers et al. 2023, QLoRA)"),
+    ("QAT: Gemma 3 QAT Q4_0", "Q4_0", "a training run with fake-quantized weights (~5,000 steps against the bf16 "
+     "model's probabilities: Google, 'Gemma 3 QAT Models', 2025)"),
+)
+
+
+def qat(sel: Selection) -> None:
+    st.header("8. Quantization-aware training vs post-training quantization")
+    st.markdown(
+        "**Post-training quantization (PTQ)** takes a finished model and rounds its weights: GPTQ and AWQ fit the "
+        "rounding to a small calibration set in minutes to hours on one GPU; bitsandbytes rounds on the fly as the "
+        "model loads. It is cheap and it is what most LLM checkpoints use; at 4 bits it loses a little quality, "
+        "more on small models. **Quantization-aware training (QAT)** trains (or fine-tunes) the model with "
+        "fake-quantization ops in the forward pass, so the weights learn to survive the rounding. It costs a "
+        "training run, so model makers do it, not users: Meta's Llama 3.2 1B/3B QLoRA checkpoints (QAT plus LoRA "
+        "adapters: 4-bit group-wise weights, 8-bit dynamic activations; Meta, 'Introducing quantized Llama "
+        "models', Oct 2024, and the model cards meta-llama/Llama-3.2-1B-Instruct-QLORA_INT4_EO8), and Google's "
+        "Gemma 3 QAT checkpoints (int4 Q4_0; Google reports the perplexity drop of Q4_0 cut by 54 %: model cards "
+        "google/gemma-3-27b-it-qat-q4_0-gguf). QAT keeps more quality at the same bits; PTQ is what you can do "
+        "yourself today.")
+    base = core.format_row(sel.model, sel.text, "bf16") if "bf16" in format_ids() else None
+    rows = []
+    for name, fid, cost in QAT_ROWS:
+        if fid not in format_ids():
+            continue
+        r = core.format_row(sel.model, sel.text, fid)
+        rows.append({"method": name, "stored as": fid, "bits_per_weight": r["bits_per_weight"],
+                     "weights_gib": r["weight_bytes"] / 2**30,
+                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"),
+                     "what it costs to make": cost})
+    tables.show(pd.DataFrame(rows).round(3), "learn_qat", "lqat")
+    st.caption(f"Bytes of {fmt.plain(sel.model)} from the core's format table (profiles/weight_formats.json). For "
+               "memory and speed a QAT checkpoint is planned like any checkpoint with the same storage format: a QAT "
+               "int4 Q4_0 file has the bytes of any Q4_0 file. Training changes which values the 4-bit codes hold, "
+               "not how many bytes they take.")
+
+
 def body(sel: Selection) -> None:
     st.caption(page.describe(sel))
     p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output)
@@ -178,6 +266,8 @@ def body(sel: Selection) -> None:
     page.guarded(lambda: quantization(sel))
     page.guarded(lambda: distillation(sel))
     page.guarded(lambda: serving(sel, p))
+    page.guarded(lambda: stopping(sel))
+    page.guarded(lambda: qat(sel))
 
 
 page.run(body, "Learn", "How LLM inference works, told with the numbers of the plan in the sidebar.")
