@@ -66,8 +66,9 @@ def test_capacity_page_passes_max_tokens_to_the_core():
     from dashboard import core
 
     s = sel(at)
-    df = core.capacity_plan(s["model"], s["text"], 2.0, s["prompt"], s["output"], 0.5, 0.05, None, 90, (), (), (), (),
-                            s["engine"], "fixed", core.CAPACITY_SIMULATE_TOP, core.CAPACITY_SIM_REQUESTS, "vllm", 64)
+    kvs = tuple(at.multiselect(key="c_kv").value)  # the page's default KV dtypes (bf16 and fp8)
+    df = core.capacity_plan(s["model"], s["text"], 2.0, s["prompt"], s["output"], 0.5, 0.05, None, 90, (), (), (), kvs,
+                            s["engine"], "fixed", core.CAPACITY_SIMULATE_TOP, core.CAPACITY_SIM_REQUESTS, "vllm", (), 64)
     assert df.attrs["workload"]["max_tokens"] == 64
     shown = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert shown["gpu"].astype(str).tolist() == df["gpu"].astype(str).tolist()
