@@ -72,3 +72,12 @@ def test_capacity_page_passes_max_tokens_to_the_core():
     assert df.attrs["workload"]["max_tokens"] == 64
     shown = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert shown["gpu"].astype(str).tolist() == df["gpu"].astype(str).tolist()
+
+
+def test_the_plan_page_offers_the_command_of_its_plan():
+    at = app("plan")
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    # the default plan fits: its vLLM command is on the page, with the sidebar's TP and batch pinned
+    codes = [c.value for c in at.code if c.value.startswith("vllm serve ")]
+    assert codes and "--max-num-seqs 32" in codes[0], [c.value[:80] for c in at.code]

@@ -4,7 +4,7 @@ and every number's formula with this plan's values substituted."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, state, tables
+from dashboard import commands_panel, core, figures, fmt, page, state, tables
 from dashboard.state import Selection
 from planner.result import PlanResult
 
@@ -253,6 +253,9 @@ def body(sel: Selection) -> None:
                f"{w.prefill_share_of_gpu_time:.1%} of the GPU time; efficiencies: {r.provenance['efficiencies']}.")
     with st.expander("Explain: every number's formula with this plan's values", expanded=False):
         explain(sel, r, ins)
+    if r.fits:
+        with st.expander("Run it: the engine command for this plan, and the benchmark that checks it", expanded=False):
+            commands_panel.render(sel)
     st.subheader("All numbers")
     table = metrics_table(r)
     tables.show(table, "plan", "plan", download=download_row(r), height=35 * (len(table) + 1) + 3)
