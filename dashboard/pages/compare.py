@@ -49,7 +49,8 @@ def side_by_side(results: list[PlanResult]) -> pd.DataFrame:
 def body(sel: Selection) -> None:
     saved = state.saved_plans()
     if len(saved) < 2:
-        st.info(f"{len(saved)} plan saved. On **Plan one deployment**, press **Save this plan** for each plan to "
+        st.info(("No plan saved yet." if not saved else "1 plan saved.")
+                + " On **Plan one deployment**, press **Save this plan** for each plan to "
                 f"compare (2 to {state.MAX_SAVED}); they stay in this page's link.", icon=":material/bookmark_add:")
         if not saved:
             return
