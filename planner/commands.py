@@ -230,15 +230,22 @@ def _graphs(engine: str, version: str, dep: Deployment, notes: list[str]) -> lis
     return [flag(engine, "graphs_new" if new else "graphs", version, notes), *sizes]
 
 
+def _shared(engine: str, spec: ModelSpec, dep: Deployment, max_model_len: int, notes: list[str]) -> list[str]:
+    """The flags vLLM and SGLang share, each spelled as the engine's release spells it: parallelism,
+    context, memory fraction, running requests, token budget, KV dtype and weight format."""
+    v = dep.server_version
+    argv = [flag(engine, "tp", v, notes), str(dep.tp)]
+    if dep.pp > 1:
+        argv += [flag(engine, "pp", v, notes), str(dep.pp)]
+    argv += [flag(engine, "max_model_len", v, notes), str(max_model_len), flag(engine, "memory", v, notes),
+             f"{dep.util:g}", flag(engine, "seqs", v, notes), str(dep.seqs), flag(engine, "tokens", v, notes),
+             str(dep.mnbt)]
+    return argv + _kv(engine, v, spec, dep.weights, dep.kv_dtype, notes) + _weights(engine, v, spec, dep.weights, notes)
+
+
 def _vllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, notes: list[str]) -> list[str]:
     v = dep.server_version
-    argv = ["vllm", "serve", mid, flag("vllm", "tp", v, notes), str(dep.tp)]
-    if dep.pp > 1:
-        argv += [flag("vllm", "pp", v, notes), str(dep.pp)]
-    argv += [flag("vllm", "max_model_len", v, notes), str(max_model_len), flag("vllm", "memory", v, notes),
-             f"{dep.util:g}", flag("vllm", "seqs", v, notes), str(dep.seqs), flag("vllm", "tokens", v, notes),
-             str(dep.mnbt)]
-    argv += _kv("vllm", v, spec, dep.weights, dep.kv_dtype, notes) + _weights("vllm", v, spec, dep.weights, notes)
+    argv = ["vllm", "serve", mid] + _shared("vllm", spec, dep, max_model_len, notes)
     if dep.block_size != 16:
         argv += [flag("vllm", "block_size", v, notes), str(dep.block_size)]
     return argv + _graphs("vllm", v, dep, notes)
@@ -246,13 +253,8 @@ def _vllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, 
 
 def _sglang_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, notes: list[str]) -> list[str]:
     v = dep.server_version
-    argv = ["python", "-m", "sglang.launch_server", "--model-path", mid, flag("sglang", "tp", v, notes), str(dep.tp)]
-    if dep.pp > 1:
-        argv += [flag("sglang", "pp", v, notes), str(dep.pp)]
-    argv += [flag("sglang", "max_model_len", v, notes), str(max_model_len), flag("sglang", "memory", v, notes),
-             f"{dep.util:g}", flag("sglang", "seqs", v, notes), str(dep.seqs), flag("sglang", "tokens", v, notes),
-             str(dep.mnbt)]
-    argv += _kv("sglang", v, spec, dep.weights, dep.kv_dtype, notes) + _weights("sglang", v, spec, dep.weights, notes)
+    argv = ["python", "-m", "sglang.launch_server", "--model-path", mid] + _shared("sglang", spec, dep, max_model_len,
+                                                                                   notes)
     if dep.enable_mixed_chunk:
         argv.append(flag("sglang", "mixed_chunk", v, notes))
     return argv + _graphs("sglang", v, dep, notes)

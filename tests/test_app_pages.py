@@ -26,10 +26,11 @@ pytestmark = pytest.mark.skipif(not profiles.model_names() or not profiles.gpus(
                                 reason="no bundled profiles under profiles/models or profiles/gpus")
 
 
-def app(page: str | None = None, **query):
+def app(page: str | None = None, timeout: float = 60, **query):
+    """The app opened at ``query`` (the URL's parameters), then switched to ``page``."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=timeout)
     for k, v in query.items():
         at.query_params[k] = str(v)
     at.run()

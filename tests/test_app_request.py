@@ -3,15 +3,13 @@ renders its PlanResult, and no page shows an error on valid input."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from test_app_pages import app
 
 from dashboard import fmt
 from planner import api, profiles
 from planner.request import PlanRequest
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["plan", "tradeoffs", "attention", "quantization", "engine", "capacity", "compare", "validation", "learn"]
 
 pytestmark = pytest.mark.skipif("Llama-3.1-8B" not in profiles.model_names() or "H100-SXM" not in profiles.gpus(),
@@ -19,15 +17,7 @@ pytestmark = pytest.mark.skipif("Llama-3.1-8B" not in profiles.model_names() or 
 
 
 def _app(page: str | None = None, **query):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=90)
-    for k, v in query.items():
-        at.query_params[k] = str(v)
-    at.run()
-    if page and page != "plan":
-        at.switch_page(f"dashboard/pages/{page}.py").run()
-    return at
+    return app(page, timeout=90, **query)
 
 
 def _params(at) -> dict[str, str]:

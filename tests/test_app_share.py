@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_app_pages import app
 
 from dashboard import state
 from planner import api, profiles
@@ -22,14 +23,7 @@ pytestmark = pytest.mark.skipif("Llama-3.1-8B" not in profiles.model_names() or 
 
 
 def _app(page: str | None = None, **query):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in query.items():
-        at.query_params[k] = str(v)
-    at.run()
-    if page:
-        at.switch_page(f"dashboard/pages/{page}.py").run()
+    at = app(page, timeout=300, **query)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

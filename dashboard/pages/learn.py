@@ -94,20 +94,27 @@ QUANT = (
 )
 
 
+def format_rows(sel: Selection, spec: tuple, names: tuple[str, str, str]) -> tuple[dict | None, pd.DataFrame]:
+    """The model's weight bytes in each format of ``spec`` ((label, format id, note) rows) beside bf16,
+    from the core's format table; ``names``: the label, format and note columns. Returns the bf16 row too."""
+    base = core.format_row(sel.model, sel.text, "bf16") if "bf16" in format_ids() else None
+    rows = []
+    for name, fid, note in spec:
+        if fid not in format_ids():
+            continue
+        r = core.format_row(sel.model, sel.text, fid)
+        rows.append({names[0]: name, names[1]: fid, "bits_per_weight": r["bits_per_weight"],
+                     "weights_gib": r["weight_bytes"] / 2**30,
+                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"), names[2]: note})
+    return base, pd.DataFrame(rows).round(3)
+
+
 def quantization(sel: Selection) -> None:
     st.header("4. Quantization")
     st.markdown("FP32 to FP16/BF16, then 8, 4 or 3 bits. The common choice today is **W4A16**: 4-bit weights, "
                 "16-bit arithmetic. Post-training quantization (PTQ) is the norm for LLMs.")
-    base = core.format_row(sel.model, sel.text, "bf16") if "bf16" in format_ids() else None
-    rows = []
-    for name, fid, what in QUANT:
-        if fid not in format_ids():
-            continue
-        r = core.format_row(sel.model, sel.text, fid)
-        rows.append({"method": name, "format": fid, "bits_per_weight": r["bits_per_weight"],
-                     "weights_gib": r["weight_bytes"] / 2**30,
-                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"), "how": what})
-    tables.show(pd.DataFrame(rows).round(3), "learn_quantization", "lquant")
+    base, rows = format_rows(sel, QUANT, ("method", "format", "how"))
+    tables.show(rows, "learn_quantization", "lquant")
     if base:
         st.caption(f"{fmt.plain(sel.model)} in bf16: {fmt.gib(base['weight_bytes'])}. Bits per weight include scales, zero "
                    "points and the tensors each method leaves in 16 bit. See the Quantization page for speed and fit.")
@@ -238,17 +245,8 @@ def qat(sel: Selection) -> None:
         "Gemma 3 QAT checkpoints (int4 Q4_0; Google reports the perplexity drop of Q4_0 cut by 54 %: model cards "
         "google/gemma-3-27b-it-qat-q4_0-gguf). QAT keeps more quality at the same bits; PTQ is what you can do "
         "yourself today.")
-    base = core.format_row(sel.model, sel.text, "bf16") if "bf16" in format_ids() else None
-    rows = []
-    for name, fid, cost in QAT_ROWS:
-        if fid not in format_ids():
-            continue
-        r = core.format_row(sel.model, sel.text, fid)
-        rows.append({"method": name, "stored as": fid, "bits_per_weight": r["bits_per_weight"],
-                     "weights_gib": r["weight_bytes"] / 2**30,
-                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"),
-                     "what it costs to make": cost})
-    tables.show(pd.DataFrame(rows).round(3), "learn_qat", "lqat")
+    _, rows = format_rows(sel, QAT_ROWS, ("method", "stored as", "what it costs to make"))
+    tables.show(rows, "learn_qat", "lqat")
     st.caption(f"Bytes of {fmt.plain(sel.model)} from the core's format table (profiles/weight_formats.json). For "
                "memory and speed a QAT checkpoint is planned like any checkpoint with the same storage format: a QAT "
                "int4 Q4_0 file has the bytes of any Q4_0 file. Training changes which values the 4-bit codes hold, "
