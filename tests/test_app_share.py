@@ -11,6 +11,7 @@ import pytest
 from test_app_pages import app
 
 from dashboard import state
+from dashboard.fmt import ms as fmt_ms
 from planner import api, profiles
 from planner.request import PlanRequest
 
@@ -84,13 +85,28 @@ def test_open_in_plan_carries_the_ranked_plan_to_the_plan_page():
     assert r.fits or any("average occupancy" in w.value for w in at.warning)
 
 
-def test_a_plan_that_cannot_run_shows_dashes_and_remedies_that_fit_in_one_click():
-    at = _app(**TOO_BIG)
+def test_a_plan_that_cannot_run_shows_dashes():
+    # 70B in bf16 (141 GB of weights) on one 24 GB L4: not one request fits, so no latency, throughput or cost
+    at = _app(model="Llama-3.1-70B", gpu="L4", batch=8, prompt=1024, output=256)
     shown = _metrics(at)
-    assert all(shown[k] == "—" for k in ("TTFT mean", "TTFT p90", "TPOT mean", "Output tokens/s", "$ / 1M output tokens"))
-    assert shown["Largest batch"] == "50"
+    assert shown["Largest batch"] == "0"
+    assert all(shown[k] == "—" for k in ("TTFT mean", "TTFT p90", "TPOT mean", "TTFT lower bound", "Output tokens/s",
+                                          "$ / 1M output tokens"))
     table = at.dataframe[0].value
     assert table.loc[table["metric"] == "TTFT p90", "value"].item() == "—"
+    assert not at.error
+
+
+def test_a_batch_over_the_pool_queues_and_remedies_fit_in_one_click():
+    at = _app(**TOO_BIG)
+    shown = _metrics(at)
+    assert shown["Largest batch"] == "50"
+    # the engine holds 50 of the 512 and queues the rest: the latency is the simulation's, the throughput and
+    # cost (the mean-value model runs the whole batch at once) need a batch that fits
+    r = api.plan_request(PlanRequest.from_params({k: str(v) for k, v in TOO_BIG.items()}))
+    assert (r.fits, r.memory.max_batch, r.latency.simulated) == (False, 50, True)
+    assert all(shown[k] == "—" for k in ("Output tokens/s", "$ / 1M output tokens"))
+    assert shown["TTFT mean"] == fmt_ms(r.latency.ttft_s) and any("queues the rest" in c.value for c in at.caption)
     assert not at.error
     for kind in ("batch", "kv", "tp", "weights"):
         assert at.button(key=f"remedy_{kind}")

@@ -8,10 +8,19 @@ from dashboard import commands_panel, core, figures, fmt, page, state, tables
 from dashboard.state import Selection
 from planner.result import PlanResult
 
-RUNNING_ONLY = {"TTFT (mean, as a benchmark measures it)", "TTFT p90", "TTFT lower bound (one prompt alone)",
-                "TPOT (mean)", "TPOT p90", "end-to-end latency (mean)", "output tokens/s (deployment)",
-                "requests/s (deployment)", "$ per 1M output tokens", "$ per 1M tokens (input + output)"}
+# shown when the engine can run the plan (all of it fits, or it holds part and queues the rest: simulated)
+LATENCY = {"TTFT (mean, as a benchmark measures it)", "TTFT p90", "TTFT lower bound (one prompt alone)",
+           "TPOT (mean)", "TPOT p90", "end-to-end latency (mean)"}
+# shown only when the whole batch fits (the mean-value model runs the batch at once)
+FITTING_ONLY = {"output tokens/s (deployment)", "requests/s (deployment)", "$ per 1M output tokens",
+                "$ per 1M tokens (input + output)"}
 NO_PLAN = "—"
+
+
+def runs(r: PlanResult) -> bool:
+    """The engine can run the plan: all of it fits, or it holds part of the batch and queues the rest
+    (the latency is then the simulation's, with that queue: issue 10)."""
+    return r.fits or (r.latency.simulated and r.memory.max_batch >= 1)
 
 
 def metrics_table(r: PlanResult) -> pd.DataFrame:
@@ -46,8 +55,8 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", "of each replica's busy time"),
         ("efficiencies", r.source("eff_compute"), ""),
     ]
-    if not r.fits:  # a plan that cannot run has no latency, throughput or cost
-        rows = [(name, NO_PLAN if name in RUNNING_ONLY else value, unit) for name, value, unit in rows]
+    hidden = set() if r.fits else FITTING_ONLY | (set() if runs(r) else LATENCY)
+    rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
 
 
@@ -167,14 +176,17 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     """The key figures in two compact rows: latency (mean and p90, as a serving benchmark reports them),
     throughput and cost; a plan that cannot run shows a dash."""
     m, lat, th, cost = r.memory, r.latency, r.throughput, r.cost
-    run = r.fits
+    # a batch over the engine's pool still runs: the engine holds what fits and queues the rest, and the
+    # simulation shows what that queue does to latency (issue 10); throughput and cost at this batch are
+    # the mean-value model's, which assumes the whole batch runs at once, so they need a plan that fits
+    running = runs(r)
     sim = "simulated" if lat.simulated else "not simulated: the mean"
 
-    def v(text: str) -> str:
-        return text if run else NO_PLAN
+    def v(text: str, need_fit: bool = False) -> str:
+        return text if (r.fits if need_fit else running) else NO_PLAN
 
-    def h(text: str | None) -> str | None:
-        return text if run else NOT_RUN
+    def h(text: str | None, need_fit: bool = False) -> str | None:
+        return text if (r.fits if need_fit else running) else NOT_RUN
 
     c = st.columns(6)
     c[0].metric("TTFT mean", v(fmt.ms(lat.ttft_s)), help=h("Mean time to first token over the simulated requests, "
@@ -183,10 +195,10 @@ def tiles(r: PlanResult, sel: Selection) -> None:
                 "the tail far longer than the mean under load"))
     c[2].metric("TPOT mean", v(fmt.ms(lat.tpot_s)), help=h("Mean time per output token. " + (band_help(r, "tpot") or "")))
     c[3].metric("TPOT p90", v(fmt.ms(lat.percentile("tpot", 90))), help=h(f"90th percentile ({sim})"))
-    c[4].metric("Output tokens/s", v(fmt.per_s(th.deployment_output_tokens_per_s)),
-                help=h(f"all {r.replicas} replica(s) of {r.gpus_per_replica} GPU(s)"))
-    c[5].metric("$ / 1M output tokens", v(fmt.usd(cost.cost_usd_per_1m_output_tokens)),
-                help=h(f"{fmt.usd(cost.usd_per_hour)} an hour per replica, over the output tokens it writes"))
+    c[4].metric("Output tokens/s", v(fmt.per_s(th.deployment_output_tokens_per_s), True),
+                help=h(f"all {r.replicas} replica(s) of {r.gpus_per_replica} GPU(s)", True))
+    c[5].metric("$ / 1M output tokens", v(fmt.usd(cost.cost_usd_per_1m_output_tokens), True),
+                help=h(f"{fmt.usd(cost.usd_per_hour)} an hour per replica, over the output tokens it writes", True))
     c = st.columns(6)
     c[0].metric("Largest batch", fmt.count(m.max_batch), help=f"at {sel.prompt + sel.output:,} tokens per request "
                 f"(peak); {m.max_batch_avg_occupancy:,} at average occupancy (prompt + half the output)")
@@ -195,9 +207,12 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     c[2].metric("TTFT lower bound", v(fmt.ms(lat.ttft_lower_bound_s)),
                 help=h("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass"))
     c[3].metric("End-to-end mean", v(fmt.duration(lat.e2e_latency_s)))
-    c[4].metric("Requests/s", v(fmt.per_s(th.deployment_requests_per_s, 2)))
-    c[5].metric("$ / 1M tokens (in+out)", v(fmt.usd(cost.cost_usd_per_1m_tokens)),
-                help=h("an hour's cost over every prompt and output token served in it"))
+    c[4].metric("Requests/s", v(fmt.per_s(th.deployment_requests_per_s, 2), True))
+    c[5].metric("$ / 1M tokens (in+out)", v(fmt.usd(cost.cost_usd_per_1m_tokens), True),
+                help=h("an hour's cost over every prompt and output token served in it", True))
+    if running and not r.fits:
+        st.caption(f"The engine holds {m.max_batch:,} of the {sel.batch:,} requests at a time and queues the rest: "
+                   "the latency above is simulated with that queue. Throughput and cost need a batch that fits.")
 
 
 def remedies(r: PlanResult) -> None:
