@@ -11,7 +11,7 @@ import pytest
 from test_app_pages import app
 
 from dashboard import state
-from dashboard.fmt import ms as fmt_ms
+from dashboard.fmt import duration as fmt_duration
 from planner import api, profiles
 from planner.request import PlanRequest
 
@@ -106,7 +106,7 @@ def test_a_batch_over_the_pool_queues_and_remedies_fit_in_one_click():
     r = api.plan_request(PlanRequest.from_params({k: str(v) for k, v in TOO_BIG.items()}))
     assert (r.fits, r.memory.max_batch, r.latency.simulated) == (False, 50, True)
     assert all(shown[k] == "—" for k in ("Output tokens/s", "$ / 1M output tokens"))
-    assert shown["TTFT mean"] == fmt_ms(r.latency.ttft_s) and any("queues the rest" in c.value for c in at.caption)
+    assert shown["TTFT mean"] == fmt_duration(r.latency.ttft_s) and any("queues the rest" in c.value for c in at.caption)
     assert not at.error
     for kind in ("batch", "kv", "tp", "weights"):
         assert at.button(key=f"remedy_{kind}")

@@ -189,9 +189,9 @@ def tiles(r: PlanResult, sel: Selection) -> None:
         return text if (r.fits if need_fit else running) else NOT_RUN
 
     c = st.columns(6)
-    c[0].metric("TTFT mean", v(fmt.ms(lat.ttft_s)), help=h("Mean time to first token over the simulated requests, "
+    c[0].metric("TTFT mean", v(fmt.duration(lat.ttft_s)), help=h("Mean time to first token over the simulated requests, "
                 "as a serving benchmark reports it. " + (band_help(r, "ttft") or "")))
-    c[1].metric("TTFT p90", v(fmt.ms(lat.percentile("ttft", 90))), help=h(f"90th percentile ({sim}): queueing makes "
+    c[1].metric("TTFT p90", v(fmt.duration(lat.percentile("ttft", 90))), help=h(f"90th percentile ({sim}): queueing makes "
                 "the tail far longer than the mean under load"))
     c[2].metric("TPOT mean", v(fmt.ms(lat.tpot_s)), help=h("Mean time per output token. " + (band_help(r, "tpot") or "")))
     c[3].metric("TPOT p90", v(fmt.ms(lat.percentile("tpot", 90))), help=h(f"90th percentile ({sim})"))
