@@ -81,3 +81,12 @@ def test_the_plan_page_offers_the_command_of_its_plan():
     # the default plan fits: its vLLM command is on the page, with the sidebar's TP and batch pinned
     codes = [c.value for c in at.code if c.value.startswith("vllm serve ")]
     assert codes and "--max-num-seqs 32" in codes[0], [c.value[:80] for c in at.code]
+
+
+def test_the_learn_page_s_textbook_kv_uses_the_dtype_table():
+    # int4 KV: 4 bits + a 16-bit scale per 32 values = 4.5 bits = 0.5625 B per element (planner.kv KV_DTYPES), not 1 B;
+    # Llama-3.1-8B, batch 32 x (1,024 + 256) tokens: 2 x 32 x 8 x 128 x 1,280 x 32 x 0.5625 = 1.41 GiB
+    at = app("learn", kv="int4")
+    no_exception(at)
+    code = next(c.value for c in at.code if c.value.startswith("2 x layers x kv_heads"))
+    assert "x 0.5625 = 1.41 GiB" in code, code

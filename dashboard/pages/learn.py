@@ -45,11 +45,10 @@ def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
     ctx = sel.prompt + sel.output
     st.markdown("Keys and values already computed for earlier tokens are kept, so a decode step computes them only "
                 "for the new token. The price is memory, growing with every token of every sequence:")
-    bpe = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}.get(sel.kv_dtype, 1)
-    seed = 2 * ins["layers"] * ins["num_kv_heads"] * ins["head_dim"] * ctx * sel.batch * bpe
+    seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)  # bytes per element from the KV dtype table
     st.code(f"2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
-            f"= 2 x {ins['layers']} x {ins['num_kv_heads']} x {ins['head_dim']} x {ctx:,} x {sel.batch} x {bpe} "
-            f"= {fmt.gib(seed)}", language="text")
+            f"= 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
+            f"{seed['bytes_per_element']:g} = {fmt.gib(seed['bytes'])}", language="text")
     share = p["kv_cache_bytes_per_gpu"] / p["memory_total_bytes_per_gpu"]
     st.markdown(f"In this plan the KV cache is **{fmt.gib(p['kv_cache_bytes_per_gpu'])}** per GPU, {share:.0%} of the "
                 f"memory used; the weights are {fmt.gib(p['weights_bytes_per_gpu'])}. The largest batch that fits at "
