@@ -39,7 +39,7 @@ TESTS: dict[str, list[str]] = {
     "memory": ["tests/test_memory_known.py", "tests/test_memory.py", "tests/test_kv_known.py",
                "tests/test_serving_known.py", "tests/test_bad_input.py"],
     "kv": ["tests/test_kv_known.py", "tests/test_memory_known.py", "tests/test_timing_known.py"],
-    "slo": ["tests/test_slo_known.py", "tests/test_sweep_slo.py"],
+    "slo": ["tests/test_slo_search.py", "tests/test_sweep_slo.py"],
     "formats": ["tests/test_formats_known.py", "tests/test_formats_published.py", "tests/test_memory.py",
                 "tests/test_memory_known.py"],
 }

@@ -24,7 +24,7 @@ from planner.spec import ModelSpec
 from planner.timing import Efficiency, KernelFactor, build_timing
 
 SPEC = ModelSpec.from_hf_config(LLAMA31_8B, "llama-3.1-8b")
-IDEAL = Efficiency(memory=1.0, compute=1.0, allreduce_latency_s=0.0)
+IDEAL = Efficiency(memory=1.0, compute=1.0, layer_overhead_s=0.0, allreduce_latency_s=0.0)  # no fixed costs
 MEM_BOUND = replace(H100, peak_flops=tuple((d, f * 1e6) for d, f in H100.peak_flops))
 W, KV, BW, PEAK = 15_009_849_344, 131_072, 3.35e12, 989.4e12
 

@@ -26,7 +26,7 @@ from planner.spec import ModelSpec
 from planner.timing import Efficiency, KernelFactor, TimingModel, build_timing
 
 SPEC = ModelSpec.from_hf_config(LLAMA31_8B, "llama-3.1-8b")
-IDEAL = Efficiency(memory=1.0, compute=1.0, allreduce_latency_s=0.0)
+IDEAL = Efficiency(memory=1.0, compute=1.0, layer_overhead_s=0.0, allreduce_latency_s=0.0)  # no fixed costs
 MEM_BOUND = replace(H100, peak_flops=tuple((d, f * 1e6) for d, f in H100.peak_flops))
 COMPUTE_BOUND = replace(H100, memory_bandwidth_bytes_per_s=3.35e18)
 W = 15_009_849_344
@@ -368,7 +368,7 @@ def test_pipeline_stages_hold_their_share_of_each_attention_kind():
     assert [g.layers for g in t4.kv_groups] == [1, 1]
     # chunked attention (Llama-4 style) is capped by its window like a sliding layer
     chunked = ModelSpec.from_hf_config({**TINY["llama-gqa"], "layer_types": ["chunked_attention", "full_attention"],
-                                        "sliding_window": 8}, "chunked")
+                                        "attention_chunk_size": 8}, "chunked")
     tc = timing(chunked)
     assert tc.attn_groups == (("chunked", 1, 8, 256.0), ("full", 1, 0, 256.0))
     # a 20-token prefill: the chunked layer's queries see 1..8 then 8 keys: 36 + 12 x 8 = 132 keys;
