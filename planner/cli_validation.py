@@ -33,16 +33,21 @@ def _reference(a):
 
 def print_summary(s) -> None:
     """One line per source, metric and GPU: n, median and worst |error|, median signed error."""
-    head = (f"{'source':24s} {'metric':14s} {'gpu':14s} {'n':>6s} {'med|err|%':>10s} {'p90|err|%':>10s} "
+    w = max([24, *(len(x) for x in s["source"])]) if len(s) else 24
+    head = (f"{'source':{w}s} {'metric':14s} {'gpu':14s} {'n':>6s} {'med|err|%':>10s} {'p90|err|%':>10s} "
             f"{'worst|err|%':>12s} {'med err%':>9s} {'datasheet med|err|%':>20s} {'med err%':>9s}")
     print(head)
     print("-" * len(head))
     for r in s.itertuples(index=False):
-        print(f"{r.source:24s} {r.metric:14s} {r.gpu:14s} {r.n:6d} {r.median_abs_error_pct:10.1f} "
-              f"{r.p90_abs_error_pct:10.1f} {r.worst_abs_error_pct:12.1f} {r.median_signed_error_pct:+9.1f} "
-              f"{r.datasheet_median_abs_error_pct:20.1f} {r.datasheet_median_signed_error_pct:+9.1f}")
+        ds = r.datasheet_median_abs_error_pct
+        ds_text = (f"{ds:20.1f} {r.datasheet_median_signed_error_pct:+9.1f}" if ds == ds  # NaN: no datasheet twin
+                   else f"{'-':>20s} {'-':>9s}")
+        print(f"{r.source:{w}s} {r.metric:14s} {r.gpu:14s} {r.n:6d} {r.median_abs_error_pct:10.1f} "
+              f"{r.p90_abs_error_pct:10.1f} {r.worst_abs_error_pct:12.1f} {r.median_signed_error_pct:+9.1f} {ds_text}")
     print("\nerror = (predicted - measured) / measured; negative = the planner predicts less time or memory "
-          "than measured. 'predicted' uses profiles/calibration.json where a GPU has one, else the datasheet.")
+          "than measured. 'predicted' uses profiles/calibration.json where a GPU has one, else the datasheet; "
+          "aic-silicon-* rows are the end-to-end runs of profiles/validation/e2e-<engine>.csv (benchmarks/bench_e2e.py), "
+          "which have no datasheet twin.")
 
 
 def register(sub, command):
