@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, fmt, page, state, tables
+from dashboard.i18n import t
 from dashboard.state import Selection
 from planner.request import PlanRequest
 from planner.result import PlanResult
@@ -58,12 +59,12 @@ def body(sel: Selection) -> None:
     st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,
                  column_config={"figure": st.column_config.TextColumn("figure", pinned=True)})
     tables.download_button(tables.results_frame(results), "compare_plans", "compare")
-    st.caption("Mean and p50/p90 latency from the simulation of each plan (as a serving benchmark measures them); "
-               "a plan that does not fit cannot run and shows a dash.")
+    st.caption(t("Mean and p50/p90 latency from the simulation of each plan (as a serving benchmark measures them); "
+               "a plan that does not fit cannot run and shows a dash."))
     cols = st.columns(len(saved) + 1)
     for i, col in enumerate(cols[:-1]):
         col.button(f"Remove plan {i + 1}", key=f"cmp_remove_{i}", on_click=state.remove_saved, args=(i,),
                    icon=":material/delete:")
 
 
-page.run(body, "Compare plans", "Saved plans side by side: memory, latency, throughput and cost.")
+page.run(body, t("Compare plans"), t("Saved plans side by side: memory, latency, throughput and cost."))
