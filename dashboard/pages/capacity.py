@@ -194,7 +194,7 @@ def body(sel: Selection) -> None:
                    "table: relax a target, lower the rate, add GPU types or larger TP, or quantize.",
                    icon=":material/warning:")
     shown = ranked_table(df, int(pct))
-    st.subheader(f"All {len(shown):,} candidates, ranked")
+    st.subheader(t("All {n:,} candidates, ranked").format(n=len(shown)))
     tables.show(shown, "capacity_plan", "cap", column_config=column_config(int(pct)))
     n = df.attrs.get("search", {})
     st.caption(f"Ranked by the planner: {n.get('candidates', len(df))} candidates; "
