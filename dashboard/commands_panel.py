@@ -34,7 +34,7 @@ def render(sel: Selection) -> None:
     try:
         c = build(sel, server)
     except PlannerInputError as e:
-        st.error(f"No command: {plain(e)}")
+        st.error(t("No command: {error}").format(error=plain(e)))
         return
     st.code(c.serve.shell, language="bash")
     st.caption(f"Serve {plain(c.model_id)} with {c.engine} {c.version}: the memory fraction, token budget and "

@@ -55,9 +55,9 @@ def body(sel: Selection) -> None:
     st.subheader(t("KV cache vs context"))
     budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     cdf = pd.concat(curves, ignore_index=True)
-    st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", f"KV cache per GPU at batch {sel.batch}",
+    st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", t("KV cache per GPU at batch {batch}").format(batch=sel.batch),
                                   "context (tokens)", "GiB", log_x=True, log_y=True,
-                                  hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None))
+                                  hlines={t("room for KV on {gpu}").format(gpu=sel.gpu): budget / 2**30} if budget > 0 else None))
     st.caption(t("Per token, every layer stores a key and a value for each KV head: "
                "`2 x kv_heads x head_dim x bytes`. MHA keeps one per query head, GQA one per group, MQA one in all; "
                "MLA stores one compressed latent per token instead (DeepSeek-V2). A sliding window caps what a "

@@ -43,9 +43,9 @@ def url_defaults(sel: Selection) -> dict:
 
 
 def _target(col, k: str, label: str, help: str) -> float | None:
-    on = col.checkbox(f"{label} target", key=f"c_{k}_on")
-    v = col.number_input(f"{label} (ms)", min_value=1.0, max_value=600_000.0, step=10.0, key=f"c_{k}",
-                         help=help + " (used when its box is ticked)")
+    on = col.checkbox(t("{label} target").format(label=t(label)), key=f"c_{k}_on")
+    v = col.number_input(f"{t(label)} (ms)", min_value=1.0, max_value=600_000.0, step=10.0, key=f"c_{k}",
+                         help=t(help) + t(" (used when its box is ticked)"))
     return v / 1e3 if on else None
 
 
@@ -177,7 +177,8 @@ def body(sel: Selection) -> None:
         return
     ok = df[df["status"] != "rejected"]
     if len(ok):
-        st.success(f"Best plan: **{_dollars(df.attrs.get('verdict', ''))}**.", icon=":material/check_circle:")
+        st.success(t("Best plan: **{verdict}**.").format(verdict=_dollars(df.attrs.get("verdict", ""))),
+                   icon=":material/check_circle:")
         top = ok.head(12).copy()
         top["plan"] = (top["gpus_total"].astype(int).astype(str) + " x " + top["gpu"].astype(str) + " TP"
                        + top["tp"].astype(str) + top["pp"].map(lambda p: f" PP{p}" if p > 1 else "") + " "
@@ -190,8 +191,9 @@ def body(sel: Selection) -> None:
                    "full length, so it may say a batch from here does not fit at peak and name the largest that does."))
         open_in_plan(top, sel, int(prompt), int(output))
     else:
-        st.warning(f"{_dollars(df.attrs.get('verdict', 'No candidate meets the targets'))}. The reasons are in the "
-                   "table: relax a target, lower the rate, add GPU types or larger TP, or quantize.",
+        st.warning(t("{verdict}. The reasons are in the table: relax a target, lower the rate, add GPU types or "
+                     "larger TP, or quantize.").format(
+                         verdict=_dollars(df.attrs.get("verdict", "No candidate meets the targets"))),
                    icon=":material/warning:")
     shown = ranked_table(df, int(pct))
     st.subheader(t("All {n:,} candidates, ranked").format(n=len(shown)))
@@ -208,7 +210,7 @@ def body(sel: Selection) -> None:
     if len(failing):
         why = (failing["failed"].fillna("other").astype(str).value_counts().rename_axis("failed on")
                .reset_index(name="candidates"))
-        with st.expander(f"Why {len(failing):,} candidates fail (counts)"):
+        with st.expander(t("Why {n:,} candidates fail (counts)").format(n=len(failing))):
             tables.show(why, "capacity_fail_reasons", "capwhy")
 
 

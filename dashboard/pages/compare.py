@@ -50,8 +50,9 @@ def side_by_side(results: list[PlanResult]) -> pd.DataFrame:
 def body(sel: Selection) -> None:
     saved = state.saved_plans()
     if len(saved) < 2:
-        st.info(f"{len(saved)} plan saved. On **Plan one deployment**, press **Save this plan** for each plan to "
-                f"compare (2 to {state.MAX_SAVED}); they stay in this page's link.", icon=":material/bookmark_add:")
+        st.info(t("{n} plan saved. On **Plan one deployment**, press **Save this plan** for each plan to compare "
+                  "(2 to {most}); they stay in this page's link.").format(n=len(saved), most=state.MAX_SAVED),
+                icon=":material/bookmark_add:")
         if not saved:
             return
     results = [core.result(PlanRequest.from_params(p)) for p in saved]
@@ -63,7 +64,7 @@ def body(sel: Selection) -> None:
                "a plan that does not fit cannot run and shows a dash."))
     cols = st.columns(len(saved) + 1)
     for i, col in enumerate(cols[:-1]):
-        col.button(f"Remove plan {i + 1}", key=f"cmp_remove_{i}", on_click=state.remove_saved, args=(i,),
+        col.button(t("Remove plan {n}").format(n=i + 1), key=f"cmp_remove_{i}", on_click=state.remove_saved, args=(i,),
                    icon=":material/delete:")
 
 

@@ -45,15 +45,15 @@ def pool_section(sel: Selection) -> None:
     a, b, d = st.columns(3)
     a.metric(t("KV cache pool"), fmt.tokens(c["kv_cache_tokens"]),
              help=t("As the engine logs it ('GPU KV cache size' / 'max_total_num_tokens')"))
-    b.metric(f"Max concurrency at {c['max_model_len']:,} tokens", f"{c['max_concurrency']:,.2f} x")
+    b.metric(t("Max concurrency at {n:,} tokens").format(n=c["max_model_len"]), f"{c['max_concurrency']:,.2f} x")
     d.metric(t("KV memory per GPU"), fmt.gib(c["kv_budget_bytes_per_gpu"]))
     if band["n"]:
         st.caption(f"Measured spread: the engine's own pool was {band['low_pct']:+.1f} % to {band['high_pct']:+.1f} % "
                    f"of the prediction on {band['n']} public start-up logs of {band['group']}, i.e. "
                    f"{c['kv_cache_tokens_low']:,} to {c['kv_cache_tokens_high']:,} tokens. Calibration: {c['calibration']}.")
     if not c["fits"]:
-        st.error(f"Does not fit: {c['reason']}", icon=":material/error:")
-    st.caption(f"Rules: {c['engine_rules']}.")
+        st.error(t("Does not fit: {reason}").format(reason=c["reason"]), icon=":material/error:")
+    st.caption(t("Rules: {rules}.").format(rules=c["engine_rules"]))
     terms = pd.DataFrame([{"term": term["name"], "GiB": term["bytes"] / 2**30,
                            "subtracted from the budget": "yes" if term["counted"] else "no",
                            "source": term["source"]} for term in c["terms"]])
@@ -86,9 +86,9 @@ def log_section(sel: Selection) -> None:
     tables.show(rows, "engine_log_check", "e_log_rows",
                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("logged", "predicted", "error %")})
     if r["disagreeing_term"]:
-        st.caption(f"Largest disagreement: {r['disagreeing_term']}")
+        st.caption(t("Largest disagreement: {term}").format(term=r["disagreeing_term"]))
     if r["assumed"]:
-        with st.expander(f"{len(r['assumed'])} settings assumed (not in the log)"):
+        with st.expander(t("{n} settings assumed (not in the log)").format(n=len(r["assumed"]))):
             st.dataframe(pd.DataFrame({"assumed": r["assumed"]}), hide_index=True)
 
 

@@ -58,7 +58,7 @@ def formats_table(sel: Selection) -> pd.DataFrame:
 
 def formats_section(sel: Selection) -> None:
     df = formats_table(sel)
-    st.subheader(f"Every weight format for {fmt.plain(sel.model)}")
+    st.subheader(t("Every weight format for {model}").format(model=fmt.plain(sel.model)))
     ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
     cap = core.result(sel.request(simulate=False)).memory.capacity_bytes_per_replica
     c1 = c2 = st.container()
@@ -71,7 +71,8 @@ def formats_section(sel: Selection) -> None:
                                      "tokens_per_s_per_user", f"Decode speed on {sel.tp} x {sel.gpu}, batch {sel.batch}",
                                      "tokens/s per user", color="family", text="text"))
     else:
-        c2.info(f"No format fits on {sel.tp} x {sel.gpu} at batch {sel.batch}: no decode speed to draw.")
+        c2.info(t("No format fits on {tp} x {gpu} at batch {batch}: no decode speed to draw.").format(
+            tp=sel.tp, gpu=sel.gpu, batch=sel.batch))
     st.caption(t("Fewer bits per weight means less memory and, in the memory-bound decode, fewer bytes read per "
                "token, so faster decoding; dequantization kernels give some of that back (profiles/kernels.json). "
                "Decode speed is drawn for the formats that fit on the selected GPU. `fits_on`: GPUs where this model fits "

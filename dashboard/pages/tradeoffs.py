@@ -46,7 +46,7 @@ def pareto_section(sel: Selection) -> None:
         page.show_input_error(e)
         return
     if skipped:
-        st.caption("Left out: " + "; ".join(fmt.plain(f"{s['gpu']} / {s['weights']}: {s['reason']}") for s in skipped))
+        st.caption(t("Left out: ") + "; ".join(fmt.plain(f"{s['gpu']} / {s['weights']}: {s['reason']}") for s in skipped))
     fit = df[df["fits"]].copy()
     if fit.empty:
         st.warning(t("No chosen GPU and format fits this model at these lengths: add GPUs (TP) or quantize."))
@@ -63,7 +63,7 @@ def pareto_section(sel: Selection) -> None:
     shown["gpu"], shown["weights"] = shown["gpu"].astype(str), shown["weights"].astype(str)
     shown = shown.rename(columns={"ttft_lower_bound_s": "ttft_one_prompt_ms", "tpot_mean_value_s": "tpot_ms"}).assign(
         ttft_one_prompt_ms=lambda d: d["ttft_one_prompt_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
-    with st.expander(f"Frontier points ({len(shown)}, table)"):
+    with st.expander(t("Frontier points ({n}, table)").format(n=len(shown))):
         tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto", column_config={
             "gpu": "GPU", "batch": "batch", "tokens_per_s_per_user": "tokens/s per user",
             "output_tokens_per_s_per_gpu": "output tokens/s per GPU", "ttft_one_prompt_ms": "TTFT lower bound (ms)",
@@ -79,8 +79,10 @@ def kv_section(sel: Selection) -> None:
         rows.append(pd.DataFrame({"kv_dtype": d, "context": CONTEXTS, "kv_cache_gib": kvb / 2**30}))
     df = pd.concat(rows, ignore_index=True)
     st.plotly_chart(figures.lines(df, "context", "kv_cache_gib", "kv_dtype",
-                                  f"KV cache per GPU at batch {sel.batch}", "context (tokens per request)", "GiB",
-                                  hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None,
+                                  t("KV cache per GPU at batch {batch}").format(batch=sel.batch),
+                                  "context (tokens per request)", "GiB",
+                                  hlines={t("room for KV on {gpu}").format(gpu=sel.gpu): budget / 2**30}
+                                  if budget > 0 else None,
                                   log_x=True, log_y=True))
     st.caption(t("The KV cache grows linearly with context (flat for sliding-window and SSM layers past their window). "
                "Where a line crosses the dotted limit, the batch no longer fits: shorten the context, shrink the "

@@ -89,7 +89,7 @@ def body(sel: Selection) -> None:
     worst = d.assign(abs_err=d["error_pct"].abs()).nlargest(20, "abs_err")[
         ["source", "gpu", "model", "batch", "prompt", "output", "op", "shape", "measured", "predicted",
          "predicted_datasheet", "error_pct", "provenance"]]
-    with st.expander(f"The 20 worst {metric} points shown"):
+    with st.expander(t("The 20 worst {metric} points shown").format(metric=metric)):
         tables.show(pd.DataFrame(worst).round(6), f"validation_worst_{metric}", "vworst")
 
 
