@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import core
 from dashboard.fmt import plain
+from dashboard.i18n import t
 from dashboard.state import Selection
 from planner import commands
 from planner.errors import PlannerInputError
@@ -27,13 +28,13 @@ def build(sel: Selection, server: str) -> commands.Commands:
 
 
 def render(sel: Selection) -> None:
-    st.subheader("Run it")
-    server = st.selectbox("Serving engine", SERVERS, key="cmd_engine",
-                          help="the command and its benchmark for this engine's newest release in profiles/engines")
+    st.subheader(t("Run it"))
+    server = st.selectbox(t("Serving engine"), SERVERS, key="cmd_engine",
+                          help=t("the command and its benchmark for this engine's newest release in profiles/engines"))
     try:
         c = build(sel, server)
     except PlannerInputError as e:
-        st.info(f"No command for this plan: {plain(e)}")
+        st.info(t("No command for this plan: {error}").format(error=plain(e)))
         return
     st.code(c.serve.shell, language="bash")
     st.caption(f"Serve {plain(c.model_id)} with {c.engine} {c.version}: the memory fraction, token budget and "

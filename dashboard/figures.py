@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.i18n import t  # no Streamlit at import; English outside a Streamlit run
+
 GIB = 2**30
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC",
            "#EECA3B")
@@ -17,7 +19,8 @@ MEMORY_COLORS = {"weights": "#4C78A8", "KV cache": "#F58518", "activations": "#5
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height + 60, margin=dict(l=10, r=10, t=50, b=10),
+    # titles come in English (pages pass them as written); the session's language is applied here
+    fig.update_layout(title=t(title), xaxis_title=t(x), yaxis_title=t(y), height=height + 60, margin=dict(l=10, r=10, t=50, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0.0, title=None))
     return fig
 
@@ -26,15 +29,16 @@ def memory_bar(parts: pd.DataFrame, capacity_bytes: float, total_bytes: float | 
     """Stacked bar of one GPU's memory (``parts``: component, bytes) against its usable capacity."""
     fig = go.Figure()
     for row in parts.itertuples(index=False):
-        fig.add_bar(y=["per GPU"], x=[row.bytes / GIB], name=row.component, orientation="h",
-                    marker_color=MEMORY_COLORS.get(row.component), text=f"{row.component} {row.bytes / GIB:.2f} GiB",
+        name = t(row.component)
+        fig.add_bar(y=[t("per GPU")], x=[row.bytes / GIB], name=name, orientation="h",
+                    marker_color=MEMORY_COLORS.get(row.component), text=f"{name} {row.bytes / GIB:.2f} GiB",
                     textposition="inside", insidetextanchor="middle",
-                    hovertemplate=f"{row.component}: %{{x:.2f}} GiB<extra></extra>")
+                    hovertemplate=f"{name}: %{{x:.2f}} GiB<extra></extra>")
     fig.add_vline(x=capacity_bytes / GIB, line=dict(color="black", width=3),
-                  annotation_text=f"usable {capacity_bytes / GIB:.1f} GiB", annotation_position="top left")
+                  annotation_text=t("usable {gib:.1f} GiB").format(gib=capacity_bytes / GIB), annotation_position="top left")
     if total_bytes and total_bytes > capacity_bytes * 1.001:
         fig.add_vline(x=total_bytes / GIB, line=dict(color="grey", dash="dot"),
-                      annotation_text=f"physical {total_bytes / GIB:.1f} GiB", annotation_position="bottom left")
+                      annotation_text=t("physical {gib:.1f} GiB").format(gib=total_bytes / GIB), annotation_position="bottom left")
     used = float(parts["bytes"].sum())
     fig.update_xaxes(range=[0, max(used, capacity_bytes, total_bytes or 0) / GIB * 1.08])
     _layout(fig, "Memory per GPU", "GiB", "", height=250)
@@ -57,7 +61,7 @@ def pareto(df: pd.DataFrame, frontier: pd.DataFrame, x: str = "tokens_per_s_per_
                                       "<extra>" + str(name) + "</extra>")
     if len(frontier):
         f = frontier.sort_values(x)
-        fig.add_scatter(x=f[x], y=f[y], mode="lines", name="Pareto frontier",
+        fig.add_scatter(x=f[x], y=f[y], mode="lines", name=t("Pareto frontier"),
                         line=dict(color="black", width=2, dash="dash"), hoverinfo="skip")
     return _layout(fig, "Latency vs throughput over batch size", "tokens/s per user (1 / TPOT)",
                    "output tokens/s per GPU", height=460)
@@ -128,13 +132,13 @@ def offload(df: pd.DataFrame, fitting_layers: int, total_layers: int) -> go.Figu
     """Decode tokens/s (batch 1) against layers on the GPU; the rest run from host memory."""
     fig = go.Figure()
     ok, over = df[df["fits_on_gpu"]], df[~df["fits_on_gpu"]]
-    fig.add_scatter(x=ok["gpu_layers"], y=ok["tokens_per_s"], mode="lines+markers", name="fits in GPU memory",
+    fig.add_scatter(x=ok["gpu_layers"], y=ok["tokens_per_s"], mode="lines+markers", name=t("fits in GPU memory"),
                     line=dict(color=PALETTE[0]))
     if len(over):
         fig.add_scatter(x=over["gpu_layers"], y=over["tokens_per_s"], mode="lines+markers",
-                        name="would not fit", line=dict(color=PALETTE[3], dash="dot"))
+                        name=t("would not fit"), line=dict(color=PALETTE[3], dash="dot"))
     fig.add_vline(x=fitting_layers, line=dict(color="black", dash="dash"),
-                  annotation_text=f"-ngl {fitting_layers} (most that fit)", annotation_position="top left")
+                  annotation_text=t("-ngl {n} (most that fit)").format(n=fitting_layers), annotation_position="top left")
     fig.update_xaxes(range=[-0.5, total_layers + 0.5])
     return _layout(fig, "GGUF partial offload: layers on the GPU vs decode speed", "layers on the GPU (-ngl)",
                    "tokens/s (batch 1)")
@@ -152,11 +156,11 @@ def validation_scatter(df: pd.DataFrame, predicted: str = "predicted", color: st
     if len(d):
         lo = float(min(d["measured"].min(), d[predicted].min())) / unit_scale
         hi = float(max(d["measured"].max(), d[predicted].max())) / unit_scale
-        fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x (exact)",
+        fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name=t("y = x (exact)"),
                         line=dict(color="black", dash="dash"))
     fig.update_xaxes(type="log", dtick=1, tickformat="~g")
     fig.update_yaxes(type="log", dtick=1, tickformat="~g")
-    return _layout(fig, "Predicted vs measured", f"measured {unit}".strip(), f"predicted {unit}".strip(), height=460)
+    return _layout(fig, "Predicted vs measured", t("measured {unit}").format(unit=unit).strip(), t("predicted {unit}").format(unit=unit).strip(), height=460)
 
 
 def roofline(peak_flops: float, bandwidth_bytes_per_s: float, points: pd.DataFrame) -> go.Figure:
@@ -167,14 +171,14 @@ def roofline(peak_flops: float, bandwidth_bytes_per_s: float, points: pd.DataFra
     xs = np.geomspace(lo, hi, 200)
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak_flops, bandwidth_bytes_per_s * xs) / 1e12, mode="lines",
-                    name="roofline (datasheet)", line=dict(color="black"))
+                    name=t("roofline (datasheet)"), line=dict(color="black"))
     for i, row in enumerate(points.itertuples(index=False)):
         y = min(peak_flops, bandwidth_bytes_per_s * row.intensity) / 1e12
         fig.add_scatter(x=[row.intensity], y=[y], mode="markers+text", name=row.name, text=[row.name],
                         textposition="top center", marker=dict(size=14, color=PALETTE[(i + 1) % 10]))
     # on a log axis an annotation's x is log10 of the value (a shape's is the value itself)
     fig.add_vline(x=ridge, line=dict(color="grey", dash="dot"))
-    fig.add_annotation(x=float(np.log10(ridge)), y=0.02, yref="paper", text=f" ridge {ridge:.0f} FLOP/byte",
+    fig.add_annotation(x=float(np.log10(ridge)), y=0.02, yref="paper", text=t(" ridge {x:.0f} FLOP/byte").format(x=ridge),
                        showarrow=False, xanchor="left", yanchor="bottom")
     fig.update_xaxes(type="log", dtick=1, tickformat="~g")
     fig.update_yaxes(type="log", dtick=1, tickformat="~g")

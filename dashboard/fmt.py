@@ -1,12 +1,18 @@
 """Number formats of the dashboard, shared with the tests so that both print the core's numbers alike.
 
 SI units come in (bytes, seconds); GiB and ms only here, at the edge.
+
+Per locale (dashboard/i18n.py): Korean uses the same digits and thousands separators; the symbols (ms,
+GiB, $) stay and the words around a number are translated ("/s" -> "/초", "tokens" -> "토큰"). English
+is exactly what it always was (the tests compare these strings with the core's numbers).
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+from dashboard.i18n import lang
 
 GIB = 2**30
 # every character markdown, GitHub's extensions or Streamlit's own syntax give a meaning to: links and
@@ -43,16 +49,34 @@ def duration(seconds: float) -> str:
     return ms(seconds) if seconds < 10 else f"{seconds:,.2f} s"
 
 
+# the unit words shown beside numbers (tiles, the plan's table), English -> Korean; units not listed stay
+UNITS_KO = {"/s": "/초", "tokens": "토큰", "requests": "요청", "tokens/s": "토큰/초", "requests/s": "요청/초",
+            "tokens/s per user": "사용자당 토큰/초", "tokens/s per GPU": "GPU당 토큰/초",
+            "$ / 1M output tokens": "출력 토큰 100만 개당 $", "$ / 1M tokens (in+out)": "토큰 100만 개당 $ (입력+출력)",
+            "$ per 1M output tokens": "출력 토큰 100만 개당 $", "$ per hour": "시간당 $", "USD": "USD",
+            "s": "초", "GPU(s)": "GPU", "replicas": "레플리카", "no price": "가격 없음", "n/a": "해당 없음"}
+
+
+def unit(text: str) -> str:
+    """A unit or the words around a number in the session's language ("requests/s" -> "요청/초")."""
+    return UNITS_KO.get(text, text) if lang() == "ko" else text
+
+
 def per_s(x: float, digits: int = 0) -> str:
-    return f"{x:,.{digits}f}/s"
+    return f"{x:,.{digits}f}" + unit("/s")
+
+
+def rate(x: float, what: str = "tokens", digits: int = 0) -> str:
+    """A rate with its unit word: ``rate(1234.5)`` -> "1,235 tokens/s" (Korean "1,235 토큰/초")."""
+    return f"{x:,.{digits}f} " + unit(f"{what}/s")
 
 
 def usd(x: float) -> str:
     """Dollars; a GPU without a price in its profile gives exactly 0 (or NaN): shown as such, not $0."""
     if not math.isfinite(x):
-        return "n/a"
+        return unit("n/a")
     if x == 0:
-        return "no price"
+        return unit("no price")
     return f"${x:,.3f}" if x < 100 else f"${x:,.0f}"
 
 
@@ -61,7 +85,7 @@ def count(n: float) -> str:
 
 
 def tokens(n: float) -> str:
-    return f"{int(n):,} tokens"
+    return f"{int(n):,} " + unit("tokens")
 
 
 def params(n: float) -> str:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from dashboard.fmt import plain
+from dashboard.i18n import t
 from dashboard.state import Selection, forget_link_upload, selection
 from planner.errors import PlannerInputError
 
@@ -17,7 +18,9 @@ log = logging.getLogger("dashboard")
 
 def input_error_text(e: PlannerInputError) -> str:
     """The CLI's one line (field, problem, fix) as markdown, every part of it plain text."""
-    return f"**{plain(e.field)}**: {plain(e.problem)}" + (f". Fix: {plain(e.fix)}" if e.fix else "")
+    # English: the CLI's line as it is; Korean: the same line in a translated frame ("입력 오류: ...")
+    return (t("**{field}**: {problem}").format(field=plain(e.field), problem=plain(e.problem))
+            + (t(". Fix: {fix}").format(fix=plain(e.fix)) if e.fix else ""))
 
 
 def show_input_error(e: PlannerInputError) -> None:
@@ -39,8 +42,8 @@ def run(body: Callable[[Selection], None], title: str, intro: str = "") -> None:
         show_input_error(e)
     except Exception:  # noqa: BLE001 - the last line of defence: no widget combination shows a traceback
         log.exception("page %s failed", title)
-        st.error("This page could not be computed for the current choices (the details are in the server's log). "
-                 "Change a choice in the sidebar; the other pages still work.", icon=":material/error:")
+        st.error(t("This page could not be computed for the current choices (the details are in the server's log). "
+                   "Change a choice in the sidebar; the other pages still work."), icon=":material/error:")
     with link:  # filled last: the page has written its own inputs into the URL by now
         copy_link()
 
@@ -54,8 +57,8 @@ def share_url() -> str:
 
 def copy_link() -> None:
     """A "Copy link" popover: the full link in a code block, whose copy button works offline."""
-    with st.popover("Copy link", icon=":material/link:"):
-        st.caption("This page with every input, for a colleague (an uploaded config.json must be uploaded again):")
+    with st.popover(t("Copy link"), icon=":material/link:"):
+        st.caption(t("This page with every input, for a colleague (an uploaded config.json must be uploaded again):"))
         st.code(share_url(), language=None, wrap_lines=True)
 
 
@@ -68,10 +71,11 @@ def model_ready() -> bool:
         return False
     name = st.session_state.get("_link_upload")
     if name:
-        st.warning(f"This link's plan is for an uploaded model, **{plain(name)}**: a config.json cannot travel in "
-                   "a link. Upload that config.json in the sidebar (**Or upload a model's config.json**) to see the "
-                   "plan; every other setting of the link is already in the sidebar.", icon=":material/upload_file:")
-        st.button("Plan the sidebar's bundled model instead", on_click=forget_link_upload, key="forget_link_upload")
+        st.warning(t("This link's plan is for an uploaded model, **{name}**: a config.json cannot travel in "
+                     "a link. Upload that config.json in the sidebar (**Or upload a model's config.json**) to see the "
+                     "plan; every other setting of the link is already in the sidebar.").format(name=plain(name)),
+                   icon=":material/upload_file:")
+        st.button(t("Plan the sidebar's bundled model instead"), on_click=forget_link_upload, key="forget_link_upload")
         return False
     return True
 
@@ -84,10 +88,13 @@ def guarded(fn: Callable[[], None]) -> None:
         show_input_error(e)
     except Exception:  # noqa: BLE001
         log.exception("section failed")
-        st.error("This section could not be computed for the current choices (the details are in the server's log).",
+        st.error(t("This section could not be computed for the current choices (the details are in the server's "
+                   "log)."),
                  icon=":material/error:")
 
 
 def describe(sel: Selection) -> str:
-    return (f"{plain(sel.model)} on {sel.tp} x {sel.gpu} (TP={sel.tp}), {sel.weights} weights, {sel.kv_dtype} KV, {sel.engine} engine, "
-            f"batch {sel.batch}, {sel.prompt:,} + {sel.output:,} tokens")
+    return t("{model} on {tp} x {gpu} (TP={tp}), {weights} weights, {kv} KV, {engine} engine, batch {batch}, "
+             "{prompt:,} + {output:,} tokens").format(model=plain(sel.model), tp=sel.tp, gpu=sel.gpu, weights=sel.weights,
+                                                      kv=sel.kv_dtype, engine=sel.engine, batch=sel.batch,
+                                                      prompt=sel.prompt, output=sel.output)

@@ -19,8 +19,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import streamlit as st
 
-from dashboard import core
+from dashboard import core, i18n
 from dashboard.fmt import plain
+from dashboard.i18n import t
 from planner import hub, profiles
 from planner import kv as kvmod
 from planner.configread import shown
@@ -204,7 +205,8 @@ def param_warning(name: str, raw: str, e: PlannerInputError) -> str:
     """The warning for an ignored URL parameter. The value comes from whoever wrote the link: it is
     shown as plain text (fmt.plain), never as markdown."""
     short = raw if len(raw) <= 120 else raw[:120] + "..."
-    return (f"URL parameter {plain(f'{name}={short}')} ignored: {plain(e.problem[:300])}"
+    return (t("URL parameter {param} ignored: {problem}").format(param=plain(f"{name}={short}"),
+                                                                   problem=plain(e.problem[:300]))
             + (f" ({plain(e.fix)})" if e.fix else ""))
 
 
@@ -230,6 +232,8 @@ def init() -> None:
         st.session_state.setdefault(key(name), value)
     if "weights" in read:  # the link chose the weights: the checkpoint's default must not replace them
         st.session_state["_weights_for"] = _identity(values.get("hub") or values["model"], "")
+    if st.session_state.get("_lang_warning"):  # i18n.init read lang= before the page list was built
+        warnings.insert(0, st.session_state.pop("_lang_warning"))
     st.session_state["_qp_warnings"] = warnings
     st.session_state["_state_ready"] = True
 
@@ -242,7 +246,7 @@ def _keep_valid(name: str, options: tuple, fallback) -> None:
 def gpu_label(gid: str) -> str:
     """A GPU as the lists show it: its id and memory in GiB (2^30 bytes), as every figure on screen."""
     g = profiles.gpu(gid)
-    return f"{gid} ({g.total_memory_bytes / 2**30:.0f} GiB" + (", user-defined)" if g.user_defined else ")")
+    return f"{gid} ({g.total_memory_bytes / 2**30:.0f} GiB" + (t(", user-defined)") if g.user_defined else ")")
 
 
 def _fmt_label(fid: str) -> str:
@@ -263,8 +267,8 @@ def _use_gpu(gpu_id: str, count: int) -> None:
 
 def _upload() -> tuple[str, str] | None:
     """The uploaded config as (name, text), None when there is none; an error is shown, not raised."""
-    up = st.file_uploader("Or upload a model's config.json", key=key("upload"),
-                          help="Parsed as JSON only: nothing is executed. Limit 2 MB.")
+    up = st.file_uploader(t("Or upload a model's config.json"), key=key("upload"),
+                          help=t("Parsed as JSON only: nothing is executed. Limit 2 MB."))
     st.session_state.pop("_upload_error", None)
     if up is None:
         return None
@@ -273,14 +277,14 @@ def _upload() -> tuple[str, str] | None:
         st.session_state.pop("_link_upload", None)  # the link's uploaded model has arrived (or another one)
         return got
     except PlannerInputError as e:  # the same field, problem and fix the CLI prints
-        msg = f"Upload rejected: {plain(e)}"
+        msg = t("Upload rejected: {error}").format(error=plain(e))
     except Exception:  # noqa: BLE001 - a malformed config must never take the app down
         core.log.exception("upload %r failed", up.name)
-        msg = "Upload rejected: the file is not a usable causal-LM config."
+        msg = t("Upload rejected: the file is not a usable causal-LM config.")
     st.error(msg)
     # the page shows it too, in place of a plan: a plan for the previous model would look like this file's
-    st.session_state["_upload_error"] = f"{msg} Remove the file or upload a valid config.json; no plan is shown " \
-                                        "until then."
+    st.session_state["_upload_error"] = f"{msg} " + t("Remove the file or upload a valid config.json; no plan is "
+                                                      "shown until then.")
     return None
 
 
@@ -296,13 +300,13 @@ def _hub_model() -> str | None:
     try:
         core.spec(raw)
     except PlannerInputError as e:  # not an id, not cached while offline, gated: the CLI's one line
-        st.error(f"Hub id not used: {plain(e)}")
+        st.error(t("Hub id not used: {error}").format(error=plain(e)))
         return None
     except Exception:  # noqa: BLE001 - a broken cache entry must never take the app down
         core.log.exception("hub id %r failed", raw[:100])
-        st.error("Hub id not used: its config could not be read.")
+        st.error(t("Hub id not used: its config could not be read."))
         return None
-    st.caption(f"Using the Hub id **{plain(raw)}**")
+    st.caption(t("Using the Hub id **{id}**").format(id=plain(raw)))
     return raw
 
 
@@ -315,7 +319,7 @@ def _sync_weights(model: str, text: str) -> None:
     try:
         st.session_state[key("weights")] = core.default_weights(model, text)
     except PlannerInputError as e:  # a quant_method the planner does not model: the user picks the format
-        st.warning(f"Weights: {plain(e)}")
+        st.warning(t("Weights: {error}").format(error=plain(e)))
 
 
 def _define_gpu() -> None:
@@ -334,16 +338,17 @@ def _define_gpu() -> None:
 
 
 def _gpu_form() -> None:
-    with st.expander("Define a GPU", icon=":material/add_circle:"):
+    with st.expander(t("Define a GPU"), icon=":material/add_circle:"):
         with st.form("sb_ugpu_form", border=False):
-            st.text_input("Name", value="my-gpu", max_chars=24, key="sb_ugpu_name")
+            st.text_input(t("Name"), value="my-gpu", max_chars=24, key="sb_ugpu_name")
             for label, k, default, low, high, helptext in GPU_FORM:
-                st.number_input(label, min_value=low, max_value=high, value=default, key=f"sb_ugpu_{k}", help=helptext)
-            st.form_submit_button("Use this GPU", on_click=_define_gpu)
+                st.number_input(t(label), min_value=low, max_value=high, value=default, key=f"sb_ugpu_{k}",
+                                help=t(helptext))
+            st.form_submit_button(t("Use this GPU"), on_click=_define_gpu)
         if st.session_state.get("_ugpu_error"):
-            st.error(f"GPU not defined: {plain(st.session_state['_ugpu_error'])}")
-        st.caption("Kept for this session only. The CLI takes the same figures: --gpu-memory-gib, --gpu-bandwidth-tbs, "
-                   "--gpu-bf16-tflops, --gpu-fp8-tflops, --gpu-price, or --gpu-file.")
+            st.error(t("GPU not defined: {error}").format(error=plain(st.session_state["_ugpu_error"])))
+        st.caption(t("Kept for this session only. The CLI takes the same figures: --gpu-memory-gib, "
+                     "--gpu-bandwidth-tbs, --gpu-bf16-tflops, --gpu-fp8-tflops, --gpu-price, or --gpu-file."))
 
 
 def sidebar() -> Selection:
@@ -357,22 +362,24 @@ def sidebar() -> Selection:
     _keep_valid("engine", kvmod.ENGINES, "paged")
     _keep_valid("tp", TP_OPTIONS, 1)
     with st.sidebar:
+        i18n.switch()
         nv = nvml_gpu()
         if nv:
             match = profiles.gpu_for_nvml_name(nv["name"])
-            st.info(f"This machine: {nv['count']} x {nv['name']}, {nv['free_bytes'] / 2**30:.1f} GiB free of "
-                    f"{nv['total_bytes'] / 2**30:.1f} GiB" + (f" (profile {match.id})" if match else " (no profile)"),
+            st.info(t("This machine: {count} x {name}, {free:.1f} GiB free of {total:.1f} GiB").format(
+                        count=nv["count"], name=nv["name"], free=nv["free_bytes"] / 2**30, total=nv["total_bytes"] / 2**30)
+                    + (t(" (profile {id})").format(id=match.id) if match else t(" (no profile)")),
                     icon=":material/developer_board:")
             if match and st.session_state.get(key("gpu")) != match.id:
-                st.button(f"Plan for this machine's {match.id}", key="sb_use_nvml", on_click=_use_gpu,
+                st.button(t("Plan for this machine's {id}").format(id=match.id), key="sb_use_nvml", on_click=_use_gpu,
                           args=(match.id, nv["count"]), icon=":material/arrow_downward:")
-        st.selectbox("Model", names, key=key("model"))
+        st.selectbox(t("Model"), names, key=key("model"))
         uploaded = _upload()
         if uploaded:
-            st.caption(f"Using the uploaded config: **{plain(uploaded[0])}**")
-        st.text_input("Or a Hugging Face Hub id", key=key("hub"), max_chars=200, placeholder="org/name",
-                      help="Read from the local Hugging Face cache, or fetched (config.json and the safetensors "
-                           "headers only) when the server is online. An upload takes precedence.")
+            st.caption(t("Using the uploaded config: **{name}**").format(name=plain(uploaded[0])))
+        st.text_input(t("Or a Hugging Face Hub id"), key=key("hub"), max_chars=200, placeholder="org/name",
+                      help=t("Read from the local Hugging Face cache, or fetched (config.json and the safetensors "
+                             "headers only) when the server is online. An upload takes precedence."))
         hub_id = None if uploaded else _hub_model()
         model, text = uploaded if uploaded else (hub_id or st.session_state[key("model")], "")
         _sync_weights(model, text)
@@ -381,27 +388,28 @@ def sidebar() -> Selection:
         st.selectbox("GPU", gids, key=key("gpu"), format_func=gpu_label)
         _gpu_form()
         c1, c2 = st.columns(2)
-        c1.number_input("GPUs", min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),
-                        help="Total GPUs; replicas = GPUs // (TP x PP)")
-        c2.selectbox("TP", TP_OPTIONS, key=key("tp"), help="Tensor parallel degree per replica",
+        c1.number_input(t("GPUs"), min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),
+                        help=t("Total GPUs; replicas = GPUs // (TP x PP)"))
+        c2.selectbox("TP", TP_OPTIONS, key=key("tp"), help=t("Tensor parallel degree per replica"),
                      on_change=_gpus_at_least_tp)
-        st.selectbox("Weights", fmts, key=key("weights"), format_func=_fmt_label,
-                     help="Starts at the checkpoint's own format (its quantization_config), as the CLI does")
+        st.selectbox(t("Weights"), fmts, key=key("weights"), format_func=_fmt_label,
+                     help=t("Starts at the checkpoint's own format (its quantization_config), as the CLI does"))
         c1, c2 = st.columns(2)
-        c1.selectbox("KV dtype", tuple(kvmod.KV_DTYPES), key=key("kv"))
-        c2.selectbox("Engine", kvmod.ENGINES, key=key("engine"),
-                     help="paged: vLLM's block-paged KV cache; transformers: HF generate's dynamic cache")
-        st.number_input("Batch (concurrent requests)", min_value=1, max_value=INT_LIMITS["batch"][1], step=1,
+        c1.selectbox(t("KV dtype"), tuple(kvmod.KV_DTYPES), key=key("kv"))
+        c2.selectbox(t("Engine"), kvmod.ENGINES, key=key("engine"),
+                     help=t("paged: vLLM's block-paged KV cache; transformers: HF generate's dynamic cache"))
+        st.number_input(t("Batch (concurrent requests)"), min_value=1, max_value=INT_LIMITS["batch"][1], step=1,
                         key=key("batch"))
         c1, c2 = st.columns(2)
-        c1.number_input("Prompt tokens", min_value=1, max_value=INT_LIMITS["prompt"][1], step=128, key=key("prompt"))
-        c2.number_input("Output tokens", min_value=1, max_value=INT_LIMITS["output"][1], step=64, key=key("output"))
+        c1.number_input(t("Prompt tokens"), min_value=1, max_value=INT_LIMITS["prompt"][1], step=128, key=key("prompt"))
+        c2.number_input(t("Output tokens"), min_value=1, max_value=INT_LIMITS["output"][1], step=64, key=key("output"))
     ss = st.session_state
     sel = Selection(model=model, text=text, gpu=ss[key("gpu")], gpus=int(ss[key("gpus")]), tp=int(ss[key("tp")]),
                     weights=ss[key("weights")], kv_dtype=ss[key("kv")], engine=ss[key("engine")],
                     batch=int(ss[key("batch")]), prompt=int(ss[key("prompt")]), output=int(ss[key("output")]))
     st.session_state["selection"] = sel
     _write_query_params(sel)
+    i18n.write_query_param()
     return sel
 
 

@@ -3,9 +3,12 @@ CSV injection by planner.csvsafe (cells starting with = + - @ tab CR are quoted 
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
+from dashboard.i18n import lang, t
 from planner import csvsafe
 
 PLACEHOLDER = "—"
@@ -15,6 +18,38 @@ SUFFIXES = (("_per_s", "/s"), ("_pct", " (%)"), ("_ms", " (ms)"), ("_gib", " (Gi
 WORDS = (("usd_per_hour", "$ per hour"), ("cost_usd", "$"), ("usd", "$"), ("per_1m", "per 1M"), ("_per_s_", "/s_"),
          ("kv_dtype", "KV dtype"), ("gpus", "GPUs"), ("gpu", "GPU"), ("ttft", "TTFT"), ("tpot", "TPOT"),
          ("e2e", "end-to-end"), ("kv", "KV"), ("_", " "))
+
+
+# the plain words of the headers in Korean (the longest first; whole words only): a header with its own
+# entry in dashboard/i18n_ko.json takes that instead
+WORDS_KO = (("end-to-end", "종단 간"), ("per hour", "시간당"), ("per GPU", "GPU당"), ("per user", "사용자당"),
+            ("per replica", "레플리카당"), ("per 1M", "100만 개당"), ("per request", "요청당"),
+            ("output tokens", "출력 토큰"), ("input tokens", "입력 토큰"), ("tokens", "토큰"), ("output", "출력"),
+            ("prompt", "프롬프트"), ("requests", "요청"), ("request", "요청"), ("replicas", "레플리카"),
+            ("replica", "레플리카"), ("batch", "배치"), ("weights", "가중치"), ("model", "모델"), ("fits", "적합"),
+            ("memory", "메모리"), ("latency", "지연 시간"), ("throughput", "처리량"), ("cost", "비용"),
+            ("context", "컨텍스트"), ("cache", "캐시"), ("engine", "엔진"), ("source", "출처"), ("plan", "계획"),
+            ("metric", "지표"), ("value", "값"), ("unit", "단위"), ("mean", "평균"), ("median", "중앙값"),
+            ("error", "오차"), ("signed", "부호 있는"), ("abs", "절대"), ("max", "최대"), ("min", "최소"),
+            ("total", "합계"), ("capacity", "용량"), ("rate", "요청률"), ("reason", "이유"), ("format", "형식"),
+            ("bits", "비트"), ("layers", "레이어"), ("heads", "헤드"), ("prefill", "프리필"), ("decode", "디코드"),
+            ("activations", "활성화"), ("overhead", "오버헤드"), ("headroom", "여유"), ("budget", "예산"),
+            ("price", "가격"), ("term", "항목"), ("component", "구성 요소"), ("bytes", "바이트"),
+            ("measured", "측정값"), ("predicted", "예측값"), ("limited by", "제한 요인"), ("bound", "병목"),
+            ("share", "비중"), ("kind", "종류"), ("attention", "어텐션"), ("quality", "품질"), ("/s", "/초"),
+            ("per", "당"), ("yes", "예"), ("no", "아니오"))
+_WORDS_KO_RE = re.compile("|".join(rf"(?<![\w-]){re.escape(a)}(?![\w-])" if a[0].isalnum() else re.escape(a)
+                                   for a, _ in WORDS_KO))
+
+
+def localized(text: str) -> str:
+    """A header (or a short table word) in the session's language: its own entry, else word by word."""
+    if lang() != "ko":
+        return text
+    if t(text) != text:
+        return t(text)
+    words = dict(WORDS_KO)
+    return _WORDS_KO_RE.sub(lambda m: words[m.group(0)], text)
 
 
 def header(name: str) -> str:
@@ -42,7 +77,7 @@ def show(df: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = 
     behind a formatted table). A cell that does not apply (a plan that was not simulated, a GPU the
     model does not fit, no price) shows a dash, not Streamlit's "None" (st.dataframe's ``placeholder``,
     streamlit/streamlit PR #12968); the CSV leaves it empty."""
-    config = {c: header(c) for c in df.columns if header(c) != str(c)}
+    config = {c: localized(header(c)) for c in df.columns if localized(header(c)) != str(c)}
     config.update(kw.pop("column_config", None) or {})
     st.dataframe(df, hide_index=True, placeholder=PLACEHOLDER, column_config=config, **kw)
     download_button(df if download is None else download, name, key)
@@ -50,7 +85,7 @@ def show(df: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = 
 
 def download_button(df: pd.DataFrame, name: str, key: str) -> None:
     """The one CSV download of the dashboard: ``df`` through planner.csvsafe, as ``name``.csv."""
-    st.download_button(f"Download {name} (CSV)", to_csv(df), file_name=f"{name}.csv", mime="text/csv",
+    st.download_button(t("Download {name} (CSV)").format(name=name), to_csv(df), file_name=f"{name}.csv", mime="text/csv",
                        key=f"dl_{key}", icon=":material/download:", on_click="ignore")
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, figures, fmt, page, tables
+from dashboard.i18n import t
 from dashboard.state import Selection
 from planner import kv as kvmod
 from planner.errors import PlannerInputError
@@ -37,7 +38,7 @@ def body(sel: Selection) -> None:
         kvb = core.variant_kv_curve(sel.model, sel.text, kind, sel.kv_dtype, sel.engine, sel.tp, sel.batch, CONTEXTS)
         curves.append(pd.DataFrame({"variant": label, "context": CONTEXTS, "kv_gib": kvb / 2**30}))
     df = pd.DataFrame(rows)
-    st.subheader("KV cache per token (all layers), largest batch, longest context")
+    st.subheader(t("KV cache per token (all layers), largest batch, longest context"))
     if df.empty:  # every variant refused (the reasons are above): nothing to compare
         st.warning(f"No attention variant of this model can be planned on {sel.tp} x {sel.gpu}: change the TP "
                    "degree or the GPU.", icon=":material/warning:")
@@ -51,22 +52,22 @@ def body(sel: Selection) -> None:
                                  "largest_batch", f"Largest batch that fits on {sel.gpu} at "
                                  f"{sel.prompt + sel.output:,} tokens", "requests", text="label", height=340))
     tables.show(df.round(3), "attention_variants", "attn")
-    st.subheader("KV cache vs context")
+    st.subheader(t("KV cache vs context"))
     budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     cdf = pd.concat(curves, ignore_index=True)
-    st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", f"KV cache per GPU at batch {sel.batch}",
+    st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", t("KV cache per GPU at batch {batch}").format(batch=sel.batch),
                                   "context (tokens)", "GiB", log_x=True, log_y=True,
-                                  hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None))
-    st.caption("Per token, every layer stores a key and a value for each KV head: "
+                                  hlines={t("room for KV on {gpu}").format(gpu=sel.gpu): budget / 2**30} if budget > 0 else None))
+    st.caption(t("Per token, every layer stores a key and a value for each KV head: "
                "`2 x kv_heads x head_dim x bytes`. MHA keeps one per query head, GQA one per group, MQA one in all; "
                "MLA stores one compressed latent per token instead (DeepSeek-V2). A sliding window caps what a "
-               "layer keeps at the window.")
-    st.info("**Uptraining caveat** (the seed, after Ainslie et al. 2023): regrouping a trained model's heads is not "
+               "layer keeps at the window."))
+    st.info(t("**Uptraining caveat** (the seed, after Ainslie et al. 2023): regrouping a trained model's heads is not "
             "free. MQA loses quality and needs extra training (\"uptraining\"); even with 10% of the original "
             "training data a gap remained. GQA stays close to MHA, and about 5% of the original data closes the "
-            "gap. The MHA/GQA/MQA/MLA rows above other than the model's own are what-ifs, not checkpoints.",
+            "gap. The MHA/GQA/MQA/MLA rows above other than the model's own are what-ifs, not checkpoints."),
             icon=":material/school:")
-    st.subheader("KV cache dtype")
+    st.subheader(t("KV cache dtype"))
     drows = []
     for name, d in kvmod.KV_DTYPES.items():
         try:
@@ -85,5 +86,5 @@ def body(sel: Selection) -> None:
                "fp8 halves the cache at a small accuracy cost; int8/int4 add per-group scales and zeros.")
 
 
-page.run(body, "Attention & KV cache", "How the attention kind and the cache's dtype set the KV cache, and "
-         "with it the batch and context that fit.")
+page.run(body, t("Attention & KV cache"), t("How the attention kind and the cache's dtype set the KV cache, and "
+         "with it the batch and context that fit."))

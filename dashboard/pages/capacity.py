@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, figures, fmt, page, state, tables, urlstate
+from dashboard.i18n import t
 from dashboard.state import TP_OPTIONS, Selection, format_ids, gpu_label, session_gpu_ids
 from planner import kv as kvmod
 from planner.memory import SERVERS
@@ -42,9 +43,9 @@ def url_defaults(sel: Selection) -> dict:
 
 
 def _target(col, k: str, label: str, help: str) -> float | None:
-    on = col.checkbox(f"{label} target", key=f"c_{k}_on")
-    v = col.number_input(f"{label} (ms)", min_value=1.0, max_value=600_000.0, step=10.0, key=f"c_{k}",
-                         help=help + " (used when its box is ticked)")
+    on = col.checkbox(t("{label} target").format(label=t(label)), key=f"c_{k}_on")
+    v = col.number_input(f"{t(label)} (ms)", min_value=1.0, max_value=600_000.0, step=10.0, key=f"c_{k}",
+                         help=t(help) + t(" (used when its box is ticked)"))
     return v / 1e3 if on else None
 
 
@@ -96,8 +97,8 @@ def open_in_plan(ok: pd.DataFrame, sel: Selection, prompt: int, output: int) -> 
         return
     labels = dict(zip(rows.index, [f"{n}. {p}" for n, p in enumerate(rows["plan"].astype(str), 1)], strict=True))
     c = st.columns([3, 1], vertical_alignment="bottom")
-    pick = c[0].selectbox("Open a ranked plan on the Plan page", list(labels), format_func=labels.get, key="c_open")
-    c[1].button("Open in Plan", key="c_open_go", on_click=_open_in_plan, icon=":material/open_in_new:",
+    pick = c[0].selectbox(t("Open a ranked plan on the Plan page"), list(labels), format_func=labels.get, key="c_open")
+    c[1].button(t("Open in Plan"), key="c_open_go", on_click=_open_in_plan, icon=":material/open_in_new:",
                 args=(plan_params(rows.loc[pick], sel, prompt, output),))
     if st.session_state.pop("_goto_plan", False):
         st.switch_page("dashboard/pages/plan.py")
@@ -126,57 +127,58 @@ def body(sel: Selection) -> None:
     fields = url_fields(gids)
     urlstate.seed(fields, url_defaults(sel))
     with st.form("capacity_form", border=False):
-        st.subheader("Workload")
+        st.subheader(t("Workload"))
         c = st.columns(5)
-        rate = c[0].number_input("Requests per second", min_value=0.01, max_value=1e6, step=1.0, key="c_rate")
-        prompt = c[1].number_input("Prompt tokens (mean)", min_value=1, max_value=1 << 20, step=128, key="c_prompt")
-        output = c[2].number_input("Output tokens (mean)", min_value=1, max_value=1 << 20, step=64, key="c_output")
-        dist = c[3].selectbox("Length distribution", DISTRIBUTIONS, key="c_dist",
-                              help="fixed: every request the mean; uniform on [1, 2 x mean - 1]; exponential")
-        max_tokens = c[4].number_input("max_tokens (0: none)", min_value=0, max_value=1 << 20, step=64,
+        rate = c[0].number_input(t("Requests per second"), min_value=0.01, max_value=1e6, step=1.0, key="c_rate")
+        prompt = c[1].number_input(t("Prompt tokens (mean)"), min_value=1, max_value=1 << 20, step=128, key="c_prompt")
+        output = c[2].number_input(t("Output tokens (mean)"), min_value=1, max_value=1 << 20, step=64, key="c_output")
+        dist = c[3].selectbox(t("Length distribution"), DISTRIBUTIONS, key="c_dist",
+                              help=t("fixed: every request the mean; uniform on [1, 2 x mean - 1]; exponential"))
+        max_tokens = c[4].number_input(t("max_tokens (0: none)"), min_value=0, max_value=1 << 20, step=64,
                                        key="c_max_tokens",
-                                       help="the requests' length cap: outputs stop there or at EOS. TensorRT-LLM "
-                                            "reserves prompt + max_tokens of KV per request at admission")
-        st.subheader("Latency targets")
+                                       help=t("the requests' length cap: outputs stop there or at EOS. TensorRT-LLM "
+                                            "reserves prompt + max_tokens of KV per request at admission"))
+        st.subheader(t("Latency targets"))
         c = st.columns(4)
         ttft, tpot, e2e = (_target(c[i], k, label, helptext) for i, (k, label, _, helptext) in enumerate(TARGETS))
-        pct = c[3].selectbox("Percentile", PERCENTILES, key="c_pct",
-                             help="the simulated percentile the targets are checked at")
-        with st.expander("Candidates (empty: the whole default space)", expanded=False):
+        pct = c[3].selectbox(t("Percentile"), PERCENTILES, key="c_pct",
+                             help=t("the simulated percentile the targets are checked at"))
+        with st.expander(t("Candidates (empty: the whole default space)"), expanded=False):
             c = st.columns(3)
-            gpus = c[0].multiselect("GPUs", gids, key="c_gpus", placeholder="every bundled GPU", format_func=gpu_label,
-                                    help="empty: every bundled GPU (those without a price are listed as rejected); "
-                                         "a GPU defined in the sidebar's form can be picked here")
-            tps = c[1].multiselect("TP (tensor parallel)", TP_OPTIONS, key="c_tps", placeholder="1, 2, 4, 8",
-                                   help="empty: 1, 2, 4 and 8 where they split the attention heads")
-            pps = c[2].multiselect("PP (pipeline stages)", PP_OPTIONS, key="c_pps", placeholder="only where needed",
-                                   help="empty: pipeline stages only where one node cannot hold the weights; "
-                                        "a list applies to every TP")
+            gpus = c[0].multiselect(t("GPUs"), gids, key="c_gpus", placeholder="every bundled GPU", format_func=gpu_label,
+                                    help=t("empty: every bundled GPU (those without a price are listed as rejected); "
+                                         "a GPU defined in the sidebar's form can be picked here"))
+            tps = c[1].multiselect(t("TP (tensor parallel)"), TP_OPTIONS, key="c_tps", placeholder="1, 2, 4, 8",
+                                   help=t("empty: 1, 2, 4 and 8 where they split the attention heads"))
+            pps = c[2].multiselect(t("PP (pipeline stages)"), PP_OPTIONS, key="c_pps", placeholder="only where needed",
+                                   help=t("empty: pipeline stages only where one node cannot hold the weights; "
+                                        "a list applies to every TP"))
             c = st.columns(3)
-            weights = c[0].multiselect("Weights", format_ids(), key="c_weights", placeholder="what each GPU runs well",
-                                       help="empty: bf16, fp8 and fp8-block where the GPU has fp8, and the "
-                                            "checkpoint's own format")
-            kvs = c[1].multiselect("KV dtype", tuple(kvmod.KV_DTYPES), key="c_kv",
+            weights = c[0].multiselect(t("Weights"), format_ids(), key="c_weights", placeholder="what each GPU runs well",
+                                       help=t("empty: bf16, fp8 and fp8-block where the GPU has fp8, and the "
+                                            "checkpoint's own format"))
+            kvs = c[1].multiselect(t("KV dtype"), tuple(kvmod.KV_DTYPES), key="c_kv",
                                    placeholder="bf16, and fp8 where the GPU has it",
-                                   help="the KV cache dtypes to try (the sidebar's KV dtype does not limit the "
-                                        "search); empty: bf16, and fp8 where the GPU has fp8")
-            server = c[2].selectbox("Serving engine", SERVERS, key="c_server",
-                                    help="its start-up KV pool and scheduler (newest release in profiles/engines)")
-        st.form_submit_button("Plan capacity", type="primary", key="c_submit", icon=":material/search:")
+                                   help=t("the KV cache dtypes to try (the sidebar's KV dtype does not limit the "
+                                        "search); empty: bf16, and fp8 where the GPU has fp8"))
+            server = c[2].selectbox(t("Serving engine"), SERVERS, key="c_server",
+                                    help=t("its start-up KV pool and scheduler (newest release in profiles/engines)"))
+        st.form_submit_button(t("Plan capacity"), type="primary", key="c_submit", icon=":material/search:")
     urlstate.write(fields)
     if not (ttft or tpot or e2e):
-        st.warning("Set at least one latency target (TTFT, TPOT or end-to-end).")
+        st.warning(t("Set at least one latency target (TTFT, TPOT or end-to-end)."))
         return
     df = core.capacity_plan(sel.model, sel.text, float(rate), int(prompt), int(output), ttft, tpot, e2e, int(pct),
-                            tuple(gpus), tuple(int(t) for t in tps), tuple(weights), tuple(kvs), sel.engine,
+                            tuple(gpus), tuple(int(x) for x in tps), tuple(weights), tuple(kvs), sel.engine,
                             dist, SIMULATE_TOP, SIM_REQUESTS, server, tuple(int(p) for p in pps),
                             int(max_tokens) or None)
     if df.empty:
-        st.warning("No candidate to rank.")
+        st.warning(t("No candidate to rank."))
         return
     ok = df[df["status"] != "rejected"]
     if len(ok):
-        st.success(f"Best plan: **{_dollars(df.attrs.get('verdict', ''))}**.", icon=":material/check_circle:")
+        st.success(t("Best plan: **{verdict}**.").format(verdict=_dollars(df.attrs.get("verdict", ""))),
+                   icon=":material/check_circle:")
         top = ok.head(12).copy()
         top["plan"] = (top["gpus_total"].astype(int).astype(str) + " x " + top["gpu"].astype(str) + " TP"
                        + top["tp"].astype(str) + top["pp"].map(lambda p: f" PP{p}" if p > 1 else "") + " "
@@ -184,16 +186,17 @@ def body(sel: Selection) -> None:
         top["label"] = top["usd_per_hour"].map(lambda v: f"${v:,.2f}/h")
         st.plotly_chart(figures.hbars(top, "plan", "usd_per_hour", "The best plans that meet the targets, in rank order",
                                       "USD per hour", color="status", text="label"))
-        st.caption("Batches here are sized at continuous batching's average KV occupancy (each sequence holds its "
+        st.caption(t("Batches here are sized at continuous batching's average KV occupancy (each sequence holds its "
                    "prompt and, on average, half its output). The Plan page checks the peak, every sequence at its "
-                   "full length, so it may say a batch from here does not fit at peak and name the largest that does.")
+                   "full length, so it may say a batch from here does not fit at peak and name the largest that does."))
         open_in_plan(top, sel, int(prompt), int(output))
     else:
-        st.warning(f"{_dollars(df.attrs.get('verdict', 'No candidate meets the targets'))}. The reasons are in the "
-                   "table: relax a target, lower the rate, add GPU types or larger TP, or quantize.",
+        st.warning(t("{verdict}. The reasons are in the table: relax a target, lower the rate, add GPU types or "
+                     "larger TP, or quantize.").format(
+                         verdict=_dollars(df.attrs.get("verdict", "No candidate meets the targets"))),
                    icon=":material/warning:")
     shown = ranked_table(df, int(pct))
-    st.subheader(f"All {len(shown):,} candidates, ranked")
+    st.subheader(t("All {n:,} candidates, ranked").format(n=len(shown)))
     tables.show(shown, "capacity_plan", "cap", column_config=column_config(int(pct)))
     n = df.attrs.get("search", {})
     st.caption(f"Ranked by the planner: {n.get('candidates', len(df))} candidates; "
@@ -207,9 +210,9 @@ def body(sel: Selection) -> None:
     if len(failing):
         why = (failing["failed"].fillna("other").astype(str).value_counts().rename_axis("failed on")
                .reset_index(name="candidates"))
-        with st.expander(f"Why {len(failing):,} candidates fail (counts)"):
+        with st.expander(t("Why {n:,} candidates fail (counts)").format(n=len(failing))):
             tables.show(why, "capacity_fail_reasons", "capwhy")
 
 
-page.run(body, "Capacity plan", "How many of which GPUs does this workload need to meet its latency targets, "
-         "and what is the cheapest way?")
+page.run(body, t("Capacity plan"), t("How many of which GPUs does this workload need to meet its latency targets, "
+         "and what is the cheapest way?"))

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, fmt, page, state, tables
+from dashboard.i18n import t
 from dashboard.state import Selection
 from planner.request import PlanRequest
 from planner.result import PlanResult
@@ -49,9 +50,9 @@ def side_by_side(results: list[PlanResult]) -> pd.DataFrame:
 def body(sel: Selection) -> None:
     saved = state.saved_plans()
     if len(saved) < 2:
-        st.info(("No plan saved yet." if not saved else "1 plan saved.")
-                + " On **Plan one deployment**, press **Save this plan** for each plan to "
-                f"compare (2 to {state.MAX_SAVED}); they stay in this page's link.", icon=":material/bookmark_add:")
+        st.info((t("No plan saved yet.") if not saved else t("1 plan saved.")) + " "
+                + t("On **Plan one deployment**, press **Save this plan** for each plan to compare (2 to {most}); "
+                    "they stay in this page's link.").format(most=state.MAX_SAVED), icon=":material/bookmark_add:")
         if not saved:
             return
     results = [core.result(PlanRequest.from_params(p)) for p in saved]
@@ -59,12 +60,12 @@ def body(sel: Selection) -> None:
     st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,
                  column_config={"figure": st.column_config.TextColumn("figure", pinned=True)})
     tables.download_button(tables.results_frame(results), "compare_plans", "compare")
-    st.caption("Mean and p50/p90 latency from the simulation of each plan (as a serving benchmark measures them); "
-               "a plan that does not fit cannot run and shows a dash.")
+    st.caption(t("Mean and p50/p90 latency from the simulation of each plan (as a serving benchmark measures them); "
+               "a plan that does not fit cannot run and shows a dash."))
     cols = st.columns(len(saved) + 1)
     for i, col in enumerate(cols[:-1]):
-        col.button(f"Remove plan {i + 1}", key=f"cmp_remove_{i}", on_click=state.remove_saved, args=(i,),
+        col.button(t("Remove plan {n}").format(n=i + 1), key=f"cmp_remove_{i}", on_click=state.remove_saved, args=(i,),
                    icon=":material/delete:")
 
 
-page.run(body, "Compare plans", "Saved plans side by side: memory, latency, throughput and cost.")
+page.run(body, t("Compare plans"), t("Saved plans side by side: memory, latency, throughput and cost."))

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, fmt, page, tables, urlstate
+from dashboard.i18n import t
 from dashboard.state import Selection
 
 ENGINES = ("vllm", "sglang")
@@ -15,22 +16,22 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
     fields = (F("e_engine", "one", tuple(ENGINES)), F("e_entry", "one", ("serve", "LLM")),
               F("e_frac", "float", low=0.0, high=1.0), F("e_mml", "int", low=0, high=1 << 24))
     urlstate.seed(fields, {"e_engine": ENGINES[0], "e_entry": "serve", "e_frac": 0.0, "e_mml": 0})
-    engine = c1.selectbox("Engine", ENGINES, key="e_engine", format_func={"vllm": "vLLM", "sglang": "SGLang"}.get)
+    engine = c1.selectbox(t("Engine"), ENGINES, key="e_engine", format_func={"vllm": "vLLM", "sglang": "SGLang"}.get)
     versions = core.engine_versions(engine)
-    version = c2.selectbox("Version", versions, key=f"e_version_{engine}",
-                           help="The rules of this release (profiles/engines): each cites the engine's file and line")
-    entry = c3.selectbox("Entry point", ("serve", "LLM"), key="e_entry", disabled=engine != "vllm",
-                         help="vllm serve (API server) or the offline LLM class: their scheduler defaults differ")
+    version = c2.selectbox(t("Version"), versions, key=f"e_version_{engine}",
+                           help=t("The rules of this release (profiles/engines): each cites the engine's file and line"))
+    entry = c3.selectbox(t("Entry point"), ("serve", "LLM"), key="e_entry", disabled=engine != "vllm",
+                         help=t("vllm serve (API server) or the offline LLM class: their scheduler defaults differ"))
     if engine == "vllm":
         default = core.engine_default_util(engine, version)
-        util = c4.number_input("GPU memory utilization", min_value=0.05, max_value=1.0, value=default, step=0.01,
+        util = c4.number_input(t("GPU memory utilization"), min_value=0.05, max_value=1.0, value=default, step=0.01,
                                key=f"e_util_{version}", help=f"--gpu-memory-utilization; {default:.2f} is vLLM "
                                f"{version}'s default")
     else:
-        util = c4.number_input("mem_fraction_static (0 = SGLang's rule)", min_value=0.0, max_value=1.0,
-                               step=0.01, key="e_frac", help="--mem-fraction-static; 0 = the release's rule for "
-                               "the GPU's memory and the TP size")
-    mml = st.number_input("max_model_len (0 = the model's own, as the engine derives it)", min_value=0,
+        util = c4.number_input(t("mem_fraction_static (0 = SGLang's rule)"), min_value=0.0, max_value=1.0,
+                               step=0.01, key="e_frac", help=t("--mem-fraction-static; 0 = the release's rule for "
+                               "the GPU's memory and the TP size"))
+    mml = st.number_input(t("max_model_len (0 = the model's own, as the engine derives it)"), min_value=0,
                           max_value=1 << 24, step=1024, key="e_mml")
     urlstate.write(fields)
     return engine, version, entry, (util or None), (int(mml) or None)
@@ -42,39 +43,39 @@ def pool_section(sel: Selection) -> None:
                              util, mml)
     band = c["band"]
     a, b, d = st.columns(3)
-    a.metric("KV cache pool", fmt.tokens(c["kv_cache_tokens"]),
-             help="As the engine logs it ('GPU KV cache size' / 'max_total_num_tokens')")
-    b.metric(f"Max concurrency at {c['max_model_len']:,} tokens", f"{c['max_concurrency']:,.2f} x")
-    d.metric("KV memory per GPU", fmt.gib(c["kv_budget_bytes_per_gpu"]))
+    a.metric(t("KV cache pool"), fmt.tokens(c["kv_cache_tokens"]),
+             help=t("As the engine logs it ('GPU KV cache size' / 'max_total_num_tokens')"))
+    b.metric(t("Max concurrency at {n:,} tokens").format(n=c["max_model_len"]), f"{c['max_concurrency']:,.2f} x")
+    d.metric(t("KV memory per GPU"), fmt.gib(c["kv_budget_bytes_per_gpu"]))
     if band["n"]:
         st.caption(f"Measured spread: the engine's own pool was {band['low_pct']:+.1f} % to {band['high_pct']:+.1f} % "
                    f"of the prediction on {band['n']} public start-up logs of {band['group']}, i.e. "
                    f"{c['kv_cache_tokens_low']:,} to {c['kv_cache_tokens_high']:,} tokens. Calibration: {c['calibration']}.")
     if not c["fits"]:
-        st.error(f"Does not fit: {c['reason']}", icon=":material/error:")
-    st.caption(f"Rules: {c['engine_rules']}.")
-    terms = pd.DataFrame([{"term": t["name"], "GiB": t["bytes"] / 2**30,
-                           "subtracted from the budget": "yes" if t["counted"] else "no",
-                           "source": t["source"]} for t in c["terms"]])
-    st.subheader("Start-up memory, term by term (per GPU)")
+        st.error(t("Does not fit: {reason}").format(reason=c["reason"]), icon=":material/error:")
+    st.caption(t("Rules: {rules}.").format(rules=c["engine_rules"]))
+    terms = pd.DataFrame([{"term": term["name"], "GiB": term["bytes"] / 2**30,
+                           "subtracted from the budget": "yes" if term["counted"] else "no",
+                           "source": term["source"]} for term in c["terms"]])
+    st.subheader(t("Start-up memory, term by term (per GPU)"))
     tables.show(terms, "engine_terms", "e_terms", column_config={"GiB": st.column_config.NumberColumn(format="%.2f")})
     settings = pd.DataFrame([{"setting": k, "value": str(v["value"]), "from": v["source"]}
                              for k, v in c["settings"].items()])
-    st.subheader("Settings: given, or the version's default")
+    st.subheader(t("Settings: given, or the version's default"))
     tables.show(settings, "engine_settings", "e_settings")
     for n in c["notes"]:
         st.info(n)
 
 
 def log_section(sel: Selection) -> None:
-    st.subheader("Check a start-up log")
-    st.caption("Paste a vLLM or SGLang start-up log (the lines up to 'GPU KV cache size' or 'max_total_num_tokens'). "
+    st.subheader(t("Check a start-up log"))
+    st.caption(t("Paste a vLLM or SGLang start-up log (the lines up to 'GPU KV cache size' or 'max_total_num_tokens'). "
                "Its settings are read from the log; the model is the sidebar's, the GPU the one the log names "
-               "(else the sidebar's). Nothing is stored.")
+               "(else the sidebar's). Nothing is stored."))
     with st.form("e_log_form"):
         text = st.text_area("Start-up log", height=180, key="e_log", max_chars=2_000_000)
-        use_sidebar_gpu = st.checkbox("Use the sidebar's GPU", value=False, key="e_log_gpu")
-        go = st.form_submit_button("Check the log")
+        use_sidebar_gpu = st.checkbox(t("Use the sidebar's GPU"), value=False, key="e_log_gpu")
+        go = st.form_submit_button(t("Check the log"))
     if not (go and text.strip()):
         return
     r = core.engine_log_check(text, sel.model, sel.text, sel.gpu if use_sidebar_gpu else None)
@@ -85,9 +86,9 @@ def log_section(sel: Selection) -> None:
     tables.show(rows, "engine_log_check", "e_log_rows",
                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("logged", "predicted", "error %")})
     if r["disagreeing_term"]:
-        st.caption(f"Largest disagreement: {r['disagreeing_term']}")
+        st.caption(t("Largest disagreement: {term}").format(term=r["disagreeing_term"]))
     if r["assumed"]:
-        with st.expander(f"{len(r['assumed'])} settings assumed (not in the log)"):
+        with st.expander(t("{n} settings assumed (not in the log)").format(n=len(r["assumed"]))):
             st.dataframe(pd.DataFrame({"assumed": r["assumed"]}), hide_index=True)
 
 
@@ -97,7 +98,7 @@ def body(sel: Selection) -> None:
     page.guarded(lambda: log_section(sel))
 
 
-page.run(body, "Engine KV pool",
-         "How many tokens of KV cache vLLM or SGLang will actually allocate for this model on this GPU, as the "
+page.run(body, t("Engine KV pool"),
+         t("How many tokens of KV cache vLLM or SGLang will actually allocate for this model on this GPU, as the "
          "engine's own start-up arithmetic computes it for the chosen release, with the spread measured on public "
-         "start-up logs.")
+         "start-up logs."))

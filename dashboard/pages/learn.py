@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, figures, fmt, page, tables
+from dashboard.i18n import t
 from dashboard.state import Selection, format_ids, model_names
 from planner import api
 from planner.memory import Deployment
@@ -18,19 +19,19 @@ STOP_EXAMPLE_MAX = (4096, 1024)  # the stopping example's longest mean prompt an
 
 
 def generation(sel: Selection, p: dict, r: dict) -> None:
-    st.header("1. Prefill and decode")
-    st.markdown("A model writes one token at a time, feeding its own output back in, until it emits an end token "
+    st.header(t("1. Prefill and decode"))
+    st.markdown(t("A model writes one token at a time, feeding its own output back in, until it emits an end token "
                 "or reaches the length limit. The prompt is read in one parallel pass, the **prefill**; every later "
-                "token takes one **decode** step.")
+                "token takes one **decode** step."))
     pi = p["prefill_flops"] / p["prefill_bytes"]
     di = p["decode_step_flops"] / p["decode_step_bytes"]
     ridge = r["peak_flops"] / r["bandwidth_bytes_per_s"]
     c = st.columns(4)
-    c[0].metric("Prefill (TTFT)", fmt.ms(p["ttft_lower_bound_s"]), help=f"{sel.prompt:,} prompt tokens in one pass, "
+    c[0].metric(t("Prefill (TTFT)"), fmt.ms(p["ttft_lower_bound_s"]), help=f"{sel.prompt:,} prompt tokens in one pass, "
                 "nothing else queued")
-    c[1].metric("Prefill intensity", f"{pi:,.0f} FLOP/B", help=f"{p['bound']['prefill']}-bound")
-    c[2].metric("Decode step (TPOT)", fmt.ms(p["tpot_mean_value_s"]), help=f"batch {sel.batch}, one token each")
-    c[3].metric("Decode intensity", f"{di:,.1f} FLOP/B", help=f"{p['bound']['decode']}-bound")
+    c[1].metric(t("Prefill intensity"), f"{pi:,.0f} FLOP/B", help=f"{p['bound']['prefill']}-bound")
+    c[2].metric(t("Decode step (TPOT)"), fmt.ms(p["tpot_mean_value_s"]), help=f"batch {sel.batch}, one token each")
+    c[3].metric(t("Decode intensity"), f"{di:,.1f} FLOP/B", help=f"{p['bound']['decode']}-bound")
     pts = pd.DataFrame({"name": ["prefill", "decode"], "intensity": [pi, di]})
     st.plotly_chart(figures.roofline(r["peak_flops"], r["bandwidth_bytes_per_s"], pts))
     st.markdown(f"On {sel.gpu} the ridge point is **{ridge:,.0f} FLOP per byte**: below it a step waits on memory, "
@@ -41,10 +42,10 @@ def generation(sel: Selection, p: dict, r: dict) -> None:
 
 
 def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
-    st.header("2. The KV cache")
+    st.header(t("2. The KV cache"))
     ctx = sel.prompt + sel.output
-    st.markdown("Keys and values already computed for earlier tokens are kept, so a decode step computes them only "
-                "for the new token. The price is memory, growing with every token of every sequence:")
+    st.markdown(t("Keys and values already computed for earlier tokens are kept, so a decode step computes them only "
+                  "for the new token. The price is memory, growing with every token of every sequence:"))
     seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)  # bytes per element from the KV dtype table
     st.code(f"2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
             f"= 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
@@ -56,7 +57,7 @@ def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
 
 
 def attention(sel: Selection, ins: dict) -> None:
-    st.header("3. MHA, MQA and GQA")
+    st.header(t("3. MHA, MQA and GQA"))
     heads, kvh = ins["num_heads"], ins["num_kv_heads"]
     if ins["attention"] == "MLA":
         st.markdown(f"{fmt.plain(sel.model)} uses multi-head latent attention: it caches one compressed latent per token "
@@ -75,8 +76,8 @@ def attention(sel: Selection, ins: dict) -> None:
                 "most bytes read per decode step. **MQA** shares one K/V head among all query heads; **GQA** one per "
                 f"group. {fmt.plain(sel.model)} has {kvh} KV head(s) for {heads} query heads (groups of {heads // kvh}).")
     tables.show(df.round(2), "learn_attention", "lattn")
-    st.caption("MQA loses quality and needs uptraining (even 10% of the original data left a gap); GQA stays close "
-               "to MHA, and about 5% of the original data closes the gap (the seed; Ainslie et al. 2023).")
+    st.caption(t("MQA loses quality and needs uptraining (even 10% of the original data left a gap); GQA stays close "
+               "to MHA, and about 5% of the original data closes the gap (the seed; Ainslie et al. 2023)."))
 
 
 QUANT = (
@@ -109,9 +110,9 @@ def format_rows(sel: Selection, spec: tuple, names: tuple[str, str, str]) -> tup
 
 
 def quantization(sel: Selection) -> None:
-    st.header("4. Quantization")
-    st.markdown("FP32 to FP16/BF16, then 8, 4 or 3 bits. The common choice today is **W4A16**: 4-bit weights, "
-                "16-bit arithmetic. Post-training quantization (PTQ) is the norm for LLMs.")
+    st.header(t("4. Quantization"))
+    st.markdown(t("FP32 to FP16/BF16, then 8, 4 or 3 bits. The common choice today is **W4A16**: 4-bit weights, "
+                  "16-bit arithmetic. Post-training quantization (PTQ) is the norm for LLMs."))
     base, rows = format_rows(sel, QUANT, ("method", "format", "how"))
     tables.show(rows, "learn_quantization", "lquant")
     if base:
@@ -132,18 +133,18 @@ def _smallest_tp_plan(model: str, gpu: str, sel: Selection) -> dict | None:
 
 
 def distillation(sel: Selection) -> None:
-    st.header("5. Distillation: teacher and student")
-    st.markdown("A large **teacher** model's outputs train a small **student**. Small LLMs are now commonly built "
+    st.header(t("5. Distillation: teacher and student"))
+    st.markdown(t("A large **teacher** model's outputs train a small **student**. Small LLMs are now commonly built "
                 "from data the large ones generate (Zephyr used LLMs to build both its instruction and its "
-                "preference data). What the student saves at serving time, on the same GPU:")
+                "preference data). What the student saves at serving time, on the same GPU:"))
     names = list(model_names())
     sizes = {n: core.inspect(n, "", "bf16", "bf16", "paged", 1024, 1)["params_total"] for n in names}
     dense = sorted(names, key=lambda n: sizes[n])
     teacher_default = next((n for n in ("Llama-3.1-70B", "Meta-Llama-3.1-70B") if n in names), dense[-1])
     student_default = next((n for n in ("Llama-3.1-8B", "Meta-Llama-3.1-8B") if n in names), dense[0])
     c1, c2 = st.columns(2)
-    teacher = c1.selectbox("Teacher", names, index=names.index(teacher_default), key="l_teacher")
-    student = c2.selectbox("Student", names, index=names.index(student_default), key="l_student")
+    teacher = c1.selectbox(t("Teacher"), names, index=names.index(teacher_default), key="l_teacher")
+    student = c2.selectbox(t("Student"), names, index=names.index(student_default), key="l_student")
     rows = []
     for role, m in (("teacher", teacher), ("student", student)):
         p = _smallest_tp_plan(m, sel.gpu, sel)
@@ -168,14 +169,14 @@ def distillation(sel: Selection) -> None:
 
 
 def serving(sel: Selection, p: dict) -> None:
-    st.header("6. Serving well: cost, throughput, latency")
-    st.markdown("More requests for less money, each next token delivered fast. For this plan:")
+    st.header(t("6. Serving well: cost, throughput, latency"))
+    st.markdown(t("More requests for less money, each next token delivered fast. For this plan:"))
     c = st.columns(3)
     cost = p["cost_usd_per_1m_output_tokens"] if p["usd_per_hour"] else 0.0
-    c[0].metric("Cost", fmt.usd(cost) + (" / 1M tokens" if cost else ""))
-    c[1].metric("Throughput", f"{p['requests_per_s']:,.2f} requests/s")
-    c[2].metric("Latency", fmt.ms(p["tpot_s"]) + " per token")
-    st.caption("The Trade-offs page shows how batch size trades one against the others.")
+    c[0].metric(t("Cost"), fmt.usd(cost) + (" / 1M tokens" if cost else ""))
+    c[1].metric(t("Throughput"), f"{p['requests_per_s']:,.2f} requests/s")
+    c[2].metric(t("Latency"), fmt.ms(p["tpot_s"]) + " per token")
+    st.caption(t("The Trade-offs page shows how batch size trades one against the others."))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -187,14 +188,14 @@ def _stopping(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: 
 
 
 def stopping(sel: Selection) -> None:
-    st.header("7. How decoding stops")
-    st.markdown("A request ends when the model emits its end-of-sequence token (**EOS**) or when it reaches the "
+    st.header(t("7. How decoding stops"))
+    st.markdown(t("A request ends when the model emits its end-of-sequence token (**EOS**) or when it reaches the "
                 "length the client allowed (**max_tokens**, the cap). Nobody knows in advance where EOS will come, "
                 "so output lengths vary; the cap truncates their distribution. Two consequences for planning: the "
                 "slowest requests are the long ones, so the cap sets the tail latency (p99), and an engine that "
                 "reserves KV for a whole request at admission (TensorRT-LLM's GUARANTEED_NO_EVICT scheduler, "
                 "Hugging Face's static cache) must reserve prompt + max_tokens, not the length the request turns "
-                "out to have. vLLM and SGLang grow each request's KV block by block instead.")
+                "out to have. vLLM and SGLang grow each request's KV block by block instead."))
     clients = min(sel.batch, 16)
     prompt, output = min(sel.prompt, STOP_EXAMPLE_MAX[0]), min(sel.output, STOP_EXAMPLE_MAX[1])
     if sel.engine == "transformers" or (prompt, output) != (sel.prompt, sel.output):
@@ -214,9 +215,9 @@ def stopping(sel: Selection) -> None:
                 f"Reserved whole, each request holds {fmt.gib(r['reserved_bytes_per_request'])} of KV per GPU "
                 f"(({prompt:,} + {2 * output:,}) tokens x {r['kv_bytes_per_token']:,.0f} B), against "
                 f"{fmt.gib(r['mean_used_bytes_per_request'])} for the mean request it actually serves.")
-    st.caption("The same cap is --max-tokens in `python -m planner slo` and max_tokens on the Capacity page. Sources: "
+    st.caption(t("The same cap is --max-tokens in `python -m planner slo` and max_tokens on the Capacity page. Sources: "
                "TensorRT-LLM docs, 'Useful Runtime Options' (capacity scheduler policy GUARANTEED_NO_EVICT); "
-               "transformers docs, 'Caching' (StaticCache allocates max_cache_len up front).")
+               "transformers docs, 'Caching' (StaticCache allocates max_cache_len up front)."))
 
 
 QAT_ROWS = (
@@ -231,9 +232,9 @@ QAT_ROWS = (
 
 
 def qat(sel: Selection) -> None:
-    st.header("8. Quantization-aware training vs post-training quantization")
+    st.header(t("8. Quantization-aware training vs post-training quantization"))
     st.markdown(
-        "**Post-training quantization (PTQ)** takes a finished model and rounds its weights: GPTQ and AWQ fit the "
+        t("**Post-training quantization (PTQ)** takes a finished model and rounds its weights: GPTQ and AWQ fit the "
         "rounding to a small calibration set in minutes to hours on one GPU; bitsandbytes rounds on the fly as the "
         "model loads. It is cheap and it is what most LLM checkpoints use; at 4 bits it loses a little quality, "
         "more on small models. **Quantization-aware training (QAT)** trains (or fine-tunes) the model with "
@@ -243,7 +244,7 @@ def qat(sel: Selection) -> None:
         "models', Oct 2024, and the model cards meta-llama/Llama-3.2-1B-Instruct-QLORA_INT4_EO8), and Google's "
         "Gemma 3 QAT checkpoints (int4 Q4_0; Google reports the perplexity drop of Q4_0 cut by 54 %: model cards "
         "google/gemma-3-27b-it-qat-q4_0-gguf). QAT keeps more quality at the same bits; PTQ is what you can do "
-        "yourself today.")
+        "yourself today."))
     _, rows = format_rows(sel, QAT_ROWS, ("method", "stored as", "what it costs to make"))
     tables.show(rows, "learn_qat", "lqat")
     st.caption(f"Bytes of {fmt.plain(sel.model)} from the core's format table (profiles/weight_formats.json). For "
@@ -267,4 +268,4 @@ def body(sel: Selection) -> None:
     page.guarded(lambda: qat(sel))
 
 
-page.run(body, "Learn", "How LLM inference works, told with the numbers of the plan in the sidebar.")
+page.run(body, t("Learn"), t("How LLM inference works, told with the numbers of the plan in the sidebar."))

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import commands_panel, core, figures, fmt, page, state, tables
+from dashboard.i18n import t
 from dashboard.state import Selection
 from planner.result import PlanResult
 
@@ -57,6 +58,7 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
     ]
     hidden = set() if r.fits else FITTING_ONLY | (set() if runs(r) else LATENCY)
     rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
+    rows = [(t(name), t(value) if value in ("yes", "no") else value, fmt.unit(unit)) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
 
 
@@ -70,19 +72,21 @@ def band_help(r: PlanResult, metric: str) -> str | None:
     b = r.latency_bands.get(metric)
     if not b:
         return None
-    return (f"Real runs landed between {fmt.ms(b['low_s'])} and {fmt.ms(b['high_s'])} for this prediction: the "
-            f"{b['coverage']} range of the errors on {b['n']:,} held-out published runs ({b['group']}).")
+    return t("Real runs landed between {low} and {high} for this prediction: the {coverage} range of the errors on "
+             "{n:,} held-out published runs ({group}).").format(low=fmt.ms(b["low_s"]), high=fmt.ms(b["high_s"]),
+                                                                coverage=b["coverage"], n=b["n"], group=b["group"])
 
 
 def band_sentence(r: PlanResult) -> str:
     bands = r.latency_bands
-    parts = [f"{m.upper()} {fmt.ms(b['low_s'])} to {fmt.ms(b['high_s'])}" for m, b in bands.items()]
+    parts = [t("{metric} {low} to {high}").format(metric=m.upper(), low=fmt.ms(b["low_s"]), high=fmt.ms(b["high_s"]))
+             for m, b in bands.items()]
     if not parts:
-        return ("No published run backs this engine and GPU: the latency has no measured error band "
-                "(docs/validation.md).")
+        return t("No published run backs this engine and GPU: the latency has no measured error band "
+                 "(docs/validation.md).")
     b = next(iter(bands.values()))
-    return (f"Where real runs would land ({b['coverage']} of the held-out errors on {b['n']:,} published runs, "
-            f"{b['group']}): " + "; ".join(parts) + ".")
+    return (t("Where real runs would land ({coverage} of the held-out errors on {n:,} published runs, {group}): ")
+            .format(coverage=b["coverage"], n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
 
 
 def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
@@ -90,7 +94,7 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
     m, w, lat = r.memory, r.work, r.latency
     ctx = sel.prompt + sel.output
     seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)
-    st.markdown("**KV cache** (the textbook formula: 2 for K and V)")
+    st.markdown(t("**KV cache** (the textbook formula: 2 for K and V)"))
     st.code(f"KV = 2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
             f"   = 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
             f"{seed['bytes_per_element']:g} B ({sel.kv_dtype}{', group scales included' if sel.kv_dtype.startswith('int') else ''})\n"
@@ -107,12 +111,12 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
         notes.append(f"layer kinds {ins['layer_kinds']} cache differently (MLA latent, SSM state, windows)")
     if notes:
         st.caption("Where the planner differs from the textbook formula: " + "; ".join(notes) + ".")
-    st.markdown("**Weights**")
+    st.markdown(t("**Weights**"))
     st.code(f"weights = params x bits_per_weight / 8 = {ins['params_total']:,} x {ins['bits_per_weight']:.3f} / 8 = "
             f"{fmt.gib(ins['weight_bytes'])} in all\n"
             f"per GPU, split over TP={sel.tp} (norms and small K/V replicate): {fmt.gib(m.weights_bytes_per_gpu)} "
             f"({r.source('weights_bytes_per_gpu')})", language="text")
-    st.markdown("**Total against capacity**")
+    st.markdown(t("**Total against capacity**"))
     st.code(f"total = weights + KV + activations + overhead\n"
             f"      = {fmt.gib(m.weights_bytes_per_gpu)} + {fmt.gib(m.kv_cache_bytes_per_gpu)} + "
             f"{fmt.gib(m.activation_bytes_per_gpu)} + {fmt.gib(m.overhead_bytes_per_gpu)} = "
@@ -136,7 +140,7 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
             f"TPOT = mean step over the output + prefill interference ({fmt.ms(lat.prefill_interference_s)}) = "
             f"{fmt.ms(lat.tpot_mean_value_s)}", language="text")
     th, c = r.throughput, r.cost
-    st.markdown("**Latency, throughput, cost** (Little's law: `batch` requests in flight; mean-value figures)")
+    st.markdown(t("**Latency, throughput, cost** (Little's law: `batch` requests in flight; mean-value figures)"))
     st.code(f"e2e = TTFT + (output - 1) x TPOT = {fmt.ms(lat.ttft_lower_bound_s)} + ({sel.output} - 1) x "
             f"{fmt.ms(lat.tpot_mean_value_s)} = {fmt.ms(lat.e2e_mean_value_s)}\n"
             f"requests/s = batch / e2e x replicas = {sel.batch} / {lat.e2e_mean_value_s:.4f} s x {r.replicas} = "
@@ -146,7 +150,7 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
             f"$ per 1M output tokens = $/h per replica / (tokens/s per replica x 3600) x 1e6 = {c.usd_per_hour:.2f} / "
             f"({th.output_tokens_per_s:,.1f} x 3600) x 1e6 = {fmt.usd(c.cost_usd_per_1m_output_tokens)}",
             language="text")
-    st.markdown("**Under load** (the headline TTFT and TPOT)")
+    st.markdown(t("**Under load** (the headline TTFT and TPOT)"))
     st.code(f"{r.source('ttft_s')}\nmean TTFT = {fmt.ms(lat.ttft_s)} (p50 {fmt.ms(lat.percentile('ttft', 50))}, "
             f"p90 {fmt.ms(lat.percentile('ttft', 90))}); mean TPOT = {fmt.ms(lat.tpot_s)}", language="text")
     st.caption(f"Efficiencies: {r.provenance['efficiencies']} (memory {w.eff_memory:.3f}, compute {w.eff_compute:.3f}); "
@@ -155,21 +159,24 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
 
 
 NOT_RUN = "The plan does not fit, so it cannot run: no latency, throughput or cost. See what makes it fit above."
+t(NOT_RUN)  # noqa: B018 - the literal is translated where it is shown (tiles); this line marks it for the test
 
 
 def status(r: PlanResult) -> None:
     """Fits or not, first; a plan that fits only at continuous batching's average occupancy says so."""
     m = r.memory
     if r.fits:
-        st.success(f"Fits: {fmt.gib(m.memory_total_bytes_per_gpu)} of {fmt.gib(m.capacity_bytes_per_gpu)} "
-                   f"usable per GPU ({fmt.gib(m.headroom_bytes_per_gpu)} headroom).", icon=":material/check_circle:")
+        st.success(t("Fits: {used} of {cap} usable per GPU ({room} headroom).").format(
+            used=fmt.gib(m.memory_total_bytes_per_gpu), cap=fmt.gib(m.capacity_bytes_per_gpu),
+            room=fmt.gib(m.headroom_bytes_per_gpu)), icon=":material/check_circle:")
     elif m.fits_avg_occupancy:
-        st.warning(f"Does not fit at peak: {r.reason}. It fits at continuous batching's average occupancy (prompt + "
-                   f"half the output per sequence; up to batch {m.max_batch_avg_occupancy:,}), which is how the "
-                   "Capacity plan sizes batches; this page checks the peak, every sequence at its full length.",
+        st.warning(t("Does not fit at peak: {reason}. It fits at continuous batching's average occupancy (prompt + "
+                     "half the output per sequence; up to batch {batch:,}), which is how the Capacity plan sizes "
+                     "batches; this page checks the peak, every sequence at its full length.").format(
+                         reason=r.reason, batch=m.max_batch_avg_occupancy),
                    icon=":material/warning:")
     else:
-        st.warning(f"Does not fit: {r.reason}.", icon=":material/error:")
+        st.warning(t("Does not fit: {reason}.").format(reason=r.reason), icon=":material/error:")
 
 
 def tiles(r: PlanResult, sel: Selection) -> None:
@@ -180,69 +187,72 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     # simulation shows what that queue does to latency (issue 10); throughput and cost at this batch are
     # the mean-value model's, which assumes the whole batch runs at once, so they need a plan that fits
     running = runs(r)
-    sim = "simulated" if lat.simulated else "not simulated: the mean"
+    sim = t("simulated") if lat.simulated else t("not simulated: the mean")
 
     def v(text: str, need_fit: bool = False) -> str:
         return text if (r.fits if need_fit else running) else NO_PLAN
 
     def h(text: str | None, need_fit: bool = False) -> str | None:
-        return text if (r.fits if need_fit else running) else NOT_RUN
+        return text if (r.fits if need_fit else running) else t(NOT_RUN)
 
     c = st.columns(6)
-    c[0].metric("TTFT mean", v(fmt.duration(lat.ttft_s)), help=h("Mean time to first token over the simulated requests, "
-                "as a serving benchmark reports it. " + (band_help(r, "ttft") or "")))
-    c[1].metric("TTFT p90", v(fmt.duration(lat.percentile("ttft", 90))), help=h(f"90th percentile ({sim}): queueing makes "
-                "the tail far longer than the mean under load"))
-    c[2].metric("TPOT mean", v(fmt.ms(lat.tpot_s)), help=h("Mean time per output token. " + (band_help(r, "tpot") or "")))
-    c[3].metric("TPOT p90", v(fmt.ms(lat.percentile("tpot", 90))), help=h(f"90th percentile ({sim})"))
-    c[4].metric("Output tokens/s", v(fmt.per_s(th.deployment_output_tokens_per_s), True),
-                help=h(f"all {r.replicas} replica(s) of {r.gpus_per_replica} GPU(s)", True))
-    c[5].metric("$ / 1M output tokens", v(fmt.usd(cost.cost_usd_per_1m_output_tokens), True),
-                help=h(f"{fmt.usd(cost.usd_per_hour)} an hour per replica, over the output tokens it writes", True))
+    c[0].metric(t("TTFT mean"), v(fmt.duration(lat.ttft_s)), help=h(t("Mean time to first token over the simulated requests, "
+                "as a serving benchmark reports it. ") + (band_help(r, "ttft") or "")))
+    c[1].metric(t("TTFT p90"), v(fmt.duration(lat.percentile("ttft", 90))), help=h(t("90th percentile ({sim}): queueing makes "
+                "the tail far longer than the mean under load").format(sim=sim)))
+    c[2].metric(t("TPOT mean"), v(fmt.ms(lat.tpot_s)), help=h(t("Mean time per output token. ") + (band_help(r, "tpot") or "")))
+    c[3].metric(t("TPOT p90"), v(fmt.ms(lat.percentile("tpot", 90))), help=h(t("90th percentile ({sim})").format(sim=sim)))
+    c[4].metric(t("Output tokens/s"), v(fmt.per_s(th.deployment_output_tokens_per_s), True),
+                help=h(t("all {n} replica(s) of {g} GPU(s)").format(n=r.replicas, g=r.gpus_per_replica), True))
+    c[5].metric(t("$ / 1M output tokens"), v(fmt.usd(cost.cost_usd_per_1m_output_tokens), True),
+                help=h(t("{usd} an hour per replica, over the output tokens it writes").format(usd=fmt.usd(cost.usd_per_hour)),
+                       True))
     c = st.columns(6)
-    c[0].metric("Largest batch", fmt.count(m.max_batch), help=f"at {sel.prompt + sel.output:,} tokens per request "
-                f"(peak); {m.max_batch_avg_occupancy:,} at average occupancy (prompt + half the output)")
-    c[1].metric("Longest context", fmt.count(m.max_context_tokens),
-                help=f"tokens per request at batch {sel.batch}, limited by {m.max_context_limited_by}")
-    c[2].metric("TTFT lower bound", v(fmt.ms(lat.ttft_lower_bound_s)),
-                help=h("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass"))
-    c[3].metric("End-to-end mean", v(fmt.duration(lat.e2e_latency_s)))
-    c[4].metric("Requests/s", v(fmt.per_s(th.deployment_requests_per_s, 2), True))
-    c[5].metric("$ / 1M tokens (in+out)", v(fmt.usd(cost.cost_usd_per_1m_tokens), True),
-                help=h("an hour's cost over every prompt and output token served in it", True))
+    c[0].metric(t("Largest batch"), fmt.count(m.max_batch), help=t("at {tokens:,} tokens per request (peak); {avg:,} at average occupancy (prompt + half the "
+                       "output)").format(tokens=sel.prompt + sel.output, avg=m.max_batch_avg_occupancy))
+    c[1].metric(t("Longest context"), fmt.count(m.max_context_tokens),
+                help=t("tokens per request at batch {batch}, limited by {limit}").format(batch=sel.batch,
+                                                                                      limit=m.max_context_limited_by))
+    c[2].metric(t("TTFT lower bound"), v(fmt.ms(lat.ttft_lower_bound_s)),
+                help=h(t("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass")))
+    c[3].metric(t("End-to-end mean"), v(fmt.duration(lat.e2e_latency_s)))
+    c[4].metric(t("Requests/s"), v(fmt.per_s(th.deployment_requests_per_s, 2), True))
+    c[5].metric(t("$ / 1M tokens (in+out)"), v(fmt.usd(cost.cost_usd_per_1m_tokens), True),
+                help=h(t("an hour's cost over every prompt and output token served in it"), True))
     if running and not r.fits:
-        st.caption(f"The engine holds {m.max_batch:,} of the {sel.batch:,} requests at a time and queues the rest: "
-                   "the latency above is simulated with that queue. Throughput and cost need a batch that fits.")
+        st.caption(t("The engine holds {held:,} of the {batch:,} requests at a time and queues the rest: the latency "
+                     "above is simulated with that queue. Throughput and cost need a batch that fits.")
+                   .format(held=m.max_batch, batch=sel.batch))
 
 
 def remedies(r: PlanResult) -> None:
     """What makes the plan fit, one click each (planner.remedies: every change planned by the core)."""
     found = core.remedies(r.request)
     if not found:
-        st.info("No single change makes it fit: try a larger GPU or several changes at once.")
+        st.info(t("No single change makes it fit: try a larger GPU or several changes at once."))
         return
-    st.markdown("**What makes it fit** (one change each, planned by the core):")
+    st.markdown(t("**What makes it fit** (one change each, planned by the core):"))
     cols = st.columns(len(found))
     for col, rem in zip(cols, found, strict=True):
-        verdict = (f"fits: {fmt.gib(rem.memory_total_bytes_per_gpu)} of {fmt.gib(rem.capacity_bytes_per_gpu)}"
-                   if rem.fits else f"still {fmt.gib(rem.memory_total_bytes_per_gpu)} of "
-                   f"{fmt.gib(rem.capacity_bytes_per_gpu)}: not enough alone")
+        used, cap = fmt.gib(rem.memory_total_bytes_per_gpu), fmt.gib(rem.capacity_bytes_per_gpu)
+        verdict = (t("fits: {used} of {cap}") if rem.fits else t("still {used} of {cap}: not enough alone")).format(
+            used=used, cap=cap)
         col.button(rem.short, key=f"remedy_{rem.kind}", on_click=state.apply_params, args=(dict(rem.params),),
-                   type="primary" if rem.fits else "secondary", help=f"{rem.label}; per GPU after this change: {verdict}",
+                   type="primary" if rem.fits else "secondary", help=t("{label}; per GPU after this change: {verdict}").format(label=rem.label, verdict=verdict),
                    icon=":material/check:" if rem.fits else None, use_container_width=True)
         col.caption(f"{rem.label}: {verdict}")
 
 
 def save_button(sel: Selection) -> None:
     if sel.text:
-        st.button("Save this plan", disabled=True, key="save_plan", icon=":material/bookmark_add:",
-                  help="An uploaded model cannot be saved in a link: compare bundled or Hugging Face Hub models")
+        st.button(t("Save this plan"), disabled=True, key="save_plan", icon=":material/bookmark_add:",
+                  help=t("An uploaded model cannot be saved in a link: compare bundled or Hugging Face Hub models"))
         return
     params = sel.request().to_params()  # a Hub model by its id: from_params reads it back
     n = len(state.saved_plans())
-    st.button(f"Save this plan ({n} saved)" if n else "Save this plan", key="save_plan", on_click=state.save_plan,
-              args=(params,), icon=":material/bookmark_add:",
-              help=f"Keep it for the Compare plans page (up to {state.MAX_SAVED}; the link carries them)")
+    st.button(t("Save this plan ({n} saved)").format(n=n) if n else t("Save this plan"), key="save_plan",
+              on_click=state.save_plan, args=(params,), icon=":material/bookmark_add:",
+              help=t("Keep it for the Compare plans page (up to {n}; the link carries them)").format(n=state.MAX_SAVED))
 
 
 def body(sel: Selection) -> None:
@@ -257,27 +267,29 @@ def body(sel: Selection) -> None:
     tiles(r, sel)
     if not r.fits:
         remedies(r)
-    st.caption(page.describe(sel) + f"; {sel.gpus} GPU(s) in all. Latency: {r.source('ttft_s')}. "
+    st.caption(page.describe(sel) + t("; {n} GPU(s) in all. Latency: {source}. ").format(n=sel.gpus,
+                                                                                          source=r.source("ttft_s"))
                + (band_sentence(r) if r.fits else ""))
     parts = pd.DataFrame({"component": ["weights", "KV cache", "activations", "overhead"],
                           "bytes": [m.weights_bytes_per_gpu, m.kv_cache_bytes_per_gpu,
                                     m.activation_bytes_per_gpu, m.overhead_bytes_per_gpu]})
     st.plotly_chart(figures.memory_bar(parts, m.capacity_bytes_per_gpu, m.gpu_memory_bytes))
     w = r.work
-    st.caption(f"Prefill is {w.prefill_bound}-bound, decode {w.decode_bound}-bound; prefill takes "
-               f"{w.prefill_share_of_gpu_time:.1%} of the GPU time; efficiencies: {r.provenance['efficiencies']}.")
-    with st.expander("Explain: every number's formula with this plan's values", expanded=False):
+    st.caption(t("Prefill is {p}-bound, decode {d}-bound; prefill takes {share:.1%} of the GPU time; efficiencies: "
+                 "{eff}.").format(p=w.prefill_bound, d=w.decode_bound, share=w.prefill_share_of_gpu_time,
+                                  eff=r.provenance["efficiencies"]))
+    with st.expander(t("Explain: every number's formula with this plan's values"), expanded=False):
         explain(sel, r, ins)
     if r.fits:
-        with st.expander("Run it: the engine command for this plan, and the benchmark that checks it", expanded=False):
+        with st.expander(t("Run it: the engine command for this plan, and the benchmark that checks it"), expanded=False):
             commands_panel.render(sel)
-    st.subheader("All numbers")
+    st.subheader(t("All numbers"))
     table = metrics_table(r)
     tables.show(table, "plan", "plan", download=download_row(r), height=35 * (len(table) + 1) + 3)
     if ins["assumptions"]:
-        with st.expander("Assumptions the config parser made"):
+        with st.expander(t("Assumptions the config parser made")):
             st.markdown("\n".join(f"- {fmt.plain(a)}" for a in ins["assumptions"]))
 
 
-page.run(body, "Plan one deployment",
-         "Does this model fit on this GPU at this batch and length, and how fast and how cheap will it be?")
+page.run(body, t("Plan one deployment"),
+         t("Does this model fit on this GPU at this batch and length, and how fast and how cheap will it be?"))

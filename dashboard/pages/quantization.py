@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, figures, fmt, page, tables, urlstate
+from dashboard.i18n import t
 from dashboard.state import Selection, format_ids, gpu_ids
 from planner import profiles
 
@@ -57,7 +58,7 @@ def formats_table(sel: Selection) -> pd.DataFrame:
 
 def formats_section(sel: Selection) -> None:
     df = formats_table(sel)
-    st.subheader(f"Every weight format for {fmt.plain(sel.model)}")
+    st.subheader(t("Every weight format for {model}").format(model=fmt.plain(sel.model)))
     ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
     cap = core.result(sel.request(simulate=False)).memory.capacity_bytes_per_replica
     c1 = c2 = st.container()
@@ -70,39 +71,40 @@ def formats_section(sel: Selection) -> None:
                                      "tokens_per_s_per_user", f"Decode speed on {sel.tp} x {sel.gpu}, batch {sel.batch}",
                                      "tokens/s per user", color="family", text="text"))
     else:
-        c2.info(f"No format fits on {sel.tp} x {sel.gpu} at batch {sel.batch}: no decode speed to draw.")
-    st.caption("Fewer bits per weight means less memory and, in the memory-bound decode, fewer bytes read per "
+        c2.info(t("No format fits on {tp} x {gpu} at batch {batch}: no decode speed to draw.").format(
+            tp=sel.tp, gpu=sel.gpu, batch=sel.batch))
+    st.caption(t("Fewer bits per weight means less memory and, in the memory-bound decode, fewer bytes read per "
                "token, so faster decoding; dequantization kernels give some of that back (profiles/kernels.json). "
                "Decode speed is drawn for the formats that fit on the selected GPU. `fits_on`: GPUs where this model fits "
-               "at the sidebar's batch, lengths and TP.")
+               "at the sidebar's batch, lengths and TP."))
     tables.show(df.round(3), "weight_formats", "fmts")
-    with st.expander("What each family does"):
+    with st.expander(t("What each family does")):
         for fam in dict.fromkeys(df["family"]):
             st.markdown(f"- **{fam}**: {FAMILY_NOTES.get(fam, '')}")
 
 
 def offload_section(sel: Selection) -> None:
-    st.subheader("GGUF partial offload (llama.cpp `-ngl`)")
+    st.subheader(t("GGUF partial offload (llama.cpp `-ngl`)"))
     ggufs = [f for f in format_ids() if profiles.formats().formats[f].family == "gguf"]
     if not ggufs:
-        st.info("No GGUF formats in profiles/weight_formats.json.")
+        st.info(t("No GGUF formats in profiles/weight_formats.json."))
         return
     c1, c2 = st.columns(2)
     default = "Q4_K_M" if "Q4_K_M" in ggufs else ggufs[0]
     fields = (urlstate.Field("q_gguf", "one", tuple(ggufs)), urlstate.Field("q_ctx", "int", low=1, high=1 << 20))
     urlstate.seed(fields, {"q_gguf": default, "q_ctx": 4096})
-    w = c1.selectbox("GGUF format", ggufs, key="q_gguf")
-    ctx = c2.number_input("Context (tokens)", min_value=1, max_value=1 << 20, step=1024, key="q_ctx")
+    w = c1.selectbox(t("GGUF format"), ggufs, key="q_gguf")
+    ctx = c2.number_input(t("Context (tokens)"), min_value=1, max_value=1 << 20, step=1024, key="q_ctx")
     urlstate.write(fields)
     best, df = core.offload_curve(sel.model, sel.text, sel.gpu, w, int(ctx))
     c = st.columns(3)
-    c[0].metric("Layers on the GPU", f"{best['gpu_layers']} / {best['layers']}")
-    c[1].metric("GPU memory used", fmt.gib(best["gpu_bytes"]))
-    c[2].metric("Left in CPU RAM", fmt.gib(best["cpu_bytes"]))
+    c[0].metric(t("Layers on the GPU"), f"{best['gpu_layers']} / {best['layers']}")
+    c[1].metric(t("GPU memory used"), fmt.gib(best["gpu_bytes"]))
+    c[2].metric(t("Left in CPU RAM"), fmt.gib(best["cpu_bytes"]))
     st.plotly_chart(figures.offload(df, best["gpu_layers"], best["layers"]))
-    st.caption("Each layer left on the CPU is read from host memory at every token, which is far slower than the "
+    st.caption(t("Each layer left on the CPU is read from host memory at every token, which is far slower than the "
                "GPU's; the speed climbs steeply only when the last layers move onto the GPU. One GGUF file holds "
-               "the whole model, so the split is a load-time flag.")
+               "the whole model, so the split is a load-time flag."))
     tables.show(df.round(4), "gguf_offload", "gguf")
 
 
@@ -112,5 +114,5 @@ def body(sel: Selection) -> None:
     page.guarded(lambda: offload_section(sel))
 
 
-page.run(body, "Quantization", "Smaller weights: how many bits each format really stores, what fits where, "
-         "and how fast it decodes.")
+page.run(body, t("Quantization"), t("Smaller weights: how many bits each format really stores, what fits where, "
+         "and how fast it decodes."))

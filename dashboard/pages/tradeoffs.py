@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, figures, fmt, page, tables, urlstate
+from dashboard.i18n import t
 from dashboard.state import Selection, format_ids, gpu_ids, gpu_label
 from planner import kv as kvmod
 from planner.errors import PlannerInputError
@@ -23,19 +24,19 @@ def _default_formats(sel: Selection) -> list[str]:
 
 
 def pareto_section(sel: Selection) -> None:
-    st.subheader("Latency vs throughput over batch size")
+    st.subheader(t("Latency vs throughput over batch size"))
     gids = gpu_ids()
     c1, c2, c3 = st.columns([2, 2, 1])
     default_gpus = list(dict.fromkeys([sel.gpu] + [g for g in gids if g != sel.gpu]))[:3]
     F = urlstate.Field
     fields = (F("to_gpus", "many", gids), F("to_fmts", "many", format_ids(sel.weights)), F("to_maxb", "one", BATCHES))
     urlstate.seed(fields, {"to_gpus": default_gpus, "to_fmts": _default_formats(sel), "to_maxb": 512})
-    chosen_gpus = c1.multiselect("GPUs", gids, key="to_gpus", format_func=gpu_label)
-    chosen_fmts = c2.multiselect("Weight formats", format_ids(sel.weights), key="to_fmts")
-    max_b = c3.select_slider("Largest batch", BATCHES, key="to_maxb")
+    chosen_gpus = c1.multiselect(t("GPUs"), gids, key="to_gpus", format_func=gpu_label)
+    chosen_fmts = c2.multiselect(t("Weight formats"), format_ids(sel.weights), key="to_fmts")
+    max_b = c3.select_slider(t("Largest batch"), BATCHES, key="to_maxb")
     urlstate.write(fields)
     if not chosen_gpus or not chosen_fmts:
-        st.info("Choose at least one GPU and one weight format.")
+        st.info(t("Choose at least one GPU and one weight format."))
         return
     batches = tuple(b for b in BATCHES if b <= max_b)
     try:
@@ -45,24 +46,24 @@ def pareto_section(sel: Selection) -> None:
         page.show_input_error(e)
         return
     if skipped:
-        st.caption("Left out: " + "; ".join(fmt.plain(f"{s['gpu']} / {s['weights']}: {s['reason']}") for s in skipped))
+        st.caption(t("Left out: ") + "; ".join(fmt.plain(f"{s['gpu']} / {s['weights']}: {s['reason']}") for s in skipped))
     fit = df[df["fits"]].copy()
     if fit.empty:
-        st.warning("No chosen GPU and format fits this model at these lengths: add GPUs (TP) or quantize.")
+        st.warning(t("No chosen GPU and format fits this model at these lengths: add GPUs (TP) or quantize."))
         return
     fit["series"] = fit["gpu"].astype(str) + " · " + fit["weights"].astype(str)
     front = pareto_frontier(df, x="tokens_per_s_per_user", y="output_tokens_per_s_per_gpu")
     st.plotly_chart(figures.pareto(fit, front))
-    st.caption("Each line is one GPU and format; each point a batch size (up-right is better). Larger batches "
+    st.caption(t("Each line is one GPU and format; each point a batch size (up-right is better). Larger batches "
                "raise throughput per GPU but slow every user's tokens. The dashed line is the Pareto frontier "
                "(the best trade-offs): no other choice is better on both axes. Only batches that fit in "
-               "memory are drawn.")
+               "memory are drawn."))
     shown = front[["gpu", "weights", "batch", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu",
                    "ttft_lower_bound_s", "tpot_mean_value_s", "cost_usd_per_1m_output_tokens"]].copy()
     shown["gpu"], shown["weights"] = shown["gpu"].astype(str), shown["weights"].astype(str)
     shown = shown.rename(columns={"ttft_lower_bound_s": "ttft_one_prompt_ms", "tpot_mean_value_s": "tpot_ms"}).assign(
         ttft_one_prompt_ms=lambda d: d["ttft_one_prompt_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
-    with st.expander(f"Frontier points ({len(shown)}, table)"):
+    with st.expander(t("Frontier points ({n}, table)").format(n=len(shown))):
         tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto", column_config={
             "gpu": "GPU", "batch": "batch", "tokens_per_s_per_user": "tokens/s per user",
             "output_tokens_per_s_per_gpu": "output tokens/s per GPU", "ttft_one_prompt_ms": "TTFT lower bound (ms)",
@@ -70,7 +71,7 @@ def pareto_section(sel: Selection) -> None:
 
 
 def kv_section(sel: Selection) -> None:
-    st.subheader("KV cache memory vs context length")
+    st.subheader(t("KV cache memory vs context length"))
     budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     rows = []
     for d in kvmod.KV_DTYPES:
@@ -78,14 +79,16 @@ def kv_section(sel: Selection) -> None:
         rows.append(pd.DataFrame({"kv_dtype": d, "context": CONTEXTS, "kv_cache_gib": kvb / 2**30}))
     df = pd.concat(rows, ignore_index=True)
     st.plotly_chart(figures.lines(df, "context", "kv_cache_gib", "kv_dtype",
-                                  f"KV cache per GPU at batch {sel.batch}", "context (tokens per request)", "GiB",
-                                  hlines={f"room for KV on {sel.gpu}": budget / 2**30} if budget > 0 else None,
+                                  t("KV cache per GPU at batch {batch}").format(batch=sel.batch),
+                                  "context (tokens per request)", "GiB",
+                                  hlines={t("room for KV on {gpu}").format(gpu=sel.gpu): budget / 2**30}
+                                  if budget > 0 else None,
                                   log_x=True, log_y=True))
-    st.caption("The KV cache grows linearly with context (flat for sliding-window and SSM layers past their window). "
+    st.caption(t("The KV cache grows linearly with context (flat for sliding-window and SSM layers past their window). "
                "Where a line crosses the dotted limit, the batch no longer fits: shorten the context, shrink the "
-               "batch, or store the cache in fewer bits.")
+               "batch, or store the cache in fewer bits."))
     wide = df.pivot(index="context", columns="kv_dtype", values="kv_cache_gib").reset_index().round(4)
-    with st.expander("KV cache per context (table)"):
+    with st.expander(t("KV cache per context (table)")):
         tables.show(wide, "kv_vs_context", "kvctx")
 
 
@@ -127,7 +130,7 @@ def cost_table(sel: Selection) -> pd.DataFrame:
 
 
 def cost_section(sel: Selection) -> None:
-    st.subheader("Cost per 1M output tokens across GPUs")
+    st.subheader(t("Cost per 1M output tokens across GPUs"))
     df = cost_table(sel)
     long = df.melt(id_vars=["gpu"], value_vars=["usd_per_1m_at_batch", "usd_per_1m_at_largest_batch"],
                    var_name="operating point", value_name="usd").dropna()
@@ -138,10 +141,10 @@ def cost_section(sel: Selection) -> None:
         st.plotly_chart(figures.bars(long, "gpu", "usd", f"$ per 1M output tokens, {sel.model} ({sel.weights}, TP={sel.tp})",
                                      "USD per 1M output tokens", color="operating point", text="label"))
     else:
-        st.warning("The model fits on none of the GPUs at these lengths: add GPUs (TP) or quantize.")
-    st.caption("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per "
+        st.warning(t("The model fits on none of the GPUs at these lengths: add GPUs (TP) or quantize."))
+    st.caption(t("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per "
                "token; filling the memory with a larger batch is the biggest lever. A dash: the plan does not "
-               "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json.")
+               "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json."))
     tables.show(df.round(4), "cost_across_gpus", "cost")
 
 
@@ -152,4 +155,4 @@ def body(sel: Selection) -> None:
     page.guarded(lambda: cost_section(sel))
 
 
-page.run(body, "Trade-offs", "Latency against throughput, memory against context, cost across GPUs.")
+page.run(body, t("Trade-offs"), t("Latency against throughput, memory against context, cost across GPUs."))

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import core, figures, page, tables, urlstate
+from dashboard.i18n import t
 from dashboard.state import Selection
 
 MAX_POINTS = 4000  # per chart: enough to see the cloud, few enough to draw fast
@@ -22,7 +23,7 @@ def unit_of(metric: str) -> tuple[float, str]:
 def body(sel: Selection) -> None:
     df = core.validation()
     if df.empty:
-        st.info("No measurements found under profiles/measurements and no reference data: nothing to compare yet.")
+        st.info(t("No measurements found under profiles/measurements and no reference data: nothing to compare yet."))
         return
     from planner import validate
 
@@ -34,13 +35,13 @@ def body(sel: Selection) -> None:
     fields = (F("v_metric", "one", tuple(metrics)), F("v_pred", "one", ("calibrated", "datasheet")),
               F("v_gpus", "many", all_gpus))
     urlstate.seed(fields, {"v_metric": default, "v_pred": "calibrated", "v_gpus": list(all_gpus)})
-    metric = c1.selectbox("Metric", metrics, key="v_metric")
-    pred = c2.radio("Prediction", ["calibrated", "datasheet"], horizontal=True, key="v_pred",
-                    help="calibrated: efficiencies fitted to the measurements (profiles/calibration.json); "
-                         "datasheet: the default efficiencies against datasheet peaks")
+    metric = c1.selectbox(t("Metric"), metrics, key="v_metric")
+    pred = c2.radio(t("Prediction"), ["calibrated", "datasheet"], horizontal=True, key="v_pred",
+                    help=t("calibrated: efficiencies fitted to the measurements (profiles/calibration.json); "
+                         "datasheet: the default efficiencies against datasheet peaks"))
     gpus = sorted(df.loc[df["metric"] == metric, "gpu"].dropna().unique())
     st.session_state["v_gpus"] = [g for g in st.session_state["v_gpus"] if g in gpus] or gpus
-    chosen = c3.multiselect("GPUs", gpus, key="v_gpus")
+    chosen = c3.multiselect(t("GPUs"), gpus, key="v_gpus")
     urlstate.write(fields)
     d = df[(df["metric"] == metric) & df["gpu"].isin(chosen)]
     if len(d) > MAX_POINTS:
@@ -54,27 +55,27 @@ def body(sel: Selection) -> None:
                "time or memory than measured), above it pessimistic. Sources: " + ", ".join(sorted(d["source"].unique())) + ".")
     e2e = df[df["source"].str.startswith("aic-silicon")]
     if len(e2e):
-        st.subheader("End-to-end latency: held out and in-sample")
-        t = validate.summary(e2e, by=("source", "metric", "gpu")).round(2)
-        tables.show(t[["source", "metric", "gpu", "n", "median_abs_error_pct", "p90_abs_error_pct",
+        st.subheader(t("End-to-end latency: held out and in-sample"))
+        summ = validate.summary(e2e, by=("source", "metric", "gpu")).round(2)
+        tables.show(summ[["source", "metric", "gpu", "n", "median_abs_error_pct", "p90_abs_error_pct",
                        "median_signed_error_pct"]], "validation_e2e", "ve2e")
-        st.caption("Published serving runs (AIC silicon rows: vLLM, SGLang, TensorRT-LLM on H100/H200), each "
+        st.caption(t("Published serving runs (AIC silicon rows: vLLM, SGLang, TensorRT-LLM on H100/H200), each "
                    "predicted by simulating the benchmark as it ran. heldout: the engine's fixed costs fitted on "
                    "every other model (the honest score); insample: fitted on all runs; lowerbound: one prompt "
-                   "alone, no queueing. Reproduce: python benchmarks/bench_e2e.py --write.")
+                   "alone, no queueing. Reproduce: python benchmarks/bench_e2e.py --write."))
         bands = core.latency_bands()
         if len(bands):
             tables.show(bands.round(3), "latency_bands", "vbands")
-            st.caption("The band every plan states for its engine: where the measured mean landed relative to the "
+            st.caption(t("The band every plan states for its engine: where the measured mean landed relative to the "
                        "prediction, 5th to 95th percentile over held-out runs; coverage counts each model's runs "
-                       "against the band built from the other models.")
-    st.subheader("Error per metric and GPU")
+                       "against the band built from the other models."))
+    st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
     tables.show(s, "validation_summary", "vsum")
-    st.caption("Errors are signed: (predicted - measured) / measured. `median_abs_error_pct` uses the calibrated "
+    st.caption(t("Errors are signed: (predicted - measured) / measured. `median_abs_error_pct` uses the calibrated "
                "prediction where a calibration exists; the `datasheet_*` columns use the datasheet efficiencies, so "
-               "the pair shows what calibration buys.")
+               "the pair shows what calibration buys."))
     long = s.melt(id_vars=["source", "metric", "gpu"], value_vars=["median_abs_error_pct", "datasheet_median_abs_error_pct"],
                   var_name="prediction", value_name="median |error| %")
     long["prediction"] = long["prediction"].map({"median_abs_error_pct": "calibrated",
@@ -88,8 +89,8 @@ def body(sel: Selection) -> None:
     worst = d.assign(abs_err=d["error_pct"].abs()).nlargest(20, "abs_err")[
         ["source", "gpu", "model", "batch", "prompt", "output", "op", "shape", "measured", "predicted",
          "predicted_datasheet", "error_pct", "provenance"]]
-    with st.expander(f"The 20 worst {metric} points shown"):
+    with st.expander(t("The 20 worst {metric} points shown").format(metric=metric)):
         tables.show(pd.DataFrame(worst).round(6), f"validation_worst_{metric}", "vworst")
 
 
-page.run(body, "Validation", "How far the planner's predictions are from measurements, per metric and GPU.")
+page.run(body, t("Validation"), t("How far the planner's predictions are from measurements, per metric and GPU."))

@@ -1,0 +1,89 @@
+"""English and Korean UI text: ``t("English")`` is the Korean when the session's language is "ko".
+
+The English string is the key (and what the screen shows in English, byte for byte); the Korean lives
+in dashboard/i18n_ko.json. A string with placeholders is translated first and formatted after:
+``t("Fits: {used} of {cap}").format(used=..., cap=...)``. Messages that come from the core (an input
+error's problem and fix, a plan's reason) stay English inside a translated frame.
+
+The language is the sidebar's "lang" widget (st.session_state["lang"]), seeded from the URL's ``lang=``
+before the page list is built (``init``). Outside a Streamlit run (tests, the CLI) it is English.
+Terms follow the Korean study note (/work/shared/seed): 프리필, 디코드, KV 캐시, 양자화, 증류.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LANGS = ("en", "ko")
+NAMES = {"en": "English", "ko": "한국어"}
+KEY = "lang"
+KO: dict[str, str] = json.loads((Path(__file__).with_name("i18n_ko.json")).read_text(encoding="utf-8"))
+
+
+def lang() -> str:
+    """The session's language: "en" outside a Streamlit script run."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        if get_script_run_ctx(suppress_warning=True) is None:
+            return "en"
+        import streamlit as st
+
+        value = st.session_state.get(KEY, "en")
+    except Exception:  # noqa: BLE001 - no Streamlit, no session: English
+        return "en"
+    return value if value in LANGS else "en"
+
+
+def t(text: str) -> str:
+    """The Korean of ``text`` when the language is "ko" (``text`` itself when none is recorded)."""
+    if lang() != "ko":
+        return text
+    return KO.get(text, text)
+
+
+def init() -> None:
+    """Once a session, before anything is drawn: the URL's ``lang=`` into the widget's key. A bad value
+    keeps English and leaves a warning for state.init to show with the other link warnings."""
+    import streamlit as st
+
+    ss = st.session_state
+    if ss.get("_lang_ready"):
+        if ss.get(KEY) not in LANGS:
+            ss[KEY] = "en"
+        return
+    ss["_lang_ready"] = True
+    raw = st.query_params.get(KEY)
+    if raw is None:
+        ss.setdefault(KEY, "en")
+        return
+    value = str(raw).strip().lower()
+    if value in LANGS:
+        ss[KEY] = value
+    else:
+        from dashboard.fmt import plain
+
+        ss.setdefault(KEY, "en")
+        short = str(raw)[:40]
+        ss["_lang_warning"] = (f"URL parameter {plain(f'{KEY}={short}')} ignored: it is not a language "
+                               f"(choose one of {', '.join(LANGS)})")
+
+
+def switch() -> None:
+    """The language switch (the sidebar's first widget); its key is the URL parameter."""
+    import streamlit as st
+
+    st.radio("Language / 언어", LANGS, key=KEY, format_func=NAMES.__getitem__, horizontal=True)
+
+
+def write_query_param() -> None:
+    """``lang=ko`` in the URL; English is the default and leaves no parameter."""
+    import streamlit as st
+
+    value = st.session_state.get(KEY, "en")
+    if value == "en" or value not in LANGS:
+        if KEY in st.query_params:
+            del st.query_params[KEY]
+    elif st.query_params.get(KEY) != value:
+        st.query_params[KEY] = value
