@@ -34,14 +34,15 @@ WORK = ROOT / ".mutation"
 # The tests each module's mutants run against: the files that exercise it directly, not the
 # dashboard and CLI suites (they reach it too, but only through many layers and slowly).
 TESTS: dict[str, list[str]] = {
-    "timing": ["tests/test_timing_known.py", "tests/test_serving.py", "tests/test_serving_known.py"],
+    "timing": ["tests/test_timing_known.py", "tests/test_serving.py", "tests/test_serving_known.py",
+               "tests/test_optables.py", "tests/test_one_rule.py"],
     "serving": ["tests/test_serving_known.py", "tests/test_serving.py"],
     "memory": ["tests/test_memory_known.py", "tests/test_memory.py", "tests/test_kv_known.py",
                "tests/test_serving_known.py", "tests/test_bad_input.py"],
     "kv": ["tests/test_kv_known.py", "tests/test_memory_known.py", "tests/test_timing_known.py"],
     "slo": ["tests/test_slo_search.py", "tests/test_sweep_slo.py"],
     "formats": ["tests/test_formats_known.py", "tests/test_formats_published.py", "tests/test_memory.py",
-                "tests/test_memory_known.py"],
+                "tests/test_memory_known.py", "tests/test_quant_formats.py", "tests/test_one_rule.py"],
 }
 TARGETS = ["timing", "serving", "memory", "kv", "slo", "formats"]
 # Modules whose tests compute something of theirs at import time (tests/synthetic.py builds its
