@@ -205,3 +205,20 @@ def test_interleaved_sliding_and_full_layers():
     # fp8 halves the bytes per token; int4 stores 4.5 bits: 2 x 32 x 4.5 / 8 = 36 B
     assert kv.layer_groups(spec, "fp8", "paged")[0].bytes_per_token == 64.0
     assert kv.layer_groups(spec, "int4", "paged")[0].bytes_per_token == 36.0
+
+
+def test_each_group_kind_rounds_by_its_own_rule():
+    # One layer, 100,000 tokens of context, vLLM's 16-token blocks and 8,192-token budget:
+    # full: ceil(100,000 / 16) x 16 = 100,000; sliding window 8,192: min(100,000, 8,191 + 8,192) = 16,383 -> 16,384
+    # in blocks, + one block = 16,400; chunked 8,192 (ChunkedLocalAttentionSpec): min(100,000, 8,192 + 8,192) =
+    # 16,384, no extra block; a windowed group of another kind (full with a window) rounds like a sliding one
+    g = lambda kind, window: kv.KvGroup(kind, 1, window, 1.0, 0.0)  # noqa: E731
+    held = {name: float(kv.tokens_held(grp, 100_000, "paged", 16, 8192)) for name, grp in (
+        ("full", g("full", 0)), ("sliding", g("sliding", 8192)), ("chunked", g("chunked", 8192)),
+        ("full+window", g("full", 8192)))}
+    assert held == {"full": 100_000, "sliding": 16_400, "chunked": 16_384, "full+window": 16_400}
+    # transformers keeps window - 1 tokens for both local kinds: 8,191
+    assert float(kv.tokens_held(g("chunked", 8192), 100_000, "transformers")) == 8191
+    assert float(kv.tokens_held(g("sliding", 8192), 100_000, "transformers")) == 8191
+    # a group that caches nothing per token (a state-only group) holds no tokens, as a vector
+    np.testing.assert_array_equal(kv.tokens_held(kv.KvGroup("mamba", 1, 0, 0.0, 4096.0), [10, 20], "paged"), [0, 0])
