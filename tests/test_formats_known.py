@@ -229,3 +229,57 @@ def test_a_storage_type_keeps_its_source():
                                                    "more_bits": {"roles": ["attn_v"], "storage_type": "a"}}}}).get("w")
     assert (fmt.label, fmt.compute_dtype, fmt.notes, fmt.source, fmt.more_bits_roles, fmt.more_bits_type) == (
         "W", "fp8", "n", "s", ("attn_v",), "a")
+
+
+def test_every_derived_variant_by_hand():
+    """The variants FormatTable builds from their names (planner/formats.py _DERIVED), each bit count by hand;
+    the roles other than the quantized default stay the template's."""
+    from planner import profiles
+    t = profiles.formats()
+
+    def sto(fid):
+        f = t.get(fid)
+        st = t.storage_type(dict(f.roles)["default"])
+        return f, st, (st.id, st.bits_per_weight, st.per_out_row_bits, st.per_in_col_bits)
+
+    # compressed-tensors W8A16 group 64, symmetric: 8 + 16 / 64 = 8.25 bits; no zero, no g_idx
+    assert t.wna16(8, 64) == "w8a16-g64"
+    f, st, row = sto("w8a16-g64")
+    assert row == ("int8_g64", 8.25, 0.0, 0.0)
+    assert (f.family, f.label, f.kernel, dict(f.roles)["lm_head"]) == ("compressed-tensors", "W8A16 g64", "gptq", "bf16")
+    # W4A16 per channel, asymmetric: 4 bits, one 16-bit scale + 4-bit zero per output row (20 bits)
+    assert t.wna16(4, -1, symmetric=False) == "w4a16-channel-asym"
+    assert sto("w4a16-channel-asym")[2] == ("int4_channel_asym", 4.0, 20.0, 0.0)
+    # W4A16 group 32, asymmetric, actorder: 4 + (16 + 4) / 32 = 4.625 bits, an int32 g_idx per input column
+    assert t.wna16(4, 32, symmetric=False, actorder=True) == "w4a16-g32-asym-actorder"
+    assert sto("w4a16-g32-asym-actorder")[2] == ("int4_g32_asym_gidx", 4.625, 0.0, 32.0)
+    # NVFP4 with 32-weight groups: 4 + 8 / 32 = 4.25 bits (an fp8 scale per group); 16 is the bundled one
+    assert (t.nvfp4(16), t.nvfp4(32)) == ("nvfp4", "nvfp4-g32")
+    f, st, row = sto("nvfp4-g32")
+    assert row == ("nvfp4_g32", 4.25, 0.0, 0.0) and f.label == "NVFP4 group 32" and f.family == "nvfp4"
+    # block fp8 64 x 64: 8 + 32 / 4,096 bits (an fp32 scale per block); 128 x 128 is the bundled one
+    assert (t.fp8_block([128, 128], "f"), t.fp8_block((64, 64), "f")) == ("fp8-block", "fp8-block-64x64")
+    f, st, row = sto("fp8-block-64x64")
+    assert row == ("fp8_e4m3_block64x64", 8 + 32 / 4096, 0.0, 0.0) and f.label == "FP8 block 64x64"
+    for bad in ([128], [0, 128], [True, 1], "128x128", [128, 1 << 17]):
+        with pytest.raises(PlannerInputError) as e:
+            t.fp8_block(bad, "config.json:quantization_config.weight_block_size")
+        assert e.value.field == "config.json:quantization_config.weight_block_size"
+    # AWQ without zero points, group 64: 4 + 16 / 64 = 4.25 bits, no g_idx (AWQ has none)
+    assert t.gptq_awq("awq", 4, 64, zero_point=False) == "awq-4bit-g64-nozp"
+    f, st, row = sto("awq-4bit-g64-nozp")
+    assert row == ("awq_4b_g64_nozp", 4.25, 0.0, 0.0) and f.label == "AWQ 4-bit g64" and f.family == "awq"
+    # GPTQ 3-bit per channel: 3 bits, a 16-bit scale + 3-bit zero per row (19), g_idx 32 per column
+    assert sto(t.gptq_awq("gptq", 3, -1))[2] == ("gptq_3b_perchannel", 3.0, 19.0, 32.0)
+    for bits in (1, 9):
+        with pytest.raises(PlannerInputError) as e:
+            t.gptq_awq("gptq", bits, 128)
+        assert (e.value.field, e.value.fix) == ("config.json:quantization_config.bits", "use 2 to 8 bits")
+    # names that are not a variant, or a variant out of range, are refused by name
+    for fid in ("w9a16-g64", "nvfp4-g0", "fp8-block-0x64", "gptq-4bit-g0", "int4"):
+        with pytest.raises(PlannerInputError):
+            t.get(fid)
+    for sid in ("int9_g64", "nvfp4_g0", "mystery"):
+        with pytest.raises(PlannerInputError):
+            t.storage_type(sid)
+    assert t.storage_type("int4_g32_asym_gidx") == sto("w4a16-g32-asym-actorder")[1]
