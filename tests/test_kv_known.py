@@ -222,3 +222,30 @@ def test_each_group_kind_rounds_by_its_own_rule():
     assert float(kv.tokens_held(g("sliding", 8192), 100_000, "transformers")) == 8191
     # a group that caches nothing per token (a state-only group) holds no tokens, as a vector
     np.testing.assert_array_equal(kv.tokens_held(kv.KvGroup("mamba", 1, 0, 0.0, 4096.0), [10, 20], "paged"), [0, 0])
+
+
+def test_kv_shared_layers_attend_but_cache_nothing_of_their_own():
+    # Gemma 4 E2B (tests/data/hub-configs): 35 layers, the last 20 reuse the KV of earlier ones
+    # (num_kv_shared_layers). Every layer still attends (35 specs, the last a full layer of head_dim 512);
+    # only the 15 own layers cache: 12 sliding (1 KV head x 256 x K,V x 2 B = 1,024 B/token) and 3 full
+    # (1 x 512 x 2 x 2 = 2,048 B/token)
+    import json
+    from pathlib import Path
+    cfg = json.loads((Path(__file__).parent / "data" / "hub-configs" / "google--gemma-4-E2B-it.json").read_text())
+    spec = ModelSpec.from_hf_config(cfg, "e2b")
+    specs = kv.layer_specs_all(spec)
+    assert len(specs) == 35 and sum(spec.kv_shared(i) for i in range(35)) == 20
+    assert (type(specs[-1]).__name__, specs[-1].head_dim, type(specs[0]).__name__, specs[0].head_dim) == (
+        "FullAttention", 512, "SlidingWindow", 256)
+    assert [(g.kind, g.layers, g.window, g.bytes_per_token) for g in kv.layer_groups(spec, "bf16", "paged")] == [
+        ("sliding", 12, 512, 1024.0), ("full", 3, 0, 2048.0)]
+
+
+def test_the_textbook_formula_by_hand():
+    # Llama-3.1-8B, 1 x 4,096 tokens: 2 x 32 x 8 x 128 x 4,096 x 1 x 2 B = 536,870,912 B in bf16;
+    # int4 with its group scales, 0.5625 B per element: 150,994,944 B
+    spec = ModelSpec.from_hf_config(LLAMA31_8B, "llama")
+    assert kv.seed_kv_bytes(spec, "bf16", 1, 4096) == {"bytes": 536_870_912, "bytes_per_element": 2, "layers": 32,
+                                                       "kv_heads": 8, "head_dim": 128}
+    assert kv.seed_kv_bytes(spec, "int4", 1, 4096)["bytes"] == 150_994_944
+    assert kv.seed_kv_bytes(spec, "fp8", 2, 4096)["bytes"] == 536_870_912  # half the bytes, twice the batch
