@@ -249,3 +249,13 @@ def test_the_textbook_formula_by_hand():
                                                        "kv_heads": 8, "head_dim": 128}
     assert kv.seed_kv_bytes(spec, "int4", 1, 4096)["bytes"] == 150_994_944
     assert kv.seed_kv_bytes(spec, "fp8", 2, 4096)["bytes"] == 536_870_912  # half the bytes, twice the batch
+
+
+def test_defaults_of_the_group_helpers():
+    # attention_groups counts every layer (frac 1): Llama-3.1-8B has 32 full layers; kv_cache_bytes defaults
+    # to vLLM's paged layout: 100 tokens take 7 blocks of 16 = 112 tokens x 131,072 B/token (32 layers x 8 KV
+    # heads x 128 x K,V x 2 B) = 14,680,064 B
+    spec = ModelSpec.from_hf_config(LLAMA31_8B, "llama")
+    assert [(k, n, w) for k, n, w, _ in kv.attention_groups(spec, 1)] == [("full", 32, 0)]
+    groups = kv.layer_groups(spec)
+    assert float(kv.kv_cache_bytes(groups, 1, 100)) == 112 * 131_072 == 14_680_064
