@@ -7,7 +7,7 @@ error's problem and fix, a plan's reason) stay English inside a translated frame
 
 The language is the sidebar's "lang" widget (st.session_state["lang"]), seeded from the URL's ``lang=``
 before the page list is built (``init``). Outside a Streamlit run (tests, the CLI) it is English.
-Terms follow the Korean study note (/work/shared/seed): 프리필, 디코드, KV 캐시, 양자화, 증류.
+Terms follow the Korean study note the project was built from (its seed note): 프리필, 디코드, KV 캐시, 양자화, 증류.
 """
 
 from __future__ import annotations
