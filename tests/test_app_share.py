@@ -44,11 +44,12 @@ PAGE_INPUTS = [
     ("tradeoffs", {"to_maxb": "64", "to_gpus": "H100-SXM", "to_fmts": "bf16"}),
     ("quantization", {"q_ctx": "8192"}),
     ("engine", {"e_mml": "4096", "e_entry": "LLM"}),
+    ("engine", {"e_version_vllm": "0.27.0", "e_util_0.27.0": "0.85"}),  # keyed by engine and version
     ("validation", {"v_pred": "datasheet"}),
 ]
 
 
-@pytest.mark.parametrize("page,params", PAGE_INPUTS, ids=[p for p, _ in PAGE_INPUTS])
+@pytest.mark.parametrize("page,params", PAGE_INPUTS, ids=[f"{p}-{i}" for i, (p, _) in enumerate(PAGE_INPUTS)])
 def test_a_pages_inputs_survive_the_url_round_trip(page, params):
     at = _app(page, **BASE, **params)
     assert not at.error and not at.warning, [e.value for e in [*at.error, *at.warning]]

@@ -18,13 +18,19 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
     urlstate.seed(fields, {"e_engine": ENGINES[0], "e_entry": "serve", "e_frac": 0.0, "e_mml": 0})
     engine = c1.selectbox(t("Engine"), ENGINES, key="e_engine", format_func={"vllm": "vLLM", "sglang": "SGLang"}.get)
     versions = core.engine_versions(engine)
+    # the version and utilization widgets are keyed by engine and version (each keeps its own value); their
+    # URL parameters carry the same names: e_version_vllm=0.19.1, e_util_0.19.1=0.85
+    extra = (F(f"e_version_{engine}", "one", tuple(versions)),)
+    urlstate.seed(extra, {f"e_version_{engine}": versions[0]})
     version = c2.selectbox(t("Version"), versions, key=f"e_version_{engine}",
                            help=t("The rules of this release (profiles/engines): each cites the engine's file and line"))
     entry = c3.selectbox(t("Entry point"), ("serve", "LLM"), key="e_entry", disabled=engine != "vllm",
                          help=t("vllm serve (API server) or the offline LLM class: their scheduler defaults differ"))
     if engine == "vllm":
         default = core.engine_default_util(engine, version)
-        util = c4.number_input(t("GPU memory utilization"), min_value=0.05, max_value=1.0, value=default, step=0.01,
+        extra += (F(f"e_util_{version}", "float", low=0.05, high=1.0),)
+        urlstate.seed(extra[-1:], {f"e_util_{version}": default})
+        util = c4.number_input(t("GPU memory utilization"), min_value=0.05, max_value=1.0, step=0.01,
                                key=f"e_util_{version}", help=f"--gpu-memory-utilization; {default:.2f} is vLLM "
                                f"{version}'s default")
     else:
@@ -33,7 +39,7 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
                                "the GPU's memory and the TP size"))
     mml = st.number_input(t("max_model_len (0 = the model's own, as the engine derives it)"), min_value=0,
                           max_value=1 << 24, step=1024, key="e_mml")
-    urlstate.write(fields)
+    urlstate.write(fields + extra)
     return engine, version, entry, (util or None), (int(mml) or None)
 
 
