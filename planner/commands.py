@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from . import api, deploy, profiles
 from .engines import Version
@@ -140,9 +141,14 @@ def flag(engine: str, name: str, version: str, notes: list[str]) -> str:
 
 
 def model_id(model: str | ModelSpec, spec: ModelSpec) -> str:
-    """What the engine loads: a Hub id as given, a bundled config's source repo, else the model's name."""
+    """What the engine loads: a Hub id as given, a bundled config's source repo, a local config's folder
+    (an engine loads a checkpoint folder: config.json beside the weights), else the model's name."""
     if isinstance(model, str):
         from . import hub
+
+        local = Path(model)
+        if local.exists() and not profiles._match(model, profiles.model_names()):
+            return str(local if local.is_dir() else local.parent)
 
         if hub.parse_id(model) and not profiles.bundled_repos().get(model.lower()):
             return model.split("@")[0]
@@ -320,6 +326,9 @@ def commands(model: str | ModelSpec, gpu: str, dep: Deployment, prompt: int, out
     res = deploy.resolve(spec, profiles.gpu(gpu), dep).dep
     mid = model_id(model, spec)
     notes: list[str] = []
+    if isinstance(model, str) and mid != model and mid == str(Path(model).parent):
+        notes.append(f"{mid} is the folder of the config you gave: the engine loads the checkpoint from there "
+                     "(its weights beside config.json), or give the model's Hub id instead")
     build = {"vllm": _vllm_serve, "sglang": _sglang_serve, "trtllm": _trtllm_serve}[dep.server]
     argv = build(mid, spec, replace(res, server_version=str(version)), length, notes)
     return Commands(dep.server, str(version), mid, EngineCommand(tuple(argv), tuple(notes)),

@@ -101,3 +101,19 @@ def test_cli_prints_both_commands_and_exits_2_on_bad_input(capsys):
         assert cli.main(argv + bad) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_local_config_serves_its_folder(tmp_path):
+    # a config.json given by path: the engine loads the checkpoint folder it sits in, and the note says so;
+    # a folder given as such is used as it is
+    import json
+
+    from planner import profiles
+    folder = tmp_path / "my-llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(profiles.model_config("Llama-3.1-8B")))
+    for given in (folder / "config.json", folder):
+        c = commands(str(given), "H100-SXM", Deployment(server="vllm"), 1000, 100, 8)
+        assert c.serve.argv[:3] == ("vllm", "serve", str(folder)), c.serve.argv[:3]
+    assert any("folder of the config you gave" in n for n in commands(str(folder / "config.json"), "H100-SXM",
+               Deployment(server="vllm"), 1000, 100, 8).serve.notes)
