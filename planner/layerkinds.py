@@ -70,8 +70,9 @@ class LayerCache:
         return 0.0
 
     def visible(self, context):
-        """Keys one new query token attends to."""
-        return np.asarray(context, dtype=np.float64)
+        """Keys one new query token attends to: the context, or its last ``window`` tokens."""
+        ctx = np.asarray(context, dtype=np.float64)
+        return np.minimum(ctx, self.window) if self.window else ctx
 
     def attention_flops_per_token(self, context, tp: int = 1):
         """FLOPs of one query token against ``context`` keys on one rank: scores (head_dim) and values (v_head_dim),
@@ -79,8 +80,16 @@ class LayerCache:
         return 2.0 * self.num_heads / tp * (self.head_dim + self.v_head_dim) * self.visible(context)
 
     def tokens_held(self, context, engine: str, block_size: int, max_num_batched_tokens: int):
+        """Tokens one sequence holds in this layer. transformers keeps every token, or window - 1 of a local
+        layer (DynamicSlidingWindowLayer; cache_utils treats a chunked layer as a sliding layer of the chunk
+        size); a paged engine rounds by the kind's rule (``_paged_tokens``)."""
         ctx = np.asarray(context, dtype=np.float64)
-        return ctx if engine == "transformers" else _blocks(ctx, block_size)
+        if engine == "transformers":
+            return np.minimum(ctx, self.window - 1) if self.window else ctx
+        return self._paged_tokens(ctx, block_size, max_num_batched_tokens)
+
+    def _paged_tokens(self, ctx, block_size: int, max_num_batched_tokens: int):
+        return _blocks(ctx, block_size)
 
 
 @dataclass(frozen=True)
@@ -97,13 +106,7 @@ class SlidingWindow(LayerCache):
     def window(self) -> int:
         return self.sliding_window
 
-    def visible(self, context):
-        return np.minimum(np.asarray(context, dtype=np.float64), self.sliding_window)
-
-    def tokens_held(self, context, engine: str, block_size: int, max_num_batched_tokens: int):
-        ctx = np.asarray(context, dtype=np.float64)
-        if engine == "transformers":  # DynamicSlidingWindowLayer keeps sliding_window - 1 tokens
-            return np.minimum(ctx, self.sliding_window - 1)
+    def _paged_tokens(self, ctx, block_size: int, max_num_batched_tokens: int):
         need = np.minimum(ctx, self.sliding_window - 1 + max_num_batched_tokens)
         return _blocks(need, block_size) + block_size
 
@@ -119,13 +122,7 @@ class ChunkedLocal(LayerCache):
     def window(self) -> int:
         return self.attention_chunk_size
 
-    def visible(self, context):
-        return np.minimum(np.asarray(context, dtype=np.float64), self.attention_chunk_size)
-
-    def tokens_held(self, context, engine: str, block_size: int, max_num_batched_tokens: int):
-        ctx = np.asarray(context, dtype=np.float64)
-        if engine == "transformers":  # cache_utils: a chunked layer is a sliding layer of the chunk size
-            return np.minimum(ctx, self.attention_chunk_size - 1)
+    def _paged_tokens(self, ctx, block_size: int, max_num_batched_tokens: int):
         # vLLM ChunkedLocalAttentionSpec.max_admission_blocks_per_request: min(chunk + batched, max_model_len)
         return _blocks(np.minimum(ctx, self.attention_chunk_size + max_num_batched_tokens), block_size)
 
