@@ -125,23 +125,22 @@ def _from_rule(s: Section, rule: dict, n: int) -> tuple[str, ...] | None:
 
 def _one_rule(s: Section, rule: dict, n: int) -> tuple[str, ...] | None:
     kind = rule["rule"]
-    if kind == "every":
-        return _every(s, rule, n)
-    if kind == "from_index":
-        return _from_index(s, rule, n)
-    if kind == "alternate_below":
-        return _alternate_below(s, rule, n)
-    if kind == "period_offset":
-        return tuple(rule["hit"] if x else rule["miss"] for x in _period_offset(s, rule, n))
-    if kind == "pattern":
-        return _pattern(s, rule, n)
-    if kind == "list":
-        return _listed(s, rule, n)
-    if kind == "index_lists":
-        return _index_lists(s, rule, n)
-    if kind == "all":
-        return (rule["type"],) * n
-    raise ValueError(f"unknown layer rule {kind!r}")  # a bad families file, not bad input
+    if kind not in LAYER_RULES:
+        raise ValueError(f"unknown layer rule {kind!r}")  # a bad families file, not bad input
+    return LAYER_RULES[kind](s, rule, n)
+
+
+# profiles/model_families.json "layers" rule -> the layer types it gives
+LAYER_RULES = {
+    "every": _every,
+    "from_index": _from_index,
+    "alternate_below": _alternate_below,
+    "period_offset": lambda s, rule, n: tuple(rule["hit"] if x else rule["miss"] for x in _period_offset(s, rule, n)),
+    "pattern": _pattern,
+    "list": _listed,
+    "index_lists": _index_lists,
+    "all": lambda s, rule, n: (rule["type"],) * n,
+}
 
 
 def _generic(s: Section, n: int) -> tuple[str, ...]:
@@ -220,16 +219,17 @@ def moe_layers(s: Section, n: int, types: tuple[str, ...]) -> tuple[bool, ...]:
     if any(t in ("moe", "mlp") for t in types):  # block-per-layer families: the pattern says it
         return tuple(t == "moe" for t in types)
     rule = s.family.get("moe") or {}
-    kind = rule.get("rule", "all")
-    if kind == "first_k":
-        return _first_k(s, rule, n)
-    if kind == "sparse_step":
-        return _sparse_step(s, rule, n)
-    if kind == "interleave":
-        return _interleave(s, rule, n)
-    if kind == "period_offset":
-        return _period_offset(s, rule, n)
-    return (True,) * n
+    return MOE_RULES.get(rule.get("rule", "all"), MOE_RULES["all"])(s, rule, n)
+
+
+# profiles/model_families.json "moe" rule -> which layers route to experts (any other: every layer)
+MOE_RULES = {
+    "first_k": _first_k,
+    "sparse_step": _sparse_step,
+    "interleave": _interleave,
+    "period_offset": _period_offset,
+    "all": lambda s, rule, n: (True,) * n,
+}
 
 
 def rule_keys(rule: dict[str, Any] | None) -> tuple[str, ...]:
