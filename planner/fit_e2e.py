@@ -79,11 +79,11 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
                       + sum(s.start[k] * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy() for k in PARAMS))
     a, y = np.vstack(rows_a), np.concatenate(rows_y)
     good = np.all(np.isfinite(a), axis=1) & np.isfinite(y)
-    x = _nnls(a[good], y[good])
+    x = _bounded_lstsq(a[good], y[good])
     return dict(zip(PARAMS, (float(val) for val in x), strict=True))
 
 
-def _nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _bounded_lstsq(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least squares with every cost in [0, its UPPER bound] (three unknowns: each free, at 0 or at
     its bound; the best feasible of the 27 cases)."""
     import itertools

@@ -45,7 +45,7 @@ DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 BAND_QUANTILE = 0.9  # an error band is the 90th percentile of |error| over the measured points
 
 def datasheet_efficiency() -> Efficiency:
-    return Efficiency(**profiles.efficiency_defaults(), provenance="datasheet")
+    return Efficiency.from_fit(profiles.efficiency_defaults(), None)  # the one rule, with no fit
 
 
 def efficiency(cal: dict, gpu: str, engine: str) -> Efficiency:

@@ -123,9 +123,9 @@ def test_engine_costs_are_fitted_within_their_physical_bounds():
     import numpy as np
 
     from planner import fit_e2e
-    x = fit_e2e._nnls(np.eye(3), np.array([0.10, -0.5, 0.01]))
+    x = fit_e2e._bounded_lstsq(np.eye(3), np.array([0.10, -0.5, 0.01]))
     np.testing.assert_allclose(x, [0.05, 0.0, 0.01])
     assert fit_e2e.UPPER == {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02}
     # coupled: y = x0 + x2 on one row, x2 alone on another: 0.03 = x0 + x2, 0.01 = x2 -> (0.02, 0, 0.01)
     a = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    np.testing.assert_allclose(fit_e2e._nnls(a, np.array([0.03, 0.01])), [0.02, 0.0, 0.01], atol=1e-12)
+    np.testing.assert_allclose(fit_e2e._bounded_lstsq(a, np.array([0.03, 0.01])), [0.02, 0.0, 0.01], atol=1e-12)
