@@ -18,12 +18,6 @@ FITTING_ONLY = {"output tokens/s (deployment)", "requests/s (deployment)", "$ pe
 NO_PLAN = "—"
 
 
-def runs(r: PlanResult) -> bool:
-    """The engine can run the plan: all of it fits, or it holds part of the batch and queues the rest
-    (the latency is then the simulation's, with that queue: issue 10)."""
-    return r.fits or (r.latency.simulated and r.memory.max_batch >= 1)
-
-
 def metrics_table(r: PlanResult) -> pd.DataFrame:
     """Every headline figure of the result, formatted for the screen (the download is ``download_row``)."""
     m, lat, th, c, w = r.memory, r.latency, r.throughput, r.cost, r.work
@@ -56,7 +50,7 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", "of each replica's busy time"),
         ("efficiencies", r.source("eff_compute"), ""),
     ]
-    hidden = set() if r.fits else FITTING_ONLY | (set() if runs(r) else LATENCY)
+    hidden = set() if r.fits else FITTING_ONLY | (set() if r.runs else LATENCY)
     rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
     rows = [(t(name), t(value) if value in ("yes", "no") else value, fmt.unit(unit)) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
@@ -183,10 +177,7 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     """The key figures in two compact rows: latency (mean and p90, as a serving benchmark reports them),
     throughput and cost; a plan that cannot run shows a dash."""
     m, lat, th, cost = r.memory, r.latency, r.throughput, r.cost
-    # a batch over the engine's pool still runs: the engine holds what fits and queues the rest, and the
-    # simulation shows what that queue does to latency (issue 10); throughput and cost at this batch are
-    # the mean-value model's, which assumes the whole batch runs at once, so they need a plan that fits
-    running = runs(r)
+    running = r.runs  # a batch over the engine's pool still runs, queued (PlanResult.runs)
     sim = t("simulated") if lat.simulated else t("not simulated: the mean")
 
     def v(text: str, need_fit: bool = False) -> str:
