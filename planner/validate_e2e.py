@@ -134,15 +134,3 @@ def _simulate(p, c: int, isl: int, osl: int) -> dict:
     except PlannerInputError:
         return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
     return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}
-
-
-def errors(pred: pd.DataFrame) -> pd.DataFrame:
-    """Signed errors (%) of the simulated and mean-value predictions per row."""
-    e = pred.copy()
-    for m in ("ttft", "tpot"):
-        meas = e[f"silicon_{m}_ms"] / 1e3
-        e[f"{m}_err_pct"] = (e[f"{m}_s"] - meas) / meas * 100
-        e[f"{m}_mean_value_err_pct"] = (e[f"{m}_mean_value_s"] - meas) / meas * 100
-    meas_e2e = (e["silicon_ttft_ms"] + (e["osl"] - 1) * e["silicon_tpot_ms"]) / 1e3
-    e["e2e_err_pct"] = (e["e2e_s"] - meas_e2e) / meas_e2e * 100
-    return e
