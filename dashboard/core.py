@@ -216,14 +216,6 @@ def latency_bands() -> pd.DataFrame:
 
 
 @st.cache_data(**CACHE)
-def error_band(gpu: str, metric: str) -> dict | None:
-    try:
-        return validate.error_band(gpu, metric)
-    except Exception:  # noqa: BLE001 - a missing band must never break the plan page
-        return None
-
-
-@st.cache_data(**CACHE)
 def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, ttft_s: float | None,
                   tpot_s: float | None, e2e_s: float | None, percentile: int, gpus: tuple[str, ...],
                   tps: tuple[int, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...], engine: str,
