@@ -15,8 +15,6 @@ MoE placement is ``sparse`` / ``dense`` per layer, as transformers' ``mlp_layer_
 
 from __future__ import annotations
 
-from typing import Any
-
 from .configschema import Section
 from .errors import PlannerInputError
 
@@ -230,12 +228,3 @@ MOE_RULES = {
     "period_offset": _period_offset,
     "all": lambda s, rule, n: (True,) * n,
 }
-
-
-def rule_keys(rule: dict[str, Any] | None) -> tuple[str, ...]:
-    """The config keys a rule reads (for the fuzz and the docs)."""
-    if not rule:
-        return ()
-    keys = [v for k, v in rule.items() if k.endswith("_key") or k == "key"]
-    keys += list(rule.get("lists", {}))
-    return tuple(k for k in keys if isinstance(k, str))
