@@ -23,7 +23,7 @@ def build(sel: Selection, server: str) -> commands.Commands:
     """The core's commands for the selection served by ``server`` (an uploaded config: its spec, by name)."""
     model = core.spec(sel.model, sel.text) if sel.text else sel.model
     layout = "transformers" if sel.engine == "transformers" else "paged"
-    dep = Deployment(weights=sel.weights, kv_dtype=sel.kv_dtype, engine=layout, tp=sel.tp, server=server)
+    dep = Deployment(weights=sel.weights, kv_dtype=sel.kv_dtype, engine=layout, tp=sel.tp, pp=sel.pp, server=server)
     return commands.commands(model, sel.gpu, dep, sel.prompt, sel.output, sel.batch)
 
 
@@ -37,8 +37,10 @@ def render(sel: Selection) -> None:
         st.info(t("No command for this plan: {error}").format(error=plain(e)))
         return
     st.code(c.serve.shell, language="bash")
-    st.caption(f"Serve {plain(c.model_id)} with {c.engine} {c.version}: the memory fraction, token budget and "
-               "max_num_seqs the plan was computed with, pinned. " + " ".join(plain(n) for n in c.serve.notes))
+    st.caption(t("Serve {model} with {engine} {version}: the memory fraction, token budget and max_num_seqs the plan "
+                 "was computed with, pinned. ").format(model=plain(c.model_id), engine=c.engine, version=c.version)
+               + " ".join(plain(n) for n in c.serve.notes))
     st.code(c.bench.shell, language="bash")
-    st.caption(f"The benchmark that checks the plan: {sel.batch} clients, {sel.prompt:,} + {sel.output:,} tokens, "
-               "EOS ignored so every output runs its length. " + " ".join(plain(n) for n in c.bench.notes))
+    st.caption(t("The benchmark that checks the plan: {batch} clients, {prompt:,} + {output:,} tokens, EOS ignored so "
+                 "every output runs its length. ").format(batch=sel.batch, prompt=sel.prompt, output=sel.output)
+               + " ".join(plain(n) for n in c.bench.notes))

@@ -72,8 +72,8 @@ def check_upload(data: bytes, filename: str) -> tuple[str, str]:
     return s.name, text
 
 
-def deployment(weights: str, kv_dtype: str, engine: str, tp: int) -> Deployment:
-    return Deployment(weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp)
+def deployment(weights: str, kv_dtype: str, engine: str, tp: int, pp: int = 1) -> Deployment:
+    return Deployment(weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp, pp=pp)
 
 
 @st.cache_data(**CACHE)
@@ -83,10 +83,10 @@ def inspect(model: str, text: str, weights: str, kv_dtype: str, engine: str, con
 
 
 def request(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str, batch: int,
-            prompt: int, output: int, gpus: int | None = None, simulate: bool = True) -> PlanRequest:
+            prompt: int, output: int, gpus: int | None = None, simulate: bool = True, pp: int = 1) -> PlanRequest:
     """The PlanRequest of these choices: an uploaded config travels as its parsed ModelSpec."""
     return PlanRequest(spec(model, text) if text else model, gpu, Workload(None, prompt, output, batch=batch),
-                       deployment(weights, kv_dtype, engine, tp), gpus=gpus, simulate=simulate)
+                       deployment(weights, kv_dtype, engine, tp, pp), gpus=gpus, simulate=simulate)
 
 
 @st.cache_data(**CACHE, hash_funcs={PlanRequest: lambda r: r.key})

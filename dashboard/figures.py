@@ -94,7 +94,7 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, y_title: str, color: str 
          log_y: bool = False) -> go.Figure:
     """A bar per row (grouped by ``color`` when given)."""
     fig = go.Figure()
-    groups = df.groupby(color, sort=False) if color else [(y_title, df)]
+    groups = df.groupby(color, sort=False) if color else [(t(y_title), df)]
     for i, (name, g) in enumerate(groups):
         fig.add_bar(x=g[x].astype(str), y=g[y], name=str(name), marker_color=PALETTE[i % 10],
                     text=g[text] if text else None, textposition="outside" if text else None)
@@ -115,7 +115,7 @@ def hbars(df: pd.DataFrame, label: str, value: str, title: str, value_title: str
     """Horizontal bars, one per label in the frame's order from the top (long labels stay readable);
     ``barmode="group"`` puts the ``color`` groups of one label side by side."""
     fig = go.Figure()
-    groups = df.groupby(color, sort=False) if color else [(value_title, df)]
+    groups = df.groupby(color, sort=False) if color else [(t(value_title), df)]
     for i, (name, g) in enumerate(groups):
         fig.add_bar(y=g[label].astype(str), x=g[value], name=str(name), orientation="h", marker_color=PALETTE[i % 10],
                     text=g[text] if text else None, textposition="outside" if text else None, cliponaxis=False)

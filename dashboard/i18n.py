@@ -13,6 +13,7 @@ Terms follow the Korean study note the project was built from (its seed note): í
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 LANGS = ("en", "ko")
@@ -41,6 +42,38 @@ def t(text: str) -> str:
     if lang() != "ko":
         return text
     return KO.get(text, text)
+
+
+# Labels the core builds around a number or a name ("MHA (32 KV heads)", a table's cell): each English
+# template is a key of i18n_ko.json, matched whole by ``label`` and its parts translated in turn
+TEMPLATES = (
+    "as shipped: {label}", "{kind} ({n} KV heads)", "MQA (1 KV head)", "MLA what-if (latent {rank} + rope {rope})",
+    "this model ({attention})", "latent {rank} + rope {rope}", "K+V: 2 x {n} heads x {dim}",
+    "EOS or max_tokens = {n}", "does not fit on up to 16 x {gpu}", "{gpu} has no price in its profile",
+    "{a}; {b}",
+)
+
+
+def _pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)))
+
+
+_PATTERNS = tuple((tpl, _pattern(tpl)) for tpl in TEMPLATES)
+
+
+def label(text: str) -> str:
+    """A label or table word in the session's language: its own entry, else a template of ``TEMPLATES``
+    matched whole with its parts translated, else ``text`` as it is (a model or GPU name)."""
+    if lang() != "ko" or not isinstance(text, str):
+        return text
+    if text in KO:
+        return KO[text]
+    for tpl, rx in _PATTERNS:
+        m = rx.fullmatch(text)
+        if m and tpl in KO:
+            return KO[tpl].format(**{k: label(v) for k, v in m.groupdict().items()})
+    return text
 
 
 def init() -> None:

@@ -93,8 +93,10 @@ def guarded(fn: Callable[[], None]) -> None:
                  icon=":material/error:")
 
 
-def describe(sel: Selection) -> str:
+def describe(sel: Selection, plan_page: bool = False) -> str:
+    """The sidebar's choices in one line; PP is planned on the Plan page only (the others study one TP group)."""
     return t("{model} on {tp} x {gpu} (TP={tp}), {weights} weights, {kv} KV, {engine} engine, batch {batch}, "
              "{prompt:,} + {output:,} tokens").format(model=plain(sel.model), tp=sel.tp, gpu=sel.gpu, weights=sel.weights,
                                                       kv=sel.kv_dtype, engine=sel.engine, batch=sel.batch,
-                                                      prompt=sel.prompt, output=sel.output)
+                                                      prompt=sel.prompt, output=sel.output) \
+        + ((t("; PP={pp}") if plan_page else t("; PP={pp} on the Plan page only")).format(pp=sel.pp) if sel.pp > 1 else "")

@@ -31,13 +31,14 @@ from planner.request import PlanRequest
 from planner.requestparams import parse_value
 
 TP_OPTIONS = (1, 2, 4, 8, 16)
+PP_OPTIONS = (1, 2, 4, 8)   # pipeline stages; the core checks them against the model's layers (memory.check_parallelism)
 INT_LIMITS = {"gpus": (1, 4096), "batch": (1, 65536), "prompt": (1, 1 << 20), "output": (1, 1 << 20)}
-DEFAULTS = {"tp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "batch": 32, "prompt": 1024, "output": 256, "hub": ""}
+DEFAULTS = {"tp": 1, "pp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "batch": 32, "prompt": 1024, "output": 256, "hub": ""}
 PREFERRED_MODELS = ("Llama-3.1-8B", "Meta-Llama-3.1-8B", "Qwen3-8B", "Mistral-7B-v0.1")
 PREFERRED_GPUS = ("H100-SXM", "H100-SXM-80GB", "A100-SXM-80GB")
-PARAMS = ("model", "hub", "upload", "gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+PARAMS = ("model", "hub", "upload", "gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "batch", "prompt", "output")
 # the parameters a remedy or a saved plan may set on the sidebar (the model stays as it is)
-SETTABLE = ("gpu", "gpus", "tp", "weights", "kv", "engine", "batch", "prompt", "output")
+SETTABLE = ("gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "batch", "prompt", "output")
 MAX_SAVED = 4          # plans the Compare page holds (the newest)
 MAX_SESSION_GPUS = 8   # user-defined GPUs one session keeps (the newest)
 # the GPU form's fields: (label, key, default, min, max, help); the limits are gpus.LIMITS in these units
@@ -67,16 +68,18 @@ class Selection:
     batch: int
     prompt: int
     output: int
+    pp: int = 1
 
     @property
     def dep(self) -> tuple:
-        """(gpu, tp, weights, kv_dtype, engine): the deployment part of the core calls."""
+        """(gpu, tp, weights, kv_dtype, engine): the deployment part of the core calls (the pages other than
+        the plan's study one replica's TP; PP is the Plan page's, through ``request``)."""
         return (self.gpu, self.tp, self.weights, self.kv_dtype, self.engine)
 
     def request(self, simulate: bool = True) -> PlanRequest:
         """The one PlanRequest of these choices (what the plan page, the URL and the CSV share)."""
         return core.request(self.model, self.text, *self.dep, self.batch, self.prompt, self.output, self.gpus,
-                            simulate)
+                            simulate, pp=self.pp)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -195,6 +198,10 @@ def _parse_param(name: str, raw: str) -> object:
         if value not in TP_OPTIONS:
             raise PlannerInputError("tp", f"{shown(value)} is not offered", f"choose one of {TP_OPTIONS}")
         return value
+    if name == "pp":
+        if value not in PP_OPTIONS:
+            raise PlannerInputError("pp", f"{shown(value)} is not offered", f"choose one of {PP_OPTIONS}")
+        return value
     lo, hi = INT_LIMITS[name]
     if not lo <= value <= hi:
         raise PlannerInputError(name, f"{shown(value)} is out of range", f"use {lo:,} to {hi:,}")
@@ -254,9 +261,9 @@ def _fmt_label(fid: str) -> str:
 
 
 def _gpus_at_least_tp() -> None:
-    """Raising TP raises the GPU count with it, so that one replica always fits the count."""
+    """Raising TP or PP raises the GPU count with it, so that one replica (TP x PP GPUs) always fits the count."""
     ss = st.session_state
-    ss[key("gpus")] = max(int(ss[key("gpus")]), int(ss[key("tp")]))
+    ss[key("gpus")] = max(int(ss[key("gpus")]), int(ss[key("tp")]) * int(ss.get(key("pp"), 1)))
 
 
 def _use_gpu(gpu_id: str, count: int) -> None:
@@ -361,6 +368,7 @@ def sidebar() -> Selection:
     _keep_valid("kv", tuple(kvmod.KV_DTYPES), "bf16")
     _keep_valid("engine", kvmod.ENGINES, "paged")
     _keep_valid("tp", TP_OPTIONS, 1)
+    _keep_valid("pp", PP_OPTIONS, 1)
     with st.sidebar:
         i18n.switch()
         nv = nvml_gpu()
@@ -387,11 +395,14 @@ def sidebar() -> Selection:
         _keep_valid("weights", fmts, d["weights"])
         st.selectbox("GPU", gids, key=key("gpu"), format_func=gpu_label)
         _gpu_form()
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns([4, 3, 3])
         c1.number_input(t("GPUs"), min_value=1, max_value=INT_LIMITS["gpus"][1], step=1, key=key("gpus"),
                         help=t("Total GPUs; replicas = GPUs // (TP x PP)"))
         c2.selectbox("TP", TP_OPTIONS, key=key("tp"), help=t("Tensor parallel degree per replica"),
                      on_change=_gpus_at_least_tp)
+        c3.selectbox("PP", PP_OPTIONS, key=key("pp"), on_change=_gpus_at_least_tp,
+                     help=t("Pipeline stages per replica: each holds a contiguous share of the layers (at most one "
+                            "stage per layer). The Plan page plans it; the other pages study one replica's TP."))
         st.selectbox(t("Weights"), fmts, key=key("weights"), format_func=_fmt_label,
                      help=t("Starts at the checkpoint's own format (its quantization_config), as the CLI does"))
         c1, c2 = st.columns(2)
@@ -405,6 +416,7 @@ def sidebar() -> Selection:
         c2.number_input(t("Output tokens"), min_value=1, max_value=INT_LIMITS["output"][1], step=64, key=key("output"))
     ss = st.session_state
     sel = Selection(model=model, text=text, gpu=ss[key("gpu")], gpus=int(ss[key("gpus")]), tp=int(ss[key("tp")]),
+                    pp=int(ss[key("pp")]),
                     weights=ss[key("weights")], kv_dtype=ss[key("kv")], engine=ss[key("engine")],
                     batch=int(ss[key("batch")]), prompt=int(ss[key("prompt")]), output=int(ss[key("output")]))
     st.session_state["selection"] = sel
@@ -420,6 +432,7 @@ def link_params(sel: Selection) -> dict[str, str]:
         params = sel.request().to_params()
     except PlannerInputError:  # e.g. a TP the GPU count cannot hold yet: the widgets' values still travel
         params = {"gpu": sel.gpu, "gpus": str(sel.gpus), "tp": str(sel.tp), "weights": sel.weights, "kv": sel.kv_dtype,
+                  **({"pp": str(sel.pp)} if sel.pp > 1 else {}),
                   "engine": sel.engine, "batch": str(sel.batch), "prompt": str(sel.prompt), "output": str(sel.output)}
     params["model"] = str(st.session_state[key("model")])
     params["hub"] = str(st.session_state[key("hub")] or "").strip()
@@ -464,7 +477,9 @@ def apply_params(params: dict[str, str]) -> None:
     for name in SETTABLE:
         if name in params:
             ss[key(name)] = _parse_param(name, str(params[name]))
-    ss[key("gpus")] = max(int(ss[key("gpus")]), int(ss[key("tp")]))
+    if "pp" not in params:  # a remedy or a plan without PP: one stage, as its request has
+        ss[key("pp")] = 1
+    _gpus_at_least_tp()
 
 
 def forget_link_upload() -> None:

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from dashboard.i18n import lang, t
+from dashboard.i18n import label, lang, t
 from planner import csvsafe
 
 PLACEHOLDER = "—"
@@ -44,10 +44,10 @@ _WORDS_KO_RE = re.compile("|".join(rf"(?<![\w-]){re.escape(a)}(?![\w-])" if a[0]
 
 def localized(text: str) -> str:
     """A header (or a short table word) in the session's language: its own entry, else word by word."""
-    if lang() != "ko":
+    if lang() != "ko" or not isinstance(text, str):
         return text
-    if t(text) != text:
-        return t(text)
+    if label(text) != text:
+        return label(text)
     words = dict(WORDS_KO)
     return _WORDS_KO_RE.sub(lambda m: words[m.group(0)], text)
 
@@ -72,15 +72,40 @@ def to_csv(df: pd.DataFrame) -> str:
     return csvsafe.to_csv(df)
 
 
-def show(df: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None, **kw) -> None:
+def _config(value, default: str | None = None):
+    """A column_config entry with its label in the session's language (a plain string is the label); an
+    entry without a label (a number format only) takes ``default``, the header's."""
+    if isinstance(value, str):
+        return localized(value)
+    if isinstance(value, dict):
+        text = value.get("label") or default
+        return {**value, "label": localized(text)} if isinstance(text, str) else value
+    return value
+
+
+def show(df: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None, cells: tuple[str, ...] = (),
+         **kw) -> None:
     """st.dataframe plus a download button of the same frame as CSV (or of ``download``: the numbers
     behind a formatted table). A cell that does not apply (a plan that was not simulated, a GPU the
     model does not fit, no price) shows a dash, not Streamlit's "None" (st.dataframe's ``placeholder``,
-    streamlit/streamlit PR #12968); the CSV leaves it empty."""
-    config = {c: localized(header(c)) for c in df.columns if localized(header(c)) != str(c)}
-    config.update(kw.pop("column_config", None) or {})
-    st.dataframe(df, hide_index=True, placeholder=PLACEHOLDER, column_config=config, **kw)
+    streamlit/streamlit PR #12968); the CSV leaves it empty. Headers, column_config labels and the words
+    in the ``cells`` columns (a status, a bound, a note) are shown in the session's language; the CSV
+    keeps them as the core wrote them."""
+    grid(df, cells, **kw)
     download_button(df if download is None else download, name, key)
+
+
+def grid(df: pd.DataFrame, cells: tuple[str, ...] = (), **kw) -> None:
+    """``show`` without the download: the table alone, its headers and ``cells`` in the session's language."""
+    config = {c: localized(header(c)) for c in df.columns if localized(header(c)) != str(c)}
+    config.update({k: _config(v, config.get(k)) for k, v in (kw.pop("column_config", None) or {}).items()})
+    shown = df
+    if lang() == "ko" and any(c in df for c in cells):
+        shown = df.copy()
+        for c in cells:
+            if c in shown:
+                shown[c] = shown[c].map(localized)
+    st.dataframe(shown, hide_index=True, placeholder=PLACEHOLDER, column_config=config, **kw)
 
 
 def download_button(df: pd.DataFrame, name: str, key: str) -> None:

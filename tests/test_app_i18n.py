@@ -7,6 +7,7 @@ import ast
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dashboard import fmt, i18n, state, tables
@@ -87,6 +88,27 @@ def test_the_translated_non_literals_have_korean_too():
 
     for name in plan.LATENCY | plan.FITTING_ONLY:
         assert name in i18n.KO, name
+    # the pages' row labels, notes and headers, the core's words shown in tables and legends, the label templates
+    from dashboard.pages import capacity, compare, learn, quantization
+
+    words = [label for label, *_ in compare.ROWS] + list(quantization.FAMILY_NOTES.values())
+    words += [note for *_, note in learn.QUANT + learn.QAT_ROWS] + list(capacity.HEADERS.values())
+    words += [helptext for _, helptext in capacity.SHORT.values()]
+    words += ["compute", "memory", "calibrated", "datasheet", "meets", "meets (mean-value)", "rejected", "bound",
+              "mean-value", "simulation", "5th-95th percentile", "model (max_position_embeddings)"]
+    assert not [w for w in words if w not in i18n.KO]
+    fields = re.compile(r"\{([^{}:!]*)[^{}]*\}")
+    for template in i18n.TEMPLATES:
+        assert sorted(fields.findall(template)) == sorted(fields.findall(i18n.KO[template])), template
+
+
+def test_labels_built_around_numbers_are_matched_whole(monkeypatch):
+    monkeypatch.setattr(i18n, "lang", lambda: "ko")
+    assert i18n.label("as shipped: GQA (8 KV heads)") == "원래 구조: GQA (KV 헤드 8개)"
+    assert i18n.label("this model (MHA)") == "이 모델 (MHA)"
+    assert i18n.label("EOS or max_tokens = 1,024") == "EOS 또는 max_tokens = 1,024"
+    assert i18n.label("does not fit at this batch; no price in its profile") == "이 배치에서 들어가지 않음; 프로파일에 가격 없음"
+    assert i18n.label("H100-SXM") == "H100-SXM" and i18n.label(3) == 3   # names and numbers stay
 
 
 def test_outside_a_streamlit_run_everything_is_english():
@@ -178,3 +200,116 @@ def test_no_korean_string_draws_strikethrough():
     # Streamlit's markdown strikes through text between two tildes: "131 ms~499 ms; 4.9 ms~14.6 ms" did;
     # ranges are written with an en dash
     assert not [k for k, v in i18n.KO.items() if "~" in v]
+
+
+def visible_text(at) -> list[str]:
+    """Every string a page shows: text elements, metric labels, values and tooltips, widget labels and help,
+    table headers (their column_config labels) and cells, and each chart's titles, axis titles, legend
+    names, annotations and bar texts."""
+    import json
+
+    out = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "code", "success", "warning", "info", "error"):
+        out += [str(e.value) for e in getattr(at, kind)]
+    for m in at.metric:
+        out += [m.label, str(m.value), m.proto.help or ""]
+    for kind in ("button", "checkbox", "selectbox", "multiselect", "number_input", "radio", "text_input", "expander"):
+        for e in getattr(at, kind):
+            out += [str(getattr(e, "label", "") or ""), str(getattr(e.proto, "help", "") or "")]
+    for d in at.dataframe:
+        config = json.loads(d.proto.columns or "{}")
+        order = list(d.proto.column_order) or [str(c) for c in d.value.columns]
+        for c in d.value.columns:
+            if str(c) not in order:
+                continue
+            entry = config.get(str(c)) or {}
+            out.append(entry.get("label") or str(c))
+            out.append(entry.get("help") or "")
+            if not pd.api.types.is_numeric_dtype(d.value[c]):
+                out += [str(x) for x in d.value[c].unique()]
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        lay = fig.get("layout", {})
+        out += [str((lay.get(k) or {}).get("title", {}).get("text", "")) for k in ("xaxis", "yaxis")]
+        out.append(str((lay.get("title") or {}).get("text", "")))
+        out += [str(a.get("text", "")) for a in lay.get("annotations", [])]
+        for trace in fig.get("data", []):
+            out.append(str(trace.get("name", "")))
+            text = trace.get("text")
+            out += [str(x) for x in text] if isinstance(text, list) else [str(text or "")]
+            if trace.get("orientation") == "h":
+                out += [str(x) for x in trace.get("y", [])]
+    return [s for s in out if s]
+
+
+# English the pages showed in Korean before issue 14's last round (captions around live numbers, the Explain
+# prose, chart titles and legends, table headers and categorical cells): none may come back. "=" marks a
+# whole string (a legend entry, a cell), the others are looked for inside every string.
+ENGLISH_BEFORE = {
+    "plan": ["prefill: roofline", "decode step:", "Where the planner differs", "Efficiencies:", "in all\n", "mean TTFT =",
+             "of each replica's busy time", "-bound", "=compute", "=memory", "planner (per GPU", "=calibrated"],
+    "tradeoffs": ["=largest batch that fits", "$ per 1M output tokens,", "=tokens/s per user", "at largest", "=note",
+                  "=does not fit at this batch", "=batch 32"],
+    "attention": ["query heads", "as shipped", "KV heads)", "Current choice", "Largest batch that fits on", "cached",
+                  "=variant", "=largest batch (requests)", "=requests", "KV bytes per token", "full)"],
+    "quantization": ["Decode speed on", "usable", "16/32-bit floats", "Activation-aware", "fits on selected GPU", "=label",
+                     "=family", "=note"],
+    "engine": ["Measured spread", "subtracted from the budget", "'s default", "=setting", "=from", "=yes", "=no"],
+    "capacity": ["Model:", "Ranked by the planner", "=meets", "=rejected", "=meets (mean-value)", "every bundled GPU",
+                 "=status", "=why", "=$ per hour", "=batch per replica", "=USD per hour"],
+    "compare": ["=figure", "=Fits", "=Memory per GPU", "=TTFT mean", "=yes", "=no", "· batch"],
+    "validation": ["measured points for", "low (x prediction)", "held-out runs", "coverage on held-out", "=calibrated",
+                   "=datasheet", "On the dashed line", "worst abs"],
+    "learn": ["the ridge point is", "In this plan the KV cache", "Multi-head attention keeps", "cheaper per token",
+              "requests/s", "per token", "Simulated by the core", "=teacher", "=student", "=EOS only", "EOS or max_tokens",
+              "Bytes of", "=what it costs to make", "prompt tokens in one pass", "one token each", "=prefill", "=decode",
+              "=this model (GQA (8 KV heads))", "quantize each layer", "calibration:"],
+}
+# Korean each of those pages shows in their place (a bound, a chart's legend, a cell)
+KOREAN_NOW = {
+    "plan": ["(프리필: 루프라인,", "플래너가 교과서 공식과 다른 점: ", "=연산", "=메모리"],
+    "tradeoffs": ["=들어가는 최대 배치", "출력 토큰 100만 개당 $, "],
+    "attention": ["쿼리 헤드", "=원래 구조: GQA (KV 헤드 8개)", "=MQA (KV 헤드 1개)"],
+    "quantization": ["16/32비트 부동소수점", "=이름"],
+    "engine": ["측정된 범위:", "=예산에서 뺌"],
+    "capacity": ["=목표 충족", "=탈락", "=상태", "=이유", "플래너의 순위"],
+    "compare": ["=지표", "=GPU당 메모리"],
+    "validation": ["=보정됨", "=데이터시트", "측정점"],
+    "learn": ["리지 포인트", "=선생 모델", "=학생 모델", "=EOS만", "=프리필", "=디코드", "=이 모델 (GQA (KV 헤드 8개))"],
+}
+
+
+def _compare_query() -> dict[str, object]:
+    from urllib.parse import urlencode
+
+    from planner.request import build
+
+    plans = [build("Llama-3.1-8B", "H100-SXM", 32, 1024, 256, tp=1), build("Llama-3.1-8B", "H100-SXM", 64, 1024, 256, tp=2,
+                                                                          gpus=2)]
+    return {"cmp": [urlencode(p.to_params()) for p in plans]}
+
+
+def _found(texts: list[str], needle: str) -> bool:
+    return needle[1:] in texts if needle.startswith("=") else any(needle in s for s in texts)
+
+
+@needs_profiles
+@pytest.mark.parametrize("page", list(ENGLISH_BEFORE))
+def test_a_korean_page_shows_no_english_it_used_to(page):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["lang"] = "ko"
+    for k, v in (_compare_query() if page == "compare" else {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page != "plan":
+        at.switch_page(f"dashboard/pages/{page}.py").run()
+    if page == "capacity":
+        at.button(key="c_submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    texts = visible_text(at)
+    left = [s for s in ENGLISH_BEFORE[page] if _found(texts, s)]
+    assert not left, left
+    missing = [s for s in KOREAN_NOW[page] if not _found(texts, s)]
+    assert not missing, missing

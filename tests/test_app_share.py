@@ -12,6 +12,7 @@ from test_app_pages import app
 
 from dashboard import state
 from dashboard.fmt import duration as fmt_duration
+from dashboard.fmt import gib as fmt_gib
 from planner import api, profiles
 from planner.request import PlanRequest
 
@@ -190,3 +191,41 @@ def test_tiles_say_mean_p90_and_lower_bound():
     shown = _metrics(_app(**BASE, batch=32))
     assert {"TTFT mean", "TTFT p90", "TPOT mean", "TPOT p90", "TTFT lower bound", "$ / 1M output tokens",
             "$ / 1M tokens (in+out)"} <= set(shown)
+
+
+def test_pp_in_the_sidebar_travels_in_the_link_and_reaches_the_plan():
+    at = _app(**BASE, tp="2", pp="2", gpus="8")
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="sb_pp").value == 2 and at.session_state["selection"].pp == 2
+    assert _qp(at)["pp"] == "2"
+    expected = api.plan_request(at.session_state["selection"].request())
+    assert expected.request.deployment.pp == 2 and expected.replicas == 2   # 8 GPUs // (TP 2 x PP 2)
+    table = at.dataframe[0].value
+    assert table.loc[table["metric"] == "replicas", "value"].item() == "2"
+    assert table.loc[table["metric"] == "replicas", "unit"].item() == "of TP=2 x PP=2"
+    assert table.loc[table["metric"] == "weights per GPU", "value"].item() == fmt_gib(expected.memory.weights_bytes_per_gpu)
+    again = _app(**_qp(at))   # the link opened elsewhere
+    assert again.session_state["selection"].pp == 2 and _qp(again)["pp"] == "2"
+    again.selectbox(key="sb_pp").set_value(1).run()   # one stage: no pp= in the link (the default)
+    assert "pp" not in _qp(again) and again.session_state["selection"].pp == 1
+
+
+def test_raising_pp_raises_the_gpus_and_a_bad_pp_warns():
+    at = _app(**BASE, tp="2", gpus="2")
+    at.selectbox(key="sb_pp").set_value(4).run()
+    assert at.number_input(key="sb_gpus").value == 8 and not at.error   # one replica of TP 2 x PP 4
+    bad = _app(**BASE, pp="3")
+    warned = " ".join(w.value for w in bad.warning)
+    assert "pp=3" in warned and "ignored" in warned and bad.selectbox(key="sb_pp").value == 1
+
+
+def test_open_in_plan_opens_a_pipeline_parallel_plan_with_its_pp():
+    at = _app("capacity", **BASE, c_rate="2", c_gpus="H100-SXM", c_tps="1", c_pps="2", c_weights="bf16", c_kv="bf16")
+    assert at.success, "a plan meets the targets"
+    assert " PP2 " in at.selectbox(key="c_open").options[0]   # PP>1 plans are offered, no longer PP=1 only
+    at.button(key="c_open_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    s = at.session_state["selection"]
+    assert (s.gpu, s.tp, s.pp) == ("H100-SXM", 1, 2) and s.gpus % 2 == 0
+    assert "TTFT mean" in _metrics(at) and _qp(at)["pp"] == "2"
+    assert api.plan_request(s.request()).request.deployment.pp == 2

@@ -35,16 +35,17 @@ ROWS = (
 def plan_name(req: PlanRequest) -> str:
     d, wl = req.deployment, req.workload
     return (f"{req.model_name} · {req.gpus or d.tp * d.pp} x {req.gpu} TP{d.tp}" + (f" PP{d.pp}" if d.pp > 1 else "")
-            + f" · {d.weights}/{d.kv_dtype} KV · batch {wl.batch}, {wl.prompt_tokens:,}+{wl.output_tokens:,}")
+            + f" · {d.weights}/{d.kv_dtype} KV · " + t("batch {batch}").format(batch=wl.batch)
+            + f", {wl.prompt_tokens:,}+{wl.output_tokens:,}")
 
 
 def side_by_side(results: list[PlanResult]) -> pd.DataFrame:
     """One row per figure, one column per plan, formatted; a plan that cannot run shows a dash."""
     cols = {}
     for i, r in enumerate(results, 1):
-        cols[f"{i}. {plan_name(r.request)}"] = [NO_PLAN if needs_run and not r.fits else show(get(r))
+        cols[f"{i}. {plan_name(r.request)}"] = [NO_PLAN if needs_run and not r.fits else t(show(get(r)))
                                                 for _, get, show, needs_run in ROWS]
-    return pd.DataFrame({"figure": [label for label, *_ in ROWS], **cols})
+    return pd.DataFrame({"figure": [t(label) for label, *_ in ROWS], **cols})
 
 
 def body(sel: Selection) -> None:
@@ -58,7 +59,7 @@ def body(sel: Selection) -> None:
     results = [core.result(PlanRequest.from_params(p)) for p in saved]
     table = side_by_side(results)
     st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,
-                 column_config={"figure": st.column_config.TextColumn("figure", pinned=True)})
+                 column_config={"figure": st.column_config.TextColumn(t("figure"), pinned=True)})
     tables.download_button(tables.results_frame(results), "compare_plans", "compare")
     st.caption(t("Mean and p50/p90 latency from the simulation of each plan (as a serving benchmark measures them); "
                "a plan that does not fit cannot run and shows a dash."))

@@ -31,8 +31,9 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
         extra += (F(f"e_util_{version}", "float", low=0.05, high=1.0),)
         urlstate.seed(extra[-1:], {f"e_util_{version}": default})
         util = c4.number_input(t("GPU memory utilization"), min_value=0.05, max_value=1.0, step=0.01,
-                               key=f"e_util_{version}", help=f"--gpu-memory-utilization; {default:.2f} is vLLM "
-                               f"{version}'s default")
+                               key=f"e_util_{version}", help=t("--gpu-memory-utilization; {default:.2f} is vLLM "
+                                                                "{version}'s default").format(default=default,
+                                                                                             version=version))
     else:
         util = c4.number_input(t("mem_fraction_static (0 = SGLang's rule)"), min_value=0.0, max_value=1.0,
                                step=0.01, key="e_frac", help=t("--mem-fraction-static; 0 = the release's rule for "
@@ -54,9 +55,11 @@ def pool_section(sel: Selection) -> None:
     b.metric(t("Max concurrency at {n:,} tokens").format(n=c["max_model_len"]), f"{c['max_concurrency']:,.2f} x")
     d.metric(t("KV memory per GPU"), fmt.gib(c["kv_budget_bytes_per_gpu"]))
     if band["n"]:
-        st.caption(f"Measured spread: the engine's own pool was {band['low_pct']:+.1f} % to {band['high_pct']:+.1f} % "
-                   f"of the prediction on {band['n']} public start-up logs of {band['group']}, i.e. "
-                   f"{c['kv_cache_tokens_low']:,} to {c['kv_cache_tokens_high']:,} tokens. Calibration: {c['calibration']}.")
+        st.caption(t("Measured spread: the engine's own pool was {low:+.1f} % to {high:+.1f} % of the prediction on {n} "
+                     "public start-up logs of {group}, i.e. {lo_tokens:,} to {hi_tokens:,} tokens. Calibration: "
+                     "{calibration}.").format(low=band["low_pct"], high=band["high_pct"], n=band["n"],
+                                               group=band["group"], lo_tokens=c["kv_cache_tokens_low"],
+                                               hi_tokens=c["kv_cache_tokens_high"], calibration=c["calibration"]))
     if not c["fits"]:
         st.error(t("Does not fit: {reason}").format(reason=c["reason"]), icon=":material/error:")
     st.caption(t("Rules: {rules}.").format(rules=c["engine_rules"]))
@@ -64,7 +67,8 @@ def pool_section(sel: Selection) -> None:
                            "subtracted from the budget": "yes" if term["counted"] else "no",
                            "source": term["source"]} for term in c["terms"]])
     st.subheader(t("Start-up memory, term by term (per GPU)"))
-    tables.show(terms, "engine_terms", "e_terms", column_config={"GiB": st.column_config.NumberColumn(format="%.2f")})
+    tables.show(terms, "engine_terms", "e_terms", cells=("subtracted from the budget",),
+                column_config={"GiB": st.column_config.NumberColumn(format="%.2f")})
     settings = pd.DataFrame([{"setting": k, "value": str(v["value"]), "from": v["source"]}
                              for k, v in c["settings"].items()])
     st.subheader(t("Settings: given, or the version's default"))
@@ -79,14 +83,15 @@ def log_section(sel: Selection) -> None:
                "Its settings are read from the log; the model is the sidebar's, the GPU the one the log names "
                "(else the sidebar's). Nothing is stored."))
     with st.form("e_log_form"):
-        text = st.text_area("Start-up log", height=180, key="e_log", max_chars=2_000_000)
+        text = st.text_area(t("Start-up log"), height=180, key="e_log", max_chars=2_000_000)
         use_sidebar_gpu = st.checkbox(t("Use the sidebar's GPU"), value=False, key="e_log_gpu")
         go = st.form_submit_button(t("Check the log"))
     if not (go and text.strip()):
         return
     r = core.engine_log_check(text, sel.model, sel.text, sel.gpu if use_sidebar_gpu else None)
-    st.caption(f"{r['engine']} {r['version']} ({r['version_evidence']}); rules: {r['era']}; "
-               f"{r['model']} on {r['gpu']}, TP {r['tp']}.")
+    st.caption(t("{engine} {version} ({evidence}); rules: {era}; {model} on {gpu}, TP {tp}.").format(
+        engine=r["engine"], version=r["version"], evidence=r["version_evidence"], era=r["era"], model=r["model"],
+        gpu=r["gpu"], tp=r["tp"]))
     rows = pd.DataFrame([{"line": x["line"], "unit": x["unit"], "logged": x["logged"], "predicted": x["predicted"],
                           "error %": x["error_pct"]} for x in r["lines"]])
     tables.show(rows, "engine_log_check", "e_log_rows",
@@ -95,7 +100,8 @@ def log_section(sel: Selection) -> None:
         st.caption(t("Largest disagreement: {term}").format(term=r["disagreeing_term"]))
     if r["assumed"]:
         with st.expander(t("{n} settings assumed (not in the log)").format(n=len(r["assumed"]))):
-            st.dataframe(pd.DataFrame({"assumed": r["assumed"]}), hide_index=True)
+            st.dataframe(pd.DataFrame({"assumed": r["assumed"]}), hide_index=True,
+                         column_config={"assumed": t("assumed")})
 
 
 def body(sel: Selection) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import core, figures, fmt, page, tables
+from dashboard import core, figures, fmt, i18n, page, tables
 from dashboard.i18n import t
 from dashboard.state import Selection, format_ids, model_names
 from planner import api
@@ -27,18 +27,20 @@ def generation(sel: Selection, p: dict, r: dict) -> None:
     di = p["decode_step_flops"] / p["decode_step_bytes"]
     ridge = r["peak_flops"] / r["bandwidth_bytes_per_s"]
     c = st.columns(4)
-    c[0].metric(t("Prefill (TTFT)"), fmt.ms(p["ttft_lower_bound_s"]), help=f"{sel.prompt:,} prompt tokens in one pass, "
-                "nothing else queued")
-    c[1].metric(t("Prefill intensity"), f"{pi:,.0f} FLOP/B", help=f"{p['bound']['prefill']}-bound")
-    c[2].metric(t("Decode step (TPOT)"), fmt.ms(p["tpot_mean_value_s"]), help=f"batch {sel.batch}, one token each")
-    c[3].metric(t("Decode intensity"), f"{di:,.1f} FLOP/B", help=f"{p['bound']['decode']}-bound")
-    pts = pd.DataFrame({"name": ["prefill", "decode"], "intensity": [pi, di]})
+    c[0].metric(t("Prefill (TTFT)"), fmt.ms(p["ttft_lower_bound_s"]),
+                help=t("{n:,} prompt tokens in one pass, nothing else queued").format(n=sel.prompt))
+    c[1].metric(t("Prefill intensity"), f"{pi:,.0f} FLOP/B", help=t("{bound}-bound").format(bound=t(p["bound"]["prefill"])))
+    c[2].metric(t("Decode step (TPOT)"), fmt.ms(p["tpot_mean_value_s"]),
+                help=t("batch {batch}, one token each").format(batch=sel.batch))
+    c[3].metric(t("Decode intensity"), f"{di:,.1f} FLOP/B", help=t("{bound}-bound").format(bound=t(p["bound"]["decode"])))
+    pts = pd.DataFrame({"name": [t("prefill"), t("decode")], "intensity": [pi, di]})
     st.plotly_chart(figures.roofline(r["peak_flops"], r["bandwidth_bytes_per_s"], pts))
-    st.markdown(f"On {sel.gpu} the ridge point is **{ridge:,.0f} FLOP per byte**: below it a step waits on memory, "
-                f"above it on arithmetic. This plan's prefill does {pi:,.0f} FLOP per byte, so it is "
-                f"**{p['bound']['prefill']}-bound**; a decode step reads all the weights and every sequence's KV "
-                f"cache to produce just {sel.batch} token(s), {di:,.1f} FLOP per byte: **{p['bound']['decode']}-bound**. "
-                "That is why batching helps decode so much: the weights are read once for the whole batch.")
+    st.markdown(t("On {gpu} the ridge point is **{ridge:,.0f} FLOP per byte**: below it a step waits on memory, above "
+                  "it on arithmetic. This plan's prefill does {pi:,.0f} FLOP per byte, so it is **{pb}-bound**; a "
+                  "decode step reads all the weights and every sequence's KV cache to produce just {batch} token(s), "
+                  "{di:,.1f} FLOP per byte: **{db}-bound**. That is why batching helps decode so much: the weights "
+                  "are read once for the whole batch.").format(gpu=sel.gpu, ridge=ridge, pi=pi, di=di, batch=sel.batch,
+                                                              pb=t(p["bound"]["prefill"]), db=t(p["bound"]["decode"])))
 
 
 def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
@@ -51,17 +53,19 @@ def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
             f"= 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
             f"{seed['bytes_per_element']:g} = {fmt.gib(seed['bytes'])}", language="text")
     share = p["kv_cache_bytes_per_gpu"] / p["memory_total_bytes_per_gpu"]
-    st.markdown(f"In this plan the KV cache is **{fmt.gib(p['kv_cache_bytes_per_gpu'])}** per GPU, {share:.0%} of the "
-                f"memory used; the weights are {fmt.gib(p['weights_bytes_per_gpu'])}. The largest batch that fits at "
-                f"{ctx:,} tokens is **{p['max_batch']:,}**.")
+    st.markdown(t("In this plan the KV cache is **{kv}** per GPU, {share:.0%} of the memory used; the weights are "
+                  "{weights}. The largest batch that fits at {ctx:,} tokens is **{batch:,}**.").format(
+                      kv=fmt.gib(p["kv_cache_bytes_per_gpu"]), share=share, weights=fmt.gib(p["weights_bytes_per_gpu"]),
+                      ctx=ctx, batch=p["max_batch"]))
 
 
 def attention(sel: Selection, ins: dict) -> None:
     st.header(t("3. MHA, MQA and GQA"))
     heads, kvh = ins["num_heads"], ins["num_kv_heads"]
     if ins["attention"] == "MLA":
-        st.markdown(f"{fmt.plain(sel.model)} uses multi-head latent attention: it caches one compressed latent per token "
-                    f"({fmt.gib(ins['kv_bytes_per_token'] * 2**20)} per million tokens) instead of per-head K and V.")
+        st.markdown(t("{model} uses multi-head latent attention: it caches one compressed latent per token ({gib} per "
+                      "million tokens) instead of per-head K and V.").format(
+                          model=fmt.plain(sel.model), gib=fmt.gib(ins["kv_bytes_per_token"] * 2**20)))
         return
     rows = []
     for kind, label in ((str(heads), "MHA"), (str(kvh), f"this model ({ins['attention']})"), ("1", "MQA")):
@@ -69,12 +73,13 @@ def attention(sel: Selection, ins: dict) -> None:
             r = core.attention_row(sel.model, sel.text, kind, *sel.dep, sel.batch, sel.prompt, sel.output)
         except Exception:  # noqa: BLE001, S112
             continue
-        rows.append({"attention": label, "kv_heads": int(kind), "KiB_per_token": r["kv_bytes_per_token"] / 1024,
+        rows.append({"attention": i18n.label(label), "kv_heads": int(kind), "KiB_per_token": r["kv_bytes_per_token"] / 1024,
                      "largest_batch": r["max_batch"], "tpot_ms": r["tpot_s"] * 1e3})
     df = pd.DataFrame(rows).drop_duplicates("kv_heads")
-    st.markdown(f"Multi-head attention keeps K and V for every one of the {heads} heads: the most memory, and the "
-                "most bytes read per decode step. **MQA** shares one K/V head among all query heads; **GQA** one per "
-                f"group. {fmt.plain(sel.model)} has {kvh} KV head(s) for {heads} query heads (groups of {heads // kvh}).")
+    st.markdown(t("Multi-head attention keeps K and V for every one of the {heads} heads: the most memory, and the most "
+                  "bytes read per decode step. **MQA** shares one K/V head among all query heads; **GQA** one per "
+                  "group. {model} has {kvh} KV head(s) for {heads} query heads (groups of {group}).").format(
+                      heads=heads, kvh=kvh, model=fmt.plain(sel.model), group=heads // kvh))
     tables.show(df.round(2), "learn_attention", "lattn")
     st.caption(t("MQA loses quality and needs uptraining (even 10% of the original data left a gap); GQA stays close "
                "to MHA, and about 5% of the original data closes the gap (the seed; Ainslie et al. 2023)."))
@@ -105,7 +110,7 @@ def format_rows(sel: Selection, spec: tuple, names: tuple[str, str, str]) -> tup
         r = core.format_row(sel.model, sel.text, fid)
         rows.append({names[0]: name, names[1]: fid, "bits_per_weight": r["bits_per_weight"],
                      "weights_gib": r["weight_bytes"] / 2**30,
-                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"), names[2]: note})
+                     "vs_bf16": r["weight_bytes"] / base["weight_bytes"] if base else float("nan"), names[2]: t(note)})
     return base, pd.DataFrame(rows).round(3)
 
 
@@ -116,8 +121,9 @@ def quantization(sel: Selection) -> None:
     base, rows = format_rows(sel, QUANT, ("method", "format", "how"))
     tables.show(rows, "learn_quantization", "lquant")
     if base:
-        st.caption(f"{fmt.plain(sel.model)} in bf16: {fmt.gib(base['weight_bytes'])}. Bits per weight include scales, zero "
-                   "points and the tensors each method leaves in 16 bit. See the Quantization page for speed and fit.")
+        st.caption(t("{model} in bf16: {gib}. Bits per weight include scales, zero points and the tensors each method "
+                     "leaves in 16 bit. See the Quantization page for speed and fit.").format(
+                         model=fmt.plain(sel.model), gib=fmt.gib(base["weight_bytes"])))
 
 
 def _smallest_tp_plan(model: str, gpu: str, sel: Selection) -> dict | None:
@@ -157,15 +163,15 @@ def distillation(sel: Selection) -> None:
                      "usd_per_1m_output_tokens": p["cost_usd_per_1m_output_tokens"] if p["usd_per_hour"] else np.nan,
                      "note": "" if p["usd_per_hour"] else f"{sel.gpu} has no price in its profile"})
     df = pd.DataFrame(rows)
-    tables.show(df.round(3), "learn_distillation", "ldist")
+    tables.show(df.round(3), "learn_distillation", "ldist", cells=("role", "note"))
     cost = df["usd_per_1m_output_tokens"] if "usd_per_1m_output_tokens" in df else pd.Series(dtype=float)
     if len(cost) == 2 and cost.gt(0).all() and np.isfinite(cost).all():
         ratio = cost.iloc[0] / cost.iloc[1]
-        st.markdown(f"On {sel.gpu} (bf16 weights, batch {sel.batch}, each on the fewest GPUs that hold it) the "
-                    f"student is **{ratio:,.1f}x cheaper per token**; whether it is good enough is a question of "
-                    "quality, which this planner does not model.")
+        st.markdown(t("On {gpu} (bf16 weights, batch {batch}, each on the fewest GPUs that hold it) the student is "
+                      "**{ratio:,.1f}x cheaper per token**; whether it is good enough is a question of quality, which "
+                      "this planner does not model.").format(gpu=sel.gpu, batch=sel.batch, ratio=ratio))
     elif "gpus" in df and df["gpus"].notna().all():  # both fit, but the GPU has no price
-        st.caption(f"{sel.gpu} has no price in its profile (profiles/gpus): no cost per token to compare.")
+        st.caption(t("{gpu} has no price in its profile (profiles/gpus): no cost per token to compare.").format(gpu=sel.gpu))
 
 
 def serving(sel: Selection, p: dict) -> None:
@@ -173,9 +179,9 @@ def serving(sel: Selection, p: dict) -> None:
     st.markdown(t("More requests for less money, each next token delivered fast. For this plan:"))
     c = st.columns(3)
     cost = p["cost_usd_per_1m_output_tokens"] if p["usd_per_hour"] else 0.0
-    c[0].metric(t("Cost"), fmt.usd(cost) + (" / 1M tokens" if cost else ""))
-    c[1].metric(t("Throughput"), f"{p['requests_per_s']:,.2f} requests/s")
-    c[2].metric(t("Latency"), fmt.ms(p["tpot_s"]) + " per token")
+    c[0].metric(t("Cost"), (t("{usd} / 1M output tokens").format(usd=fmt.usd(cost)) if cost else fmt.usd(cost)))
+    c[1].metric(t("Throughput"), fmt.rate(p["requests_per_s"], "requests", 2))
+    c[2].metric(t("Latency"), t("{ms} per token").format(ms=fmt.ms(p["tpot_s"])))
     st.caption(t("The Trade-offs page shows how batch size trades one against the others."))
 
 
@@ -199,22 +205,24 @@ def stopping(sel: Selection) -> None:
     clients = min(sel.batch, 16)
     prompt, output = min(sel.prompt, STOP_EXAMPLE_MAX[0]), min(sel.output, STOP_EXAMPLE_MAX[1])
     if sel.engine == "transformers" or (prompt, output) != (sel.prompt, sel.output):
-        st.caption(f"The example simulates the paged engine (vLLM) with mean lengths of at most "
-                   f"{STOP_EXAMPLE_MAX[0]:,} + {STOP_EXAMPLE_MAX[1]:,} tokens, to stay quick.")
+        st.caption(t("The example simulates the paged engine (vLLM) with mean lengths of at most {prompt:,} + "
+                     "{output:,} tokens, to stay quick.").format(prompt=STOP_EXAMPLE_MAX[0], output=STOP_EXAMPLE_MAX[1]))
     r = _stopping(sel.model, sel.text, sel.gpu, sel.tp, sel.weights, sel.kv_dtype, prompt, output, clients)
     eos, cap = r["eos"], r["capped"]
     rows = [{"stops at": "EOS only", "mean_output_tokens": eos["output_mean_tokens"], "longest_output": eos[
         "output_max_tokens"], "e2e_p50_s": eos["e2e_p50_s"], "e2e_p99_s": eos["e2e_p99_s"]},
             {"stops at": f"EOS or max_tokens = {2 * output:,}", "mean_output_tokens": cap["output_mean_tokens"],
              "longest_output": cap["output_max_tokens"], "e2e_p50_s": cap["e2e_p50_s"], "e2e_p99_s": cap["e2e_p99_s"]}]
-    tables.show(pd.DataFrame(rows).round(3), "learn_stopping", "lstop")
-    st.markdown(f"Simulated by the core (planner.traffic.stopping_example): {clients} clients, exponential prompt and "
-                f"output lengths with means {prompt:,} and {output:,} tokens. The cap stops "
-                f"{cap['capped_share']:.0%} of the requests early; p99 end-to-end goes from "
-                f"**{fmt.ms(eos['e2e_p99_s'])}** to **{fmt.ms(cap['e2e_p99_s'])}** while p50 barely moves. "
-                f"Reserved whole, each request holds {fmt.gib(r['reserved_bytes_per_request'])} of KV per GPU "
-                f"(({prompt:,} + {2 * output:,}) tokens x {r['kv_bytes_per_token']:,.0f} B), against "
-                f"{fmt.gib(r['mean_used_bytes_per_request'])} for the mean request it actually serves.")
+    tables.show(pd.DataFrame(rows).round(3), "learn_stopping", "lstop", cells=("stops at",))
+    st.markdown(t("Simulated by the core (planner.traffic.stopping_example): {clients} clients, exponential prompt and "
+                  "output lengths with means {prompt:,} and {output:,} tokens. The cap stops {share:.0%} of the "
+                  "requests early; p99 end-to-end goes from **{eos_p99}** to **{cap_p99}** while p50 barely moves. "
+                  "Reserved whole, each request holds {reserved} of KV per GPU (({prompt:,} + {cap:,}) tokens x "
+                  "{per_token:,.0f} B), against {used} for the mean request it actually serves.").format(
+                      clients=clients, prompt=prompt, output=output, share=cap["capped_share"],
+                      eos_p99=fmt.ms(eos["e2e_p99_s"]), cap_p99=fmt.ms(cap["e2e_p99_s"]),
+                      reserved=fmt.gib(r["reserved_bytes_per_request"]), cap=2 * output,
+                      per_token=r["kv_bytes_per_token"], used=fmt.gib(r["mean_used_bytes_per_request"])))
     st.caption(t("The same cap is --max-tokens in `python -m planner slo` and max_tokens on the Capacity page. Sources: "
                "TensorRT-LLM docs, 'Useful Runtime Options' (capacity scheduler policy GUARANTEED_NO_EVICT); "
                "transformers docs, 'Caching' (StaticCache allocates max_cache_len up front)."))
@@ -247,10 +255,10 @@ def qat(sel: Selection) -> None:
         "yourself today."))
     _, rows = format_rows(sel, QAT_ROWS, ("method", "stored as", "what it costs to make"))
     tables.show(rows, "learn_qat", "lqat")
-    st.caption(f"Bytes of {fmt.plain(sel.model)} from the core's format table (profiles/weight_formats.json). For "
-               "memory and speed a QAT checkpoint is planned like any checkpoint with the same storage format: a QAT "
-               "int4 Q4_0 file has the bytes of any Q4_0 file. Training changes which values the 4-bit codes hold, "
-               "not how many bytes they take.")
+    st.caption(t("Bytes of {model} from the core's format table (profiles/weight_formats.json). For memory and speed a "
+                 "QAT checkpoint is planned like any checkpoint with the same storage format: a QAT int4 Q4_0 file has "
+                 "the bytes of any Q4_0 file. Training changes which values the 4-bit codes hold, not how many bytes "
+                 "they take.").format(model=fmt.plain(sel.model)))
 
 
 def body(sel: Selection) -> None:

@@ -31,7 +31,8 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("usable capacity per GPU", fmt.gib(m.capacity_bytes_per_gpu), "GiB"),
         ("room for KV per GPU", fmt.gib(m.kv_budget_bytes_per_gpu), "GiB"),
         ("largest batch", fmt.count(m.max_batch), "requests"),
-        ("longest context at this batch", fmt.count(m.max_context_tokens), f"tokens ({m.max_context_limited_by})"),
+        ("longest context at this batch", fmt.count(m.max_context_tokens),
+         f"{fmt.unit('tokens')} ({t(m.max_context_limited_by)})"),
         ("TTFT (mean, as a benchmark measures it)", fmt.ms(lat.ttft_s), "ms"),
         ("TTFT p90", fmt.ms(lat.percentile("ttft", 90)), "ms"),
         ("TTFT lower bound (one prompt alone)", fmt.ms(lat.ttft_lower_bound_s), "ms"),
@@ -41,14 +42,15 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("latency from", r.source("ttft_s"), ""),
         ("output tokens/s (deployment)", fmt.per_s(th.deployment_output_tokens_per_s), "tokens/s"),
         ("requests/s (deployment)", fmt.per_s(th.deployment_requests_per_s, 2), "requests/s"),
-        ("replicas", fmt.count(r.replicas), f"of TP={r.request.deployment.tp} x PP={r.request.deployment.pp}"),
+        ("replicas", fmt.count(r.replicas),
+         t("of TP={tp} x PP={pp}").format(tp=r.request.deployment.tp, pp=r.request.deployment.pp)),
         ("$ per 1M output tokens", fmt.usd(c.cost_usd_per_1m_output_tokens), "USD"),
         ("$ per 1M tokens (input + output)", fmt.usd(c.cost_usd_per_1m_tokens), "USD"),
         ("$ per hour (deployment)", fmt.usd(c.deployment_usd_per_hour), "USD"),
-        ("prefill bound", w.prefill_bound, ""),
-        ("decode bound", w.decode_bound, ""),
-        ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", "of each replica's busy time"),
-        ("efficiencies", r.source("eff_compute"), ""),
+        ("prefill bound", t(w.prefill_bound), ""),
+        ("decode bound", t(w.decode_bound), ""),
+        ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", t("of each replica's busy time")),
+        ("efficiencies", t(r.source("eff_compute")), ""),
     ]
     hidden = set() if r.fits else FITTING_ONLY | (set() if r.runs else LATENCY)
     rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
@@ -68,7 +70,7 @@ def band_help(r: PlanResult, metric: str) -> str | None:
         return None
     return t("Real runs landed between {low} and {high} for this prediction: the {coverage} range of the errors on "
              "{n:,} held-out published runs ({group}).").format(low=fmt.ms(b["low_s"]), high=fmt.ms(b["high_s"]),
-                                                                coverage=b["coverage"], n=b["n"], group=b["group"])
+                                                                coverage=t(b["coverage"]), n=b["n"], group=b["group"])
 
 
 def band_sentence(r: PlanResult) -> str:
@@ -80,7 +82,7 @@ def band_sentence(r: PlanResult) -> str:
                  "(docs/validation.md).")
     b = next(iter(bands.values()))
     return (t("Where real runs would land ({coverage} of the held-out errors on {n:,} published runs, {group}): ")
-            .format(coverage=b["coverage"], n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
+            .format(coverage=t(b["coverage"]), n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
 
 
 def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
@@ -89,27 +91,33 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
     ctx = sel.prompt + sel.output
     seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)
     st.markdown(t("**KV cache** (the textbook formula: 2 for K and V)"))
+    scales = t(", group scales included") if sel.kv_dtype.startswith("int") else ""
     st.code(f"KV = 2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
             f"   = 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
-            f"{seed['bytes_per_element']:g} B ({sel.kv_dtype}{', group scales included' if sel.kv_dtype.startswith('int') else ''})\n"
+            f"{seed['bytes_per_element']:g} B ({sel.kv_dtype}{scales})\n"
             f"   = {seed['bytes']:,.0f} B = {fmt.gib(seed['bytes'])}\n"
-            f"planner (per GPU, TP={sel.tp}, {sel.engine} layout): {fmt.gib(m.kv_cache_bytes_per_gpu)}", language="text")
+            + t("planner (per GPU, TP={tp}, {engine} layout): {gib}").format(tp=sel.tp, engine=sel.engine,
+                                                                            gib=fmt.gib(m.kv_cache_bytes_per_gpu)),
+            language="text")
     notes = []
     if sel.tp > 1:
-        notes.append(f"TP={sel.tp} splits the KV heads over the GPUs (at least one head per GPU)")
+        notes.append(t("TP={tp} splits the KV heads over the GPUs (at least one head per GPU)").format(tp=sel.tp))
     if sel.engine == "paged":
-        notes.append(f"the paged engine rounds each sequence up to whole blocks of {r.request.deployment.block_size} tokens")
+        notes.append(t("the paged engine rounds each sequence up to whole blocks of {n} tokens").format(
+            n=r.request.deployment.block_size))
     if ins["sliding_window"]:
-        notes.append(f"sliding-window layers keep only the last {ins['sliding_window']:,} tokens")
+        notes.append(t("sliding-window layers keep only the last {n:,} tokens").format(n=ins["sliding_window"]))
     if set(ins["layer_kinds"]) - {"full"}:
-        notes.append(f"layer kinds {ins['layer_kinds']} cache differently (MLA latent, SSM state, windows)")
+        notes.append(t("layer kinds {kinds} cache differently (MLA latent, SSM state, windows)").format(
+            kinds=ins["layer_kinds"]))
     if notes:
-        st.caption("Where the planner differs from the textbook formula: " + "; ".join(notes) + ".")
+        st.caption(t("Where the planner differs from the textbook formula: ") + "; ".join(notes) + ".")
     st.markdown(t("**Weights**"))
     st.code(f"weights = params x bits_per_weight / 8 = {ins['params_total']:,} x {ins['bits_per_weight']:.3f} / 8 = "
-            f"{fmt.gib(ins['weight_bytes'])} in all\n"
-            f"per GPU, split over TP={sel.tp} (norms and small K/V replicate): {fmt.gib(m.weights_bytes_per_gpu)} "
-            f"({r.source('weights_bytes_per_gpu')})", language="text")
+            + t("{gib} in all").format(gib=fmt.gib(ins["weight_bytes"])) + "\n"
+            + t("per GPU, split over TP={tp} (norms and small K/V replicate): {gib} ({source})").format(
+                tp=sel.tp, gib=fmt.gib(m.weights_bytes_per_gpu), source=r.source("weights_bytes_per_gpu")),
+            language="text")
     st.markdown(t("**Total against capacity**"))
     st.code(f"total = weights + KV + activations + overhead\n"
             f"      = {fmt.gib(m.weights_bytes_per_gpu)} + {fmt.gib(m.kv_cache_bytes_per_gpu)} + "
@@ -120,19 +128,20 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
             f"room for KV = {fmt.gib(m.kv_budget_bytes_per_gpu)} ({r.source('kv_budget_bytes_per_gpu')})",
             language="text")
     eff_c, eff_m = w.eff_compute * w.compute_factor, w.eff_memory * w.memory_factor
-    st.markdown(f"**TTFT** (prefill: roofline, {w.prefill_bound}-bound)")
+    st.markdown(t("**TTFT** (prefill: roofline, {bound}-bound)").format(bound=t(w.prefill_bound)))
     st.code(f"t_prefill = max(FLOPs / (peak x eff), bytes / (bandwidth x eff)) + overheads\n"
             f"          = max({w.prefill_flops:.3e} / ({w.peak_flops_per_s / 1e12:,.0f}e12 x {eff_c:.3f}), "
             f"{w.prefill_bytes:.3e} / ({w.bandwidth_bytes_per_s / 1e12:.2f}e12 x {eff_m:.3f}))\n"
             f"          = max({fmt.ms(w.prefill_compute_s)}, {fmt.ms(w.prefill_memory_s)}) + overheads"
-            f" -> TTFT lower bound = {fmt.ms(lat.ttft_lower_bound_s)}", language="text")
-    st.markdown(f"**TPOT** (decode step: {w.decode_bound}-bound, reads the weights and every sequence's KV once)")
+            + t(" -> TTFT lower bound = {ms}").format(ms=fmt.ms(lat.ttft_lower_bound_s)), language="text")
+    st.markdown(t("**TPOT** (decode step: {bound}-bound, reads the weights and every sequence's KV once)").format(
+        bound=t(w.decode_bound)))
     st.code(f"t_step = max(FLOPs / (peak x eff), bytes / (bandwidth x eff)) + overheads\n"
             f"       = max({w.decode_step_flops:.3e} / ({w.peak_flops_per_s / 1e12:,.0f}e12 x {eff_c:.3f}), "
             f"{w.decode_step_bytes:.3e} / ({w.bandwidth_bytes_per_s / 1e12:.2f}e12 x {eff_m:.3f})) = "
             f"max({fmt.ms(w.decode_step_compute_s)}, {fmt.ms(w.decode_step_memory_s)})\n"
-            f"TPOT = mean step over the output + prefill interference ({fmt.ms(lat.prefill_interference_s)}) = "
-            f"{fmt.ms(lat.tpot_mean_value_s)}", language="text")
+            + t("TPOT = mean step over the output + prefill interference ({interference}) = {tpot}").format(
+                interference=fmt.ms(lat.prefill_interference_s), tpot=fmt.ms(lat.tpot_mean_value_s)), language="text")
     th, c = r.throughput, r.cost
     st.markdown(t("**Latency, throughput, cost** (Little's law: `batch` requests in flight; mean-value figures)"))
     st.code(f"e2e = TTFT + (output - 1) x TPOT = {fmt.ms(lat.ttft_lower_bound_s)} + ({sel.output} - 1) x "
@@ -145,11 +154,13 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
             f"({th.output_tokens_per_s:,.1f} x 3600) x 1e6 = {fmt.usd(c.cost_usd_per_1m_output_tokens)}",
             language="text")
     st.markdown(t("**Under load** (the headline TTFT and TPOT)"))
-    st.code(f"{r.source('ttft_s')}\nmean TTFT = {fmt.ms(lat.ttft_s)} (p50 {fmt.ms(lat.percentile('ttft', 50))}, "
-            f"p90 {fmt.ms(lat.percentile('ttft', 90))}); mean TPOT = {fmt.ms(lat.tpot_s)}", language="text")
-    st.caption(f"Efficiencies: {r.provenance['efficiencies']} (memory {w.eff_memory:.3f}, compute {w.eff_compute:.3f}); "
-               f"GPU memory: {r.source('gpu_memory_bytes')}. Formulas and sources: docs/formulas.md, "
-               "docs/formulas-serving.md (the simulation).")
+    st.code(f"{r.source('ttft_s')}\n" + t("mean TTFT = {ttft} (p50 {p50}, p90 {p90}); mean TPOT = {tpot}").format(
+        ttft=fmt.ms(lat.ttft_s), p50=fmt.ms(lat.percentile("ttft", 50)), p90=fmt.ms(lat.percentile("ttft", 90)),
+        tpot=fmt.ms(lat.tpot_s)), language="text")
+    st.caption(t("Efficiencies: {eff} (memory {mem:.3f}, compute {comp:.3f}); GPU memory: {source}. Formulas and "
+                 "sources: docs/formulas.md, docs/formulas-serving.md (the simulation).").format(
+                     eff=t(r.provenance["efficiencies"]), mem=w.eff_memory, comp=w.eff_compute,
+                     source=r.source("gpu_memory_bytes")))
 
 
 NOT_RUN = "The plan does not fit, so it cannot run: no latency, throughput or cost. See what makes it fit above."
@@ -202,8 +213,8 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     c[0].metric(t("Largest batch"), fmt.count(m.max_batch), help=t("at {tokens:,} tokens per request (peak); {avg:,} at average occupancy (prompt + half the "
                        "output)").format(tokens=sel.prompt + sel.output, avg=m.max_batch_avg_occupancy))
     c[1].metric(t("Longest context"), fmt.count(m.max_context_tokens),
-                help=t("tokens per request at batch {batch}, limited by {limit}").format(batch=sel.batch,
-                                                                                      limit=m.max_context_limited_by))
+                help=t("tokens per request at batch {batch}, limited by {limit}").format(
+                    batch=sel.batch, limit=t(m.max_context_limited_by)))
     c[2].metric(t("TTFT lower bound"), v(fmt.ms(lat.ttft_lower_bound_s)),
                 help=h(t("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass")))
     c[3].metric(t("End-to-end mean"), v(fmt.duration(lat.e2e_latency_s)))
@@ -258,7 +269,7 @@ def body(sel: Selection) -> None:
     tiles(r, sel)
     if not r.fits:
         remedies(r)
-    st.caption(page.describe(sel) + t("; {n} GPU(s) in all. Latency: {source}. ").format(n=sel.gpus,
+    st.caption(page.describe(sel, plan_page=True) + t("; {n} GPU(s) in all. Latency: {source}. ").format(n=sel.gpus,
                                                                                           source=r.source("ttft_s"))
                + (band_sentence(r) if r.fits else ""))
     parts = pd.DataFrame({"component": ["weights", "KV cache", "activations", "overhead"],
@@ -267,8 +278,8 @@ def body(sel: Selection) -> None:
     st.plotly_chart(figures.memory_bar(parts, m.capacity_bytes_per_gpu, m.gpu_memory_bytes))
     w = r.work
     st.caption(t("Prefill is {p}-bound, decode {d}-bound; prefill takes {share:.1%} of the GPU time; efficiencies: "
-                 "{eff}.").format(p=w.prefill_bound, d=w.decode_bound, share=w.prefill_share_of_gpu_time,
-                                  eff=r.provenance["efficiencies"]))
+                 "{eff}.").format(p=t(w.prefill_bound), d=t(w.decode_bound), share=w.prefill_share_of_gpu_time,
+                                  eff=t(r.provenance["efficiencies"])))
     with st.expander(t("Explain: every number's formula with this plan's values"), expanded=False):
         explain(sel, r, ins)
     if r.fits:

@@ -22,6 +22,10 @@ FAMILY_NOTES = {
     "gguf": "llama.cpp's single-file format: block-wise k-quants mixing bit widths per tensor; runs on CPU, GPU, "
             "Apple silicon, and can split the layers between GPU and CPU.",
     "mxfp4": "OCP microscaling fp4: 4-bit elements with one 8-bit exponent per block of 32.",
+    "compressed-tensors": "llm-compressor's checkpoint format (vLLM): int4 or int8 weights (W4A16, W8A8) with "
+                          "per-group or per-channel scales, or fp8.",
+    "nvfp4": "NVIDIA fp4: 4-bit elements with an fp8 scale per block of 16 and one fp32 scale per tensor; native on "
+             "Blackwell tensor cores.",
 }
 
 
@@ -64,11 +68,12 @@ def formats_section(sel: Selection) -> None:
     c1 = c2 = st.container()
     c1.plotly_chart(figures.bars(ok.assign(text=ok["bits_per_weight"].map(lambda v: f"{v:.2f} b")), "format",
                                  "weights_gib", "Weight memory (whole model)", "GiB", color="family", text="text",
-                                 hlines={f"{sel.tp} x {sel.gpu} usable": cap / 2**30}))
+                                 hlines={t("{tp} x {gpu} usable").format(tp=sel.tp, gpu=sel.gpu): cap / 2**30}))
     sp = ok[ok["fits_on_selected_gpu"]].dropna(subset=["tokens_per_s_per_user"])
     if len(sp):
         c2.plotly_chart(figures.bars(sp.assign(text=sp["tokens_per_s_per_user"].map(lambda v: f"{v:.0f}")), "format",
-                                     "tokens_per_s_per_user", f"Decode speed on {sel.tp} x {sel.gpu}, batch {sel.batch}",
+                                     "tokens_per_s_per_user", t("Decode speed on {tp} x {gpu}, batch {batch}").format(
+                                         tp=sel.tp, gpu=sel.gpu, batch=sel.batch),
                                      "tokens/s per user", color="family", text="text"))
     else:
         c2.info(t("No format fits on {tp} x {gpu} at batch {batch}: no decode speed to draw.").format(
@@ -77,10 +82,10 @@ def formats_section(sel: Selection) -> None:
                "token, so faster decoding; dequantization kernels give some of that back (profiles/kernels.json). "
                "Decode speed is drawn for the formats that fit on the selected GPU. `fits_on`: GPUs where this model fits "
                "at the sidebar's batch, lengths and TP."))
-    tables.show(df.round(3), "weight_formats", "fmts")
+    tables.show(df.round(3), "weight_formats", "fmts", cells=("fits_on",))
     with st.expander(t("What each family does")):
         for fam in dict.fromkeys(df["family"]):
-            st.markdown(f"- **{fam}**: {FAMILY_NOTES.get(fam, '')}")
+            st.markdown(f"- **{fam}**: {t(FAMILY_NOTES[fam]) if fam in FAMILY_NOTES else ''}")
 
 
 def offload_section(sel: Selection) -> None:

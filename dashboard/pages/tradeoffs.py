@@ -64,7 +64,7 @@ def pareto_section(sel: Selection) -> None:
     shown = shown.rename(columns={"ttft_lower_bound_s": "ttft_one_prompt_ms", "tpot_mean_value_s": "tpot_ms"}).assign(
         ttft_one_prompt_ms=lambda d: d["ttft_one_prompt_ms"] * 1e3, tpot_ms=lambda d: d["tpot_ms"] * 1e3).round(3)
     with st.expander(t("Frontier points ({n}, table)").format(n=len(shown))):
-        tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto", column_config={
+        tables.show(shown.reset_index(drop=True), "pareto_frontier", "pareto", cells=("weights",), column_config={
             "gpu": "GPU", "batch": "batch", "tokens_per_s_per_user": "tokens/s per user",
             "output_tokens_per_s_per_gpu": "output tokens/s per GPU", "ttft_one_prompt_ms": "TTFT lower bound (ms)",
             "tpot_ms": "TPOT mean-value (ms)", "cost_usd_per_1m_output_tokens": "$ per 1M output tokens"})
@@ -80,7 +80,7 @@ def kv_section(sel: Selection) -> None:
     df = pd.concat(rows, ignore_index=True)
     st.plotly_chart(figures.lines(df, "context", "kv_cache_gib", "kv_dtype",
                                   t("KV cache per GPU at batch {batch}").format(batch=sel.batch),
-                                  "context (tokens per request)", "GiB",
+                                  "context (tokens per request)", "KV cache per GPU (GiB)",
                                   hlines={t("room for KV on {gpu}").format(gpu=sel.gpu): budget / 2**30}
                                   if budget > 0 else None,
                                   log_x=True, log_y=True))
@@ -134,18 +134,19 @@ def cost_section(sel: Selection) -> None:
     df = cost_table(sel)
     long = df.melt(id_vars=["gpu"], value_vars=["usd_per_1m_at_batch", "usd_per_1m_at_largest_batch"],
                    var_name="operating point", value_name="usd").dropna()
-    long["operating point"] = long["operating point"].map({"usd_per_1m_at_batch": f"batch {sel.batch}",
-                                                           "usd_per_1m_at_largest_batch": "largest batch that fits"})
+    long["operating point"] = long["operating point"].map({"usd_per_1m_at_batch": t("batch {batch}").format(batch=sel.batch),
+                                                           "usd_per_1m_at_largest_batch": t("largest batch that fits")})
     long["label"] = long["usd"].map(fmt.usd)
     if len(long):
-        st.plotly_chart(figures.bars(long, "gpu", "usd", f"$ per 1M output tokens, {sel.model} ({sel.weights}, TP={sel.tp})",
+        st.plotly_chart(figures.bars(long, "gpu", "usd", t("$ per 1M output tokens, {model} ({weights}, TP={tp})").format(
+                                         model=sel.model, weights=sel.weights, tp=sel.tp),
                                      "USD per 1M output tokens", color="operating point", text="label"))
     else:
         st.warning(t("The model fits on none of the GPUs at these lengths: add GPUs (TP) or quantize."))
     st.caption(t("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per "
                "token; filling the memory with a larger batch is the biggest lever. A dash: the plan does not "
                "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json."))
-    tables.show(df.round(4), "cost_across_gpus", "cost")
+    tables.show(df.round(4), "cost_across_gpus", "cost", cells=("note",))
 
 
 def body(sel: Selection) -> None:

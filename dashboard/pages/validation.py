@@ -36,7 +36,7 @@ def body(sel: Selection) -> None:
               F("v_gpus", "many", all_gpus))
     urlstate.seed(fields, {"v_metric": default, "v_pred": "calibrated", "v_gpus": list(all_gpus)})
     metric = c1.selectbox(t("Metric"), metrics, key="v_metric")
-    pred = c2.radio(t("Prediction"), ["calibrated", "datasheet"], horizontal=True, key="v_pred",
+    pred = c2.radio(t("Prediction"), ["calibrated", "datasheet"], horizontal=True, key="v_pred", format_func=t,
                     help=t("calibrated: efficiencies fitted to the measurements (profiles/calibration.json); "
                          "datasheet: the default efficiencies against datasheet peaks"))
     gpus = sorted(df.loc[df["metric"] == metric, "gpu"].dropna().unique())
@@ -50,9 +50,11 @@ def body(sel: Selection) -> None:
     scale, unit = unit_of(metric)
     st.plotly_chart(figures.validation_scatter(d, predicted=col, color="gpu", unit_scale=scale, unit=unit))
     n_all = int(((df["metric"] == metric) & df["gpu"].isin(chosen)).sum())
-    st.caption(f"{n_all:,} measured points for {metric}" + (f" ({len(d):,} drawn at random)" if n_all > len(d) else "")
-               + ". On the dashed line the prediction is exact; below it the planner is optimistic (predicts less "
-               "time or memory than measured), above it pessimistic. Sources: " + ", ".join(sorted(d["source"].unique())) + ".")
+    st.caption(t("{n:,} measured points for {metric}").format(n=n_all, metric=metric)
+               + (t(" ({n:,} drawn at random)").format(n=len(d)) if n_all > len(d) else "")
+               + t(". On the dashed line the prediction is exact; below it the planner is optimistic (predicts less "
+                   "time or memory than measured), above it pessimistic. Sources: ")
+               + ", ".join(sorted(d["source"].unique())) + ".")
     e2e = df[df["source"].str.startswith("aic-silicon")]
     if len(e2e):
         st.subheader(t("End-to-end latency: held out and in-sample"))
@@ -78,8 +80,8 @@ def body(sel: Selection) -> None:
                "the pair shows what calibration buys."))
     long = s.melt(id_vars=["source", "metric", "gpu"], value_vars=["median_abs_error_pct", "datasheet_median_abs_error_pct"],
                   var_name="prediction", value_name="median |error| %")
-    long["prediction"] = long["prediction"].map({"median_abs_error_pct": "calibrated",
-                                                 "datasheet_median_abs_error_pct": "datasheet"})
+    long["prediction"] = long["prediction"].map({"median_abs_error_pct": t("calibrated"),
+                                                 "datasheet_median_abs_error_pct": t("datasheet")})
     long["x"] = long["metric"] + " · " + long["gpu"] + " · " + long["source"]
     long = long[np.isfinite(long["median |error| %"].astype(float))].sort_values(["metric", "gpu", "source"],
                                                                                  kind="stable")
