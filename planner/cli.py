@@ -173,12 +173,19 @@ def _human(k: str, v) -> str:
 
 
 def _plan_headline(p: dict) -> list[str]:
-    """What a plan answers, first: fits, the latency a benchmark would measure with its band, cost."""
+    """What a plan answers, first: fits, the latency a benchmark would measure with its band, cost. A batch
+    over the engine's KV pool still runs when at least one request fits (PlanResult.runs): the engine holds
+    what fits and queues the rest, and the latency shown is the simulation's with that queue, as on the
+    dashboard; throughput and cost at this batch need a batch that fits."""
     ms = lambda x: f"{x * 1e3:,.1f} ms" if math.isfinite(x) else "-"  # noqa: E731
     lines = [("fits: yes" if p.get("fits") else f"fits: NO - {p.get('reason', '')}")]
-    if not p.get("fits"):
+    if not p.get("fits") and not p.get("runs"):
         return lines
-    bands = p.get("latency_bands") or {}
+    if not p.get("fits"):
+        lines.append(f"{'queued':10s} requests queue because the batch of {p['batch']:,} exceeds the KV pool: the engine "
+                     f"holds {p['max_batch']:,} at a time and queues the rest; the latency below is simulated with "
+                     "that queue")
+    bands = (p.get("latency_bands") or {}) if p.get("fits") else {}
     for metric, key, label in (("ttft", "ttft_s", "TTFT"), ("tpot", "tpot_s", "TPOT"), ("e2e", "e2e_latency_s", "end-to-end")):
         line = f"{label:10s} {ms(p[key])} mean"
         if f"{metric}_p90_s" in p:
@@ -189,6 +196,10 @@ def _plan_headline(p: dict) -> list[str]:
         lines.append(line)
     lines.append(f"{'':10s} {p.get('latency_source', '')}")
     lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt alone, nothing queued)")
+    if not p.get("fits"):
+        lines.append(f"{'throughput':10s} - (and cost -): the mean-value model needs a batch that fits, at most "
+                     f"{p['max_batch']:,} at this length")
+        return lines
     lines.append(f"{'throughput':10s} {p['deployment_output_tokens_per_s']:,.0f} output tokens/s, "
                  f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s)")
     lines.append(f"{'cost':10s} ${p['cost_usd_per_1m_output_tokens']:,.3f} per 1M output tokens, "

@@ -46,4 +46,5 @@ def as_dict(r) -> dict[str, Any]:
         out.update({k: getattr(r.latency, k) for k in SIMULATED_KEYS})
     out["latency_bands"] = r.latency_bands
     out["reason"] = r.reason
+    out["runs"] = r.runs   # PlanResult.runs: all fits, or the engine holds part of the batch and queues the rest
     return out

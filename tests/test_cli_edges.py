@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from planner import cli, profiles, slo, sweep
+from planner import api, cli, profiles, slo, sweep
 from planner.errors import PlannerInputError
 
 pytestmark = pytest.mark.skipif("Llama-3.1-8B" not in profiles.model_names() or "H100-SXM" not in profiles.gpus(),
@@ -124,6 +124,29 @@ def test_plan_prints_its_answer_first_in_units_a_person_reads(capsys):
     assert cli.main(["plan", "Llama-3.1-70B", "--gpu", "L4", "--batch", "8", "--prompt", "512", "--output", "64"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("fits: NO - needs ") and not out[1].startswith("TTFT")
+    head = out[:out.index("")]
+    assert head == [out[0]] and " ms" not in "\n".join(head)   # not one request fits: no latency at all
+
+
+def test_plan_over_the_kv_pool_shows_the_queued_latency_as_the_dashboard_does(capsys):
+    """PlanResult.runs: 64 requests of 8,192 + 1,024 tokens on one H100 (50 fit at a time): the engine queues the
+    rest, so the CLI shows the simulated latency with a note, and no throughput or cost at this batch."""
+    from planner import cli
+    from planner.request import build
+
+    argv = ["plan", "Llama-3.1-8B", "--gpu", "H100-SXM", "--batch", "64", "--prompt", "8192", "--output", "1024"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = out[:out.index("")]
+    r = api.plan_request(build("Llama-3.1-8B", "H100-SXM", 64, 8192, 1024))
+    assert not r.fits and r.runs and 0 < r.memory.max_batch < 64
+    assert head[0].startswith("fits: NO - needs ")
+    assert head[1].startswith("queued") and "requests queue because the batch of 64 exceeds the KV pool" in head[1]
+    assert f"holds {r.memory.max_batch:,} at a time" in head[1]
+    assert head[2] == f"TTFT       {r.latency.ttft_s * 1e3:,.1f} ms mean, p90 {r.latency.percentile('ttft', 90) * 1e3:,.1f} ms"
+    assert head[3].startswith(f"TPOT       {r.latency.tpot_s * 1e3:,.1f} ms mean")
+    assert not any(line.startswith("cost") for line in head) and "output tokens/s" not in "\n".join(head)
+    assert any(line.startswith("runs ") and line.split()[-1] == "True" for line in out)   # the flag, in the listing
 
 
 def test_values_are_printed_in_their_units():
