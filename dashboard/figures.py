@@ -38,9 +38,11 @@ def memory_bar(parts: pd.DataFrame, capacity_bytes: float, total_bytes: float | 
                   annotation_text=t("usable {gib:.1f} GiB").format(gib=capacity_bytes / GIB), annotation_position="top left")
     if total_bytes and total_bytes > capacity_bytes * 1.001:
         fig.add_vline(x=total_bytes / GIB, line=dict(color="grey", dash="dot"),
-                      annotation_text=t("physical {gib:.1f} GiB").format(gib=total_bytes / GIB), annotation_position="bottom left")
+                      annotation_text=t("physical {gib:.1f} GiB").format(gib=total_bytes / GIB), annotation_position="bottom right")
     used = float(parts["bytes"].sum())
-    fig.update_xaxes(range=[0, max(used, capacity_bytes, total_bytes or 0) / GIB * 1.08])
+    # the usable label reads leftwards from its line, the physical one rightwards from its own: neither crosses
+    # the other's line, and the axis leaves the physical label room on the right
+    fig.update_xaxes(range=[0, max(used, capacity_bytes, total_bytes or 0) / GIB * (1.25 if total_bytes else 1.08)])
     _layout(fig, "Memory per GPU", "GiB", "", height=250)
     fig.update_layout(barmode="stack", showlegend=True, uniformtext_minsize=10, uniformtext_mode="hide",
                       legend=dict(orientation="h", traceorder="normal", yanchor="top", y=-0.35, xanchor="left", x=0),
@@ -73,10 +75,16 @@ def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str, x_title: st
     """One line per ``series``; ``hlines`` adds labelled horizontal limits (same units as y after scaling).
     Log axes show decades only (1k, 10k, ...), so their labels never crowd."""
     fig = go.Figure()
+    drawn: list[pd.Series] = []
     for i, (name, g) in enumerate(df.groupby(series, sort=False)):
         g = g.sort_values(x)
-        fig.add_scatter(x=g[x], y=g[y] / y_scale, mode="lines+markers" if markers else "lines", name=str(name),
-                        line=dict(color=PALETTE[i % 10]))
+        ys = pd.Series((g[y] / y_scale).to_numpy(), index=g[x].to_numpy())
+        # a line within 10 % of one drawn before (fp16 and bf16 KV are the same bytes) would hide it: dashed
+        twins = sum(_close(ys, other) for other in drawn)
+        drawn.append(ys)
+        fig.add_scatter(x=g[x], y=ys.to_numpy(), mode="lines+markers" if markers else "lines", name=str(name),
+                        line=dict(color=PALETTE[i % 10], dash=DASHES[min(twins, len(DASHES) - 1)],
+                                  width=2 + (twins > 0)))
     for label, value in (hlines or {}).items():
         fig.add_hline(y=value, line=dict(color="black", dash="dot"))
         # an annotation's y on a log axis is log10 of the value (a shape's is the value itself)
@@ -89,21 +97,41 @@ def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str, x_title: st
     return _layout(fig, title, x_title, y_title)
 
 
+DASHES = ("solid", "dash", "dot", "dashdot")
+DENSE_BARS = 14   # more bars than this: their value labels stand upright, or they would run into each other
+
+
+def _close(a: pd.Series, b: pd.Series, rel: float = 0.10) -> bool:
+    """Whether two lines over the same x values stay within ``rel`` of each other everywhere."""
+    common = a.index.intersection(b.index)
+    if len(common) < 2:
+        return False
+    u, v = a.loc[common].to_numpy(dtype=float), b.loc[common].to_numpy(dtype=float)
+    scale = np.maximum(np.abs(u), np.abs(v))
+    return bool(np.all(np.abs(u - v) <= rel * np.where(scale > 0, scale, 1.0)))
+
+
 def bars(df: pd.DataFrame, x: str, y: str, title: str, y_title: str, color: str | None = None,
          text: str | None = None, hlines: dict[str, float] | None = None, height: int = 380,
          log_y: bool = False) -> go.Figure:
     """A bar per row (grouped by ``color`` when given)."""
     fig = go.Figure()
     groups = df.groupby(color, sort=False) if color else [(t(y_title), df)]
+    dense = len(df) > DENSE_BARS
     for i, (name, g) in enumerate(groups):
         fig.add_bar(x=g[x].astype(str), y=g[y], name=str(name), marker_color=PALETTE[i % 10],
-                    text=g[text] if text else None, textposition="outside" if text else None)
+                    text=g[text] if text else None, textposition="outside" if text else None,
+                    textangle=-90 if dense else 0, constraintext="none", cliponaxis=False)
     for label, value in (hlines or {}).items():
         fig.add_hline(y=value, line=dict(color="black", dash="dot"), annotation_text=label,
                       annotation_position="top left")
     fig.update_layout(barmode="group", showlegend=bool(color))
     if log_y:
         fig.update_yaxes(type="log")
+    else:  # room above the tallest bar's label and above a limit's label, under the legend
+        top = max([float(df[y].max()) if len(df) else 0.0, *(hlines or {}).values()])
+        if top > 0:
+            fig.update_yaxes(range=[0, top * (1.25 if dense and text else 1.15)])
     _layout(fig, title, "", y_title, height=height)
     # above the plot: rotated category labels below it would run into a legend there
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))

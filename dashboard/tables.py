@@ -16,7 +16,7 @@ PLACEHOLDER = "—"
 SUFFIXES = (("_per_s", "/s"), ("_pct", " (%)"), ("_ms", " (ms)"), ("_gib", " (GiB)"), ("_bytes", " (bytes)"),
             ("_s", " (s)"))
 WORDS = (("usd_per_hour", "$ per hour"), ("cost_usd", "$"), ("usd", "$"), ("per_1m", "per 1M"), ("_per_s_", "/s_"),
-         ("kv_dtype", "KV dtype"), ("gpus", "GPUs"), ("gpu", "GPU"), ("ttft", "TTFT"), ("tpot", "TPOT"),
+         ("kv_dtype", "KV dtype"), ("gib", "GiB"), ("gpus", "GPUs"), ("gpu", "GPU"), ("ttft", "TTFT"), ("tpot", "TPOT"),
          ("e2e", "end-to-end"), ("kv", "KV"), ("_", " "))
 
 

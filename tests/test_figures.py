@@ -115,3 +115,25 @@ def test_limit_labels_sit_on_their_line_on_a_log_axis():
     assert next(s for s in fig.layout.shapes if s.type == "line").y0 == 50.0
     lin = figures.lines(df, "ctx", "b", "s", "t", "x", "GiB", hlines={"room": 50.0})
     assert next(a for a in lin.layout.annotations if a.text == "room").y == 50.0
+
+
+def test_a_line_that_runs_on_top_of_another_is_dashed_so_both_show():
+    # fp16 and bf16 KV take the same bytes: drawn solid, the second would hide the first (and its legend line
+    # would point at nothing); fp8 is half of them, drawn solid
+    ctx = [256, 4096, 65536]
+    df = pd.DataFrame({"kv": ["fp16"] * 3 + ["bf16"] * 3 + ["fp8"] * 3, "context": ctx * 3,
+                       "gib": [1.0, 16.0, 256.0] * 2 + [0.5, 8.0, 128.0]})
+    fig = figures.lines(df, "context", "gib", "kv", "KV", "context", "GiB", log_x=True, log_y=True)
+    dashes = {t.name: t.line.dash for t in fig.data}
+    assert dashes == {"fp16": "solid", "bf16": "dash", "fp8": "solid"}
+
+
+def test_dense_bars_stand_their_labels_upright_and_leave_room_above_a_limit():
+    df = pd.DataFrame({"format": [f"f{i}" for i in range(20)], "gib": np.linspace(1, 30, 20)})
+    df["text"] = df["gib"].map(lambda v: f"{v:.1f}")
+    fig = figures.bars(df, "format", "gib", "Weight memory", "GiB", text="text", hlines={"usable": 72.9})
+    assert fig.data[0].textangle == -90 and fig.data[0].constraintext == "none"
+    lo, hi = fig.layout.yaxis.range
+    assert lo == 0 and hi > 72.9 * 1.1   # the limit's label sits inside the plot, under the legend above it
+    few = figures.bars(df.head(4), "format", "gib", "Weight memory", "GiB", text="text")
+    assert few.data[0].textangle == 0
