@@ -228,3 +228,20 @@ def test_plan_not_fit_remedy_save_compare(server, browser, size):
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     assert _external(urls, server) == []
     page.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_capacity_ranking_fits_a_1280_screen(server, browser, lang):
+    """The ranked table's default columns fit the main area at 1280x720 with the sidebar open: no sideways
+    scrolling (the rest of the columns are under "Every column" and in the CSV)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(f"{server}/capacity" + ("?lang=ko" if lang == "ko" else ""), wait_until="domcontentloaded")
+    page.get_by_text("순위순" if lang == "ko" else "candidates, ranked").first.wait_for(timeout=120_000)
+    _settled(page)
+    sizes = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] .dvn-scroller')]"
+                          ".map(s => [s.scrollWidth, s.clientWidth])")
+    assert sizes, "the ranked table is drawn"
+    scroll, width = sizes[0]   # the first table on the page is the ranking
+    assert scroll <= width + 1, sizes
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
