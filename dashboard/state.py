@@ -76,10 +76,11 @@ class Selection:
         the plan's study one replica's TP; PP is the Plan page's, through ``request``)."""
         return (self.gpu, self.tp, self.weights, self.kv_dtype, self.engine)
 
-    def request(self, simulate: bool = True) -> PlanRequest:
-        """The one PlanRequest of these choices (what the plan page, the URL and the CSV share)."""
+    def request(self, simulate: bool = True, stages: bool = True) -> PlanRequest:
+        """The one PlanRequest of these choices (what the plan page, the URL and the CSV share); ``stages=False``:
+        one pipeline stage, for the pages that study one replica's TP group."""
         return core.request(self.model, self.text, *self.dep, self.batch, self.prompt, self.output, self.gpus,
-                            simulate, pp=self.pp)
+                            simulate, pp=self.pp if stages else 1)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -477,9 +478,7 @@ def apply_params(params: dict[str, str]) -> None:
     for name in SETTABLE:
         if name in params:
             ss[key(name)] = _parse_param(name, str(params[name]))
-    if "pp" not in params:  # a remedy or a plan without PP: one stage, as its request has
-        ss[key("pp")] = 1
-    _gpus_at_least_tp()
+    _gpus_at_least_tp()   # a remedy names only what it changes: the PP (and the rest) stay as they are
 
 
 def forget_link_upload() -> None:

@@ -229,3 +229,11 @@ def test_open_in_plan_opens_a_pipeline_parallel_plan_with_its_pp():
     assert (s.gpu, s.tp, s.pp) == ("H100-SXM", 1, 2) and s.gpus % 2 == 0
     assert "TTFT mean" in _metrics(at) and _qp(at)["pp"] == "2"
     assert api.plan_request(s.request()).request.deployment.pp == 2
+
+
+def test_a_remedy_keeps_the_pipeline_stages():
+    at = _app(**TOO_BIG, pp="2", gpus="2")
+    assert at.session_state["selection"].pp == 2 and at.button(key="remedy_batch")
+    at.button(key="remedy_batch").click().run()
+    s = at.session_state["selection"]
+    assert s.pp == 2 and s.batch < 512 and _qp(at)["pp"] == "2" and not at.error

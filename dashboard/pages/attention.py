@@ -56,7 +56,7 @@ def body(sel: Selection) -> None:
                                  height=340))
     tables.show(df.round(3), "attention_variants", "attn", cells=("variant", "cached_per_token_per_layer"))
     st.subheader(t("KV cache vs context"))
-    budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
+    budget = core.result(sel.request(simulate=False, stages=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     cdf = pd.concat(curves, ignore_index=True)
     st.plotly_chart(figures.lines(cdf, "context", "kv_gib", "variant", t("KV cache per GPU at batch {batch}").format(batch=sel.batch),
                                   "context (tokens)", "KV cache per GPU (GiB)", log_x=True, log_y=True,

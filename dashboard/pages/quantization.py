@@ -64,7 +64,7 @@ def formats_section(sel: Selection) -> None:
     df = formats_table(sel)
     st.subheader(t("Every weight format for {model}").format(model=fmt.plain(sel.model)))
     ok = df.dropna(subset=["weights_gib"]) if "weights_gib" in df else df.iloc[:0]
-    cap = core.result(sel.request(simulate=False)).memory.capacity_bytes_per_replica
+    cap = core.result(sel.request(simulate=False, stages=False)).memory.capacity_bytes_per_replica
     c1 = c2 = st.container()
     c1.plotly_chart(figures.bars(ok.assign(text=ok["bits_per_weight"].map(lambda v: f"{v:.2f} b")), "format",
                                  "weights_gib", "Weight memory (whole model)", "GiB", color="family", text="text",

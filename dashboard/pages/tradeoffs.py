@@ -72,7 +72,7 @@ def pareto_section(sel: Selection) -> None:
 
 def kv_section(sel: Selection) -> None:
     st.subheader(t("KV cache memory vs context length"))
-    budget = core.result(sel.request(simulate=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
+    budget = core.result(sel.request(simulate=False, stages=False)).memory.kv_budget_bytes_per_gpu  # MemoryModel.kv_budget_bytes
     rows = []
     for d in kvmod.KV_DTYPES:
         kvb = core.kv_curve(sel.model, sel.text, d, sel.engine, sel.tp, sel.batch, CONTEXTS)
