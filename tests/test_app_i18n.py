@@ -41,7 +41,7 @@ def _app(page: str | None = None, **query):
 
     at = AppTest.from_file(APP, default_timeout=300)
     for k, v in query.items():
-        at.query_params[k] = str(v)
+        at.query_params[k] = v if isinstance(v, list) else str(v)
     at.run()
     if page and page != "plan":
         at.switch_page(f"dashboard/pages/{page}.py").run()
@@ -130,76 +130,6 @@ def test_korean_units_and_headers(monkeypatch):
     assert tables.localized(tables.header("ttft_p90_ms")) == "TTFT p90 (ms)"
     assert tables.localized(tables.header("prompt_tokens")) == "프롬프트 토큰"   # word by word
     assert tables.localized("metric") == "지표"
-
-
-@needs_profiles
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_in_korean(page):
-    at = _app(page, lang="ko")
-    assert not at.error, [e.value for e in at.error]
-    assert at.radio(key="lang").value == "ko"
-    assert at.radio(key="lang").format_func("ko") == "한국어"
-    assert [x.value for x in at.title] == [TITLES[page]]
-    if page in KO_ELEMENT:
-        kind, pattern = KO_ELEMENT[page]
-        assert any(re.search(pattern, x) for x in _labels(at, kind)), _labels(at, kind)
-    assert _qp(at).get("lang") == "ko"
-
-
-@needs_profiles
-def test_english_is_the_default_and_leaves_no_lang_in_the_url():
-    at = _app()
-    assert at.radio(key="lang").value == "en"
-    assert [x.value for x in at.title] == ["Plan one deployment"]
-    assert "lang" not in _qp(at)
-    assert "Largest batch" in [m.label for m in at.metric]
-
-
-@needs_profiles
-def test_the_language_survives_the_url_round_trip_and_the_switch():
-    at = _app(lang="ko")
-    again = _app(**_qp(at))
-    assert again.radio(key="lang").value == "ko" and again.title[0].value == TITLES["plan"]
-    again.radio(key="lang").set_value("en").run()
-    assert again.title[0].value == "Plan one deployment" and "lang" not in _qp(again)
-    again.radio(key="lang").set_value("ko").run()
-    assert again.title[0].value == TITLES["plan"] and _qp(again)["lang"] == "ko"
-
-
-@needs_profiles
-def test_the_sidebar_keeps_its_choices_across_a_language_switch():
-    at = _app(batch="12")
-    at.radio(key="lang").set_value("ko").run()
-    assert at.number_input(key="sb_batch").value == 12 and _qp(at)["batch"] == "12"
-    assert "최대 배치" in [m.label for m in at.metric]
-
-
-@needs_profiles
-@pytest.mark.parametrize("bad", ["fr", "<b>x</b>", ""])
-def test_a_bad_lang_warns_and_stays_english(bad):
-    at = _app(lang=bad)
-    assert not at.error
-    warned = " ".join(w.value for w in at.warning)
-    assert "lang" in warned and "ignored" in warned
-    assert at.radio(key="lang").value == "en" and at.title[0].value == "Plan one deployment"
-
-
-def test_chart_titles_follow_the_language(monkeypatch):
-    import pandas as pd
-
-    from dashboard import figures
-
-    parts = pd.DataFrame({"component": ["weights", "KV cache"], "bytes": [2**33, 2**32]})
-    assert figures.memory_bar(parts, 2**35).layout.title.text == "Memory per GPU"
-    monkeypatch.setattr(i18n, "lang", lambda: "ko")
-    fig = figures.memory_bar(parts, 2**35)
-    assert fig.layout.title.text == "GPU당 메모리" and [b.name for b in fig.data] == ["가중치", "KV 캐시"]
-
-
-def test_no_korean_string_draws_strikethrough():
-    # Streamlit's markdown strikes through text between two tildes: "131 ms~499 ms; 4.9 ms~14.6 ms" did;
-    # ranges are written with an en dash
-    assert not [k for k, v in i18n.KO.items() if "~" in v]
 
 
 def visible_text(at) -> list[str]:
@@ -294,22 +224,75 @@ def _found(texts: list[str], needle: str) -> bool:
 
 
 @needs_profiles
-@pytest.mark.parametrize("page", list(ENGLISH_BEFORE))
-def test_a_korean_page_shows_no_english_it_used_to(page):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params["lang"] = "ko"
-    for k, v in (_compare_query() if page == "compare" else {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page != "plan":
-        at.switch_page(f"dashboard/pages/{page}.py").run()
-    if page == "capacity":
-        at.button(key="c_submit").click().run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_in_korean(page):
+    """Each page in Korean: no error, its Korean title and body, and none of the English it showed before
+    (ENGLISH_BEFORE; the Korean in its place, KOREAN_NOW). Compare shows two saved plans."""
+    at = _app(page, lang="ko", **(_compare_query() if page == "compare" else {}))
+    assert not at.error, [e.value for e in at.error]
     texts = visible_text(at)
-    left = [s for s in ENGLISH_BEFORE[page] if _found(texts, s)]
-    assert not left, left
-    missing = [s for s in KOREAN_NOW[page] if not _found(texts, s)]
-    assert not missing, missing
+    assert not [s for s in ENGLISH_BEFORE[page] if _found(texts, s)], [s for s in ENGLISH_BEFORE[page] if _found(texts, s)]
+    assert not [s for s in KOREAN_NOW[page] if not _found(texts, s)], [s for s in KOREAN_NOW[page] if not _found(texts, s)]
+    assert at.radio(key="lang").value == "ko"
+    assert at.radio(key="lang").format_func("ko") == "한국어"
+    assert [x.value for x in at.title] == [TITLES[page]]
+    if page in KO_ELEMENT:
+        kind, pattern = KO_ELEMENT[page]
+        assert any(re.search(pattern, x) for x in _labels(at, kind)), _labels(at, kind)
+    assert _qp(at).get("lang") == "ko"
+
+
+@needs_profiles
+def test_english_is_the_default_and_leaves_no_lang_in_the_url():
+    at = _app()
+    assert at.radio(key="lang").value == "en"
+    assert [x.value for x in at.title] == ["Plan one deployment"]
+    assert "lang" not in _qp(at)
+    assert "Largest batch" in [m.label for m in at.metric]
+
+
+@needs_profiles
+def test_the_language_survives_the_url_round_trip_and_the_switch():
+    at = _app(lang="ko")
+    again = _app(**_qp(at))
+    assert again.radio(key="lang").value == "ko" and again.title[0].value == TITLES["plan"]
+    again.radio(key="lang").set_value("en").run()
+    assert again.title[0].value == "Plan one deployment" and "lang" not in _qp(again)
+    again.radio(key="lang").set_value("ko").run()
+    assert again.title[0].value == TITLES["plan"] and _qp(again)["lang"] == "ko"
+
+
+@needs_profiles
+def test_the_sidebar_keeps_its_choices_across_a_language_switch():
+    at = _app(batch="12")
+    at.radio(key="lang").set_value("ko").run()
+    assert at.number_input(key="sb_batch").value == 12 and _qp(at)["batch"] == "12"
+    assert "최대 배치" in [m.label for m in at.metric]
+
+
+@needs_profiles
+@pytest.mark.parametrize("bad", ["fr", "<b>x</b>", ""])
+def test_a_bad_lang_warns_and_stays_english(bad):
+    at = _app(lang=bad)
+    assert not at.error
+    warned = " ".join(w.value for w in at.warning)
+    assert "lang" in warned and "ignored" in warned
+    assert at.radio(key="lang").value == "en" and at.title[0].value == "Plan one deployment"
+
+
+def test_chart_titles_follow_the_language(monkeypatch):
+    import pandas as pd
+
+    from dashboard import figures
+
+    parts = pd.DataFrame({"component": ["weights", "KV cache"], "bytes": [2**33, 2**32]})
+    assert figures.memory_bar(parts, 2**35).layout.title.text == "Memory per GPU"
+    monkeypatch.setattr(i18n, "lang", lambda: "ko")
+    fig = figures.memory_bar(parts, 2**35)
+    assert fig.layout.title.text == "GPU당 메모리" and [b.name for b in fig.data] == ["가중치", "KV 캐시"]
+
+
+def test_no_korean_string_draws_strikethrough():
+    # Streamlit's markdown strikes through text between two tildes: "131 ms~499 ms; 4.9 ms~14.6 ms" did;
+    # ranges are written with an en dash
+    assert not [k for k, v in i18n.KO.items() if "~" in v]

@@ -238,10 +238,14 @@ def test_the_capacity_ranking_fits_a_1280_screen(server, browser, lang):
     page.goto(f"{server}/capacity" + ("?lang=ko" if lang == "ko" else ""), wait_until="domcontentloaded")
     page.get_by_text("순위순" if lang == "ko" else "candidates, ranked").first.wait_for(timeout=120_000)
     _settled(page)
+    ranking = page.locator('[data-testid="stDataFrame"]').first   # the first table on the page is the ranking
+    ranking.scroll_into_view_if_needed()
+    ranking.locator(".dvn-scroller").wait_for(timeout=60_000)   # the grid draws once it is in view
+    page.wait_for_timeout(500)
     sizes = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] .dvn-scroller')]"
                           ".map(s => [s.scrollWidth, s.clientWidth])")
     assert sizes, "the ranked table is drawn"
-    scroll, width = sizes[0]   # the first table on the page is the ranking
+    scroll, width = sizes[0]
     assert scroll <= width + 1, sizes
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
