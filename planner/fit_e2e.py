@@ -5,7 +5,10 @@ Three costs the measured operator tables cannot see (planner/scheduler.py):
 * ``request_overhead_s``: per request, on the client's clock (HTTP, tokenization, detokenization);
 * ``eager_layer_overhead_s``: per layer, for a forward pass larger than the largest captured CUDA
   graph (its kernels are launched one by one from Python);
-* ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation).
+* ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation);
+* ``prefill_token_layer_s``: per prompt token and layer at TP 1, split across the TP ranks: prefill
+  time the measured operators miss (at four clients vLLM's TTFT grows 1.14-2x as fast with the prompt
+  as the tables' prefill, docs/validation.md).
 
 Each run's mean TTFT and TPOT depend on them almost linearly, so the simulation is run at the
 current values and once more with each raised by a step (finite differences); the costs are then
@@ -33,8 +36,9 @@ import pandas as pd
 from . import profiles
 from . import validate_e2e as v
 
-PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s")
-STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3}
+PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s")
+STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3,
+         "prefill_token_layer_s": 0.25e-6}
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,11 @@ class Sensitivity:
     base: pd.DataFrame                     # one row per run: measured and predicted (base costs)
     slopes: dict[str, pd.DataFrame]        # d prediction / d cost, per cost
     start: dict[str, float]
+    light: pd.DataFrame | None = None      # the light-load TTFT growth (validate_e2e.light_load_growth)
 
 
-def sensitivity(d: pd.DataFrame, engine: str, start: dict[str, float] | None = None) -> Sensitivity:
+def sensitivity(d: pd.DataFrame, engine: str, start: dict[str, float] | None = None,
+                light: pd.DataFrame | None = None) -> Sensitivity:
     start = dict(start or {k: 0.0 for k in PARAMS})
     base = v.predict(d, overheads={engine: start})
     slopes = {}
@@ -54,7 +60,21 @@ def sensitivity(d: pd.DataFrame, engine: str, start: dict[str, float] | None = N
         p = v.predict(d, overheads={engine: bumped}).set_index("id")
         b = base.set_index("id")
         slopes[k] = pd.DataFrame({m: (p[f"{m}_s"] - b[f"{m}_s"]) / STEPS[k] for m in ("ttft", "tpot")})
-    return Sensitivity(base, slopes, start)
+    return Sensitivity(base, slopes, start, v.light_load_growth(d) if light is None else light)
+
+
+def prefill_cost(light: pd.DataFrame | None, ids: pd.Index | None = None) -> float | None:
+    """``prefill_token_layer_s`` from the light-load TTFT growth of the runs in ``ids``: the extra
+    seconds per prompt token over the tables' prefill, regressed on layers / TP through the origin
+    (the work is sharded), kept in [0, UPPER]. None when no deployment of those runs was measured at
+    two prompt lengths at light load (the end-to-end fit then decides it)."""
+    if light is None or light.empty:
+        return None
+    keep = light if ids is None else light[[set(i) <= set(ids) for i in light["ids"]]]
+    if keep.empty:
+        return None
+    x, y = keep["layers_over_tp"].to_numpy(float), keep["extra_s_per_token"].to_numpy(float)
+    return float(np.clip(np.dot(x, y) / np.dot(x, x), 0.0, UPPER["prefill_token_layer_s"]))
 
 
 def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:
@@ -65,31 +85,42 @@ def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:
 
 
 def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
-    """Least squares on relative errors of TTFT and TPOT (each run weighs the same), costs >= 0."""
+    """The prefill cost from the light-load TTFT growth of the runs in ``ids`` (``prefill_cost``), the
+    others by least squares on relative errors of TTFT and TPOT (each run weighs the same) given it,
+    every cost in [0, its bound]. The prefill cost is not left to the end-to-end fit: at high load the
+    simulation's other gaps (queueing at the start of a run) would trade against it, while at light
+    load it is the one thing that makes TTFT grow faster than the tables' prefill."""
     b = s.base.set_index("id")
     sel = b.index if ids is None else ids
+    fixed = {}
+    pc = prefill_cost(s.light, sel)
+    if pc is not None:
+        fixed["prefill_token_layer_s"] = pc
+    free = [k for k in PARAMS if k not in fixed]
     rows_a, rows_y = [], []
     for m in ("ttft", "tpot"):
         meas = b.loc[sel, f"silicon_{m}_ms"] / 1e3
         ok = np.isfinite(b.loc[sel, f"{m}_s"]) & (meas > 0)
         idx = sel[ok.to_numpy()]
         meas = meas[ok]
-        rows_a.append(np.column_stack([s.slopes[k].loc[idx, m] / meas for k in PARAMS]))
+        rows_a.append(np.column_stack([s.slopes[k].loc[idx, m] / meas for k in free]))
         rows_y.append(((meas - b.loc[idx, f"{m}_s"]) / meas).to_numpy()
-                      + sum(s.start[k] * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy() for k in PARAMS))
+                      + sum(s.start[k] * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy() for k in free)
+                      - sum((fixed[k] - s.start[k]) * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy()
+                            for k in fixed))
     a, y = np.vstack(rows_a), np.concatenate(rows_y)
     good = np.all(np.isfinite(a), axis=1) & np.isfinite(y)
-    x = _bounded_lstsq(a[good], y[good])
-    return dict(zip(PARAMS, (float(val) for val in x), strict=True))
+    x = _bounded_lstsq(a[good], y[good], tuple(free))
+    return {k: float(fixed[k]) if k in fixed else float(x[free.index(k)]) for k in PARAMS}
 
 
-def _bounded_lstsq(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least squares with every cost in [0, its UPPER bound] (three unknowns: each free, at 0 or at
-    its bound; the best feasible of the 27 cases)."""
+def _bounded_lstsq(a: np.ndarray, y: np.ndarray, names: tuple[str, ...] = PARAMS) -> np.ndarray:
+    """Least squares with every cost (``names``, the columns of ``a``) in [0, its UPPER bound] (each
+    unknown free, at 0 or at its bound; the best feasible of the 3^n cases)."""
     import itertools
 
     n = a.shape[1]
-    upper = np.array([UPPER[k] for k in PARAMS[:n]])
+    upper = np.array([UPPER[k] for k in names[:n]])
     best, err = np.zeros(n), float(np.sum(y**2))
     for states in itertools.product((0, 1, 2), repeat=n):  # 0: at zero, 1: free, 2: at the bound
         x = np.where(np.array(states) == 2, upper, 0.0)
@@ -109,8 +140,12 @@ def _bounded_lstsq(a: np.ndarray, y: np.ndarray) -> np.ndarray:
 # that must show as error, not hide in a constant every plan then pays (SGLang's TTFT once fitted
 # 0.30 s per request). Per request: HTTP, tokenization and detokenization take milliseconds (vLLM's
 # own fit is 19-27 ms), 50 ms is twice that; per eager layer: ~15 kernel launches of 10-30 us from
-# Python, 1 ms; per pass: scheduling, sampling and input preparation, 20 ms.
-UPPER = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02}
+# Python, 1 ms; per pass: scheduling, sampling and input preparation, 20 ms; per prompt token and layer
+# at TP 1, 1 us: the measured prefill of a 70B model's layer is about 1.3 us per token on H200 in fp8
+# (2 x 0.86 G weights x 2 FLOP / ~1,350 TFLOPS), so 1 us allows an engine nearly half as fast as the
+# tables, and no more.
+UPPER = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
+         "prefill_token_layer_s": 1e-6}
 
 
 def leave_one_model_out(s: Sensitivity) -> pd.DataFrame:
@@ -195,7 +230,7 @@ def report(engine: str, d: pd.DataFrame | None = None) -> Report:
         except Exception:  # noqa: BLE001 - a cost not yet in the table starts at 0
             start[k] = 0.0
     s = sensitivity(d, engine, start)
-    s = sensitivity(d, engine, fit(s))  # once more at the fitted costs: the simulation is nearly linear
+    s = sensitivity(d, engine, fit(s), s.light)  # once more at the fitted costs: the simulation is nearly linear
     costs = fit(s)
     ins = with_e2e(predict_with(s, costs))
     held = with_e2e(leave_one_model_out(s))
@@ -217,10 +252,13 @@ def write(r: Report) -> None:
     today = datetime.date.today().isoformat()
     what = {"request_overhead_s": "per request, on the client's clock (HTTP, tokenization, detokenization)",
             "eager_layer_overhead_s": "per layer of a pass larger than the largest captured CUDA graph",
-            "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)"}
+            "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)",
+            "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "
+                                      "the measured operator tables miss, regressed on the TTFT growth with the prompt "
+                                      "at <= 8 clients (validate_e2e.light_load_growth, benchmarks/prefill_slope.py)")}
     for k, val in r.costs.items():
         data["constants"][k] = {
-            "value": round(val, 6),
+            "value": float(f"{val:.4g}"),
             "source": (f"{what[k]}: fitted by planner/fit_e2e.py ({COMMAND}, {today}) on {len(r.in_sample)} "
                        f"published {r.engine} runs (AIC silicon rows, profiles/reference) of {models} on {gpus}; "
                        f"leave-one-model-out median |error| TTFT {held['ttft_median']:.0f} %, TPOT "

@@ -48,6 +48,8 @@ class Efficiency:
     eager_layer_overhead_s: float = 0.0  # per layer, for a forward pass larger than every CUDA graph (CPU launches)
     graph_max_tokens: int = 0            # the largest captured CUDA-graph size (0: every pass counts as eager)
     eager_overlaps: bool = True          # the CPU's launches overlap the GPU's work (max) or add to it
+    prefill_token_layer_s: float = 0.0   # per prompt token and layer at TP 1, split across TP ranks: the prefill
+                                         # time the measured operators miss (fitted per engine end to end)
     provenance: str = "datasheet"
 
     @classmethod
@@ -191,7 +193,8 @@ class TimingModel:
         flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
         t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
-            t = self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
+            t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
+                 + self._prefill_extra_s(pt))
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
             t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
@@ -231,13 +234,25 @@ class TimingModel:
             tok = chunks * (_interp_ops(o, per_chunk) + o.step_s(0, 0, 0, 0)) + b * o.step_s(0, 0, p, p) \
                 - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
             dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
-            t = self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
+            t = (self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
+                 + self._prefill_extra_s(tokens))
         else:
             fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
             t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,
                 "bound": np.where(t_c >= t_m, "compute", "memory")}
+
+    def _prefill_extra_s(self, prompt_tokens):
+        """Prefill time the measured operator tables do not show: ``prefill_token_layer_s`` per prompt
+        token and layer, split across the TP ranks (the work is sharded). Fitted per engine on published
+        end-to-end runs (planner/fit_e2e.py): at four clients, where one prompt's prefill is nearly all
+        of the TTFT, vLLM's measured TTFT grows 1.14-1.4x (Llama-3.1-70B fp8) and 2x (gpt-oss-120b) as
+        fast with the prompt length as the tables' prefill does (docs/validation.md)."""
+        c = self.eff.prefill_token_layer_s
+        if not c:
+            return 0.0
+        return np.asarray(prompt_tokens, dtype=float) * self.layers * c / self.dep.tp
 
     def _with_launch(self, gpu_s, tokens, passes=1):
         """A forward pass of more tokens than the largest captured CUDA graph runs without a graph: the

@@ -88,9 +88,10 @@ def deployment(row, spec, flags: str = "generator") -> Deployment:
     own = api.default_weights(spec)
     weights = own if spec.quant else (row.weights if isinstance(row.weights, str) and row.weights else own)
     version = row.version if isinstance(row.version, str) else None
+    kv = kv_dtype(row)
     if flags == "defaults":
         return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
-                          server=row.backend, server_version=version)
+                          server=row.backend, server_version=version, kv_dtype=kv)
     b, isl = int(row.batch_size), int(row.isl)
     if row.backend == "sglang":
         budget = isl + AIC_EXTRA_TOKENS
@@ -99,8 +100,21 @@ def deployment(row, spec, flags: str = "generator") -> Deployment:
     else:
         budget = b + isl + AIC_EXTRA_TOKENS
     return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
-                      server=row.backend, server_version=version, max_num_seqs=b, max_num_batched_tokens=budget,
+                      server=row.backend, server_version=version, kv_dtype=kv, max_num_seqs=b, max_num_batched_tokens=budget,
                       cuda_graph_sizes=tuple(range(1, b + 1)), enable_mixed_chunk=row.backend == "sglang")
+
+
+def kv_dtype(row) -> str:
+    """The KV cache dtype a run was served with. aiconfigurator serves an fp8 run with an fp8 KV cache
+    and fp8 attention: an fp8 / fp8_block / nvfp4 quantization sets ``kvcache_quant_mode`` and
+    ``fmha_quant_mode`` to fp8 (ai-dynamo/aiconfigurator @095f58a,
+    aic-core/src/aiconfigurator_core/sdk/models/helpers.py ``_infer_quant_modes_from_raw_config``, the
+    "FMHA quant mode" block), and its generator writes that as ``--kv-cache-dtype fp8``
+    (generator/module_bridge.py, config/backend_config_mapping.yaml). The rows record it as their
+    ``precision``: fp8. The runs agree: Llama-3.1-70B fp8 on one H200 (1,024 in, 8,192 out) holds 32
+    clients without queueing (TTFT 0.47 s) and queues at 64 (5.3 s); 32 x 9,216 tokens fit the fp8
+    pool (394k tokens) and not the bf16 one (197k). gpt-oss rows (precision fp4) keep the default."""
+    return "fp8" if str(getattr(row, "precision", "")).lower() == "fp8" else "bf16"
 
 
 def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str = "generator") -> pd.DataFrame:
@@ -108,7 +122,7 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str = "ge
     replaces the engine's fixed costs, planner/fit_e2e.py; ``gap_flags``: the flags assumed for the
     gap-analysis rows, which do not record them)."""
     out = []
-    keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source"]
+    keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source", "precision"]
     for key, g in d.groupby(keys, dropna=False):
         flags = gap_flags if key[9] == "gap-analysis" else "generator"
         try:
@@ -118,7 +132,7 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str = "ge
         if overheads and key[5] in overheads:
             c = overheads[key[5]]
             p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
-                                      c.get("eager_overlaps"))
+                                      c.get("eager_overlaps"), c.get("prefill_token_layer_s", 0.0))
         mv = evaluate(p, g["batch_size"], g["isl"], g["osl"])
         for i, r in enumerate(g.itertuples()):
             sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl))
@@ -134,3 +148,51 @@ def _simulate(p, c: int, isl: int, osl: int) -> dict:
     except PlannerInputError:
         return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
     return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}
+
+
+LIGHT_CLIENTS = 8  # at most this many clients: a prompt rarely waits for another's prefill
+
+
+def light_load_growth(d: pd.DataFrame) -> pd.DataFrame:
+    """How fast the measured mean TTFT grows with the prompt at light load, against the operator
+    tables' prefill of one prompt alone (no fitted engine cost), per model, GPU, TP and release.
+
+    At the lowest concurrency (<= ``LIGHT_CLIENTS``) of a deployment run at two prompt lengths, the
+    growth of the mean TTFT from the short to the long prompt is the growth of one prompt's prefill.
+    ``extra_s_per_token``: what the tables miss per prompt token; ``layers_over_tp``: the layers one
+    rank runs over TP, the regressor of ``prefill_token_layer_s`` (planner/fit_e2e.py); ``ids``: the
+    runs it comes from. Only the runs whose flags are recorded (aic-pipeline)."""
+    out = []
+    if d.empty:
+        return pd.DataFrame(out)
+    d = d[d["source"] == "aic-pipeline"]
+    for key, g in d.groupby(["model", "gpu", "tp_size", "version", "precision"], dropna=False):
+        c = int(g["batch_size"].min())
+        if c > LIGHT_CLIENTS:
+            continue
+        g = g[g["batch_size"] == c]
+        by_isl = g.groupby("isl")
+        if by_isl.ngroups < 2:
+            continue
+        short, long_ = min(by_isl.groups), max(by_isl.groups)
+        gs, gl = by_isl.get_group(short), by_isl.get_group(long_)
+        try:
+            ts, tl = table_prefill_s(gs.iloc[0]), table_prefill_s(gl.iloc[0])
+        except PlannerInputError:
+            continue
+        meas = (gl["silicon_ttft_ms"].mean() - gs["silicon_ttft_ms"].mean()) / 1e3
+        spec = profiles.load_model(key[0])
+        out.append({"model": key[0], "family": g["family"].iloc[0], "gpu": key[1], "tp": int(key[2]), "clients": c,
+                    "isl_short": int(short), "isl_long": int(long_), "measured_growth_s": meas,
+                    "tables_growth_s": tl - ts, "extra_s_per_token": (meas - (tl - ts)) / (long_ - short),
+                    "layers_over_tp": spec.num_layers / int(key[2]),
+                    "ids": tuple(gs["id"]) + tuple(gl["id"])})
+    return pd.DataFrame(out)
+
+
+def table_prefill_s(row) -> float:
+    """One prompt of ``row.isl`` tokens prefilled alone by the row's deployment on the measured
+    operator tables, without the engine's fitted costs."""
+    p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model)))
+    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0)
+    return float(np.asarray(p.timing.prefill(1, int(row.isl))["time_s"]))

@@ -118,14 +118,84 @@ def test_explicit_capture_sizes_replace_the_engine_s_and_bound_the_graphs():
 
 
 def test_engine_costs_are_fitted_within_their_physical_bounds():
-    # three independent unknowns (a diagonal system): each cost is its own target clipped to
-    # [0, UPPER]: request 0.10 s wanted -> 0.05 s (the bound), eager -0.5 s -> 0, step 0.01 s (inside 0.02)
+    # four independent unknowns (a diagonal system): each cost is its own target clipped to
+    # [0, UPPER]: request 0.10 s wanted -> 0.05 s (the bound), eager -0.5 s -> 0, step 0.01 s (inside 0.02),
+    # prefill 3 us per token and layer -> 1 us (the bound)
     import numpy as np
 
     from planner import fit_e2e
-    x = fit_e2e._bounded_lstsq(np.eye(3), np.array([0.10, -0.5, 0.01]))
-    np.testing.assert_allclose(x, [0.05, 0.0, 0.01])
-    assert fit_e2e.UPPER == {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02}
+    x = fit_e2e._bounded_lstsq(np.eye(4), np.array([0.10, -0.5, 0.01, 3e-6]))
+    np.testing.assert_allclose(x, [0.05, 0.0, 0.01, 1e-6])
+    assert fit_e2e.UPPER == {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
+                             "prefill_token_layer_s": 1e-6}
     # coupled: y = x0 + x2 on one row, x2 alone on another: 0.03 = x0 + x2, 0.01 = x2 -> (0.02, 0, 0.01)
     a = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     np.testing.assert_allclose(fit_e2e._bounded_lstsq(a, np.array([0.03, 0.01])), [0.02, 0.0, 0.01], atol=1e-12)
+
+
+def test_the_fitted_prefill_cost_is_per_prompt_token_and_layer_split_across_tp():
+    # Llama-3.1-8B (32 layers) on H100 runs on the measured operator tables; 1 us per prompt token and
+    # layer at TP 1: a 1,000-token chunk adds 1000 x 32 x 1e-6 = 32 ms at TP 1, 16 ms at TP 2 (each rank
+    # does half); a decode-only step adds nothing; prefill() of 2 prompts of 1,000 adds 2 x 32 = 64 ms
+    for tp, want in ((1, 0.032), (2, 0.016)):
+        p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(tp=tp))
+        assert p.timing.ops is not None
+        q = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=1e-6)
+        base = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0)
+        d = float(q.timing.step(4, 500, 1000, 1000)["time_s"]) - float(base.timing.step(4, 500, 1000, 1000)["time_s"])
+        assert d == pytest.approx(want, rel=1e-9)
+        assert float(q.timing.step(4, 500)["time_s"]) == float(base.timing.step(4, 500)["time_s"])
+        if tp == 1:
+            extra = float(q.timing.prefill(2, 1000)["time_s"]) - float(base.timing.prefill(2, 1000)["time_s"])
+            assert extra == pytest.approx(0.064, rel=1e-9)
+            assert q.scheduler.prefill_token_layer_s == 1e-6
+    assert np.isclose(base.timing.eff.prefill_token_layer_s, 0.0)
+
+
+def test_the_prefill_cost_is_the_light_load_growth_regressed_on_layers_over_tp():
+    from planner import fit_e2e
+    # two deployments of an 80-layer model: TP 1 misses 44.8 us per prompt token, TP 2 22.4 us;
+    # through the origin on layers / TP: (80 x 44.8 + 40 x 22.4) / (80^2 + 40^2) us = 4480 / 8000 = 0.56 us
+    light = pd.DataFrame({"layers_over_tp": [80.0, 40.0], "extra_s_per_token": [44.8e-6, 22.4e-6],
+                          "ids": [("a", "b"), ("c", "d")]})
+    assert fit_e2e.prefill_cost(light) == pytest.approx(0.56e-6)
+    # leave the TP 1 runs out: 22.4 / 40 = 0.56 us from TP 2 alone; none left: no figure
+    assert fit_e2e.prefill_cost(light, pd.Index(["c", "d", "x"])) == pytest.approx(0.56e-6)
+    assert fit_e2e.prefill_cost(light, pd.Index(["x"])) is None
+    # tables slower than the engine: 0, not a negative cost; far slower engine: the 1 us bound
+    assert fit_e2e.prefill_cost(light.assign(extra_s_per_token=[-5e-6, -1e-6])) == 0.0
+    assert fit_e2e.prefill_cost(light.assign(extra_s_per_token=[1e-3, 1e-3])) == fit_e2e.UPPER["prefill_token_layer_s"]
+
+
+def test_the_end_to_end_fit_holds_the_prefill_cost_at_its_light_load_value():
+    from planner import fit_e2e
+    # three runs predicted at zero costs; TTFT rises 1 s per s of request cost and 1000 s per s of prefill
+    # cost per token and layer. Measured = predicted + 20 ms + 1000 x 0.56 us: the fit must return the
+    # light-load prefill cost (0.56 us) and put the other 20 ms in the request cost, not trade them
+    ids = ["r1", "r2", "r3"]
+    base = pd.DataFrame({"id": ids, "ttft_s": [0.1, 0.2, 0.4], "tpot_s": [0.01, 0.02, 0.03],
+                         "silicon_tpot_ms": [10.0, 20.0, 30.0]})
+    base["silicon_ttft_ms"] = (base["ttft_s"] + 0.020 + 1000 * 0.56e-6) * 1e3
+    zero = pd.DataFrame({"ttft": 0.0, "tpot": 0.0}, index=ids)
+    slopes = {"request_overhead_s": zero.assign(ttft=1.0), "eager_layer_overhead_s": zero, "step_overhead_s": zero,
+              "prefill_token_layer_s": zero.assign(ttft=1000.0)}
+    light = pd.DataFrame({"layers_over_tp": [80.0], "extra_s_per_token": [44.8e-6], "ids": [tuple(ids)]})
+    s = fit_e2e.Sensitivity(base, slopes, dict.fromkeys(fit_e2e.PARAMS, 0.0), light)
+    costs = fit_e2e.fit(s)
+    assert costs["prefill_token_layer_s"] == pytest.approx(0.56e-6)
+    assert costs["request_overhead_s"] == pytest.approx(0.020)
+    assert costs["eager_layer_overhead_s"] == 0.0 and costs["step_overhead_s"] == 0.0
+
+
+def test_vllm_prefill_grows_faster_than_the_operator_tables_and_tensorrt_llm_s_does_not():
+    # the published runs at four clients (profiles/reference): vLLM's mean TTFT grows 1.13-2.16x as fast
+    # with the prompt (1,024 -> 8,192) as the tables' prefill of one prompt; TensorRT-LLM's Llama-3.1-70B
+    # 0.91-1.10x (benchmarks/prefill_slope.py prints the table)
+    g = v.light_load_growth(v.rows(("vllm",)))
+    ratio = g["measured_growth_s"] / g["tables_growth_s"]
+    assert len(g) >= 10 and (ratio > 1.1).all()
+    assert set(g["model"]) == {"Llama-3.1-70B", "gpt-oss-120b"}
+    t = v.light_load_growth(v.rows(("trtllm",)))
+    llama = t[t["model"] == "Llama-3.1-70B"]
+    r = llama["measured_growth_s"] / llama["tables_growth_s"]
+    assert len(llama) == 4 and r.between(0.85, 1.15).all()
