@@ -97,6 +97,8 @@ def test_the_memory_bound_caps_the_batch_at_2_to_the_30(monkeypatch):
     monkeypatch.setattr(slo_bound.kvmod, "layer_groups", spy)
     monkeypatch.setattr(slo_bound.kvmod, "kv_cache_bytes", lambda g, b, ctx, engine: calls.append((b, ctx, engine)) or 1.0)
     assert slo_bound.memory_batch_ub(SPEC, gpu(WEIGHTS + 2.0**31), Deployment(kv_dtype="fp8", tp=2), 10, 10)[0] == 1 << 30
+    calls.clear()
+    assert slo_bound.memory_batch_ub(SPEC, gpu(8_030_527_488 + 5.5), Deployment(kv_dtype="fp8", tp=2), 10, 10)[0] == 5
     # the cache groups as the paged engine splits them (SSM states in the model dtype), held token by token
     assert calls == [((SPEC, "fp8", "paged", 2), {"state_bytes": 2.0}), (1, 15, "transformers")]
     # a model that caches nothing (every layer stateless): as many requests as the cap allows
@@ -135,6 +137,10 @@ def test_elsewhere_the_bound_is_the_plans_own_roofline_without_what_only_adds_ti
     assert fams == [("gptq", "gptq-4bit-g128")]
     assert tm.compute_dtype == "fp16" and tm.dep.engine == "transformers"
     assert tm.kv_groups == (KvGroup("full", 32, 0, 4096.0, 0.0),)
+    # the candidate's own KV dtype and compute dtype: fp8 weights and KV on L4 (fp8 tensor cores), 2,048 bytes a token
+    tm, _ = slo_bound.optimistic_timing(SPEC, l4, Deployment(weights="fp8", kv_dtype="fp8"), eff)
+    assert (tm.compute_dtype, tm.dep.kv_dtype, tm.dep.weights) == ("fp8", "fp8", "fp8")
+    assert tm.kv_groups == (KvGroup("full", 32, 0, 2048.0, 0.0),) and fams[-1] == ("fp8", "fp8")
     # a family without factors keeps the roofline's 1.0; a GPU with tables but another engine takes this path too
     monkeypatch.setattr(profiles, "kernel_family", lambda fam, fid: {})
     tm, k = slo_bound.optimistic_timing(SPEC, profiles.gpu("H100-SXM"), Deployment(engine="transformers"), eff)
@@ -213,6 +219,29 @@ def test_the_bound_on_throughput_replicas_and_cost(fake_bound):
     fake_bound.mem = (2, 20 * GIB, 0.25 * GIB)
     b = run_bound([("tpot", 1.0)])
     assert (b["batch_ub"], b["requests_per_s_ub"]) == (2, pytest.approx(2 / 0.155))
+    # memory holds one: batch 1 alone, 1 / 0.1 = 10 requests/s
+    fake_bound.mem = (1, 20 * GIB, 0.25 * GIB)
+    b = run_bound([("tpot", 1.0)])
+    assert (b["batch_ub"], b["requests_per_s_ub"], b["replicas_lb"]) == (1, pytest.approx(10.0), 4)
+
+
+def test_the_bound_counts_every_gpu_of_a_replica(fake_bound):
+    # TP 2 x PP 2 = 4 GPUs a replica: 3 replicas (TPOT <= 0.015 s, as above) x 4 x $3/h = $36/h
+    b = slo_bound.bound(SPEC, H100, Deployment(tp=2, pp=2), "eff", 40.0, 100, 11, [("tpot", 0.015)], 4)
+    assert (b["gpus_per_replica"], b["replicas_lb"], b["usd_per_hour_lb"]) == (4, 3, 36.0)
+
+
+def test_only_batch_1_decides_a_latency_rejection(fake_bound):
+    # TTFT 0.05 s at batch 1, 0.055 s at 2: a 0.052 s target passes at 1 only -> 1 / 0.1 = 10 requests/s
+    b = run_bound([("ttft", 0.052)])
+    assert "failed" not in b and b["requests_per_s_ub"] == pytest.approx(10.0)
+    # TTFT met at batch 1 (missed at 2), TPOT missed: TPOT is the reason, and the only one named
+    b = run_bound([("ttft", 0.0525), ("tpot", 0.004)])
+    assert b["failed"] == "tpot" and b["reason"].startswith("latency at batch 1 (roofline lower bound): TPOT >= 0.005 s "
+                                                            "> 0.004 s; more")
+    # a target met exactly at batch 1 (0.5 x 0.1 = 0.05 s) is met
+    b = run_bound([("ttft", 0.05), ("tpot", 0.004)])
+    assert b["failed"] == "tpot" and "TTFT" not in b["reason"]
 
 
 def test_the_bound_rejects_a_batch_of_one_that_misses_naming_the_first_target(fake_bound):

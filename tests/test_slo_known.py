@@ -121,6 +121,8 @@ def test_a_candidate_row_becomes_the_deployment_asked_for():
     d = c.deployment({"weights": "fp8", "kv_dtype": "fp8", "tp": 4, "pp": 2})
     assert (d.weights, d.kv_dtype, d.engine, d.tp, d.pp, d.max_num_seqs, d.server, d.server_version) == (
         "fp8", "fp8", "paged", 4, 2, 64, "sglang", "0.5.0")
+    assert slo.Candidates(engine="transformers").deployment(
+        {"weights": "bf16", "kv_dtype": "bf16", "tp": 1, "pp": 1}).engine == "transformers"
 
 
 def test_the_engine_version_searched_is_the_newest_unless_named():
@@ -141,7 +143,7 @@ def test_a_point_becomes_a_row():
     assert r == {"gpu": "H100-SXM", "tp": 2, "pp": 4, "weights": "fp8", "kv_dtype": "bf16", "engine": "paged",
                  "server": "sglang", "server_version": "0.5.1", "gpus_per_replica": 8, "price_usd_per_gpu_hour": 2.95,
                  "evaluated_by": "bound", "status": "screened", "note": "PP: why"}
-    hf = slo._row(slo_space.Point("L4", 1, 1, "bf16", "bf16"), slo.Candidates(engine="transformers"), "")
+    hf = slo._row(slo_space.Point("L4", 1, 1, "bf16", "bf16"), slo.Candidates(engine="transformers"), "0.33.0")
     assert (hf["engine"], hf["server"], hf["server_version"], hf["price_usd_per_gpu_hour"]) == ("transformers", "", "",
                                                                                               0.8048)
     bad = slo._row(slo_space.Point("L4", 3, 1, "bf16", "bf16", error="tp: 32 heads do not split over 3"),
@@ -200,6 +202,12 @@ def test_tier1_passes_the_bound_what_the_search_asks_and_records_it(bound):
     tier1(row_of(gpu="L4", cand=slo.Candidates(engine="transformers")), cand=slo.Candidates(engine="transformers"),
           effs=effs)
     assert bound.effs[-1] == ("L4", "transformers") and set(effs) == {"H100-SXM", "L4"}
+
+
+def test_tier1_takes_the_bounds_gpu_count(bound):
+    bound.out[("H100-SXM", 2)] = {"gpus_per_replica": 3, "requests_per_s_ub": 4.0, "replicas_lb": 3,
+                                  "usd_per_hour_lb": 9.0}
+    assert tier1(row_of(tp=2))["gpus_per_replica"] == 3
 
 
 def test_tier1_rejects_what_the_bound_rejects(bound):
@@ -267,8 +275,9 @@ def test_plan_capacity_rows_attrs_and_verdict(searched):
     (s,) = FakeSearch.made
     assert [(r["gpu"], r["tp"]) for r in s.alive] == [("H100-SXM", 1)]  # TP 3 splits no heads; L4 misses TTFT
     assert s.args == (SPEC, WL, TG, cand)
-    # the bound saw the two TP 1 candidates only (TP 3 is an input error before it)
+    # the bound saw the two TP 1 candidates only (TP 3 is an input error before it), for this model
     assert sorted((c["gpu"], c["dep"].tp) for c in searched.calls) == [("H100-SXM", 1), ("L4", 1)]
+    assert all(c["spec"] is SPEC for c in searched.calls)
     best = df.iloc[0]
     assert (best["gpu"], best["status"], best["server_version"]) == ("H100-SXM", "meets",
                                                                     json.loads((ENGINES / "vllm.json").read_text())["newest"])
@@ -283,6 +292,16 @@ def test_plan_capacity_rows_attrs_and_verdict(searched):
     assert unknown["failed"] == "input" and "unknown GPU 'NoSuchGPU'" in unknown["reason"]
     assert "_plan" not in df and df["tp"].dtype == "Int64"
     assert df.attrs["workload"]["request_rate_per_s"] == 12 and df.attrs["targets"]["ttft_s"] == 1.0
+
+
+def test_plan_capacity_says_when_no_candidate_sustains_the_rate(searched):
+    # the default bound: 3 replicas of 1 GPU at most 4 requests/s each; 2 GPUs allowed sustain 2 x 4 = 8
+    cand = slo.Candidates(gpus=("H100-SXM",), tps=(1,), weights=("bf16",), kv_dtypes=("bf16",), max_gpus=2)
+    df = slo.plan_capacity(SPEC, WL, TG, cand)
+    assert FakeSearch.made[0].alive == [] and df["failed"].tolist() == ["size"]
+    assert df.attrs["verdict"] == ("no candidate sustains 12 requests/s within 2 GPUs and the targets; the most any "
+                                   "sustains is 8 requests/s (at most, by the roofline bound: H100-SXM TP 1, bf16 "
+                                   "weights, bf16 KV); per candidate in sustainable_rate_per_s")
 
 
 def test_plan_capacity_refuses_what_it_cannot_search(searched, monkeypatch):
@@ -317,6 +336,7 @@ def test_the_table_ranks_confirmed_then_mean_value_then_rejected_and_within_each
     nan = math.nan
     rows = [  # name, status, $/h, requests/s per replica, sustainable rate, lower bound
         ("m1", "meets", 10, 1, nan, nan), ("m2", "meets", 8, 1, nan, nan), ("mv", "meets (mean-value)", 5, 1, nan, nan),
+        ("r0", "rejected", 4, 1, nan, nan),
         ("r1", "rejected", 20, 3, nan, nan), ("r2", "rejected", 20, 4, nan, nan), ("r3", "rejected", nan, nan, 7, nan),
         ("r4", "rejected", nan, nan, 9, nan), ("r5", "rejected", nan, nan, nan, 2), ("r6", "rejected", nan, nan, nan, 1),
         ("r7", "rejected", nan, nan, nan, nan), ("odd", "screened", 1, 9, nan, nan)]
@@ -324,9 +344,9 @@ def test_the_table_ranks_confirmed_then_mean_value_then_rejected_and_within_each
              "usd_per_hour_lower_bound": lb, "tp": 1, "_plan": object()} for n, s, u, q, r, lb in rows]
     wl, tg = slo.Workload(3, 10, 10), slo.Targets(tpot_s=0.1)
     df = slo._frame(recs, wl, tg)
-    assert df["gpu"].tolist() == ["m2", "m1", "mv", "r2", "r1", "r4", "r3", "r6", "r5", "r7", "odd"]
-    assert "_plan" not in df and not [c for c in df if c.startswith("_")]
-    assert df.index.tolist() == list(range(11))
+    assert df["gpu"].tolist() == ["m2", "m1", "mv", "r0", "r2", "r1", "r4", "r3", "r6", "r5", "r7", "odd"]
+    assert "_plan" not in df and not [c for c in df if c.startswith("_")] and "index" not in df
+    assert df.index.tolist() == list(range(12))
     assert df.attrs["workload"] == {"request_rate_per_s": 3, "prompt_tokens": 10, "output_tokens": 10,
                                     "distribution": "fixed", "batch": None, "max_tokens": None}
     assert df.attrs["targets"] == {"ttft_s": None, "tpot_s": 0.1, "e2e_s": None, "percentile": 90}

@@ -121,6 +121,7 @@ def test_replicas_are_the_rate_over_the_best_batchs_throughput_rounded_up(plans,
                             "mean_e2e_s": row["mean_e2e_s"], "latency_headroom": row["latency_headroom"]}
     assert (row["gpus_total"], row["usd_per_hour"]) == (5, 15.0)
     assert row["kv_capacity_bytes"] == 7e9 and isinstance(row["_plan"], FakePlan)
+    assert linear[0][0] is row["_plan"]  # the metrics are the built plan's
     assert (row["provenance"], row["server_version"]) == ("datasheet", "9.9.9")  # the version the plan resolved
     # the cost of the mean-value plan: $15/h over 12 x 100 x 3600 output tokens an hour
     assert row["cost_usd_per_1m_output_tokens"] == pytest.approx(15 / (12 * 100 * 3600) * 1e6, rel=1e-12)
@@ -161,6 +162,27 @@ def test_every_target_binds_and_the_headroom_is_the_tightest(plans, linear):
     assert screen(wl, slo.Targets(e2e_s=2.5))["batch"] == 2
     # a target met exactly: TTFT 0.5 s at batch 5 against 0.5 s passes
     assert screen(wl, slo.Targets(ttft_s=0.5))["batch"] == 5
+    # only batch 1 meets TTFT <= 0.15 s: 0.5 requests/s a replica, 24 replicas
+    one = screen(wl, slo.Targets(ttft_s=0.15))
+    assert (one["status"], one["batch"], one["replicas"]) == ("screened", 1, 24)
+
+
+def test_only_batch_1_decides_a_latency_rejection(plans, linear):
+    wl = slo.Workload(1, 1000, 100)
+    # TTFT 0.1 s meets 0.15 at batch 1 (0.2 misses at 2); TPOT 0.01 misses 0.005: TPOT is the reason, named alone
+    row = screen(wl, slo.Targets(ttft_s=0.15, tpot_s=0.005))
+    assert row["failed"] == "tpot" and row["reason"].startswith("latency at batch 1 (mean): TPOT 0.01 s > 0.005 s; more")
+    # TTFT 0.1 s misses 0.05; TPOT 0.01 s meets 0.015 at batch 1 (0.02 misses at 2): only TTFT is named
+    row = screen(wl, slo.Targets(ttft_s=0.05, tpot_s=0.015))
+    assert row["reason"] == ("latency at batch 1 (mean): TTFT 0.1 s > 0.05 s; more replicas cannot help (a faster GPU, "
+                             "more TP or a smaller format can)")
+    # met exactly (TTFT 1 / 10 = 0.1 s against 0.1 s) is met
+    row = screen(wl, slo.Targets(ttft_s=0.1, tpot_s=0.005))
+    assert row["failed"] == "tpot" and "TTFT" not in row["reason"]
+    # memory for one request only: batch 1, screened
+    plans.memory["H100-SXM"] = FakeMemory(1)
+    row = screen(wl, slo.Targets(ttft_s=1.0))
+    assert (row["status"], row["batch"], row["max_batch_memory"]) == ("screened", 1, 1)
 
 
 def test_a_batch_of_one_that_misses_is_rejected_naming_the_first_target_missed(plans, linear):
@@ -303,6 +325,7 @@ TG = slo.Targets(ttft_s=1.0, tpot_s=0.02)
 def test_a_simulation_at_the_rate_per_replica_that_meets_the_targets(queue):
     # 12 requests/s on 3 replicas: 4 each; p90 TTFT 0.2 x 4 = 0.8 s <= 1 s, TPOT 0.01 <= 0.02
     row, drawn = built(), (np.array([1, 2]), np.array([3, 4]))
+    del row["failed"]  # a first simulation: nothing to clear
     assert slo_search.simulate_row(row, WL12, TG, cands(seed=7), drawn) is True
     (c,) = queue.calls
     assert (c["rate"], c["kv"], c["seqs"], c["seed"], c["max_tokens"], c["timing"]) == (4.0, 7e9, 5, 7, 80,
@@ -314,7 +337,12 @@ def test_a_simulation_at_the_rate_per_replica_that_meets_the_targets(queue):
     assert (row["sim_mean_running"], row["sim_preemptions"], row["sim_stable"], row["sim_replicas"]) == (3.0, 2, True, 3)
     assert row["latency_headroom"] == pytest.approx(min(1 - 0.8 / 1.0, 1 - 0.01 / 0.02))  # 0.2
     assert (row["status"], row["reason"], row["evaluated_by"]) == ("meets", "", "simulation")
-    assert "failed" not in row  # a miss of an earlier replica count is cleared
+    assert "failed" not in row
+    row = built()
+    assert slo_search.simulate_row(row, WL12, TG, cands(), drawn) and "failed" not in row  # an earlier miss is cleared
+    # the headroom is the tightest target's, each relative to its target: TTFT 0.8 s of 2 s, TPOT 0.01 of 0.0125
+    slo_search.simulate_row(row, WL12, slo.Targets(ttft_s=2.0, tpot_s=0.0125), cands(), drawn)
+    assert row["latency_headroom"] == pytest.approx(min(1 - 0.8 / 2.0, 1 - 0.01 / 0.0125))  # 0.2
 
 
 def test_the_percentile_asked_and_the_replicas_added(queue):
@@ -427,14 +455,14 @@ def test_one_more_replica_costs_more_and_a_cheaper_plan_is_confirmed_first(monke
     # build A ($3 <= next bound $4: simulate A, miss, back at $6) -> build B ($5) -> simulate B (5 <= 5.5): meets
     # -> $6 > next bound $5.50 and $5.50 >= the $5 confirmed: stop
     sc = Script(monkeypatch, {"A": (1, 1.0), "B": (1, 1.0), "C": (1, 1.0)}, {"A": 2, "B": 1, "C": 1})
-    rows = alive(("C", 5.5, 1, 6.0), ("A", 2.0, 1, 3.0), ("B", 4.0, 1, 5.0))
+    rows = alive(("C", 5.5, 1, 6.0), ("A", 2.0, 2, 1.5), ("B", 4.0, 1, 5.0))  # A: 2 GPUs at $1.50
     s = search(rows)
     assert sc.log == [("build", "A"), ("sim", "A", 1), ("build", "B"), ("sim", "B", 1)]
     assert (s.built, s.simulations, s.confirmed, len(s.simulated)) == (2, 2, [5.0], 2)
     r = by_gpu(rows)
     assert r["B"]["status"] == "meets"
     a = r["A"]
-    assert (a["status"], a["failed"], a["replicas"], a["gpus_total"], a["usd_per_hour"]) == ("rejected", "ttft", 1, 1, 3.0)
+    assert (a["status"], a["failed"], a["replicas"], a["gpus_total"], a["usd_per_hour"]) == ("rejected", "ttft", 1, 2, 3.0)
     assert a["reason"] == ("miss at 1; not simulated with 2: $6.00/h is no less than the $5.00/h of the 1 plan(s) "
                            "confirmed")
     assert "_next_replicas" not in a
@@ -535,6 +563,8 @@ def test_ties_between_a_built_cost_and_the_next_bound_and_the_bar(monkeypatch):
     search(rows)
     assert sc.log == [("build", "A"), ("sim", "A", 1)]  # then B's $3 bound is not below the $3 confirmed
     assert by_gpu(rows)["B"]["failed"] == "cost"
+    assert by_gpu(rows)["B"]["reason"] == ("not built: its roofline bound, $3.00/h is no less than the $3.00/h of the 1 "
+                                           "plan(s) confirmed")
     # simulate_top 2: the bar stays open until two are confirmed; a built plan costing exactly the bar is not simulated
     sc = Script(monkeypatch, {"A": (1, 1.0), "B": (1, 1.0), "C": (1, 1.0)}, {"A": 1, "B": 1, "C": 1})
     rows = alive(("A", 1.0, 1, 3.0), ("B", 2.0, 1, 4.0), ("C", 2.5, 1, 4.0))
@@ -578,6 +608,7 @@ def test_screen_then_simulate_then_one_more_replica(plans, linear, queue):
     s = slo_search.Search(SPEC, rows, slo.Workload(12, 1000, 100), slo.Targets(ttft_s=0.55), cands())
     s.run()
     r = rows[0]
+    assert [c[:2] for c in plans.calls] == [(SPEC, "H100-SXM")]
     assert [c["rate"] for c in queue.calls] == pytest.approx([2.4, 2.0, 12 / 7])
     assert (r["status"], r["replicas"], r["usd_per_hour"], r["gpus_total"]) == ("meets", 7, 21.0, 7)
     assert r["reason"] == "needed 2 more replica(s) than the mean-value estimate"

@@ -74,6 +74,7 @@ def test_pipeline_stages_only_where_one_node_cannot_hold_the_weights(weights, w,
     weights.W = w
     assert slo_space.pps_for(SPEC, GPU100, "fp8", 2) == want
     assert weights.calls[0] == ("Llama-3.1-8B", "fp8", 2, 1)
+    assert {c[:3] for c in weights.calls} == {("Llama-3.1-8B", "fp8", 2)}  # every stage count asked of this format
 
 
 def test_pipeline_stages_stop_at_the_models_layers(weights):
@@ -97,6 +98,8 @@ def test_a_checked_point_carries_the_input_error_or_its_note():
     assert slo_space._checked(SPEC, "L4", 1, 33, "bf16", "bf16").error == ("pp: 33 pipeline stages for 32 layers (use at "
                                                                           "most one stage per layer)")
     assert slo_space._checked(SPEC, "L4", 1, 1, "nope", "bf16").error.startswith("weights: unknown weight format 'nope'")
+    assert slo_space._checked(SPEC, "L4", 1, 1, "bf16", "int3").error.startswith("kv_dtype: unknown KV dtype 'int3'")
+    assert slo_space._checked(SPEC, "L4", 2, 1, "fp8", "fp8") == slo_space.Point("L4", 2, 1, "fp8", "fp8")  # no note
     assert slo_space._known("fp8-block") and not slo_space._known("nope")
 
 
@@ -104,13 +107,14 @@ def test_the_default_space_per_gpu(monkeypatch):
     stages = []
 
     def pps_for(spec, g, fmt, tp):
+        assert spec is SPEC
         stages.append((g.id, fmt, tp))
         return (2, 4) if (g.id, fmt) == ("L4", "bf16") else (1,)
 
     monkeypatch.setattr(slo_space, "pps_for", pps_for)
-    pts, whole = slo_space.points(SPEC, ("L4", "A100-SXM-80GB", "A40", "NoSuchGPU"), (), (), (), ())
-    assert whole[0] == ("A40", "A40 has no price in its profile: it cannot be ranked by cost")
-    assert whole[1][0] == "NoSuchGPU" and "unknown GPU 'NoSuchGPU'" in whole[1][1] and len(whole) == 2
+    pts, whole = slo_space.points(SPEC, ("L4", "NoSuchGPU", "A40", "A100-SXM-80GB"), (), (), (), ())
+    assert whole[1] == ("A40", "A40 has no price in its profile: it cannot be ranked by cost")
+    assert whole[0][0] == "NoSuchGPU" and "unknown GPU 'NoSuchGPU'" in whole[0][1] and len(whole) == 2
     # PP is asked for at the largest TP only (8 for 32 heads), once per GPU and format
     assert stages == [("L4", "bf16", 8), ("L4", "fp8", 8), ("L4", "fp8-block", 8), ("A100-SXM-80GB", "bf16", 8)]
     l4 = [(p.tp, p.pp, p.weights, p.kv_dtype) for p in pts if p.gpu == "L4"]
