@@ -79,7 +79,7 @@ PAGED_MAX_NUM_BATCHED_TOKENS = 8192
 
 def kv_dtype(name: str) -> KvDtype:
     key = str(name).lower().replace("bfloat16", "bf16").replace("float", "fp")
-    aliases = {"auto": "bf16", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "half": "fp16", "fp16": "fp16"}
+    aliases = {"auto": "bf16", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "half": "fp16"}
     key = aliases.get(key, key)
     if key not in KV_DTYPES:
         raise PlannerInputError("kv_dtype", f"unknown KV dtype {name!r}", f"choose one of {', '.join(KV_DTYPES)}")
@@ -118,20 +118,22 @@ def _kind_of(group: KvGroup):
 
 
 _RULES = {SLIDING: SlidingWindow, CHUNKED: ChunkedLocal}
+# The shape (heads, KV heads, head_dim, v_head_dim) of the probe layer ``tokens_held`` builds: its rounding
+# rule reads only the window, so any shape serves.
+_PROBE_SHAPE = (1, 1, 1, 1)
 
 
 def tokens_held(group: KvGroup, context, engine: str, block_size: int = PAGED_BLOCK_SIZE,
                 max_num_batched_tokens: int = PAGED_MAX_NUM_BATCHED_TOKENS):
     """Tokens one sequence of ``context`` tokens holds in one layer of ``group`` (vectorised): the rounding rule
     of the group's layer kind (planner/layerkinds.py, with worked examples)."""
-    ctx = np.asarray(context, dtype=np.float64)
     if group.bytes_per_token == 0:
-        return np.zeros_like(ctx)
+        return np.zeros(np.shape(context))
     cls = _kind_of(group)
     if group.window and cls is FullAttention:  # a windowed group of another kind rounds like a sliding one
         cls = SlidingWindow
-    probe = cls(1, 1, 1, 1, group.window) if group.window else FullAttention(1, 1, 1, 1)
-    return probe.tokens_held(ctx, engine, block_size, max_num_batched_tokens)
+    probe = cls(*_PROBE_SHAPE, group.window) if group.window else FullAttention(*_PROBE_SHAPE)
+    return probe.tokens_held(context, engine, block_size, max_num_batched_tokens)
 
 
 def attention_groups(spec: ModelSpec, tp: int, frac: float = 1.0) -> tuple[tuple[str, int, int, float], ...]:
@@ -154,12 +156,11 @@ def layer_specs_all(spec: ModelSpec) -> tuple:
 def kv_cache_bytes(groups: tuple[KvGroup, ...], batch, context, engine: str = "paged",
                    block_size: int = PAGED_BLOCK_SIZE, max_num_batched_tokens: int = PAGED_MAX_NUM_BATCHED_TOKENS):
     """Bytes of cache for ``batch`` sequences of ``context`` tokens each, on one rank (vectorised)."""
-    batch = np.asarray(batch, dtype=np.float64)
     total = 0.0
     for g in groups:
         held = tokens_held(g, context, engine, block_size, max_num_batched_tokens)
         total = total + g.layers * (held * g.bytes_per_token + g.bytes_per_seq)
-    return batch * total
+    return np.multiply(batch, total)
 
 
 def kv_bytes_per_token(groups: tuple[KvGroup, ...]) -> float:

@@ -88,7 +88,7 @@ def pps_for(spec: ModelSpec, gpu: GpuSpec, fmt: str, tp: int) -> tuple[int, ...]
 def _checked(spec: ModelSpec, gpu: str, tp: int, pp: int, fmt: str, kvd: str, note: str = "") -> Point:
     try:
         profiles.formats().get(fmt)
-        check_parallelism(spec, Deployment(weights=fmt, kv_dtype=kvd, tp=tp, pp=pp))
+        check_parallelism(spec, Deployment(kv_dtype=kvd, tp=tp, pp=pp))  # the Deployment checks the KV dtype
     except PlannerInputError as e:
         return Point(gpu, tp, pp, fmt, kvd, error=str(e))
     return Point(gpu, tp, pp, fmt, kvd, note=note)
@@ -100,7 +100,7 @@ def points(spec: ModelSpec, gpus: tuple[str, ...], tps: tuple[int, ...], pps: tu
     out: list[Point] = []
     whole: list[tuple[str, str]] = []
     tp_list = tps or tps_for(spec)
-    node_tp = max(tps_for(spec) or (1,))  # PP only beyond the largest single-node TP
+    node_tp = max(tps_for(spec))  # PP only beyond the largest single-node TP (TP 1 always splits the heads)
     for name in gpus or tuple(profiles.gpus()):
         try:
             g = profiles.gpu(name)

@@ -2,7 +2,8 @@
 
 For each module this copies the working tree (tracked and untracked, not ignored files) into
 ``.mutation/<module>/`` and runs mutmut there with a ``[tool.mutmut]`` section that mutates only
-that module and selects only the tests that exercise it (``TESTS`` below). mutmut records which
+that module (or the files a target spans, ``FILES``: slo is slo.py, slo_search.py, slo_bound.py and
+slo_space.py, one row each in the table) and selects only the tests that exercise it (``TESTS`` below). mutmut records which
 selected tests call each mutated function and runs only those per mutant; its results stay in
 ``.mutation/<module>/mutants/`` (ignored by git), so a second run reuses them.
 
@@ -41,11 +42,16 @@ TESTS: dict[str, list[str]] = {
                "tests/test_serving_known.py", "tests/test_bad_input.py"],
     "kv": ["tests/test_kv_known.py", "tests/test_memory_known.py", "tests/test_timing_known.py",
            "tests/test_layerkinds.py", "tests/test_whatif.py", "tests/test_memory.py"],
-    "slo": ["tests/test_slo_search.py", "tests/test_sweep_slo.py"],
+    # the SLO search's own fast tests (stubbed plans and simulations); test_slo_search.py and
+    # test_sweep_slo.py run real ones, ~30 s, too slow to run per mutant
+    "slo": ["tests/test_slo_known.py", "tests/test_slo_search_known.py", "tests/test_slo_bound_known.py",
+            "tests/test_slo_space_known.py"],
     "formats": ["tests/test_formats_known.py", "tests/test_formats_published.py", "tests/test_memory.py",
                 "tests/test_memory_known.py", "tests/test_quant_formats.py", "tests/test_one_rule.py"],
 }
 TARGETS = ["timing", "serving", "memory", "kv", "slo", "formats"]
+# A target that spans several files of planner/: one mutmut run mutates them all, the table has a row each.
+FILES = {"slo": ["slo", "slo_search", "slo_bound", "slo_space"]}
 # Modules whose tests compute something of theirs at import time (tests/synthetic.py builds its
 # FormatTable, test_formats_published.py loads the bundled one): their mutants' runs import the test
 # modules afresh. For the others the fork server collects the tests once, which saves a second or
@@ -81,7 +87,7 @@ def configure(dest: Path, module: str) -> None:
     text += f"""
 [tool.mutmut]
 source_paths = ["planner"]
-only_mutate = ["planner/{module}.py"]
+only_mutate = {json.dumps([f"planner/{m}.py" for m in FILES.get(module, [module])])}
 also_copy = ["profiles", "profiler", "tests"]
 pytest_add_cli_args_test_selection = {json.dumps(tests)}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "--hypothesis-profile=mutation"]
@@ -113,11 +119,17 @@ def results(dest: Path) -> dict[str, str]:
     return out
 
 
-def summary(module: str) -> dict:
+def summary(module: str) -> list[dict]:
+    """One row per file of ``module`` (``FILES``), from the last run's results."""
     dest = WORK / module
     if not (dest / "mutants").exists():
-        return {}
+        return []
     res = results(dest)
+    return [_row(m, {k: v for k, v in res.items() if k.rsplit(".", 1)[0] == f"planner.{m}"})
+            for m in FILES.get(module, [module])]
+
+
+def _row(module: str, res: dict[str, str]) -> dict:
     count = {s: sum(1 for v in res.values() if v == s) for s in set(res.values())}
     killed = count.get("killed", 0) + count.get("timeout", 0) + count.get("segfault", 0)
     total = len(res)
@@ -134,7 +146,7 @@ def run(module: str, jobs: int, fresh: bool = False, rerun: bool = False) -> Non
     dest = WORK / module
     if fresh and (dest / "mutants").exists():
         shutil.rmtree(dest / "mutants")
-    names = summary(module).get("survivors", []) if rerun else []
+    names = [k for row in summary(module) for k in row["survivors"]] if rerun else []
     dest.mkdir(parents=True, exist_ok=True)
     sync(dest)
     configure(dest, module)
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         for m in mods:
             run(m, args.jobs, fresh=args.fresh, rerun=args.rerun_survivors)
-    rows = [s for s in (summary(m) for m in mods) if s]
+    rows = [r for m in mods for r in summary(m)]
     print(f"{'module':10} {'total':>6} {'killed':>7} {'timeout':>8} {'survived':>9} {'no tests':>9} {'score':>7}")
     for s in rows:
         print(f"{s['module']:10} {s['total']:6} {s['killed']:7} {s['timeout']:8} {s['survived']:9} {s['no_tests']:9} "

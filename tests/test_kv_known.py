@@ -259,3 +259,29 @@ def test_defaults_of_the_group_helpers():
     assert [(k, n, w) for k, n, w, _ in kv.attention_groups(spec, 1)] == [("full", 32, 0)]
     groups = kv.layer_groups(spec)
     assert float(kv.kv_cache_bytes(groups, 1, 100)) == 112 * 131_072 == 14_680_064
+
+
+def test_a_group_without_tokens_and_plain_lists():
+    # a group that caches no tokens (a linear-attention state) holds 0 tokens at every context, as floats
+    lin = kv.KvGroup("linear", 3, 0, 0.0, 1000.0)
+    held = kv.tokens_held(lin, [1, 100], "paged")
+    assert held.tolist() == [0.0, 0.0] and held.dtype == np.float64
+    # its bytes are the state alone: 3 layers x 1,000 B per sequence, times the batch
+    assert kv.kv_cache_bytes((lin,), [1, 2], [5, 9000]).tolist() == [3000.0, 6000.0]
+    # batch and context as plain lists, element by element: Llama-3.1-8B in transformers, 131,072 B a token
+    groups = kv.layer_groups(ModelSpec.from_hf_config(LLAMA31_8B, "llama"), "bf16", "transformers")
+    assert kv.kv_cache_bytes(groups, [1, 2], [10, 20], "transformers").tolist() == [10 * 131_072, 2 * 20 * 131_072]
+    assert kv.kv_cache_bytes((), [1, 2], 10).tolist() == [0.0, 0.0]  # nothing cached at all
+
+
+def test_the_sparse_mla_indexer_key_follows_the_engine_and_dtype():
+    # DeepSeek-V3.2, 61 layers: latent 512 + rope 64 = 576 elements a token, plus the indexer's 128-element key:
+    # vLLM stores that key in fp8 with one 4 B scale per 128 (132 B) whatever the KV dtype; transformers keeps it
+    # in the KV dtype: bf16 576 x 2 + 132 = 1,284 (vLLM), 576 x 2 + 128 x 2 = 1,408 (transformers);
+    # fp8 in transformers: 576 + 128 = 704
+    from planner import profiles
+    spec = profiles.load_model("DeepSeek-V3.2")
+    got = {(d, e): [(g.kind, g.layers, g.bytes_per_token) for g in kv.layer_groups(spec, d, e)]
+           for d, e in (("bf16", "paged"), ("bf16", "transformers"), ("fp8", "transformers"))}
+    assert got == {("bf16", "paged"): [("sparse_mla", 61, 1284.0)], ("bf16", "transformers"): [("sparse_mla", 61, 1408.0)],
+                   ("fp8", "transformers"): [("sparse_mla", 61, 704.0)]}
