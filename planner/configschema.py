@@ -18,16 +18,12 @@ the spec says so.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from .configread import ConfigReader
 from .errors import PlannerInputError
-
-PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
 # Names remote-code configs (not in transformers) and older files use for the canonical fields.
 # The class's attribute_map and the family's own aliases are tried first.
@@ -60,14 +56,18 @@ INHERITED = ("quantization_config", "torch_dtype", "dtype")   # the outer config
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    """profiles/config_schema.json: generated from transformers' configuration classes."""
-    return json.loads((PROFILES / "config_schema.json").read_text())
+    """profiles/config_schema.json: generated from transformers' configuration classes (read by
+    planner/profiles.py, the one module that reads files; imported here when first needed, since
+    profiles imports the spec that imports this module)."""
+    from . import profiles
+    return profiles.read_json(profiles.ROOT / "config_schema.json", "config_schema.json")
 
 
 @lru_cache(maxsize=1)
 def families() -> dict:
     """profiles/model_families.json: aliases, layer rules and architecture traits per model_type."""
-    return json.loads((PROFILES / "model_families.json").read_text())["model_types"]
+    from . import profiles
+    return profiles.read_json(profiles.ROOT / "model_families.json", "model_families.json")["model_types"]
 
 
 def class_entry(model_type: str) -> dict | None:

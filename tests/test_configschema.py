@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from planner import configschema, layerrules
+from planner import configschema, layerrules, profiles
 from planner.configschema import Section, open_config
 from planner.errors import PlannerInputError
 from planner.spec import ModelSpec
@@ -86,5 +86,5 @@ def test_reading_a_config_imports_no_transformers():
 
 
 def test_the_families_file_names_a_source_for_every_entry():
-    fam = json.loads((configschema.PROFILES / "model_families.json").read_text())["model_types"]
+    fam = json.loads((profiles.ROOT / "model_families.json").read_text())["model_types"]
     assert all(e.get("source") or e.get("like") for e in fam.values())

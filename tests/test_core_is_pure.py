@@ -37,3 +37,15 @@ def test_verify_without_the_profiler_says_how():
         if hook is not None:
             cli.HOOKS["verify"] = hook
     assert rc == 2 and "--verify" in err.getvalue() and "python -m planner" in err.getvalue()
+
+
+def test_only_planner_profiles_locates_the_bundled_data():
+    # one module reads the bundled files (issue 12): every other planner module reaches profiles/ through
+    # it, so KV_PLANNER_PROFILES moves all of them at once. A module that builds the path itself
+    # ('... / "profiles"') would read the repository's copy whatever the variable says.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "planner"
+    builds = [p.name for p in root.glob("*.py") if re.search(r"""/\s*["']profiles["']""", p.read_text())]
+    assert builds == ["profiles.py"]
