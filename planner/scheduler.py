@@ -18,7 +18,7 @@ from .engines import EngineTable
 from .errors import PlannerInputError
 
 POLICIES = ("mixed", "prefill_first")
-RESERVATIONS = ("incremental", "whole_request")
+RESERVATIONS = ("incremental", "whole_request", "new_token_ratio")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class SchedulerProfile:
     token_budget: int                # tokens per forward pass (vLLM max_num_batched_tokens, SGLang chunked_prefill_size)
     max_num_seqs: int                # running requests at most
     policy: str = "mixed"            # mixed: decodes first, then prefill chunks, in one pass; prefill_first: SGLang
-    reservation: str = "incremental"  # KV admission: grow as tokens come, or the whole prompt + output up front
+    reservation: str = "incremental"  # KV admission: grow as tokens come, the whole prompt + output up front
+                                      # (TensorRT-LLM), or SGLang's new_token_ratio estimate (planner/simulate.py)
     graph_sizes: tuple[int, ...] = ()  # decode-only steps are padded up to the next of these (CUDA graphs)
     step_overhead_s: float = 0.0     # per forward pass: scheduling, sampling, graph launch (fitted)
     request_overhead_s: float = 0.0  # per request: HTTP, tokenization, detokenization, added to TTFT (fitted)

@@ -34,6 +34,18 @@ from .scheduler import SchedulerProfile
 from .timing import TimingModel
 
 DISTRIBUTIONS = ("fixed", "uniform", "exponential")
+# SGLang's admission (reservation "new_token_ratio", profiles/engines/sglang.json): a running request holds
+# back min(remaining output, CLIP_MAX_NEW) x new_token_ratio tokens of the pool; the ratio starts at
+# 0.7, falls by (0.7 - 0.7 x 0.14) / 600 per decode step to 0.098, and after a retraction is re-estimated
+# as (tokens decoded + 20 per request) / max_new_tokens of the requests left (SGLang v0.4.9
+# python/sglang/global_config.py default_init_new_token_ratio 0.7, default_min_new_token_ratio_factor
+# 0.14, default_new_token_ratio_decay_steps 600, retract_decode_steps 20; srt/managers/schedule_policy.py
+# CLIP_MAX_NEW_TOKENS_ESTIMATION 4096; srt/managers/schedule_batch.py retract_decode)
+RATIO_INIT = 0.7
+RATIO_MIN = RATIO_INIT * 0.14
+RATIO_DECAY = (RATIO_INIT - RATIO_MIN) / 600
+RETRACT_DECODE_STEPS = 20
+CLIP_MAX_NEW = 4096
 
 
 def draw_lengths(mean: int, distribution: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -143,6 +155,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         budget_tokens = 1 << 30  # no chunking: a prompt is prefilled in one pass
     prefill_first = profile is not None and profile.policy == "prefill_first"
     whole = profile is not None and profile.reservation == "whole_request"
+    by_ratio = profile is not None and profile.reservation == "new_token_ratio"
+    ratio = RATIO_INIT  # SGLang's new_token_ratio (see RATIO_INIT)
     step_extra = 0.0  # the engine's fixed costs are in the timing model (api.build_plan folds them in)
     pad = profile.padded if profile is not None else (lambda b: b)
     max_queue = max_queue or 20 * max_num_seqs
@@ -175,12 +189,16 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         t += dt
 
     def preempt_newest() -> None:
-        nonlocal preemptions
+        nonlocal preemptions, ratio
         victim = running.pop()
         prefilled[victim] = 0
         need[victim] = prompts[victim] + done_tokens[victim]
         queue.insert(0, victim)
         preemptions += 1
+        if by_ratio and running:  # SGLang's retract_decode: the estimate from what the rest decoded so far
+            rest = np.asarray(running, dtype=np.int64)
+            ratio = min(1.0, float(np.sum(done_tokens[rest]) + RETRACT_DECODE_STEPS * rest.size)
+                        / max(float(np.sum(outputs[rest])), 1.0))
 
     while nxt < n or queue or running:
         while nxt < n and arrivals[nxt] <= t:
@@ -210,12 +228,21 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
                 chunks.append((r, c))
                 used += c * per_token
                 budget -= c
+        # SGLang's PrefillAdder: room = pool - cached - each running request's remaining output (at most
+        # CLIP_MAX_NEW tokens) x new_token_ratio; a new request must fit its prompt + remaining output whole
+        room = (kv_capacity_bytes - used - ratio * per_token * float(np.sum(np.minimum(
+            outputs[run] - done_tokens[run], CLIP_MAX_NEW)))) if by_ratio else 0.0
         while queue and budget > 0 and len(running) < max_num_seqs:
             r = queue[0]
             c = int(min(need[r], budget))
             first_chunk = kv_bytes(np.asarray([reserve[r] if whole else c]))
             if used + first_chunk > kv_capacity_bytes:
                 break
+            if by_ratio:  # the first request of an idle engine always goes in
+                out_left = min(int(outputs[r] - done_tokens[r]), CLIP_MAX_NEW)
+                if running and (need[r] - prefilled[r] + out_left) * per_token >= room:
+                    break
+                room -= (c + (out_left if c >= need[r] - prefilled[r] else 0)) * per_token
             queue.pop(0)
             running.append(r)
             chunks.append((r, c))
@@ -252,6 +279,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             dt = float(timing.step(b, dctx + (k - 1) / 2)["time_s"]) + step_extra
         advance(k * dt)
         steps += k
+        if by_ratio and decoding.size:  # every decode step lowers the estimate towards its floor
+            ratio = max(ratio - k * RATIO_DECAY, RATIO_MIN)
         prefilled[decoding] += k
         done_tokens[decoding] += k
         for r, c in chunks:

@@ -94,3 +94,28 @@ def test_closed_loop_keeps_the_concurrency_and_batches_prefills():
     assert r.mean_running + r.mean_queue == pytest.approx(c, rel=0.05)
     # with 64 in flight, new prompts wait for the step in progress and share steps: TTFT exceeds a lone prefill
     assert r.percentile("ttft", 50) > float(m["ttft_s"])
+
+
+def test_sglang_admission_holds_back_a_share_of_every_running_request_s_remaining_output():
+    # Llama-3.1-8B: 128 KiB of KV per token. A pool of 2,000 tokens, two clients of 100-token prompts and
+    # 1,000-token outputs, one step's budget 8,192 tokens.
+    # Incremental (vLLM): both prompts fit (200 tokens) and share the first pass: equal TTFTs.
+    # SGLang (new_token_ratio): the first is admitted (nothing runs); the second needs its prompt + its
+    # whole remaining output, 100 + 1,000 = 1,100 tokens, free after the first's charge of 100 + 1,000:
+    # 2,000 - 1,100 = 900 < 1,100, so it waits. Next pass the first holds 101 cached tokens and
+    # 0.7 x 999 = 699.3 reserved: 2,000 - 800.3 = 1,199.7 >= 1,100, so the second starts one pass later.
+    from planner.scheduler import SchedulerProfile
+    from planner.simulate import RATIO_DECAY, RATIO_INIT, RATIO_MIN
+
+    per_token = 2 * 32 * 8 * 128 * 2  # K and V, 32 layers, 8 KV heads, head_dim 128, bf16 = 131,072 B
+    cap = 2000 * per_token
+    args = (TM, 0, np.full(2, 100), np.full(2, 1000), cap)
+    vllm = SchedulerProfile("vllm", "0.11", 8192, 256)
+    sglang = SchedulerProfile("sglang", "0.5", 8192, 256, reservation="new_token_ratio")
+    a = simulate(*args, concurrency=2, profile=vllm, measure="all")
+    b = simulate(*args, concurrency=2, profile=sglang, measure="all")
+    assert a.ttft_s[0] == pytest.approx(a.ttft_s[1])
+    assert b.ttft_s[0] == pytest.approx(a.ttft_s[0], rel=0.2)
+    assert b.ttft_s[1] > b.ttft_s[0] * 1.05
+    # the ratio: 0.7, falling to 0.7 x 0.14 = 0.098 over 600 decode steps
+    assert (RATIO_INIT, RATIO_MIN, RATIO_DECAY) == pytest.approx((0.7, 0.098, (0.7 - 0.098) / 600))
