@@ -296,3 +296,16 @@ def test_no_korean_string_draws_strikethrough():
     # Streamlit's markdown strikes through text between two tildes: "131 ms~499 ms; 4.9 ms~14.6 ms" did;
     # ranges are written with an en dash
     assert not [k for k, v in i18n.KO.items() if "~" in v]
+
+
+def test_a_plan_that_does_not_fit_says_why_and_offers_its_remedies_in_korean():
+    # Llama-3.1-8B, 64 x (8,192 + 1,024) tokens on one H100: the core's reason and its remedy labels
+    # (planner/planning.py, planner/remedies.py) through i18n.label's templates
+    at = _app(lang="ko", model="Llama-3.1-8B", gpu="H100-SXM", batch=64, prompt=8192, output=1024)
+    assert not at.error
+    warning = at.warning[0].value
+    assert "GPU당" in warning and "이 길이에서 들어가는 최대 배치: 50" in warning and "needs" not in warning
+    assert at.button(key="remedy_batch").label == "배치 50"
+    assert at.button(key="remedy_context").label.startswith("프롬프트 ")
+    captions = " ".join(c.value for c in at.caption)
+    assert "fp8 KV 캐시 (bf16의 절반 바이트)" in captions and "(the largest that fits" not in captions

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import commands_panel, core, figures, fmt, page, state, tables
-from dashboard.i18n import t
+from dashboard.i18n import label, t
 from dashboard.state import Selection
 from planner.result import PlanResult
 
@@ -178,10 +178,10 @@ def status(r: PlanResult) -> None:
         st.warning(t("Does not fit at peak: {reason}. It fits at continuous batching's average occupancy (prompt + "
                      "half the output per sequence; up to batch {batch:,}), which is how the Capacity plan sizes "
                      "batches; this page checks the peak, every sequence at its full length.").format(
-                         reason=r.reason, batch=m.max_batch_avg_occupancy),
+                         reason=label(r.reason), batch=m.max_batch_avg_occupancy),
                    icon=":material/warning:")
     else:
-        st.warning(t("Does not fit: {reason}.").format(reason=r.reason), icon=":material/error:")
+        st.warning(t("Does not fit: {reason}.").format(reason=label(r.reason)), icon=":material/error:")
 
 
 def tiles(r: PlanResult, sel: Selection) -> None:
@@ -239,10 +239,11 @@ def remedies(r: PlanResult) -> None:
         used, cap = fmt.gib(rem.memory_total_bytes_per_gpu), fmt.gib(rem.capacity_bytes_per_gpu)
         verdict = (t("fits: {used} of {cap}") if rem.fits else t("still {used} of {cap}: not enough alone")).format(
             used=used, cap=cap)
-        col.button(rem.short, key=f"remedy_{rem.kind}", on_click=state.apply_params, args=(dict(rem.params),),
-                   type="primary" if rem.fits else "secondary", help=t("{label}; per GPU after this change: {verdict}").format(label=rem.label, verdict=verdict),
+        col.button(label(rem.short), key=f"remedy_{rem.kind}", on_click=state.apply_params, args=(dict(rem.params),),
+                   type="primary" if rem.fits else "secondary",
+                   help=t("{label}; per GPU after this change: {verdict}").format(label=label(rem.label), verdict=verdict),
                    icon=":material/check:" if rem.fits else None, use_container_width=True)
-        col.caption(f"{rem.label}: {verdict}")
+        col.caption(f"{label(rem.label)}: {verdict}")
 
 
 def save_button(sel: Selection) -> None:
