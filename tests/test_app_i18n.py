@@ -309,3 +309,4 @@ def test_a_plan_that_does_not_fit_says_why_and_offers_its_remedies_in_korean():
     assert at.button(key="remedy_context").label.startswith("프롬프트 ")
     captions = " ".join(c.value for c in at.caption)
     assert "fp8 KV 캐시 (bf16의 절반 바이트)" in captions and "(the largest that fits" not in captions
+    assert "시뮬레이션: 클라이언트 64개의 닫힌 루프" in captions and "closed loop" not in captions

@@ -271,7 +271,7 @@ def body(sel: Selection) -> None:
     if not r.fits:
         remedies(r)
     st.caption(page.describe(sel, plan_page=True) + t("; {n} GPU(s) in all. Latency: {source}. ").format(n=sel.gpus,
-                                                                                          source=r.source("ttft_s"))
+                                                                                          source=label(r.source("ttft_s")))
                + (band_sentence(r) if r.fits else ""))
     parts = pd.DataFrame({"component": ["weights", "KV cache", "activations", "overhead"],
                           "bytes": [m.weights_bytes_per_gpu, m.kv_cache_bytes_per_gpu,
