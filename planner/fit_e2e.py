@@ -1,6 +1,6 @@
 """Fit an engine's fixed costs on end-to-end runs, and score them on models left out.
 
-Three costs the measured operator tables cannot see (planner/scheduler.py):
+Four costs the measured operator tables cannot see (planner/scheduler.py):
 
 * ``request_overhead_s``: per request, on the client's clock (HTTP, tokenization, detokenization);
 * ``eager_layer_overhead_s``: per layer, for a forward pass larger than the largest captured CUDA
@@ -10,9 +10,10 @@ Three costs the measured operator tables cannot see (planner/scheduler.py):
   time the measured operators miss (at four clients vLLM's TTFT grows 1.14-2x as fast with the prompt
   as the tables' prefill, docs/validation.md).
 
-Each run's mean TTFT and TPOT depend on them almost linearly, so the simulation is run at the
-current values and once more with each raised by a step (finite differences); the costs are then
-the least-squares fit of the relative errors of TTFT and TPOT, each cost kept between zero and a
+The prefill cost is regressed on the TTFT growth with the prompt at light load (``prefill_cost``). Each
+run's mean TTFT and TPOT depend on the costs almost linearly, so the simulation is run at the
+current values and once more with each raised by a step (finite differences); the other three are then
+the least-squares fit of the relative errors of TTFT and TPOT given it, each cost kept between zero and a
 physical bound (``UPPER``). ``leave_one_model_out``
 fits on every model but one and predicts the one left out: the figures docs/validation.md reports
 as held out.
