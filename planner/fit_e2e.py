@@ -1,6 +1,6 @@
 """Fit an engine's fixed costs on end-to-end runs, and score them on models left out.
 
-Four costs the measured operator tables cannot see (planner/scheduler.py):
+Five costs the measured operator tables cannot see (planner/scheduler.py):
 
 * ``request_overhead_s``: per request, on the client's clock (HTTP, tokenization, detokenization);
 * ``eager_layer_overhead_s``: per layer, for a forward pass larger than the largest captured CUDA
@@ -8,11 +8,13 @@ Four costs the measured operator tables cannot see (planner/scheduler.py):
 * ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation);
 * ``prefill_token_layer_s``: per prompt token and layer at TP 1, split across the TP ranks: prefill
   time the measured operators miss (at four clients vLLM's TTFT grows 1.14-2x as fast with the prompt
-  as the tables' prefill, docs/validation.md).
+  as the tables' prefill, docs/validation.md);
+* ``allreduce_extra_s``: per all-reduce at TP > 1 beyond the measured kernel (the ranks' skew each
+  waits out inside it; vLLM's TPOT falls short more as TP grows).
 
 The prefill cost is regressed on the TTFT growth with the prompt at light load (``prefill_cost``). Each
 run's mean TTFT and TPOT depend on the costs almost linearly, so the simulation is run at the
-current values and once more with each raised by a step (finite differences); the other three are then
+current values and once more with each raised by a step (finite differences); the other four are then
 the least-squares fit of the relative errors of TTFT and TPOT given it, each cost kept between zero and a
 physical bound (``UPPER``). ``leave_one_model_out``
 fits on every model but one and predicts the one left out: the figures docs/validation.md reports
@@ -37,9 +39,10 @@ import pandas as pd
 from . import profiles
 from . import validate_e2e as v
 
-PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s")
+PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s",
+          "allreduce_extra_s")
 STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3,
-         "prefill_token_layer_s": 0.25e-6}
+         "prefill_token_layer_s": 0.25e-6, "allreduce_extra_s": 5e-6}
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,10 @@ def _bounded_lstsq(a: np.ndarray, y: np.ndarray, names: tuple[str, ...] = PARAMS
 # Python, 1 ms; per pass: scheduling, sampling and input preparation, 20 ms; per prompt token and layer
 # at TP 1, 1 us: the measured prefill of a 70B model's layer is about 1.3 us per token on H200 in fp8
 # (2 x 0.86 G weights x 2 FLOP / ~1,350 TFLOPS), so 1 us allows an engine nearly half as fast as the
-# tables, and no more.
+# tables, and no more; per all-reduce, 20 us: the measured small all-reduce takes 4.5-6.6 us at TP 2-8
+# (AIC's vLLM custom all-reduce tables), so at most about four times that again waiting for the other ranks.
 UPPER = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
-         "prefill_token_layer_s": 1e-6}
+         "prefill_token_layer_s": 1e-6, "allreduce_extra_s": 20e-6}
 
 
 def leave_one_model_out(s: Sensitivity) -> pd.DataFrame:
@@ -256,7 +260,9 @@ def write(r: Report) -> None:
             "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)",
             "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "
                                       "the measured operator tables miss, regressed on the TTFT growth with the prompt "
-                                      "at <= 8 clients (validate_e2e.light_load_growth, benchmarks/prefill_slope.py)")}
+                                      "at <= 8 clients (validate_e2e.light_load_growth, benchmarks/prefill_slope.py)"),
+            "allreduce_extra_s": ("per all-reduce at TP > 1 (two a layer) beyond the measured kernel: the other ranks' "
+                                  "skew waited out inside it")}
     for k, val in r.costs.items():
         data["constants"][k] = {
             "value": float(f"{val:.4g}"),

@@ -50,6 +50,8 @@ class Efficiency:
     eager_overlaps: bool = True          # the CPU's launches overlap the GPU's work (max) or add to it
     prefill_token_layer_s: float = 0.0   # per prompt token and layer at TP 1, split across TP ranks: the prefill
                                          # time the measured operators miss (fitted per engine end to end)
+    allreduce_extra_s: float = 0.0       # per all-reduce (two a layer at TP > 1) beyond the measured kernel: the
+                                         # ranks' skew a rank waits out inside it (fitted per engine end to end)
     provenance: str = "datasheet"
 
     @classmethod
@@ -194,7 +196,7 @@ class TimingModel:
         t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
             t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
-                 + self._prefill_extra_s(pt))
+                 + self._prefill_extra_s(pt) + self._allreduce_extra_s())
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
             t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
@@ -235,7 +237,7 @@ class TimingModel:
                 - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
             dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
             t = (self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
-                 + self._prefill_extra_s(tokens))
+                 + self._prefill_extra_s(tokens) + self._allreduce_extra_s(chunks))
         else:
             fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
             t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
@@ -253,6 +255,17 @@ class TimingModel:
         if not c:
             return 0.0
         return np.asarray(prompt_tokens, dtype=float) * self.layers * c / self.dep.tp
+
+    def _allreduce_extra_s(self, passes=1):
+        """What an all-reduce costs in a model beyond the kernel measured alone: TP ranks run in lockstep,
+        so each waits out the others' skew inside its all-reduce (ai-dynamo/aiconfigurator @095f58a
+        .claude/skills/aic-silicon-align: "stragglers' wait is absorbed into other ranks' NCCL kernel
+        durations"). ``allreduce_extra_s`` per all-reduce, two a layer at TP > 1, fitted per engine: vLLM's
+        TPOT falls short of the measured runs more as TP grows (docs/validation.md)."""
+        c = self.eff.allreduce_extra_s
+        if not c or self.dep.tp == 1:
+            return 0.0
+        return 2 * self.layers * c * np.asarray(passes, dtype=float)
 
     def _with_launch(self, gpu_s, tokens, passes=1):
         """A forward pass of more tokens than the largest captured CUDA graph runs without a graph: the

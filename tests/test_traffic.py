@@ -118,16 +118,16 @@ def test_explicit_capture_sizes_replace_the_engine_s_and_bound_the_graphs():
 
 
 def test_engine_costs_are_fitted_within_their_physical_bounds():
-    # four independent unknowns (a diagonal system): each cost is its own target clipped to
+    # five independent unknowns (a diagonal system): each cost is its own target clipped to
     # [0, UPPER]: request 0.10 s wanted -> 0.05 s (the bound), eager -0.5 s -> 0, step 0.01 s (inside 0.02),
-    # prefill 3 us per token and layer -> 1 us (the bound)
+    # prefill 3 us per token and layer -> 1 us (the bound), all-reduce 8 us (inside 20 us)
     import numpy as np
 
     from planner import fit_e2e
-    x = fit_e2e._bounded_lstsq(np.eye(4), np.array([0.10, -0.5, 0.01, 3e-6]))
-    np.testing.assert_allclose(x, [0.05, 0.0, 0.01, 1e-6])
+    x = fit_e2e._bounded_lstsq(np.eye(5), np.array([0.10, -0.5, 0.01, 3e-6, 8e-6]))
+    np.testing.assert_allclose(x, [0.05, 0.0, 0.01, 1e-6, 8e-6])
     assert fit_e2e.UPPER == {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
-                             "prefill_token_layer_s": 1e-6}
+                             "prefill_token_layer_s": 1e-6, "allreduce_extra_s": 20e-6}
     # coupled: y = x0 + x2 on one row, x2 alone on another: 0.03 = x0 + x2, 0.01 = x2 -> (0.02, 0, 0.01)
     a = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     np.testing.assert_allclose(fit_e2e._bounded_lstsq(a, np.array([0.03, 0.01])), [0.02, 0.0, 0.01], atol=1e-12)
@@ -178,13 +178,14 @@ def test_the_end_to_end_fit_holds_the_prefill_cost_at_its_light_load_value():
     base["silicon_ttft_ms"] = (base["ttft_s"] + 0.020 + 1000 * 0.56e-6) * 1e3
     zero = pd.DataFrame({"ttft": 0.0, "tpot": 0.0}, index=ids)
     slopes = {"request_overhead_s": zero.assign(ttft=1.0), "eager_layer_overhead_s": zero, "step_overhead_s": zero,
-              "prefill_token_layer_s": zero.assign(ttft=1000.0)}
+              "prefill_token_layer_s": zero.assign(ttft=1000.0), "allreduce_extra_s": zero}
     light = pd.DataFrame({"layers_over_tp": [80.0], "extra_s_per_token": [44.8e-6], "ids": [tuple(ids)]})
     s = fit_e2e.Sensitivity(base, slopes, dict.fromkeys(fit_e2e.PARAMS, 0.0), light)
     costs = fit_e2e.fit(s)
     assert costs["prefill_token_layer_s"] == pytest.approx(0.56e-6)
     assert costs["request_overhead_s"] == pytest.approx(0.020)
     assert costs["eager_layer_overhead_s"] == 0.0 and costs["step_overhead_s"] == 0.0
+    assert costs["allreduce_extra_s"] == 0.0
 
 
 def test_vllm_prefill_grows_faster_than_the_operator_tables_and_tensorrt_llm_s_does_not():
@@ -199,3 +200,21 @@ def test_vllm_prefill_grows_faster_than_the_operator_tables_and_tensorrt_llm_s_d
     llama = t[t["model"] == "Llama-3.1-70B"]
     r = llama["measured_growth_s"] / llama["tables_growth_s"]
     assert len(llama) == 4 and r.between(0.85, 1.15).all()
+
+
+def test_the_fitted_all_reduce_cost_is_two_a_layer_per_pass_and_only_at_tp_above_1():
+    # Llama-3.1-8B (32 layers) on H100, 10 us per all-reduce: at TP 2 every pass adds 2 x 32 x 10 us =
+    # 0.64 ms, decode or prefill alike; prefill() of 20,000 tokens in 8,192-token passes (3 passes)
+    # adds 3 x 0.64 = 1.92 ms; at TP 1 there is no all-reduce and nothing is added
+    for tp, want in ((1, 0.0), (2, 0.64e-3)):
+        p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(tp=tp))
+        q = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_extra_s=10e-6)
+        base = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_extra_s=0.0)
+        for args in ((16, 1000), (4, 500, 1000, 1000)):
+            d = float(q.timing.step(*args)["time_s"]) - float(base.timing.step(*args)["time_s"])
+            assert d == pytest.approx(want, abs=1e-12)
+        if tp == 2:
+            assert p.memory.dep.mnbt == 8192
+            extra = float(q.timing.prefill(1, 20000)["time_s"]) - float(base.timing.prefill(1, 20000)["time_s"])
+            assert extra == pytest.approx(3 * 0.64e-3)
+            assert q.scheduler.allreduce_extra_s == 10e-6
