@@ -89,20 +89,35 @@ def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:
 
 
 def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
-    """The prefill cost from the light-load TTFT growth of the runs in ``ids`` (``prefill_cost``), the
-    others by least squares on relative errors of TTFT and TPOT (each run weighs the same) given it,
-    every cost in [0, its bound]. The prefill cost is not left to the end-to-end fit: at high load the
-    simulation's other gaps (queueing at the start of a run) would trade against it, while at light
-    load it is the one thing that makes TTFT grow faster than the tables' prefill."""
+    """Every cost in [0, its bound], each fitted on what it governs, in turn:
+
+    1. the prefill cost from the light-load TTFT growth of the runs in ``ids`` (``prefill_cost``): at
+       high load the simulation's other gaps (queueing at the start of a run) would trade against it,
+       while at light load it is the one thing that makes TTFT grow faster than the tables' prefill;
+    2. the all-reduce cost from TPOT alone (with a per-pass cost beside it, which step 3 fits again):
+       TTFT's larger errors would otherwise drown the TPOT's growth with TP that identifies it;
+    3. the others by least squares on the relative errors of TTFT and TPOT (each run weighs the same)
+       given both."""
     b = s.base.set_index("id")
     sel = b.index if ids is None else ids
-    fixed = {}
+    fixed: dict[str, float] = {}
     pc = prefill_cost(s.light, sel)
     if pc is not None:
         fixed["prefill_token_layer_s"] = pc
+    tpot_only = _solve(s, b, sel, ["allreduce_extra_s", "step_overhead_s"], fixed, ("tpot",))
+    fixed["allreduce_extra_s"] = tpot_only["allreduce_extra_s"]
     free = [k for k in PARAMS if k not in fixed]
+    return {**fixed, **_solve(s, b, sel, free, fixed, ("ttft", "tpot"))}
+
+
+def _solve(s: Sensitivity, b: pd.DataFrame, sel: pd.Index, free: list[str], fixed: dict[str, float],
+           metrics: tuple[str, ...]) -> dict[str, float]:
+    """The ``free`` costs by bounded least squares on the relative errors of ``metrics``; the costs
+    neither free nor fixed stay at their start values."""
+    held = {k: v for k, v in fixed.items()}
+    held.update({k: s.start[k] for k in PARAMS if k not in free and k not in fixed})
     rows_a, rows_y = [], []
-    for m in ("ttft", "tpot"):
+    for m in metrics:
         meas = b.loc[sel, f"silicon_{m}_ms"] / 1e3
         ok = np.isfinite(b.loc[sel, f"{m}_s"]) & (meas > 0)
         idx = sel[ok.to_numpy()]
@@ -110,12 +125,12 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
         rows_a.append(np.column_stack([s.slopes[k].loc[idx, m] / meas for k in free]))
         rows_y.append(((meas - b.loc[idx, f"{m}_s"]) / meas).to_numpy()
                       + sum(s.start[k] * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy() for k in free)
-                      - sum((fixed[k] - s.start[k]) * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy()
-                            for k in fixed))
+                      - sum((held[k] - s.start[k]) * s.slopes[k].loc[idx, m].to_numpy() / meas.to_numpy()
+                            for k in held))
     a, y = np.vstack(rows_a), np.concatenate(rows_y)
     good = np.all(np.isfinite(a), axis=1) & np.isfinite(y)
     x = _bounded_lstsq(a[good], y[good], tuple(free))
-    return {k: float(fixed[k]) if k in fixed else float(x[free.index(k)]) for k in PARAMS}
+    return {k: float(x[i]) for i, k in enumerate(free)}
 
 
 def _bounded_lstsq(a: np.ndarray, y: np.ndarray, names: tuple[str, ...] = PARAMS) -> np.ndarray:
