@@ -94,8 +94,9 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     1. the prefill cost from the light-load TTFT growth of the runs in ``ids`` (``prefill_cost``): at
        high load the simulation's other gaps (queueing at the start of a run) would trade against it,
        while at light load it is the one thing that makes TTFT grow faster than the tables' prefill;
-    2. the all-reduce cost from TPOT alone (with a per-pass cost beside it, which step 3 fits again):
-       TTFT's larger errors would otherwise drown the TPOT's growth with TP that identifies it;
+    2. the all-reduce cost from TPOT alone (with a per-pass cost beside it, which step 3 fits again), on
+       the runs whose TPOT the start costs predict within 2x: TTFT's larger errors, or a few runs off by
+       3-10x, would otherwise drown the TPOT's growth with TP that identifies it;
     3. the others by least squares on the relative errors of TTFT and TPOT (each run weighs the same)
        given both."""
     b = s.base.set_index("id")
@@ -104,7 +105,12 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     pc = prefill_cost(s.light, sel)
     if pc is not None:
         fixed["prefill_token_layer_s"] = pc
-    tpot_only = _solve(s, b, sel, ["allreduce_extra_s", "step_overhead_s"], fixed, ("tpot",))
+    # runs whose TPOT the start costs miss by more than 2x (gpt-oss at 512 clients, Llama-3.1-8B fp8's
+    # gap rows: docs/validation.md) hold a mechanism no fixed cost explains; their relative errors of
+    # -300 % and more would decide this fit alone
+    near = b.loc[sel, "tpot_s"] / (b.loc[sel, "silicon_tpot_ms"] / 1e3)
+    kept = sel[near.between(0.5, 2.0).to_numpy()]
+    tpot_only = _solve(s, b, kept, ["allreduce_extra_s", "step_overhead_s"], fixed, ("tpot",))
     fixed["allreduce_extra_s"] = tpot_only["allreduce_extra_s"]
     free = [k for k in PARAMS if k not in fixed]
     return {**fixed, **_solve(s, b, sel, free, fixed, ("ttft", "tpot"))}

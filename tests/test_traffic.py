@@ -234,3 +234,19 @@ def test_the_all_reduce_cost_is_fitted_on_tpot_alone():
     slopes["allreduce_extra_s"] = zero.assign(ttft=1000.0, tpot=100.0)
     s = fit_e2e.Sensitivity(base, slopes, dict.fromkeys(fit_e2e.PARAMS, 0.0), None)
     assert fit_e2e.fit(s)["allreduce_extra_s"] == pytest.approx(8e-6)
+
+
+def test_runs_missed_by_more_than_2x_do_not_decide_the_all_reduce_cost():
+    from planner import fit_e2e
+    # as above (TPOT + 100 x 8 us measured on r1, r2), plus r3 whose TPOT is predicted 5x too high (a
+    # 512-client run): its -400 % would pull the cost to 0; it is left out of this fit
+    ids = ["r1", "r2", "r3"]
+    base = pd.DataFrame({"id": ids, "ttft_s": [0.1, 0.2, 0.3], "tpot_s": [0.010, 0.020, 0.050]})
+    base["silicon_tpot_ms"] = (base["tpot_s"] + 100 * 8e-6) * 1e3
+    base.loc[2, "silicon_tpot_ms"] = 10.0
+    base["silicon_ttft_ms"] = base["ttft_s"] * 1e3
+    zero = pd.DataFrame({"ttft": 0.0, "tpot": 0.0}, index=ids)
+    slopes = {k: zero for k in fit_e2e.PARAMS}
+    slopes["allreduce_extra_s"] = zero.assign(tpot=100.0)
+    s = fit_e2e.Sensitivity(base, slopes, dict.fromkeys(fit_e2e.PARAMS, 0.0), None)
+    assert fit_e2e.fit(s)["allreduce_extra_s"] == pytest.approx(8e-6)
