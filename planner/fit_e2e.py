@@ -120,7 +120,7 @@ def _solve(s: Sensitivity, b: pd.DataFrame, sel: pd.Index, free: list[str], fixe
            metrics: tuple[str, ...]) -> dict[str, float]:
     """The ``free`` costs by bounded least squares on the relative errors of ``metrics``; the costs
     neither free nor fixed stay at their start values."""
-    held = {k: v for k, v in fixed.items()}
+    held = dict(fixed)
     held.update({k: s.start[k] for k in PARAMS if k not in free and k not in fixed})
     rows_a, rows_y = [], []
     for m in metrics:
