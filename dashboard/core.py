@@ -205,12 +205,14 @@ def validation() -> pd.DataFrame:
 
 @st.cache_data(**CACHE)
 def latency_bands() -> pd.DataFrame:
-    """Per engine and metric: the band a plan states (measured / predicted, p5-p95 of held-out runs)."""
+    """Per engine and metric: the band a plan states (measured / predicted, a percentile range of held-out runs)."""
     rows = []
     for engine in ("vllm", "sglang", "trtllm"):
         for metric, b in profiles.latency_bands(engine).items():
             rows.append({"engine": engine, "metric": metric, "low (x prediction)": b["low_ratio"],
-                         "high (x prediction)": b["high_ratio"], "held-out runs": b["n"],
+                         "high (x prediction)": b["high_ratio"],
+                         "percentiles": "-".join(f"{q:g}" for q in b.get("percentiles", (5, 95))),
+                         "held-out runs": b["n"],
                          "coverage on held-out models": b["coverage_held_out"], "GPUs": ", ".join(b.get("gpus", []))})
     return pd.DataFrame(rows)
 

@@ -164,12 +164,18 @@ def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:
     for metric, b in bands.items():
         if metric in keys and np.isfinite(keys[metric]):
             out[metric] = {"low_s": keys[metric] * b["low_ratio"], "high_s": keys[metric] * b["high_ratio"],
-                           "n": int(b["n"]), "coverage": "5th-95th percentile",
+                           "n": int(b["n"]), "coverage": _percentiles(b),
                            "group": f"{ENGINE_NAMES.get(p.scheduler.engine, p.scheduler.engine)}, published runs "
                                     f"on {', '.join(b.get('gpus', []))}"
                                     + ("" if p.memory.gpu.id in b.get("gpus", []) else
                                        f"; none on {p.memory.gpu.id}, so a wider spread is possible")}
     return out
+
+
+def _percentiles(band: dict) -> str:
+    """The band's percentile range as the engine table states it (fit_e2e.band_tail chose it)."""
+    lo, hi = band.get("percentiles", (5, 95))
+    return f"{lo:g}th-{hi:g}th percentile"
 
 
 def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str) -> dict[str, str]:

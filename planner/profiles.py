@@ -325,8 +325,8 @@ def engine_table(engine: str):
 
 def latency_bands(engine: str) -> dict[str, dict]:
     """The measured spread of TTFT / TPOT / e2e for ``engine``'s plans: measured / predicted at the
-    5th and 95th percentile of held-out published runs (written by benchmarks/bench_e2e.py --write;
-    empty when the engine has no such runs)."""
+    band's ``percentiles`` (5th-95th or wider, planner/fit_e2e.py ``band_tail``) of held-out published
+    runs (written by benchmarks/bench_e2e.py --write; empty when the engine has no such runs)."""
     path = ROOT / "engines" / f"{engine}.json"
     if not path.is_file():
         return {}

@@ -109,7 +109,7 @@ class SimResult:
 def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, outputs: np.ndarray,
              kv_capacity_bytes: float, max_num_seqs: int = 256, max_num_batched_tokens: int | None = None,
              seed: int = 0, max_queue: int | None = None, concurrency: int | None = None,
-             profile: SchedulerProfile | None = None, stagger_s: float = 0.0, measure: str = "middle",
+             profile: SchedulerProfile | None = None, measure: str = "middle",
              max_tokens: int | None = None) -> SimResult:
     """Serve ``len(prompts)`` requests arriving at ``rate_per_s`` on one replica; per-request latencies.
 

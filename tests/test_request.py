@@ -131,3 +131,24 @@ def test_roofline_times_are_the_work_over_the_derated_peaks():
     if "roofline" in r.source("prefill_compute_s"):
         assert w.prefill_compute_s == pytest.approx(
             w.prefill_flops / (w.peak_flops_per_s * w.eff_compute * w.compute_factor), rel=0.05)
+
+
+def test_a_simulated_plan_states_its_engine_s_band_around_each_headline():
+    # the band is the headline times the engine table's measured / predicted ratios, named by the
+    # percentile range fit_e2e.band_tail chose (5th-95th or wider, never past 2.5th-97.5th)
+    import re
+
+    from planner import profiles
+
+    r = api.plan_request(build(MODEL, GPU, 8, 1000, 200, engine="paged", server="vllm"))
+    table = profiles.latency_bands("vllm")
+    assert set(r.latency_bands) == {"ttft", "tpot", "e2e"}
+    figures = r.figures()
+    heads = {"ttft": figures["ttft_s"], "tpot": figures["tpot_s"], "e2e": figures["e2e_latency_s"]}
+    for metric, b in r.latency_bands.items():
+        t = table[metric]
+        assert b["low_s"] == pytest.approx(heads[metric] * t["low_ratio"])
+        assert b["high_s"] == pytest.approx(heads[metric] * t["high_ratio"])
+        assert t["low_ratio"] < 1 < t["high_ratio"]
+        lo, hi = (float(x) for x in re.fullmatch(r"([\d.]+)th-([\d.]+)th percentile", b["coverage"]).groups())
+        assert 2.5 <= lo <= 5 and lo + hi == pytest.approx(100)

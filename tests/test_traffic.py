@@ -250,3 +250,46 @@ def test_runs_missed_by_more_than_2x_do_not_decide_the_all_reduce_cost():
     slopes["allreduce_extra_s"] = zero.assign(tpot=100.0)
     s = fit_e2e.Sensitivity(base, slopes, dict.fromkeys(fit_e2e.PARAMS, 0.0), None)
     assert fit_e2e.fit(s)["allreduce_extra_s"] == pytest.approx(8e-6)
+
+
+def _held(ratios_by_family: dict[str, list[float]]) -> pd.DataFrame:
+    """Held-out errors whose measured / predicted ratios are the given ones (error = 1 / ratio - 1)."""
+    rows = [{"family": fam, "ttft_err_pct": (1 / r - 1) * 100} for fam, rs in ratios_by_family.items() for r in rs]
+    return pd.DataFrame(rows)
+
+
+def test_the_band_is_a_percentile_range_of_measured_over_predicted():
+    from planner import fit_e2e
+    # ratios 0.5, then 1.0 x 18, then 2.0 (20 points; pandas' linear quantile at position q x 19):
+    # 5th percentile at 0.95: 0.5 + 0.95 x (1.0 - 0.5) = 0.975; 95th at 18.05: 1.0 + 0.05 x (2.0 - 1.0) = 1.05;
+    # 2.5th at 0.475: 0.5 + 0.475 x 0.5 = 0.7375; 97.5th at 18.525: 1.0 + 0.525 x 1.0 = 1.525
+    e = _held({"a": [0.5] + [1.0] * 18 + [2.0]})["ttft_err_pct"]
+    assert fit_e2e.ratio_band(e, 0.05) == pytest.approx((0.975, 1.05))
+    assert fit_e2e.ratio_band(e, 0.025) == pytest.approx((0.7375, 1.525))
+
+
+def test_the_band_stays_at_5_to_95_when_bands_built_without_a_model_hold_its_runs():
+    from planner import fit_e2e
+    # three models with the same errors. The other two's 40 ratios are 0.5, 0.5, 1.0 x 36, 2.0, 2.0: the
+    # 5th percentile at position 0.05 x 39 = 1.95 is 0.5 + 0.95 x 0.5 = 0.975, the 95th at 37.05 is
+    # 1.0 + 0.05 x 1.0 = 1.05; each model's 18 runs at 1.0 are inside, its 0.5 and 2.0 outside: 54 of 60 =
+    # 90 %, the target, at the narrowest tail. Nested (the tail chosen on two models, 20 points each: the
+    # same 0.975-1.05 band, 18 of 20 = 90 %), the same 90 %
+    same = [0.5] + [1.0] * 18 + [2.0]
+    held = _held({"a": same, "b": same, "c": same})
+    assert fit_e2e.band_tail(held, "ttft") == 0.05
+    assert fit_e2e.band_coverage(held, "ttft", 0.05) == pytest.approx(0.9)
+    assert fit_e2e.band_coverage(held, "ttft") == pytest.approx(0.9)
+
+
+def test_the_band_widens_at_most_to_2_5_to_97_5_and_its_coverage_says_when_that_falls_short():
+    from planner import fit_e2e
+    # model c is measured 3x slower than predicted on every run, a and b never beyond 1.2x: no band built
+    # from a and b reaches 3 (their top ratios 1.0, 1.1, 1.2: the 95th percentile at position 37.05 of 40
+    # is 1.0 + 0.05 x 0.1 = 1.005), so c's 20 runs are outside at any tail; a judged against b and c (lowest
+    # ratios 1.0, highest 3.0) and b against a and c are inside. Coverage 40 of 60, below 90 % at every
+    # tail, so the widest is chosen
+    held = _held({"a": [1.0] * 19 + [1.2], "b": [1.0] * 19 + [1.1], "c": [3.0] * 20})
+    assert fit_e2e.band_tail(held, "ttft") == fit_e2e.BAND_TAILS[-1] == 0.025
+    assert fit_e2e.band_coverage(held, "ttft") == pytest.approx(40 / 60)
+    assert fit_e2e.band_coverage(held, "ttft", 0.05) == pytest.approx(40 / 60)

@@ -70,7 +70,7 @@ def band_help(r: PlanResult, metric: str) -> str | None:
         return None
     return t("Real runs landed between {low} and {high} for this prediction: the {coverage} range of the errors on "
              "{n:,} held-out published runs ({group}).").format(low=fmt.ms(b["low_s"]), high=fmt.ms(b["high_s"]),
-                                                                coverage=t(b["coverage"]), n=b["n"], group=b["group"])
+                                                                coverage=label(b["coverage"]), n=b["n"], group=b["group"])
 
 
 def band_sentence(r: PlanResult) -> str:
@@ -82,7 +82,7 @@ def band_sentence(r: PlanResult) -> str:
                  "(docs/validation.md).")
     b = next(iter(bands.values()))
     return (t("Where real runs would land ({coverage} of the held-out errors on {n:,} published runs, {group}): ")
-            .format(coverage=t(b["coverage"]), n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
+            .format(coverage=label(b["coverage"]), n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
 
 
 def explain(sel: Selection, r: PlanResult, ins: dict) -> None:

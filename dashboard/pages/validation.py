@@ -69,8 +69,9 @@ def body(sel: Selection) -> None:
         if len(bands):
             tables.show(bands.round(3), "latency_bands", "vbands")
             st.caption(t("The band every plan states for its engine: where the measured mean landed relative to the "
-                       "prediction, 5th to 95th percentile over held-out runs; coverage counts each model's runs "
-                       "against the band built from the other models."))
+                       "prediction, a percentile range over held-out runs (5th-95th, widened up to 2.5th-97.5th "
+                       "until a model left out falls inside 90 % of the time); coverage counts each model's runs "
+                       "against the band built, level included, from the other models alone."))
     st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
