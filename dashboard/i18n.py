@@ -55,6 +55,7 @@ TEMPLATES = (
     "Batch {n}", "Prompt {n}", "{fmt} weights", "batch {b} (the largest that fits at {ctx} tokens)",
     "prompt {p} tokens (the longest that fits at batch {b})", "fp8 KV cache (half the bytes of bf16)",
     "TP={tp} ({g} GPUs in all)", "{lo}th-{hi}th percentile",
+    "{lo}rd-{hi}th percentile", "{lo}nd-{hi}th percentile", "{lo}st-{hi}th percentile",
     "simulated: {c} clients in a closed loop, {n} requests of {p} + {o} tokens, all measured; {engine} scheduler",
     "simulated: {c} client in a closed loop, {n} requests of {p} + {o} tokens, all measured; {engine} scheduler",
     "{a}; {b}",

@@ -173,9 +173,19 @@ def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:
 
 
 def _percentiles(band: dict) -> str:
-    """The band's percentile range as the engine table states it (fit_e2e.band_tail chose it)."""
+    """The band's percentile range as the engine table states it (fit_e2e.band_tail chose it), e.g.
+    "3rd-97th percentile", "2.5th-97.5th percentile"."""
     lo, hi = band.get("percentiles", (5, 95))
-    return f"{lo:g}th-{hi:g}th percentile"
+    return f"{_ordinal(lo)}-{_ordinal(hi)} percentile"
+
+
+def _ordinal(q: float) -> str:
+    """3 -> 3rd, 96 -> 96th, 2.5 -> 2.5th (a whole number takes its English suffix)."""
+    if q != int(q):
+        return f"{q:g}th"
+    n = int(q)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str) -> dict[str, str]:

@@ -107,6 +107,7 @@ def test_labels_built_around_numbers_are_matched_whole(monkeypatch):
     assert i18n.label("as shipped: GQA (8 KV heads)") == "원래 구조: GQA (KV 헤드 8개)"
     assert i18n.label("this model (MHA)") == "이 모델 (MHA)"
     assert i18n.label("2.5th-97.5th percentile") == "2.5–97.5번째 백분위수"  # the band's range, fit_e2e.band_tail
+    assert i18n.label("3rd-97th percentile") == "3–97번째 백분위수"
     assert i18n.label("EOS or max_tokens = 1,024") == "EOS 또는 max_tokens = 1,024"
     assert i18n.label("does not fit at this batch; no price in its profile") == "이 배치에서 들어가지 않음; 프로파일에 가격 없음"
     assert i18n.label("H100-SXM") == "H100-SXM" and i18n.label(3) == 3   # names and numbers stay

@@ -133,6 +133,15 @@ def test_roofline_times_are_the_work_over_the_derated_peaks():
             w.prefill_flops / (w.peak_flops_per_s * w.eff_compute * w.compute_factor), rel=0.05)
 
 
+def test_percentile_ranges_read_as_english_ordinals():
+    from planner.planning import _percentiles
+
+    assert _percentiles({"percentiles": [3.0, 97.0]}) == "3rd-97th percentile"
+    assert _percentiles({"percentiles": [2.5, 97.5]}) == "2.5th-97.5th percentile"
+    assert _percentiles({"percentiles": [4, 96]}) == "4th-96th percentile"
+    assert _percentiles({}) == "5th-95th percentile"  # a table written before the range was chosen
+
+
 def test_a_simulated_plan_states_its_engine_s_band_around_each_headline():
     # the band is the headline times the engine table's measured / predicted ratios, named by the
     # percentile range fit_e2e.band_tail chose (5th-95th or wider, never past 2.5th-97.5th)
@@ -150,5 +159,6 @@ def test_a_simulated_plan_states_its_engine_s_band_around_each_headline():
         assert b["low_s"] == pytest.approx(heads[metric] * t["low_ratio"])
         assert b["high_s"] == pytest.approx(heads[metric] * t["high_ratio"])
         assert t["low_ratio"] < 1 < t["high_ratio"]
-        lo, hi = (float(x) for x in re.fullmatch(r"([\d.]+)th-([\d.]+)th percentile", b["coverage"]).groups())
+        lo, hi = (float(x) for x in re.fullmatch(r"([\d.]+)(?:st|nd|rd|th)-([\d.]+)th percentile",
+                                                    b["coverage"]).groups())
         assert 2.5 <= lo <= 5 and lo + hi == pytest.approx(100)
