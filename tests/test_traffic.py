@@ -293,3 +293,12 @@ def test_the_band_widens_at_most_to_2_5_to_97_5_and_its_coverage_says_when_that_
     assert fit_e2e.band_tail(held, "ttft") == fit_e2e.BAND_TAILS[-1] == 0.025
     assert fit_e2e.band_coverage(held, "ttft") == pytest.approx(40 / 60)
     assert fit_e2e.band_coverage(held, "ttft", 0.05) == pytest.approx(40 / 60)
+
+
+def test_ttft_growth_per_client_is_k_of_s_times_1_plus_k_c():
+    from benchmarks.ttft_load import growth
+    # TTFT = S (1 + k C) with S = 100 ms and k = 0.05: 120 ms at 4 clients, 140 at 8, 180 at 16; a run
+    # 10 ms slower at 16 clients (190) pulls k to (4 x 0.2 + 8 x 0.4 + 16 x 0.9) / (16 + 64 + 256) = 0.0548
+    c, s = np.array([4.0, 8.0, 16.0]), np.full(3, 100.0)
+    assert growth(c, np.array([120.0, 140.0, 180.0]), s) == pytest.approx(0.05)
+    assert growth(c, np.array([120.0, 140.0, 190.0]), s) == pytest.approx(18.4 / 336)
