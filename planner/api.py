@@ -241,7 +241,7 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
         sc = r.scheduler
         eff = replace(eff, step_overhead_s=eff.step_overhead_s + sc.step_overhead_s,
                       eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
-                      prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_extra_s=sc.allreduce_extra_s,
+                      prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_skew_s=sc.allreduce_skew_s,
                       graph_max_tokens=max(sc.graph_sizes or (0,)) if sc.graph_sizes else 0)
     tm = build_timing(spec, g, dep, table, eff, kernel, gpu_layers=gpu_layers,
                       host_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s())
@@ -250,7 +250,7 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
 
 def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float,
                       eager_layer_overhead_s: float, eager_overlaps: bool | None = None,
-                      prefill_token_layer_s: float | None = None, allreduce_extra_s: float | None = None) -> Plan:
+                      prefill_token_layer_s: float | None = None, allreduce_skew_s: float | None = None) -> Plan:
     """The same plan with other engine fixed costs (planner/fit_e2e.py fits them this way)."""
     from dataclasses import replace
 
@@ -259,14 +259,14 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
     old = p.scheduler
     overlaps = old.eager_overlaps if eager_overlaps is None else eager_overlaps
     prefill = old.prefill_token_layer_s if prefill_token_layer_s is None else prefill_token_layer_s
-    allreduce = old.allreduce_extra_s if allreduce_extra_s is None else allreduce_extra_s
+    allreduce = old.allreduce_skew_s if allreduce_skew_s is None else allreduce_skew_s
     sched = replace(old, step_overhead_s=step_overhead_s, request_overhead_s=request_overhead_s,
                     eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
-                    prefill_token_layer_s=prefill, allreduce_extra_s=allreduce)
+                    prefill_token_layer_s=prefill, allreduce_skew_s=allreduce)
     eff = p.timing.eff
     eff = replace(eff, step_overhead_s=eff.step_overhead_s - old.step_overhead_s + step_overhead_s,
                   eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
-                  prefill_token_layer_s=prefill, allreduce_extra_s=allreduce)
+                  prefill_token_layer_s=prefill, allreduce_skew_s=allreduce)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
 
 

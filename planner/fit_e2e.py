@@ -9,8 +9,9 @@ Five costs the measured operator tables cannot see (planner/scheduler.py):
 * ``prefill_token_layer_s``: per prompt token and layer at TP 1, split across the TP ranks: prefill
   time the measured operators miss (at four clients vLLM's TTFT grows 1.14-2x as fast with the prompt
   as the tables' prefill, docs/validation.md);
-* ``allreduce_extra_s``: per all-reduce at TP > 1 beyond the measured kernel (the ranks' skew each
-  waits out inside it; vLLM's TPOT falls short more as TP grows).
+* ``allreduce_skew_s``: the spread (standard deviation) of the TP ranks' arrival at an all-reduce;
+  each all-reduce then waits for the slowest of TP ranks, ``timing.expected_max_normal(TP)`` spreads
+  beyond the kernel measured alone (vLLM's TPOT falls short more as TP grows).
 
 The prefill cost is regressed on the TTFT growth with the prompt at light load (``prefill_cost``). Each
 run's mean TTFT and TPOT depend on the costs almost linearly, so the simulation is run at the
@@ -42,9 +43,9 @@ from . import profiles
 from . import validate_e2e as v
 
 PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s",
-          "allreduce_extra_s")
+          "allreduce_skew_s")
 STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3,
-         "prefill_token_layer_s": 0.25e-6, "allreduce_extra_s": 5e-6}
+         "prefill_token_layer_s": 0.25e-6, "allreduce_skew_s": 5e-6}
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     # -300 % and more would decide this fit alone
     near = b.loc[sel, "tpot_s"] / (b.loc[sel, "silicon_tpot_ms"] / 1e3)
     kept = sel[near.between(0.5, 2.0).to_numpy()]
-    tpot_only = _solve(s, b, kept, ["allreduce_extra_s", "step_overhead_s"], fixed, ("tpot",))
-    fixed["allreduce_extra_s"] = tpot_only["allreduce_extra_s"]
+    tpot_only = _solve(s, b, kept, ["allreduce_skew_s", "step_overhead_s"], fixed, ("tpot",))
+    fixed["allreduce_skew_s"] = tpot_only["allreduce_skew_s"]
     free = [k for k in PARAMS if k not in fixed]
     return {**fixed, **_solve(s, b, sel, free, fixed, ("ttft", "tpot"))}
 
@@ -170,10 +171,11 @@ def _bounded_lstsq(a: np.ndarray, y: np.ndarray, names: tuple[str, ...] = PARAMS
 # Python, 1 ms; per pass: scheduling, sampling and input preparation, 20 ms; per prompt token and layer
 # at TP 1, 1 us: the measured prefill of a 70B model's layer is about 1.3 us per token on H200 in fp8
 # (2 x 0.86 G weights x 2 FLOP / ~1,350 TFLOPS), so 1 us allows an engine nearly half as fast as the
-# tables, and no more; per all-reduce, 20 us: the measured small all-reduce takes 4.5-6.6 us at TP 2-8
-# (AIC's vLLM custom all-reduce tables), so at most about four times that again waiting for the other ranks.
+# tables, and no more; the ranks' spread at an all-reduce, 15 us: the slowest of eight then arrives
+# 1.42 x 15 = 21 us after the mean rank, while the measured small all-reduce takes 4.5-6.6 us at TP 2-8
+# (AIC's vLLM custom all-reduce tables): at most about four times that again waiting for the other ranks.
 UPPER = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
-         "prefill_token_layer_s": 1e-6, "allreduce_extra_s": 20e-6}
+         "prefill_token_layer_s": 1e-6, "allreduce_skew_s": 15e-6}
 
 
 def leave_one_model_out(s: Sensitivity) -> pd.DataFrame:
@@ -311,8 +313,10 @@ def write(r: Report) -> None:
             "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "
                                       "the measured operator tables miss, regressed on the TTFT growth with the prompt "
                                       "at <= 8 clients (validate_e2e.light_load_growth, benchmarks/prefill_slope.py)"),
-            "allreduce_extra_s": ("per all-reduce at TP > 1 (two a layer) beyond the measured kernel: the other ranks' "
-                                  "skew waited out inside it")}
+            "allreduce_skew_s": ("the spread (standard deviation) of the TP ranks' arrival at an all-reduce: each of "
+                                 "a pass's all-reduces (two a layer at TP > 1) waits for the slowest rank, this x "
+                                 "E[max of TP standard normals] (0.56 at TP 2, 1.03 at 4, 1.42 at 8) beyond the "
+                                 "measured kernel (planner/timing.py expected_max_normal)")}
     for k, val in r.costs.items():
         data["constants"][k] = {
             "value": float(f"{val:.4g}"),

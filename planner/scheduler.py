@@ -36,7 +36,7 @@ class SchedulerProfile:
     eager_layer_overhead_s: float = 0.0  # per layer of a pass larger than every CUDA graph (fitted)
     eager_overlaps: bool = True      # eager launches overlap the GPU's work (chosen by the fit)
     prefill_token_layer_s: float = 0.0  # per prompt token and layer at TP 1, split across ranks (fitted)
-    allreduce_extra_s: float = 0.0   # per all-reduce at TP > 1, beyond the measured kernel (fitted)
+    allreduce_skew_s: float = 0.0    # the TP ranks' spread at an all-reduce; the slowest is waited for (fitted)
     source: str = ""
 
     def __post_init__(self):
@@ -64,7 +64,7 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     pol = policy.value
     consts = dict(table.constants)
     fitted = {k: consts.get(k) for k in ("step_overhead_s", "request_overhead_s", "eager_layer_overhead_s",
-                                          "prefill_token_layer_s", "allreduce_extra_s")}
+                                          "prefill_token_layer_s", "allreduce_skew_s")}
     src = f"{era.label}: {policy.source}" + "".join(f"; {k}: {r.source}" for k, r in fitted.items() if r)
     val = {k: float(r.value) for k, r in fitted.items() if r}
     if consts.get("eager_overlaps") is not None:

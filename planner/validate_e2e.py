@@ -145,7 +145,7 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
             c = overheads[key[5]]
             p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
                                       c.get("eager_overlaps"), c.get("prefill_token_layer_s", 0.0),
-                                      c.get("allreduce_extra_s", 0.0))
+                                      c.get("allreduce_skew_s", 0.0))
         mv = evaluate(p, g["batch_size"], g["isl"], g["osl"])
         for i, r in enumerate(g.itertuples()):
             sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl))
@@ -207,5 +207,5 @@ def table_prefill_s(row) -> float:
     """One prompt of ``row.isl`` tokens prefilled alone by the row's deployment on the measured
     operator tables, without the engine's fitted costs."""
     p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model)))
-    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_extra_s=0.0)
+    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_skew_s=0.0)
     return float(np.asarray(p.timing.prefill(1, int(row.isl))["time_s"]))
