@@ -75,14 +75,15 @@ def band_help(r: PlanResult, metric: str) -> str | None:
 
 def band_sentence(r: PlanResult) -> str:
     bands = r.latency_bands
-    parts = [t("{metric} {low} to {high}").format(metric=m.upper(), low=fmt.ms(b["low_s"]), high=fmt.ms(b["high_s"]))
+    parts = [t("{metric} {low} to {high} ({coverage})").format(metric=m.upper(), low=fmt.ms(b["low_s"]),
+                                                               high=fmt.ms(b["high_s"]), coverage=label(b["coverage"]))
              for m, b in bands.items()]
     if not parts:
         return t("No published run backs this engine and GPU: the latency has no measured error band "
                  "(docs/validation.md).")
     b = next(iter(bands.values()))
-    return (t("Where real runs would land ({coverage} of the held-out errors on {n:,} published runs, {group}): ")
-            .format(coverage=label(b["coverage"]), n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
+    return (t("Where real runs would land (ranges of the held-out errors on {n:,} published runs, {group}): ")
+            .format(n=b["n"], group=b["group"]) + "; ".join(parts) + ".")
 
 
 def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
