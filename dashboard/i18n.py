@@ -54,8 +54,10 @@ TEMPLATES = (
     "needs {used} GiB per GPU of {cap} GiB; largest batch at this length: {n}",
     "Batch {n}", "Prompt {n}", "{fmt} weights", "batch {b} (the largest that fits at {ctx} tokens)",
     "prompt {p} tokens (the longest that fits at batch {b})", "fp8 KV cache (half the bytes of bf16)",
-    "TP={tp} ({g} GPUs in all)", "{lo}th-{hi}th percentile",
-    "{lo}rd-{hi}th percentile", "{lo}nd-{hi}th percentile", "{lo}st-{hi}th percentile",
+    "TP={tp} ({g} GPUs in all)",
+    # the band's range (planner/planning.py): its low end is 2.5-5 (fit_e2e.BAND_TAILS), so "3rd" is the one
+    # ordinal other than "th"
+    "{lo}th-{hi}th percentile", "{lo}rd-{hi}th percentile",
     "simulated: {c} clients in a closed loop, {n} requests of {p} + {o} tokens, all measured; {engine} scheduler",
     "simulated: {c} client in a closed loop, {n} requests of {p} + {o} tokens, all measured; {engine} scheduler",
     "{a}; {b}",

@@ -237,12 +237,8 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
                           dequant_bytes_per_weight=kf.get("dequant_bytes_per_weight", 0.0),
                           dequant_min_tokens=int(kf.get("dequant_min_tokens", 2)))
     eff = eff or efficiency_for(g.id, dep.engine)
-    if r.scheduler is not None:  # the engine's fixed costs per pass, per eager layer (planner/scheduler.py)
-        sc = r.scheduler
-        eff = replace(eff, step_overhead_s=eff.step_overhead_s + sc.step_overhead_s,
-                      eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
-                      prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_skew_s=sc.allreduce_skew_s,
-                      graph_max_tokens=max(sc.graph_sizes or (0,)) if sc.graph_sizes else 0)
+    if r.scheduler is not None:  # the engine's fitted costs (planner/scheduler.py)
+        eff = _engine_efficiency(eff, eff.step_overhead_s, r.scheduler)
     tm = build_timing(spec, g, dep, table, eff, kernel, gpu_layers=gpu_layers,
                       host_bandwidth_bytes_per_s=profiles.host_bandwidth_bytes_per_s())
     return Plan(mm, tm, eff.provenance, r.startup, r.scheduler)
@@ -264,10 +260,20 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
                     eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
                     prefill_token_layer_s=prefill, allreduce_skew_s=allreduce)
     eff = p.timing.eff
-    eff = replace(eff, step_overhead_s=eff.step_overhead_s - old.step_overhead_s + step_overhead_s,
-                  eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
-                  prefill_token_layer_s=prefill, allreduce_skew_s=allreduce)
+    eff = _engine_efficiency(eff, eff.step_overhead_s - old.step_overhead_s, sched)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
+
+
+def _engine_efficiency(eff: Efficiency, base_step_s: float, sc) -> Efficiency:
+    """``eff`` with the engine's fitted costs of scheduler profile ``sc``: its per-pass cost on top of
+    ``base_step_s`` (the calibration's own), the per-eager-layer, prefill and all-reduce costs, and the
+    largest captured CUDA graph (passes above it run eager)."""
+    from dataclasses import replace
+
+    return replace(eff, step_overhead_s=base_step_s + sc.step_overhead_s,
+                   eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
+                   prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_skew_s=sc.allreduce_skew_s,
+                   graph_max_tokens=max(sc.graph_sizes, default=0))
 
 
 def plan_request(req: PlanRequest) -> PlanResult:

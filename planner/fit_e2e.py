@@ -41,9 +41,9 @@ import pandas as pd
 
 from . import profiles
 from . import validate_e2e as v
+from .scheduler import FITTED_COSTS
 
-PARAMS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s",
-          "allreduce_skew_s")
+PARAMS = FITTED_COSTS
 STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3,
          "prefill_token_layer_s": 0.25e-6, "allreduce_skew_s": 5e-6}
 
@@ -222,9 +222,14 @@ def summary(e: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def _ratios(err_pct: pd.Series) -> pd.Series:
+    """measured / predicted of each run (error = predicted / measured - 1, in %)."""
+    return 1 / (1 + err_pct.dropna() / 100)
+
+
 def ratio_band(err_pct: pd.Series, tail: float = BAND_TAILS[0]) -> tuple[float, float]:
-    """measured / predicted at the ``tail`` and 1 - ``tail`` quantiles (error = predicted / measured - 1)."""
-    r = 1 / (1 + err_pct.dropna() / 100)
+    """measured / predicted at the ``tail`` and 1 - ``tail`` quantiles."""
+    r = _ratios(err_pct)
     return float(r.quantile(tail)), float(r.quantile(1 - tail))
 
 
@@ -242,7 +247,7 @@ def _coverage(frame: pd.DataFrame, metric: str, tail_of) -> float:
         if rest.empty:
             continue
         a, b = ratio_band(rest[f"{metric}_err_pct"], tail_of(rest))
-        r = 1 / (1 + mine[f"{metric}_err_pct"].dropna() / 100)
+        r = _ratios(mine[f"{metric}_err_pct"])
         inside += int(((r >= a) & (r <= b)).sum())
         total += int(len(r))
     return inside / total if total else float("nan")

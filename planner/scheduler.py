@@ -18,6 +18,9 @@ from .engines import EngineTable
 from .errors import PlannerInputError
 
 POLICIES = ("mixed", "prefill_first")
+# The engine costs fitted end to end (planner/fit_e2e.py), read from the engine table's constants
+FITTED_COSTS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s",
+                "allreduce_skew_s")
 RESERVATIONS = ("incremental", "whole_request", "new_token_ratio")
 
 
@@ -63,8 +66,7 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     policy = era.rule("scheduler_policy")
     pol = policy.value
     consts = dict(table.constants)
-    fitted = {k: consts.get(k) for k in ("step_overhead_s", "request_overhead_s", "eager_layer_overhead_s",
-                                          "prefill_token_layer_s", "allreduce_skew_s")}
+    fitted = {k: consts.get(k) for k in FITTED_COSTS}
     src = f"{era.label}: {policy.source}" + "".join(f"; {k}: {r.source}" for k, r in fitted.items() if r)
     val = {k: float(r.value) for k, r in fitted.items() if r}
     if consts.get("eager_overlaps") is not None:
