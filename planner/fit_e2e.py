@@ -7,13 +7,14 @@ Five costs the measured operator tables cannot see (planner/scheduler.py):
   graph (its kernels are launched one by one from Python);
 * ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation);
 * ``prefill_token_layer_s``: per prompt token and layer at TP 1, split across the TP ranks: prefill
-  time the measured operators miss (at four clients vLLM's TTFT grows 1.14-2x as fast with the prompt
+  time the measured operators miss (at four clients vLLM's TTFT grows 1.2-2.4x as fast with the prompt
   as the tables' prefill, docs/validation.md);
 * ``allreduce_skew_s``: the spread (standard deviation) of the TP ranks' arrival at an all-reduce;
   each all-reduce then waits for the slowest of TP ranks, ``timing.expected_max_normal(TP)`` spreads
   beyond the kernel measured alone (vLLM's TPOT falls short more as TP grows).
 
-The prefill cost is regressed on the TTFT growth with the prompt at light load (``prefill_cost``). Each
+The prefill cost is fitted on the TTFT growth with the prompt at light load, measured against simulated
+(``prefill_cost``). Each
 run's mean TTFT and TPOT depend on the costs almost linearly, so the simulation is run at the
 current values and once more with each raised by a step (finite differences); the other four are then
 the least-squares fit of the relative errors of TTFT and TPOT given it, each cost kept between zero and a
@@ -70,18 +71,33 @@ def sensitivity(d: pd.DataFrame, engine: str, start: dict[str, float] | None = N
     return Sensitivity(base, slopes, start, v.light_load_growth(d) if light is None else light)
 
 
-def prefill_cost(light: pd.DataFrame | None, ids: pd.Index | None = None) -> float | None:
-    """``prefill_token_layer_s`` from the light-load TTFT growth of the runs in ``ids``: the extra
-    seconds per prompt token over the tables' prefill, regressed on layers / TP through the origin
-    (the work is sharded), kept in [0, UPPER]. None when no deployment of those runs was measured at
-    two prompt lengths at light load (the end-to-end fit then decides it)."""
+def prefill_cost(s: Sensitivity, ids: pd.Index | None = None) -> float | None:
+    """``prefill_token_layer_s`` from the light-load TTFT growth of the runs in ``ids``. For each deployment
+    measured at two prompt lengths at <= 8 clients (``s.light``), the growth of the measured mean TTFT from
+    the short to the long prompt is set against the simulation's growth of the same runs (the same client:
+    its first wave and its collisions grow with the prompt too) at the start costs; the cost is the start
+    value plus the least-squares step along d growth / d cost that closes those gaps, kept in
+    [0, UPPER]. None when no deployment of those runs was measured at two prompt lengths at light load,
+    or the simulation does not move with the cost (the end-to-end fit then decides it)."""
+    light = s.light
     if light is None or light.empty:
         return None
     keep = light if ids is None else light[[set(i) <= set(ids) for i in light["ids"]]]
-    if keep.empty:
+    b = s.base.set_index("id")
+    slope = s.slopes["prefill_token_layer_s"]["ttft"]
+    gaps, grads = [], []
+    for short, long_ in zip(keep.get("ids_short", []), keep.get("ids_long", []), strict=True):
+        short, long_ = [i for i in short if i in b.index], [i for i in long_ if i in b.index]
+        if not short or not long_:
+            continue
+        meas = (b.loc[long_, "silicon_ttft_ms"].mean() - b.loc[short, "silicon_ttft_ms"].mean()) / 1e3
+        gaps.append(meas - (b.loc[long_, "ttft_s"].mean() - b.loc[short, "ttft_s"].mean()))
+        grads.append(slope.loc[long_].mean() - slope.loc[short].mean())
+    g, a = np.asarray(gaps, float), np.asarray(grads, float)
+    if not g.size or not np.dot(a, a) > 0:
         return None
-    x, y = keep["layers_over_tp"].to_numpy(float), keep["extra_s_per_token"].to_numpy(float)
-    return float(np.clip(np.dot(x, y) / np.dot(x, x), 0.0, UPPER["prefill_token_layer_s"]))
+    step = float(np.dot(a, g) / np.dot(a, a))
+    return float(np.clip(s.start["prefill_token_layer_s"] + step, 0.0, UPPER["prefill_token_layer_s"]))
 
 
 def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:
@@ -105,7 +121,7 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     b = s.base.set_index("id")
     sel = b.index if ids is None else ids
     fixed: dict[str, float] = {}
-    pc = prefill_cost(s.light, sel)
+    pc = prefill_cost(s, sel)
     if pc is not None:
         fixed["prefill_token_layer_s"] = pc
     # runs whose TPOT the start costs miss by more than 2x (gpt-oss at 512 clients, Llama-3.1-8B fp8's
@@ -316,8 +332,9 @@ def write(r: Report) -> None:
             "eager_layer_overhead_s": "per layer of a pass larger than the largest captured CUDA graph",
             "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)",
             "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "
-                                      "the measured operator tables miss, regressed on the TTFT growth with the prompt "
-                                      "at <= 8 clients (validate_e2e.light_load_growth, benchmarks/prefill_slope.py)"),
+                                      "the measured operator tables miss, fitted on the TTFT growth with the prompt at "
+                                      "<= 8 clients, measured against simulated (fit_e2e.prefill_cost, "
+                                      "validate_e2e.light_load_growth, benchmarks/prefill_slope.py)"),
             "allreduce_skew_s": ("the spread (standard deviation) of the TP ranks' arrival at an all-reduce: each of "
                                  "a pass's all-reduces (two a layer at TP > 1) waits for the slowest rank, this x "
                                  "E[max of TP standard normals] (0.56 at TP 2, 1.03 at 4, 1.42 at 8) beyond the "

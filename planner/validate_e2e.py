@@ -1,11 +1,13 @@
 """End-to-end serving measurements against the planner, engine by engine.
 
 The published runs (AIC silicon rows, profiles/reference): a model served by vLLM, SGLang or
-TensorRT-LLM on H100 / H200 at a client concurrency, with fixed prompt (isl) and output (osl)
-lengths; measured mean TTFT and TPOT. Each row is predicted as the benchmark ran it: the plan built
-for that engine and release (its start-up KV pool and scheduler, planner/deploy.py), then the
-continuous-batching simulation of a closed loop of ``concurrency`` clients (planner/traffic.py).
-The mean-value model (one prompt alone) is kept beside it as the lower bound.
+TensorRT-LLM on H100 / H200 at a client concurrency, with prompt (isl) and output (osl) lengths;
+measured mean TTFT and TPOT. Each row is predicted as the benchmark ran it: the plan built for that
+engine and release with the flags the run was served with (its start-up KV pool and scheduler,
+planner/deploy.py), then the continuous-batching simulation of that benchmark's closed loop of
+``concurrency`` clients (planner/simulate.py): the pipeline rows are SemiAnalysis InferenceX runs
+(``HARNESS`` below), the gap-analysis rows aiperf runs through Dynamo. The mean-value model (one
+prompt alone) is kept beside it as the lower bound.
 
 ``cross_validated`` refits the fixed per-step and per-request costs on every model but one and
 scores the one left out (leave one model out), per engine and GPU: the honest test of the fitted
@@ -23,6 +25,8 @@ from .engines import Version
 from .errors import PlannerInputError
 from .memory import Deployment
 from .serving import evaluate
+from .simulate import simulate
+from .startup_terms import capture_sizes
 from .traffic import Traffic, serve
 
 # gemm_quant_mode of the silicon rows -> the planner's weight format
@@ -78,12 +82,47 @@ def _version(text) -> str | None:
 AIC_EXTRA_TOKENS = 1500
 
 
-FLAGS = ("generator", "defaults")
+# The pipeline rows (``source`` aic-pipeline: the collection's database dumps, "config_id",
+# "workflow_run_id", images vllm/vllm-openai) are SemiAnalysis InferenceX runs: the same models (Llama-3.3-70B-
+# Instruct-FP8, here Llama-3.1-70B's architecture; gpt-oss-120b; DeepSeek-R1), GPUs and TP lists (Llama on
+# H100 at TP 2 / 4 / 8, on H200 at 1 / 2 / 4 / 8), the three workloads 1k/1k, 1k/8k, 8k/1k and the
+# concurrencies 4-64 of InferenceX's sweep (SemiAnalysisAI/InferenceX @ac1998a, .github/workflows/
+# 70b-tmpl.yml and benchmark-tmpl.yml ``conc-list: [4, 8, 16, 32, 64]``; aiconfigurator @095f58a reads
+# InferenceX's database, sdk/config_adapter/inferencex.py). Their client is vLLM's benchmark_serving.py
+# (benchmarks/70b_fp8_h200_slurm.sh, gptoss_fp4_h200_slurm.sh, single_node/*.sh: ``--dataset-name random
+# --random-range-ratio 0.8 --num-prompts CONC x 10 --max-concurrency CONC --request-rate inf --ignore-eos``):
+# ten rounds per client, and every prompt and output length drawn uniformly from [int(0.8 L), L]
+# (utils/bench_serving/benchmark_serving.py ``sample_uniform``), so the mean prompt is 0.9 isl and the
+# clients drift out of step instead of staying in the pass they were admitted in.
+HARNESS = {"aic-pipeline": {"rounds": 10, "range_ratio": 0.8}}
+
+
+def mean_length(source: str, length: int) -> float:
+    """The mean of a run's lengths: (int(r L) + L) / 2 for InferenceX's uniform draw on [int(r L), L]
+    (8192 at r = 0.8: (6553 + 8192) / 2 = 7372.5), L for fixed lengths."""
+    h = HARNESS.get(source)
+    return (int(length * h["range_ratio"]) + length) / 2 if h else float(length)
+
+
+def lengths(source: str, isl: int, osl: int, c: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The prompt and output lengths of every request of a run of ``c`` clients, as its client drew them."""
+    h = HARNESS.get(source)
+    if h is None:
+        t = Traffic(isl, osl, concurrency=c)
+        return t.lengths()
+    rng = np.random.default_rng(seed)
+    n = h["rounds"] * c
+    draw = lambda L: rng.integers(int(L * h["range_ratio"]), L + 1, size=n).astype(np.int64)  # noqa: E731
+    return draw(isl), draw(osl)
+
+
+FLAGS = ("generator", "defaults", "inferencex")
 
 
 def deployment(row, spec, flags: str = "generator") -> Deployment:
-    """The row's deployment: as aiconfigurator's benchmark generator wrote it (see above), or with
-    the engine's own defaults (``flags="defaults"``: the gap-analysis rows do not record theirs)."""
+    """The row's deployment: as aiconfigurator's benchmark generator wrote it (see above), with the
+    engine's own defaults (``flags="defaults"``: the gap-analysis rows do not record theirs), or as
+    InferenceX's launch scripts serve it (``flags="inferencex"``, ``_inferencex``)."""
     # the checkpoint's own quantization decides (vLLM runs Qwen3-235B-A22B-FP8's block fp8 whatever the label)
     own = api.default_weights(spec)
     weights = own if spec.quant else (row.weights if isinstance(row.weights, str) and row.weights else own)
@@ -92,6 +131,11 @@ def deployment(row, spec, flags: str = "generator") -> Deployment:
     if flags == "defaults":
         return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
                           server=row.backend, server_version=version, kv_dtype=kv)
+    if flags == "inferencex":
+        ix = _inferencex(row, spec)
+        if ix is not None:
+            return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
+                              server=row.backend, server_version=version, kv_dtype=kv, **ix)
     b, isl = int(row.batch_size), int(row.isl)
     if row.backend == "sglang":
         budget = isl + AIC_EXTRA_TOKENS
@@ -102,6 +146,31 @@ def deployment(row, spec, flags: str = "generator") -> Deployment:
     return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
                       server=row.backend, server_version=version, kv_dtype=kv, max_num_seqs=b, max_num_batched_tokens=budget,
                       cuda_graph_sizes=tuple(range(1, b + 1)), enable_mixed_chunk=row.backend == "sglang")
+
+
+def _inferencex(row, spec) -> dict | None:
+    """The scheduler flags of InferenceX's launch script for the row's engine and model (SemiAnalysisAI/
+    InferenceX: benchmarks/70b_fp8_h{100,200}_slurm.sh @ac1998a, gptoss_fp4_h{100,200}_slurm.sh @e06929c
+    and @4e135fd, single_node/gptoss_fp4_h{100,200}.sh and dsr1_fp8_h200.sh @0f78cf4, 70b_fp8_h200_trt_slurm.sh
+    @ac1998a, gptoss_fp4_h200_trt_slurm.sh @e06929c). None where the script's flags are not known here
+    (TensorRT-LLM's DeepSeek: ``--max_num_tokens $MAX_NUM_TOKENS``): the generator's are used."""
+    b = int(row.batch_size)
+    oss = spec.model_type == "gpt_oss"
+    if row.backend == "vllm":
+        # max-num-batched-tokens 8192, --max-num-seqs CONC, prefix caching off; gpt-oss captures CUDA graphs
+        # up to 2048 tokens (cuda-graph-sizes / max-cudagraph-capture-size 2048), Llama keeps vLLM's default
+        graphs = tuple(capture_sizes(1024, 8192)[0] + list(range(528, 2049, 16))) if oss else None
+        return {"max_num_seqs": b, "max_num_batched_tokens": 8192, "cuda_graph_sizes": graphs}
+    if row.backend == "sglang":
+        # --chunked-prefill-size 32768 --max-prefill-tokens 32768 --max-running-requests 512
+        # --cuda-graph-max-bs 512 --mem-fraction-static 0.82, no --enable-mixed-chunk
+        return {"max_num_seqs": 512, "max_num_batched_tokens": 32768, "cuda_graph_sizes": tuple(range(1, 513)),
+                "gpu_memory_utilization": 0.82}
+    if oss:  # --max_batch_size CONC --max_num_tokens 20000, cuda_graph_config max_batch_size CONC
+        return {"max_num_seqs": b, "max_num_batched_tokens": 20000, "cuda_graph_sizes": tuple(range(1, b + 1))}
+    if spec.model_type == "llama":  # --max_num_tokens 16384, cuda_graph_config max_batch_size 1024
+        return {"max_num_batched_tokens": 16384, "cuda_graph_sizes": tuple(range(1, 1025))}
+    return None
 
 
 def kv_dtype(row) -> str:
@@ -136,7 +205,7 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
     keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source", "precision"]
     for key, g in d.groupby(keys, dropna=False):
         gap = gap_flags or GAP_FLAGS.get(key[5], "generator")
-        flags = gap if key[9] == "gap-analysis" else "generator"
+        flags = gap if key[9] == "gap-analysis" else "inferencex"
         try:
             p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0]), flags))
         except PlannerInputError:
@@ -146,18 +215,26 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
             p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
                                       c.get("eager_overlaps"), c.get("prefill_token_layer_s", 0.0),
                                       c.get("allreduce_skew_s", 0.0))
-        mv = evaluate(p, g["batch_size"], g["isl"], g["osl"])
+        mv = evaluate(p, g["batch_size"], np.array([mean_length(key[9], int(n)) for n in g["isl"]]),
+                      np.array([mean_length(key[9], int(n)) for n in g["osl"]]))
         for i, r in enumerate(g.itertuples()):
-            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl))
+            sim = _simulate(p, int(r.batch_size), int(r.isl), int(r.osl), key[9])
             out.append({"id": r.id, "ttft_mean_value_s": float(np.asarray(mv["ttft_s"])[i]),
                         "tpot_mean_value_s": float(np.asarray(mv["tpot_s"])[i]), **sim})
     pred = pd.DataFrame(out)
     return d.merge(pred, on="id", how="inner") if not pred.empty else pred
 
 
-def _simulate(p, c: int, isl: int, osl: int) -> dict:
+def _simulate(p, c: int, isl: int, osl: int, source: str = "gap-analysis") -> dict:
+    """The run's closed loop: aiperf's fixed lengths and twenty rounds (planner/traffic.py), or the
+    source's own client (``HARNESS``: InferenceX's ten rounds of lengths drawn on [0.8 L, L])."""
     try:
-        r = serve(p, Traffic(isl, osl, concurrency=c))
+        if source in HARNESS:
+            prompts, outputs = lengths(source, isl, osl, c)
+            r = simulate(p.timing, 0, prompts, outputs, p.memory.kv_budget_bytes(), profile=p.scheduler,
+                         concurrency=c, max_num_seqs=p.memory.dep.seqs, measure="all")
+        else:
+            r = serve(p, Traffic(isl, osl, concurrency=c))
     except PlannerInputError:
         return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
     return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}
@@ -173,8 +250,9 @@ def light_load_growth(d: pd.DataFrame) -> pd.DataFrame:
     At the lowest concurrency (<= ``LIGHT_CLIENTS``) of a deployment run at two prompt lengths, the
     growth of the mean TTFT from the short to the long prompt is the growth of one prompt's prefill.
     ``extra_s_per_token``: what the tables miss per prompt token; ``layers_over_tp``: the layers one
-    rank runs over TP, the regressor of ``prefill_token_layer_s`` (planner/fit_e2e.py); ``ids``: the
-    runs it comes from. Only the runs whose flags are recorded (aic-pipeline)."""
+    rank runs over TP; ``ids``: the runs it comes from (``ids_short``, ``ids_long``: at each length), whose
+    measured and simulated growth planner/fit_e2e.py ``prefill_cost`` compares. Only the runs whose flags
+    are recorded (aic-pipeline)."""
     out = []
     if d.empty:
         return pd.DataFrame(out)
@@ -195,17 +273,20 @@ def light_load_growth(d: pd.DataFrame) -> pd.DataFrame:
             continue
         meas = (gl["silicon_ttft_ms"].mean() - gs["silicon_ttft_ms"].mean()) / 1e3
         spec = profiles.load_model(key[0])
+        grew = mean_length("aic-pipeline", int(long_)) - mean_length("aic-pipeline", int(short))
         out.append({"model": key[0], "family": g["family"].iloc[0], "gpu": key[1], "tp": int(key[2]), "clients": c,
                     "isl_short": int(short), "isl_long": int(long_), "measured_growth_s": meas,
-                    "tables_growth_s": tl - ts, "extra_s_per_token": (meas - (tl - ts)) / (long_ - short),
+                    "tables_growth_s": tl - ts, "extra_s_per_token": (meas - (tl - ts)) / grew,
                     "layers_over_tp": spec.num_layers / int(key[2]),
-                    "ids": tuple(gs["id"]) + tuple(gl["id"])})
+                    "ids": tuple(gs["id"]) + tuple(gl["id"]), "ids_short": tuple(gs["id"]),
+                    "ids_long": tuple(gl["id"])})
     return pd.DataFrame(out)
 
 
 def table_prefill_s(row) -> float:
-    """One prompt of ``row.isl`` tokens prefilled alone by the row's deployment on the measured
-    operator tables, without the engine's fitted costs."""
-    p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model)))
+    """One prompt of the run's mean length (``mean_length``) prefilled alone by the row's deployment
+    on the measured operator tables, without the engine's fitted costs."""
+    flags = "inferencex" if row.source in HARNESS else "generator"
+    p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model), flags))
     p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_skew_s=0.0)
-    return float(np.asarray(p.timing.prefill(1, int(row.isl))["time_s"]))
+    return float(np.asarray(p.timing.prefill(1, round(mean_length(row.source, int(row.isl))))["time_s"]))
