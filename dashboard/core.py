@@ -213,7 +213,7 @@ def latency_bands() -> pd.DataFrame:
                          "high (x prediction)": b["high_ratio"],
                          "percentiles": "-".join(f"{q:g}" for q in b.get("percentiles", (5, 95))),
                          "held-out runs": b["n"],
-                         "coverage on held-out models": b["coverage_held_out"], "GPUs": ", ".join(b.get("gpus", []))})
+                         "coverage on held-out models": b["coverage_held_out"], "measured on": ", ".join(b.get("gpus", []))})
     return pd.DataFrame(rows)
 
 

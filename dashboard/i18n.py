@@ -37,10 +37,15 @@ def lang() -> str:
     return value if value in LANGS else "en"
 
 
-def t(text: str) -> str:
-    """The Korean of ``text`` when the language is "ko" (``text`` itself when none is recorded)."""
+def t(text: str, context: str | None = None) -> str:
+    """The Korean of ``text`` when the language is "ko" (``text`` itself when none is recorded).
+    ``context`` tells apart one English label that needs two Korean words (gettext's msgctxt): the key
+    ``"<text>|<context>"`` is looked up first ("GPUs" of the number input is "GPU 수", "GPUs|list" of
+    a multiselect of GPUs "GPU")."""
     if lang() != "ko":
         return text
+    if context and f"{text}|{context}" in KO:
+        return KO[f"{text}|{context}"]
     return KO.get(text, text)
 
 

@@ -113,6 +113,17 @@ def test_labels_built_around_numbers_are_matched_whole(monkeypatch):
     assert i18n.label("H100-SXM") == "H100-SXM" and i18n.label(3) == 3   # names and numbers stay
 
 
+def test_one_english_label_can_have_two_korean_words_by_context(monkeypatch):
+    # "GPUs" labels the sidebar's count of GPUs (and count columns) and the multiselects of which GPUs
+    monkeypatch.setattr(i18n, "lang", lambda: "ko")
+    monkeypatch.setattr(tables, "lang", lambda: "ko")
+    assert i18n.t("GPUs") == "GPU 수" and i18n.t("GPUs", "list") == "GPU"
+    assert i18n.t("Prompt tokens", "no such context") == i18n.KO["Prompt tokens"]  # unknown context: the plain key
+    assert tables.localized("measured on") == "측정한 GPU"  # the bands table's list of GPUs, not a count
+    monkeypatch.setattr(i18n, "lang", lambda: "en")
+    assert i18n.t("GPUs", "list") == "GPUs"
+
+
 def test_outside_a_streamlit_run_everything_is_english():
     assert i18n.lang() == "en" and i18n.LANGS == ("en", "ko")
     assert i18n.t("Plan one deployment") == "Plan one deployment"

@@ -193,7 +193,7 @@ def body(sel: Selection) -> None:
                              help=t("the simulated percentile the targets are checked at"))
         with st.expander(t("Candidates (empty: the whole default space)"), expanded=False):
             c = st.columns(3)
-            gpus = c[0].multiselect(t("GPUs"), gids, key="c_gpus", placeholder=t("every bundled GPU"), format_func=gpu_label,
+            gpus = c[0].multiselect(t("GPUs", "list"), gids, key="c_gpus", placeholder=t("every bundled GPU"), format_func=gpu_label,
                                     help=t("empty: every bundled GPU (those without a price are listed as rejected); "
                                          "a GPU defined in the sidebar's form can be picked here"))
             tps = c[1].multiselect(t("TP (tensor parallel)"), TP_OPTIONS, key="c_tps", placeholder="1, 2, 4, 8, 16",

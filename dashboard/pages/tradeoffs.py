@@ -31,7 +31,7 @@ def pareto_section(sel: Selection) -> None:
     F = urlstate.Field
     fields = (F("to_gpus", "many", gids), F("to_fmts", "many", format_ids(sel.weights)), F("to_maxb", "one", BATCHES))
     urlstate.seed(fields, {"to_gpus": default_gpus, "to_fmts": _default_formats(sel), "to_maxb": 512})
-    chosen_gpus = c1.multiselect(t("GPUs"), gids, key="to_gpus", format_func=gpu_label)
+    chosen_gpus = c1.multiselect(t("GPUs", "list"), gids, key="to_gpus", format_func=gpu_label)
     chosen_fmts = c2.multiselect(t("Weight formats"), format_ids(sel.weights), key="to_fmts")
     max_b = c3.select_slider(t("Largest batch"), BATCHES, key="to_maxb")
     urlstate.write(fields)

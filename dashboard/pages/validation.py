@@ -41,7 +41,7 @@ def body(sel: Selection) -> None:
                          "datasheet: the default efficiencies against datasheet peaks"))
     gpus = sorted(df.loc[df["metric"] == metric, "gpu"].dropna().unique())
     st.session_state["v_gpus"] = [g for g in st.session_state["v_gpus"] if g in gpus] or gpus
-    chosen = c3.multiselect(t("GPUs"), gpus, key="v_gpus")
+    chosen = c3.multiselect(t("GPUs", "list"), gpus, key="v_gpus")
     urlstate.write(fields)
     d = df[(df["metric"] == metric) & df["gpu"].isin(chosen)]
     if len(d) > MAX_POINTS:
