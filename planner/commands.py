@@ -276,6 +276,10 @@ def _trtllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int
              str(max_model_len), "--kv_cache_free_gpu_memory_fraction", f"{dep.util:g}"]
     _kv("trtllm", dep.server_version, spec, dep.weights, dep.kv_dtype, notes)
     _weights("trtllm", dep.server_version, spec, dep.weights, notes)
+    if dep.batch_wait_timeout_iters:
+        notes.append("batch wait: trtllm-serve has no flag; pass `--extra_llm_api_options wait.yaml` with "
+                     f"`batch_wait_timeout_iters: {dep.batch_wait_timeout_iters}` and "
+                     f"`batch_wait_max_tokens_ratio: {dep.batch_wait_max_tokens_ratio:g}`")
     notes.append(f"flags read from {TRT_SERVE}, not from a {dep.server_version} release")
     return argv
 

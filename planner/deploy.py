@@ -36,7 +36,11 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
         d = era["scheduler"]
         dep = replace(dep, max_num_batched_tokens=dep.max_num_batched_tokens or d["max_num_batched_tokens"],
                       max_num_seqs=dep.max_num_seqs or d["max_num_seqs"], gpu_memory_utilization=dep.util)
-        return Resolved(dep, None, profile_for(table, dep.server_version, dep.mnbt, dep.seqs, _graphs(dep)))
+        sched = profile_for(table, dep.server_version, dep.mnbt, dep.seqs, _graphs(dep))
+        if dep.batch_wait_timeout_iters:  # PyExecutor._waiting_requests: hold a context batch (see simulate.py)
+            sched = replace(sched, batch_wait_iters=dep.batch_wait_timeout_iters,
+                            batch_wait_tokens=dep.batch_wait_max_tokens_ratio * dep.mnbt)
+        return Resolved(dep, None, sched)
     s = EngineSettings(engine=dep.server, version=dep.server_version, entry_point=dep.entry_point, tp=dep.tp,
                        pp=dep.pp, weights=dep.weights, kv_cache_dtype=dep.kv_dtype,
                        gpu_memory_utilization=dep.gpu_memory_utilization if dep.server == "vllm" else None,

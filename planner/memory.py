@@ -49,6 +49,8 @@ class Deployment:
     entry_point: str = "serve"
     cuda_graph_sizes: tuple[int, ...] | None = None  # vLLM --cudagraph-capture-sizes / SGLang --cuda-graph-bs
     enable_mixed_chunk: bool = False  # SGLang --enable-mixed-chunk: prefill chunks ride with the decodes
+    batch_wait_timeout_iters: int = 0  # TensorRT-LLM: steps a context batch may wait for more tokens (0: off)
+    batch_wait_max_tokens_ratio: float = 0.0  # TensorRT-LLM: ... until they reach this share of max_num_tokens
 
     def __post_init__(self):
         require_positive_int("tp", self.tp, maximum=1024)
@@ -66,6 +68,13 @@ class Deployment:
                                         "e.g. (1, 2, 4, 8) or leave it to the engine's default")
             for b in self.cuda_graph_sizes:
                 require_positive_int("cuda_graph_sizes", b, maximum=MAX_CONTEXT)
+        iters = self.batch_wait_timeout_iters
+        if not isinstance(iters, int) or isinstance(iters, bool) or not 0 <= iters <= 1_000_000:
+            raise PlannerInputError("batch_wait_timeout_iters", f"must be a whole number >= 0, got {self.batch_wait_timeout_iters!r}",
+                                    "give 0 (off) or the engine's batch_wait_timeout_iters")
+        if not (isinstance(self.batch_wait_max_tokens_ratio, int | float) and 0.0 <= self.batch_wait_max_tokens_ratio <= 1.0):
+            raise PlannerInputError("batch_wait_max_tokens_ratio", f"must be in [0, 1], got {self.batch_wait_max_tokens_ratio!r}",
+                                    "give 0 (off) or a share of max_num_tokens such as 0.9")
         if self.engine not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
         if self.server not in SERVERS:

@@ -31,6 +31,8 @@ TABLE = (
     ("max_num_seqs", "deployment", "max_num_seqs", "int"),
     ("cuda_graph_sizes", "deployment", "cuda_graph_sizes", "ints"),
     ("enable_mixed_chunk", "deployment", "enable_mixed_chunk", "bool"),
+    ("batch_wait_timeout_iters", "deployment", "batch_wait_timeout_iters", "int"),
+    ("batch_wait_max_tokens_ratio", "deployment", "batch_wait_max_tokens_ratio", "float"),
     ("rate", "workload", "request_rate_per_s", "float"), ("distribution", "workload", "distribution", "str"),
     ("ttft", "slo", "ttft_s", "float"), ("tpot", "slo", "tpot_s", "float"), ("e2e", "slo", "e2e_s", "float"),
     ("percentile", "slo", "percentile", "int"),

@@ -40,6 +40,8 @@ class SchedulerProfile:
     eager_overlaps: bool = True      # eager launches overlap the GPU's work (chosen by the fit)
     prefill_token_layer_s: float = 0.0  # per prompt token and layer at TP 1, split across ranks (fitted)
     allreduce_skew_s: float = 0.0    # the TP ranks' spread at an all-reduce; the slowest is waited for (fitted)
+    batch_wait_iters: int = 0        # TensorRT-LLM batch_wait_timeout_iters: steps a context batch may be held
+    batch_wait_tokens: float = 0.0   # ... until its tokens + the decodes reach this (batch_wait_max_tokens_ratio x budget)
     source: str = ""
 
     def __post_init__(self):
@@ -50,6 +52,8 @@ class SchedulerProfile:
                                     f"choose one of {RESERVATIONS}")
         if self.token_budget < 1 or self.max_num_seqs < 1:
             raise PlannerInputError("scheduler", "token budget and max_num_seqs must be positive")
+        if self.batch_wait_iters < 0 or self.batch_wait_tokens < 0:
+            raise PlannerInputError("batch_wait", "the batch wait cannot be negative", "give 0 (off) or more")
 
     def padded(self, decode_batch: int) -> int:
         """The batch a decode-only step runs at: the smallest CUDA-graph size that holds it."""

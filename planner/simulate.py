@@ -157,6 +157,9 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     whole = profile is not None and profile.reservation == "whole_request"
     by_ratio = profile is not None and profile.reservation == "new_token_ratio"
     ratio = RATIO_INIT  # SGLang's new_token_ratio (see RATIO_INIT)
+    wait_iters = profile.batch_wait_iters if profile is not None else 0
+    wait_tokens = profile.batch_wait_tokens if profile is not None else 0.0
+    waited = 0  # steps the held context batch has waited (TensorRT-LLM's batch_wait_iters_count)
     step_extra = 0.0  # the engine's fixed costs are in the timing model (api.build_plan folds them in)
     pad = profile.padded if profile is not None else (lambda b: b)
     max_queue = max_queue or 20 * max_num_seqs
@@ -219,6 +222,19 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         used = kv_bytes(reserve[run]) if whole else kv_bytes(prefilled[run])
         pending = prefill_first and (bool(queue) or bool(np.any(prefilled[run] < need[run])))
         budget = budget_tokens - (0 if pending else decoding.size)
+        # TensorRT-LLM's batch waiting (PyExecutor._waiting_requests, with decodes running): the context
+        # requests are held, and the step decodes alone, until they have waited ``batch_wait_iters`` steps or
+        # their tokens plus the decodes reach ``batch_wait_tokens``
+        hold = False
+        if wait_iters and decoding.size:
+            ctx = sum(int(need[r] - prefilled[r]) for r in running if prefilled[r] < need[r])
+            ctx += sum(int(need[r]) for r in queue[:max(max_num_seqs - len(running), 0)])
+            if ctx:
+                if waited >= wait_iters or min(ctx, budget) + decoding.size >= wait_tokens:
+                    waited = 0
+                else:
+                    hold = True
+                    budget = 0
         chunks: list[tuple[int, int]] = []
         for r in running:  # continue the prefills already admitted, in admission order
             if prefilled[r] < need[r] and budget > 0:
@@ -272,6 +288,9 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
                 preempt_newest()
                 continue
             k = min(int(np.min(outputs[decoding] - done_tokens[decoding])), room)
+            if hold:  # held context: one step at a time counts towards the wait
+                k = min(k, wait_iters - waited)
+                waited += k
             b = pad(int(decoding.size))  # decode-only steps run the CUDA graph of the next captured size
             if nxt < n and np.isfinite(arrivals[nxt]):
                 dt0 = float(timing.step(b, dctx)["time_s"]) + step_extra

@@ -168,8 +168,11 @@ def _inferencex(row, spec) -> dict | None:
                 "gpu_memory_utilization": 0.82}
     if oss:  # --max_batch_size CONC --max_num_tokens 20000, cuda_graph_config max_batch_size CONC
         return {"max_num_seqs": b, "max_num_batched_tokens": 20000, "cuda_graph_sizes": tuple(range(1, b + 1))}
-    if spec.model_type == "llama":  # --max_num_tokens 16384, cuda_graph_config max_batch_size 1024
-        return {"max_num_batched_tokens": 16384, "cuda_graph_sizes": tuple(range(1, 1025))}
+    if spec.model_type == "llama":  # --max_num_tokens 16384, cuda_graph_config max_batch_size 1024; at 1k/1k
+        # below TP 8 also batch_wait_timeout_iters 20, batch_wait_max_tokens_ratio 0.9 ("will improve the performance")
+        wait = int(row.isl) == 1024 and int(row.osl) == 1024 and int(row.tp_size) < 8
+        return {"max_num_batched_tokens": 16384, "cuda_graph_sizes": tuple(range(1, 1025)),
+                "batch_wait_timeout_iters": 20 if wait else 0, "batch_wait_max_tokens_ratio": 0.9 if wait else 0.0}
     return None
 
 
@@ -202,7 +205,9 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
     gap-analysis rows, which do not record them; None: ``GAP_FLAGS`` of the row's engine, else the
     generator's)."""
     out = []
-    keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source", "precision"]
+    # osl too: InferenceX's TensorRT-LLM Llama script sets its batch wait at 1k/1k only (_inferencex)
+    keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source", "precision",
+            "osl"]
     for key, g in d.groupby(keys, dropna=False):
         gap = gap_flags or GAP_FLAGS.get(key[5], "generator")
         flags = gap if key[9] == "gap-analysis" else "inferencex"

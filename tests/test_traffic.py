@@ -82,9 +82,9 @@ def test_serve_measures_every_request_of_a_closed_loop():
     assert r.ttft_s.size == r.completed == 160  # 20 rounds x 8 clients, all measured
 
 
-def _row(backend, batch, isl):
-    return pd.Series({"backend": backend, "batch_size": float(batch), "isl": isl, "tp_size": 2.0, "pp_size": 1.0,
-                      "weights": "bf16", "version": None})
+def _row(backend, batch, isl, osl=8192):
+    return pd.Series({"backend": backend, "batch_size": float(batch), "isl": isl, "osl": osl, "tp_size": 2.0,
+                      "pp_size": 1.0, "weights": "bf16", "version": None})
 
 
 def test_the_published_runs_are_predicted_with_the_generator_s_flags():
@@ -394,3 +394,69 @@ def test_ttft_growth_per_client_is_k_of_s_times_1_plus_k_c():
     c, s = np.array([4.0, 8.0, 16.0]), np.full(3, 100.0)
     assert growth(c, np.array([120.0, 140.0, 180.0]), s) == pytest.approx(0.05)
     assert growth(c, np.array([120.0, 140.0, 190.0]), s) == pytest.approx(18.4 / 336)
+
+
+def test_tensorrt_llm_holds_a_context_batch_for_its_batch_wait_steps():
+    # TensorRT-LLM's PyExecutor._waiting_requests: while requests decode, new context requests wait until
+    # batch_wait_timeout_iters steps have passed or their tokens + the decodes reach
+    # batch_wait_max_tokens_ratio x max_num_tokens. Two clients, 1,024-token prompts: the first requests
+    # arrive together on an idle engine (nothing decodes: no wait); client 2's next requests arrive while
+    # client 1 decodes 2,000 tokens alone, so each waits 20 decode steps of batch 1 (7.02 ms each on H100
+    # at ~1,200 tokens of context): 20 x 7.02 = 140.4 ms more than without the wait
+    from dataclasses import replace
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(server="trtllm", batch_wait_timeout_iters=20,
+                                                              batch_wait_max_tokens_ratio=0.9))
+    assert (p.scheduler.batch_wait_iters, p.scheduler.batch_wait_tokens) == (20, 0.9 * p.memory.dep.mnbt)
+    prompts, outputs = np.full(6, 1024), np.array([2000, 100, 100, 100, 100, 100])
+
+    def ttft(sched):
+        return simulate(p.timing, 0, prompts, outputs, p.memory.kv_budget_bytes(), profile=sched, concurrency=2,
+                        max_num_seqs=sched.max_num_seqs, measure="all").ttft_s
+
+    held, free = ttft(p.scheduler), ttft(replace(p.scheduler, batch_wait_iters=0))
+    step = float(p.timing.step(1, 1200)["time_s"])
+    np.testing.assert_allclose(held[:2], free[:2])  # the first wave: nothing decoding, nothing held
+    np.testing.assert_allclose(held[2:] - free[2:], 20 * step, rtol=0.01)
+    # a threshold the waiting prompt alone reaches (0.1 x 8,192 = 819 tokens < 1,024 + 1): no wait
+    low = replace(p.scheduler, batch_wait_tokens=0.1 * p.memory.dep.mnbt)
+    np.testing.assert_allclose(ttft(low), free)
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"batch_wait_timeout_iters": -1}, "batch_wait_timeout_iters"),
+    ({"batch_wait_timeout_iters": 2.5}, "batch_wait_timeout_iters"),
+    ({"batch_wait_max_tokens_ratio": 1.5}, "batch_wait_max_tokens_ratio"),
+])
+def test_a_bad_batch_wait_names_its_field(kw, field):
+    with pytest.raises(PlannerInputError) as e:
+        Deployment(server="trtllm", **kw)
+    assert e.value.field == field
+
+
+def test_inferencex_s_tensorrt_llm_llama_waits_at_1k_1k_below_tp_8_only():
+    # 70b_fp8_h200_trt_slurm.sh @ac1998a: batch_wait_timeout_iters 20 and batch_wait_max_tokens_ratio 0.9 when
+    # ISL = OSL = 1024 and TP < 8
+    llama = profiles.load_model("Llama-3.1-70B")
+    d = v.deployment(_row("trtllm", 16, 1024, osl=1024), llama, "inferencex")
+    assert (d.batch_wait_timeout_iters, d.batch_wait_max_tokens_ratio) == (20, 0.9)
+    assert v.deployment(_row("trtllm", 16, 1024, osl=8192), llama, "inferencex").batch_wait_timeout_iters == 0
+    tp8 = _row("trtllm", 16, 1024, osl=1024)
+    tp8["tp_size"] = 8.0
+    assert v.deployment(tp8, llama, "inferencex").batch_wait_timeout_iters == 0
+
+
+def test_the_batch_wait_travels_in_a_plan_s_parameters_and_its_command():
+    from planner import commands
+    from planner import requestparams as rp
+    req = rp.from_params({"model": "Llama-3.1-8B", "gpu": "H100-SXM", "batch": "8", "prompt": "1024", "output": "128",
+                          "server": "trtllm", "batch_wait_timeout_iters": "20", "batch_wait_max_tokens_ratio": "0.9"})
+    assert (req.deployment.batch_wait_timeout_iters, req.deployment.batch_wait_max_tokens_ratio) == (20, 0.9)
+    assert rp.to_params(req)["batch_wait_timeout_iters"] == "20"
+    c = commands.commands("Llama-3.1-8B", "H100-SXM", req.deployment, 1024, 128, 8)
+    assert any("batch_wait_timeout_iters: 20" in n and "batch_wait_max_tokens_ratio: 0.9" in n for n in c.serve.notes)
+    # not set: not written, no note
+    plain = rp.from_params({"model": "Llama-3.1-8B", "gpu": "H100-SXM", "batch": "8", "prompt": "1024", "output": "128",
+                            "server": "trtllm"})
+    assert "batch_wait_timeout_iters" not in rp.to_params(plain)
+    assert not any("batch wait" in n for n in commands.commands("Llama-3.1-8B", "H100-SXM", plain.deployment, 1024, 128,
+                                                                 8).serve.notes)
