@@ -63,8 +63,8 @@ TEMPLATES = (
     # the band's range (planner/planning.py): its low end is 2.5-5 (fit_e2e.BAND_TAILS), so "3rd" is the one
     # ordinal other than "th"
     "{lo}th-{hi}th percentile", "{lo}rd-{hi}th percentile",
-    "simulated: {c} clients in a closed loop, {n} requests of {p} + {o} tokens, all measured; {engine} scheduler",
-    "simulated: {c} client in a closed loop, {n} requests of {p} + {o} tokens, all measured; {engine} scheduler",
+    "simulated: {c} clients in a closed loop, {n} requests of {p} + {o} tokens (each within 10 %), all measured; {engine} scheduler",
+    "simulated: {c} client in a closed loop, {n} requests of {p} + {o} tokens (each within 10 %), all measured; {engine} scheduler",
     "{a}; {b}",
 )
 

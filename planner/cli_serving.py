@@ -163,7 +163,8 @@ def register(sub, command):
     sp.add_argument("--prompt", required=True, type=int, help="mean prompt tokens")
     sp.add_argument("--output", required=True, type=int, help="mean output tokens")
     sp.add_argument("--distribution", default="fixed", choices=slo.DISTRIBUTIONS,
-                    help="of prompt and output lengths: fixed, uniform on [1, 2 mean - 1], exponential")
+                    help="of prompt and output lengths: fixed, uniform on [1, 2 mean - 1], exponential, spread "
+                         "(within 10 %% of the mean, what plan's headline simulates)")
     sp.add_argument("--max-tokens", type=whole(), default=None,
                     help="the requests' max_tokens: outputs stop there (the rest at EOS); an engine that reserves "
                          "KV whole (TensorRT-LLM) reserves prompt + max_tokens per request")

@@ -124,27 +124,28 @@ def _latency(req: PlanRequest, spec: ModelSpec, p: Plan, m: dict) -> tuple[Laten
 
 def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
     """TTFT / TPOT / e2e with ``batch`` clients in flight, as a serving benchmark measures them (a
-    closed loop started together, every request counted: planner/traffic.py), served by the plan's
-    engine scheduler and start-up KV pool. What the single-prompt figure leaves out, waiting for the
+    closed loop started together, every request counted: planner/traffic.py; lengths drawn within
+    +-10 % of the stated ones, the spread of the benchmark the latency bands are validated on:
+    simulate.draw_lengths "spread"), served by the plan's engine scheduler and start-up KV pool. What the single-prompt figure leaves out, waiting for the
     passes in progress and sharing them with other prompts, is in these."""
     from .traffic import Traffic, serve
 
     # what the simulation costs grows with requests x passes per prompt: keep it under a second or so
     per_prompt = -(-prompt // max(p.memory.dep.mnbt, 1))
-    n = Traffic(prompt, output, concurrency=batch).n_requests()
+    n = Traffic(prompt, output, concurrency=batch, distribution="spread").n_requests()
     if n * per_prompt > SIM_PASS_BUDGET:
         n = max(batch, SIM_PASS_BUDGET // per_prompt)
         if n * per_prompt > SIM_PASS_BUDGET or n < 2 * batch:
             raise PlannerInputError("batch", f"{batch:,} clients of {prompt:,}-token prompts are too many to simulate",
                                     "the mean-value figures stand; lower the batch or the prompt to simulate")
-    t = Traffic(prompt, output, concurrency=batch, requests=n)
+    t = Traffic(prompt, output, concurrency=batch, requests=n, distribution="spread")
     r = serve(p, t)
     out = {f"{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
     mean = {m: float(np.mean(getattr(r, f"{m}_s"))) if r.completed else float("inf") for m in ("ttft", "tpot", "e2e")}
     out.update(ttft_s=mean["ttft"], tpot_s=mean["tpot"], e2e_latency_s=mean["e2e"], sim_preemptions=int(r.preemptions),
                sim_requests=int(r.completed),
                latency_source=f"simulated: {batch} client{'s' if batch != 1 else ''} in a closed loop, {t.n_requests():,} requests of "
-                              f"{prompt:,} + {output:,} tokens, all measured; {engine_label(p)} scheduler")
+                              f"{prompt:,} + {output:,} tokens (each within 10 %), all measured; {engine_label(p)} scheduler")
     return out
 
 

@@ -33,7 +33,7 @@ from .errors import PlannerInputError, require_positive_int
 from .scheduler import SchedulerProfile
 from .timing import TimingModel
 
-DISTRIBUTIONS = ("fixed", "uniform", "exponential")
+DISTRIBUTIONS = ("fixed", "uniform", "exponential", "spread")
 # SGLang's admission (reservation "new_token_ratio", profiles/engines/sglang.json): a running request holds
 # back min(remaining output, CLIP_MAX_NEW) x new_token_ratio tokens of the pool; the ratio starts at
 # 0.7, falls by (0.7 - 0.7 x 0.14) / 600 per decode step to 0.098, and after a retraction is re-estimated
@@ -49,7 +49,10 @@ CLIP_MAX_NEW = 4096
 
 
 def draw_lengths(mean: int, distribution: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` lengths with the given mean: fixed; uniform on [1, 2 mean - 1]; exponential, clipped to [1, 8 mean]."""
+    """``n`` lengths with the given mean: fixed; uniform on [1, 2 mean - 1]; exponential, clipped to [1, 8 mean];
+    spread: whole numbers uniform on [mean - mean // 10, mean + mean // 10], the relative spread of the
+    benchmark the plan's latency is validated on (InferenceX's [0.8 L, L]: +-11 % around its mean 0.9 L,
+    planner/validate_e2e.py ``HARNESS``), so clients that start together drift apart as real ones do."""
     mean = require_positive_int("length", mean)
     if distribution == "fixed":
         return np.full(n, mean, dtype=np.int64)
@@ -57,8 +60,15 @@ def draw_lengths(mean: int, distribution: str, n: int, rng: np.random.Generator)
         return rng.integers(1, 2 * mean, size=n, endpoint=False).astype(np.int64) if mean > 1 else np.ones(n, np.int64)
     if distribution == "exponential":
         return np.clip(np.rint(rng.exponential(mean, size=n)), 1, 8 * mean).astype(np.int64)
+    if distribution == "spread":
+        lo, hi = _spread(mean)
+        return rng.integers(lo, hi, size=n, endpoint=True).astype(np.int64)
     raise PlannerInputError("distribution", f"unknown length distribution {distribution!r}",
                             f"choose one of {', '.join(DISTRIBUTIONS)}")
+
+
+def _spread(mean: int) -> tuple[int, int]:
+    return max(1, mean - mean // 10), mean + mean // 10
 
 
 def capped_mean(mean: int, distribution: str, cap: int | None) -> float:
@@ -80,6 +90,13 @@ def capped_mean(mean: int, distribution: str, cap: int | None) -> float:
     if distribution == "exponential":
         c = min(cap, 8 * mean)
         return float(mean * -np.expm1(-c / mean))
+    if distribution == "spread":  # uniform on the N = hi - lo + 1 whole numbers lo..hi
+        lo, hi = _spread(mean)
+        if cap >= hi:
+            return float(mean)
+        if cap < lo:
+            return float(cap)
+        return ((lo + cap) * (cap - lo + 1) / 2 + (hi - cap) * cap) / (hi - lo + 1)
     raise PlannerInputError("distribution", f"unknown length distribution {distribution!r}",
                             f"choose one of {', '.join(DISTRIBUTIONS)}")
 

@@ -50,7 +50,7 @@ def test_a_workload_takes_a_rate_or_a_batch_within_limits():
                       ("max_tokens", {"max_tokens": 0}), ("max_tokens", {"max_tokens": MAX_CONTEXT + 1})):
         refused(field, slo.Workload, **{"request_rate_per_s": 1, "prompt_tokens": 10, "output_tokens": 10, **kw})
     e = refused("distribution", slo.Workload, 1, 10, 10, "zipf")
-    assert str(e) == "distribution: unknown distribution 'zipf' (choose one of fixed, uniform, exponential)"
+    assert str(e) == "distribution: unknown distribution 'zipf' (choose one of fixed, uniform, exponential, spread)"
     # closed loop: a batch and no rate; neither is refused
     assert slo.Workload(None, 10, 10, batch=MAX_BATCH).batch == MAX_BATCH
     e = refused("workload", slo.Workload, None, 10, 10)
