@@ -68,10 +68,7 @@ class Deployment:
                                         "e.g. (1, 2, 4, 8) or leave it to the engine's default")
             for b in self.cuda_graph_sizes:
                 require_positive_int("cuda_graph_sizes", b, maximum=MAX_CONTEXT)
-        iters = self.batch_wait_timeout_iters
-        if not isinstance(iters, int) or isinstance(iters, bool) or not 0 <= iters <= 1_000_000:
-            raise PlannerInputError("batch_wait_timeout_iters", f"must be a whole number >= 0, got {self.batch_wait_timeout_iters!r}",
-                                    "give 0 (off) or the engine's batch_wait_timeout_iters")
+        require_positive_int("batch_wait_timeout_iters", self.batch_wait_timeout_iters, maximum=1_000_000, allow_zero=True)
         if not (isinstance(self.batch_wait_max_tokens_ratio, int | float) and 0.0 <= self.batch_wait_max_tokens_ratio <= 1.0):
             raise PlannerInputError("batch_wait_max_tokens_ratio", f"must be in [0, 1], got {self.batch_wait_max_tokens_ratio!r}",
                                     "give 0 (off) or a share of max_num_tokens such as 0.9")

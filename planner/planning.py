@@ -122,6 +122,10 @@ def _latency(req: PlanRequest, spec: ModelSpec, p: Plan, m: dict) -> tuple[Laten
                           **{k: float(v) for k, v in mean.items()}, **rest), source
 
 
+# the headline's lengths: within 10 % of the stated ones (simulate.draw_lengths "spread")
+HEADLINE_LENGTHS = "spread"
+
+
 def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict[str, float]:
     """TTFT / TPOT / e2e with ``batch`` clients in flight, as a serving benchmark measures them (a
     closed loop started together, every request counted: planner/traffic.py; lengths drawn within
@@ -132,13 +136,13 @@ def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict
 
     # what the simulation costs grows with requests x passes per prompt: keep it under a second or so
     per_prompt = -(-prompt // max(p.memory.dep.mnbt, 1))
-    n = Traffic(prompt, output, concurrency=batch, distribution="spread").n_requests()
+    n = Traffic(prompt, output, concurrency=batch, distribution=HEADLINE_LENGTHS).n_requests()
     if n * per_prompt > SIM_PASS_BUDGET:
         n = max(batch, SIM_PASS_BUDGET // per_prompt)
         if n * per_prompt > SIM_PASS_BUDGET or n < 2 * batch:
             raise PlannerInputError("batch", f"{batch:,} clients of {prompt:,}-token prompts are too many to simulate",
                                     "the mean-value figures stand; lower the batch or the prompt to simulate")
-    t = Traffic(prompt, output, concurrency=batch, requests=n, distribution="spread")
+    t = Traffic(prompt, output, concurrency=batch, requests=n, distribution=HEADLINE_LENGTHS)
     r = serve(p, t)
     out = {f"{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
     mean = {m: float(np.mean(getattr(r, f"{m}_s"))) if r.completed else float("inf") for m in ("ttft", "tpot", "e2e")}

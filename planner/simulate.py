@@ -305,13 +305,14 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
                 preempt_newest()
                 continue
             k = min(int(np.min(outputs[decoding] - done_tokens[decoding])), room)
-            if hold:  # held context: one step at a time counts towards the wait
+            if hold:  # held context: the run ends when the wait does
                 k = min(k, wait_iters - waited)
-                waited += k
             b = pad(int(decoding.size))  # decode-only steps run the CUDA graph of the next captured size
             if nxt < n and np.isfinite(arrivals[nxt]):
                 dt0 = float(timing.step(b, dctx)["time_s"]) + step_extra
                 k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
+            if hold:  # every held step counts towards the wait
+                waited += k
             dt = float(timing.step(b, dctx + (k - 1) / 2)["time_s"]) + step_extra
         advance(k * dt)
         steps += k

@@ -86,13 +86,21 @@ class Traffic:
 def serve(plan: Plan, traffic: Traffic) -> SimResult:
     """The plan's engine serving ``traffic`` on one replica (continuous-batching simulation)."""
     prompts, outputs = traffic.lengths()
+    return serve_lengths(plan, prompts, outputs, concurrency=traffic.concurrency,
+                         rate_per_s=traffic.request_rate_per_s, seed=traffic.seed, max_tokens=traffic.max_tokens)
+
+
+def serve_lengths(plan: Plan, prompts: np.ndarray, outputs: np.ndarray, concurrency: int | None = None,
+                  rate_per_s: float | None = None, seed: int = 0, max_tokens: int | None = None) -> SimResult:
+    """``serve`` of requests whose lengths are given (a benchmark's own draw, planner/validate_e2e.py):
+    a closed loop of ``concurrency`` clients, every request measured, or Poisson arrivals at ``rate_per_s``
+    measured on the middle 80 %."""
     kv = plan.memory.kv_budget_bytes()
-    if traffic.concurrency is not None:
-        return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler,
-                        concurrency=traffic.concurrency, seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs,
-                        measure="all", max_tokens=traffic.max_tokens)
-    return simulate(plan.timing, traffic.request_rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
-                    seed=traffic.seed, max_num_seqs=plan.memory.dep.seqs, max_tokens=traffic.max_tokens)
+    if concurrency is not None:
+        return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler, concurrency=concurrency,
+                        seed=seed, max_num_seqs=plan.memory.dep.seqs, measure="all", max_tokens=max_tokens)
+    return simulate(plan.timing, rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
+                    seed=seed, max_num_seqs=plan.memory.dep.seqs, max_tokens=max_tokens)
 
 
 def stopping_example(plan: Plan, prompt: int, output: int, concurrency: int, max_tokens: int) -> dict:

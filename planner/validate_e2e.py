@@ -25,9 +25,8 @@ from .engines import Version
 from .errors import PlannerInputError
 from .memory import Deployment
 from .serving import evaluate
-from .simulate import simulate
 from .startup_terms import capture_sizes
-from .traffic import Traffic, serve
+from .traffic import Traffic, serve_lengths
 
 # gemm_quant_mode of the silicon rows -> the planner's weight format
 QUANT = {"fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": None, "int4_wo": None}
@@ -199,6 +198,14 @@ def kv_dtype(row) -> str:
 GAP_FLAGS = {"sglang": "defaults", "trtllm": "defaults"}
 
 
+def flags_for(source: str, engine: str, gap_flags: str | None = None) -> str:
+    """The flags a row is predicted with: InferenceX's for the pipeline rows; for the gap-analysis rows
+    ``gap_flags``, else ``GAP_FLAGS`` of the row's engine, else the generator's."""
+    if source != "gap-analysis":
+        return "inferencex"
+    return gap_flags or GAP_FLAGS.get(engine, "generator")
+
+
 def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | None = None) -> pd.DataFrame:
     """Mean-value and simulated TTFT / TPOT for every row (``overheads``: {engine: {cost: value}}
     replaces the engine's fixed costs, planner/fit_e2e.py; ``gap_flags``: the flags assumed for the
@@ -209,10 +216,9 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
     keys = ["model", "gpu", "tp_size", "pp_size", "weights", "backend", "version", "batch_size", "isl", "source", "precision",
             "osl"]
     for key, g in d.groupby(keys, dropna=False):
-        gap = gap_flags or GAP_FLAGS.get(key[5], "generator")
-        flags = gap if key[9] == "gap-analysis" else "inferencex"
         try:
-            p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0]), flags))
+            p = api.build_plan(key[0], key[1], deployment(g.iloc[0], profiles.load_model(key[0]),
+                                                          flags_for(key[9], key[5], gap_flags)))
         except PlannerInputError:
             continue
         if overheads and key[5] in overheads:
@@ -234,12 +240,7 @@ def _simulate(p, c: int, isl: int, osl: int, source: str = "gap-analysis") -> di
     """The run's closed loop: aiperf's fixed lengths and twenty rounds (planner/traffic.py), or the
     source's own client (``HARNESS``: InferenceX's ten rounds of lengths drawn on [0.8 L, L])."""
     try:
-        if source in HARNESS:
-            prompts, outputs = lengths(source, isl, osl, c)
-            r = simulate(p.timing, 0, prompts, outputs, p.memory.kv_budget_bytes(), profile=p.scheduler,
-                         concurrency=c, max_num_seqs=p.memory.dep.seqs, measure="all")
-        else:
-            r = serve(p, Traffic(isl, osl, concurrency=c))
+        r = serve_lengths(p, *lengths(source, isl, osl, c), concurrency=c)
     except PlannerInputError:
         return {"ttft_s": np.nan, "tpot_s": np.nan, "e2e_s": np.nan}
     return {"ttft_s": float(np.mean(r.ttft_s)), "tpot_s": float(np.mean(r.tpot_s)), "e2e_s": float(np.mean(r.e2e_s))}
@@ -291,7 +292,7 @@ def light_load_growth(d: pd.DataFrame) -> pd.DataFrame:
 def table_prefill_s(row) -> float:
     """One prompt of the run's mean length (``mean_length``) prefilled alone by the row's deployment
     on the measured operator tables, without the engine's fitted costs."""
-    flags = "inferencex" if row.source in HARNESS else "generator"
-    p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model), flags))
+    p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model),
+                                                      flags_for(row.source, row.backend)))
     p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_skew_s=0.0)
     return float(np.asarray(p.timing.prefill(1, round(mean_length(row.source, int(row.isl))))["time_s"]))

@@ -139,9 +139,8 @@ def test_drawn_lengths_break_the_lockstep_that_fixed_ones_keep():
     # most later requests find the engine decoding and are prefilled alone: their median TTFT is lower
     p = api.build_plan("Llama-3.1-70B", "H100-SXM", Deployment(weights="fp8", kv_dtype="fp8", tp=8,
                                                               max_num_seqs=4, max_num_batched_tokens=8192))
-    kv = p.memory.kv_budget_bytes()
-    run = lambda pr, out: simulate(p.timing, 0, pr, out, kv, profile=p.scheduler, concurrency=4,  # noqa: E731
-                                   max_num_seqs=4, measure="all").ttft_s[8:]
+    from planner.traffic import serve_lengths
+    run = lambda pr, out: serve_lengths(p, pr, out, concurrency=4).ttft_s[8:]  # noqa: E731
     fixed = run(np.full(40, 1024), np.full(40, 1024))
     drawn = run(*v.lengths("aic-pipeline", 1024, 1024, 4))
     assert np.ptp(fixed) < 1e-9  # lockstep: one TTFT after the first rounds
