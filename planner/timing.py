@@ -219,8 +219,13 @@ class TimingModel:
         db = np.asarray(decode_batch, dtype=float)
         tokens = b * p
         chunk = self.dep.mnbt if self.dep.engine == "paged" else np.inf
-        chunks = np.maximum(1, np.ceil((tokens + db) / chunk))
+        # every pass carries the decodes and fills the rest of the budget with prompt: full passes of
+        # ``chunk`` tokens, then the last one with what is left (not a full pass per chunk: one decode riding
+        # with an 8,192-token prompt under an 8,192-token budget is a second pass of 1 + 1 tokens)
+        room = np.maximum(chunk - db, 1.0)
+        chunks = np.maximum(1, np.ceil(tokens / room))
         per_chunk = np.minimum(tokens + db, chunk)
+        last = np.where(chunks > 1, tokens - (chunks - 1) * np.minimum(room, tokens), tokens) + db
         kv_write = kvmod.kv_cache_bytes(self.kv_groups, b, p, self.dep.engine, self.dep.block_size,
                                         self.dep.mnbt)
         kv_other = kvmod.kv_cache_bytes(self.kv_groups, db, np.asarray(decode_context, dtype=float) + 1,
@@ -233,8 +238,8 @@ class TimingModel:
         if self.ops is not None:
             # every chunk a forward pass of per_chunk tokens; the prompts' attention once in all
             o = self.ops
-            tok = chunks * (_interp_ops(o, per_chunk) + o.step_s(0, 0, 0, 0)) + b * o.step_s(0, 0, p, p) \
-                - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
+            tok = (chunks - 1) * _interp_ops(o, per_chunk) + _interp_ops(o, last) + chunks * o.step_s(0, 0, 0, 0) \
+                + b * o.step_s(0, 0, p, p) - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
             dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
             t = (self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
                  + self._prefill_extra_s(tokens) + self._allreduce_skew_s(chunks))

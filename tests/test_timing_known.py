@@ -389,13 +389,14 @@ def test_other_efficiencies_give_other_times():
 
 
 def test_measured_operator_prefill_with_decode_riders():
-    # 16,384 prompt tokens + 4 decode sequences at context 1023: ceil(16,388 / 8192) = 3 passes of 8192
-    # tokens (3 x 8192 T), the prompt's attention once (A x 16384^2) and its one row (L), and in each
-    # pass the riders' attention (2e-9 x 4 x 1024) and their 4 rows (4 L); 5 ms per pass
+    # 8192 prompt tokens + 4 decode sequences at context 1023 under an 8192-token budget: every pass carries
+    # the 4 decodes and up to 8188 prompt tokens, ceil(8192 / 8188) = 2 passes: 8192 tokens, then 4 + 4 = 8
+    # (8192 T + 8 T, not two full passes), the prompt's attention once (A x 8192^2) and its one row (L), and
+    # in each pass the riders' attention (2e-9 x 4 x 1024) and their 4 rows (4 L); 5 ms per pass
     T, A, L, D = 1e-6, 1e-12, 5e-5, 2e-9
     t = replace(timing(eff=replace(IDEAL, step_overhead_s=5e-3)), ops=_curves(T, A, L, D))
-    p = t.prefill(1, 16_384, decode_batch=4, decode_context=1023)
-    expected = 3 * 8192 * T + A * 16_384**2 + L + 3 * (D * 4 * 1024 + 4 * L) + 3 * 5e-3
+    p = t.prefill(1, 8192, decode_batch=4, decode_context=1023)
+    expected = 8192 * T + 8 * T + A * 8192**2 + L + 2 * (D * 4 * 1024 + 4 * L) + 2 * 5e-3
     assert float(p["time_s"]) == pytest.approx(expected)
 
 
