@@ -275,7 +275,10 @@ def _moe_shapes(name: str, distribution: str) -> np.ndarray:
 
 def moe_transfer(gpu: GpuSpec, dtype: str, grid: LogGrid, shapes: np.ndarray, shape: np.ndarray, tokens):
     """A MoE ``shape`` (one row of MoeShape) from the table ``grid`` of ``shapes``: its own curve when
-    measured; else the nearest measured shape's efficiency times its own roofline, never below it.
+    measured; else the nearest measured shape's efficiency times its own roofline, never below it, nor
+    below the fastest call measured on any shape of the table: the kernel's fixed cost (routing, sorting
+    and two grouped GEMMs launched; vLLM's Marlin experts take >= 40 us a call on H200 however small the
+    work, while a tiny shape's roofline scaled by a larger one's efficiency says 11 us).
     Returns seconds, inside, roofline and the index of the shape borrowed from (None when exact)."""
     dist = ((roof.moe_features(shapes) - roof.moe_features(shape)) ** 2).sum(axis=1)
     near = int(np.argmin(dist))
@@ -283,7 +286,8 @@ def moe_transfer(gpu: GpuSpec, dtype: str, grid: LogGrid, shapes: np.ndarray, sh
     if dist[near] < 1e-12:
         return seconds, inside, near_bound, None
     bound = roof.moe(gpu, dtype, shape)({"tokens": tokens, "shape_id": 1})
-    return np.maximum(seconds * bound / near_bound, bound), np.zeros_like(inside), bound, near
+    floor = float(np.exp(grid.log_s[grid.measured].min()))
+    return np.maximum(seconds * bound / near_bound, np.maximum(bound, floor)), np.zeros_like(inside), bound, near
 
 
 def moe_shapes(d: pd.DataFrame) -> np.ndarray:
