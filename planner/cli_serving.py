@@ -13,7 +13,7 @@ import json
 import pandas as pd
 
 from . import api, cli_gpu, csvsafe, profiles, request, slo, sweep
-from .memory import SERVERS
+from .memory import MXFP4_MOE_BACKENDS, SERVERS
 
 
 def _count(text: str) -> int:
@@ -46,6 +46,8 @@ def _csv_target(a) -> None:
 def request_of(a) -> request.PlanRequest:
     """The PlanRequest of ``plan``'s arguments (``PlanRequest.to_argv`` writes them back)."""
     kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
+    if a.mxfp4_moe_backend != "auto":
+        kw["mxfp4_moe_backend"] = a.mxfp4_moe_backend
     return request.build(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, simulate=not a.no_simulate,
                          weights=a.weights, **kw)
 
@@ -141,6 +143,9 @@ def register(sub, command):
                     help="what-if: regroup attention to this many KV heads (1 = MQA; needs uptraining)")
     sp.add_argument("--no-simulate", action="store_true",
                     help="mean-value latency only (no simulation of the batch's clients)")
+    sp.add_argument("--mxfp4-moe-backend", default="auto", choices=MXFP4_MOE_BACKENDS,
+                    help="vLLM's kernel for MXFP4 experts (gpt-oss): auto = vLLM's default (Triton on Hopper), "
+                         "marlin = VLLM_MXFP4_USE_MARLIN=1 (about twice as slow at prefill)")
     deployment(sp, many=False)
     command("plan")(_plan)
 

@@ -24,6 +24,9 @@ MAX_CONTEXT = 1 << 24
 
 
 SERVERS = ("vllm", "sglang", "trtllm")
+# vLLM's kernel for MXFP4 experts: "auto" = its default (Triton on Hopper: oracle/mxfp4.py), "marlin" = the
+# Marlin W4A16 experts that VLLM_MXFP4_USE_MARLIN=1 selects
+MXFP4_MOE_BACKENDS = ("auto", "marlin")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Deployment:
     enable_mixed_chunk: bool = False  # SGLang --enable-mixed-chunk: prefill chunks ride with the decodes
     batch_wait_timeout_iters: int = 0  # TensorRT-LLM: steps a context batch may wait for more tokens (0: off)
     batch_wait_max_tokens_ratio: float = 0.0  # TensorRT-LLM: ... until they reach this share of max_num_tokens
+    mxfp4_moe_backend: str = "auto"  # vLLM: MXFP4 experts' kernel; "marlin" = VLLM_MXFP4_USE_MARLIN=1
 
     def __post_init__(self):
         require_positive_int("tp", self.tp, maximum=1024)
@@ -72,6 +76,12 @@ class Deployment:
         if not (isinstance(self.batch_wait_max_tokens_ratio, int | float) and 0.0 <= self.batch_wait_max_tokens_ratio <= 1.0):
             raise PlannerInputError("batch_wait_max_tokens_ratio", f"must be in [0, 1], got {self.batch_wait_max_tokens_ratio!r}",
                                     "give 0 (off) or a share of max_num_tokens such as 0.9")
+        if self.mxfp4_moe_backend not in MXFP4_MOE_BACKENDS:
+            raise PlannerInputError("mxfp4_moe_backend", f"unknown MXFP4 MoE kernel {self.mxfp4_moe_backend!r}",
+                                    f"choose one of {', '.join(MXFP4_MOE_BACKENDS)}")
+        if self.mxfp4_moe_backend != "auto" and self.server != "vllm":
+            raise PlannerInputError("mxfp4_moe_backend", f"is vLLM's VLLM_MXFP4_USE_MARLIN; {self.server} has no such setting",
+                                    "leave it 'auto', or serve with vLLM")
         if self.engine not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
         if self.server not in SERVERS:

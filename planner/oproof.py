@@ -22,8 +22,9 @@ from .spec import ModelSpec
 Coords = Mapping[str, np.ndarray]
 
 # bytes per weight element by table dtype, and the tensor-core peak its GEMMs run at
-WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "w4a16": 0.5, "w4a16_mxfp4": 0.5}
-PEAK_DTYPE = {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "w4a16": "bf16", "w4a16_mxfp4": "bf16"}
+WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "w4a16": 0.5, "w4a16_mxfp4": 0.5, "w4a16_marlin": 0.5}
+PEAK_DTYPE = {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "w4a16": "bf16", "w4a16_mxfp4": "bf16",
+              "w4a16_marlin": "bf16"}
 KV_BYTES = {"bf16": 2.0, "fp8": 1.0}
 ACT_BYTES = 2.0  # activations enter and leave every op in bf16
 MLA_MODEL = "DeepSeek-V3"  # the model of AIC's MLA module tables (their 'model' column)

@@ -117,7 +117,7 @@ class OpCurves:
             return None, f"no measured GEMM for {gemm_kind} weights on {gpu_id}"
         kvd = "fp8" if kvmod.kv_dtype(kv_dtype_name).bits == 8 else "bf16"
         try:
-            return cls._build(spec, dep, ops, gdt, MOE_DTYPE.get(weights_family, gdt), kvd), ""
+            return cls._build(spec, dep, ops, gdt, moe_dtype(weights_family, gdt, dep), kvd), ""
         except PlannerInputError as e:
             return None, f"measured tables do not cover this plan ({e.problem})"
 
@@ -172,6 +172,19 @@ class OpCurves:
         lm = ops.gemm_s(rows, max(1, s.vocab_size // tp), s.word_embed_proj_dim or h, "bf16")
         src = "measured operator tables: " + "; ".join(sorted(set(ops.provenance.values())))[:400]
         return cls(tokens, tok, batch, context, dec, pre, rows, lm, src)
+
+
+def moe_dtype(weights_family: str, gemm_dtype: str, dep: Deployment) -> str:
+    """The MoE table of a plan's experts. MXFP4 experts with ``mxfp4_moe_backend`` "marlin" run vLLM's
+    Marlin W4A16 kernel (VLLM_MXFP4_USE_MARLIN=1: fused_moe/oracle/mxfp4.py, "Handle explicit Marlin MXFP4
+    configuration"), timed by AIC for int4 and Kimi-K3's MXFP4 (``w4a16_marlin``); by default vLLM runs
+    gpt-oss's MXFP4 on Hopper with OpenAI's Triton kernel (TRITON_MONOLITHIC), the one AIC timed on its
+    shapes (``w4a16_mxfp4``, kernel_source ``..._oaitritonmxfp4expertsmonolithic``). On gpt-oss-120b's
+    experts (H100 / H200, TP 1-8) Marlin comes out 0.6-1.2x Triton's time at 1-1024 tokens and 1.8-2.3x at
+    an 8192-token prefill chunk: Marlin's rows never pass 250 TFLOPS, Triton's reach 414."""
+    if weights_family == "mxfp4" and dep.mxfp4_moe_backend == "marlin":
+        return "w4a16_marlin"
+    return MOE_DTYPE.get(weights_family, gemm_dtype)
 
 
 def _hd(s: ModelSpec) -> int:

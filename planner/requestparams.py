@@ -33,6 +33,7 @@ TABLE = (
     ("enable_mixed_chunk", "deployment", "enable_mixed_chunk", "bool"),
     ("batch_wait_timeout_iters", "deployment", "batch_wait_timeout_iters", "int"),
     ("batch_wait_max_tokens_ratio", "deployment", "batch_wait_max_tokens_ratio", "float"),
+    ("mxfp4_moe_backend", "deployment", "mxfp4_moe_backend", "str"),
     ("rate", "workload", "request_rate_per_s", "float"), ("distribution", "workload", "distribution", "str"),
     ("ttft", "slo", "ttft_s", "float"), ("tpot", "slo", "tpot_s", "float"), ("e2e", "slo", "e2e_s", "float"),
     ("percentile", "slo", "percentile", "int"),
@@ -44,7 +45,8 @@ INT_MAX = {"batch": MAX_BATCH, "prompt": MAX_CONTEXT, "output": MAX_CONTEXT, "tp
            "percentile": 100}
 # the CLI's plan flags, in the order `to_argv` writes them
 CLI_FLAGS = {"gpu": "--gpu", "batch": "--batch", "prompt": "--prompt", "output": "--output", "weights": "--weights",
-             "kv": "--kv-dtype", "engine": "--engine", "tp": "--tp", "pp": "--pp", "gpus": "--gpus"}
+             "kv": "--kv-dtype", "engine": "--engine", "tp": "--tp", "pp": "--pp", "gpus": "--gpus",
+             "mxfp4_moe_backend": "--mxfp4-moe-backend"}
 
 
 def _part(req: PlanRequest, part: str):

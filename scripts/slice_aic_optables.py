@@ -82,6 +82,13 @@ def cut(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
         for src, dt in MOE_DTYPES.items():
             if (d["moe_dtype"] == src).any():
                 write(d[d["moe_dtype"] == src], MOE_COLS, out, f"{pre}_moe_{dt}.csv.gz")
+        # vLLM's Marlin W4A16 experts (fused_marlin_moe.MarlinExperts) of every 4-bit format AIC timed
+        # through them (int4 group 128, Kimi-K3's MXFP4): the kernel VLLM_MXFP4_USE_MARLIN=1 selects
+        # for gpt-oss's MXFP4 on Hopper, where AIC timed vLLM's default Triton kernel (planner/opstep.py)
+        if "kernel_source" in d:
+            marlin = d[d["kernel_source"].str.contains("marlinexperts", case=False)]
+            if len(marlin):
+                write(deduplicate(marlin, MOE_COLS), MOE_COLS, out, f"{pre}_moe_w4a16_marlin.csv.gz")
     elif op == "mla":
         for phase in ("context", "generation"):
             d = read_parquet(aic, f"{gpu}/mla/vllm/{version}/mla_{phase}_module_perf.parquet")

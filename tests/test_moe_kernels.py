@@ -1,0 +1,95 @@
+"""Which kernel runs a plan's experts: vLLM's MXFP4 experts on Triton (its default on Hopper) or on
+Marlin (VLLM_MXFP4_USE_MARLIN=1, as InferenceX serves gpt-oss), and the mean-value prefill's passes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from planner import api, commands, profiles
+from planner import requestparams as rp
+from planner import validate_e2e as v
+from planner.errors import PlannerInputError
+from planner.memory import Deployment
+from planner.opstep import moe_dtype
+from planner.optables import OpTables
+
+H200 = OpTables.load("H200")
+OSS = (2880, 2880, 128, 4)  # gpt-oss-120b's experts: hidden, intermediate, experts, top-k
+
+
+def test_mxfp4_experts_take_the_marlin_table_only_when_asked():
+    assert moe_dtype("mxfp4", "bf16", Deployment()) == "w4a16_mxfp4"
+    assert moe_dtype("mxfp4", "bf16", Deployment(mxfp4_moe_backend="marlin")) == "w4a16_marlin"
+    # not an MXFP4 checkpoint: the setting changes nothing
+    assert moe_dtype("fp8", "fp8", Deployment(mxfp4_moe_backend="marlin")) == "fp8"
+
+
+def test_the_marlin_setting_is_checked_and_is_vllm_s_alone():
+    with pytest.raises(PlannerInputError) as e:
+        Deployment(mxfp4_moe_backend="cutlass")
+    assert e.value.field == "mxfp4_moe_backend" and "marlin" in e.value.fix
+    with pytest.raises(PlannerInputError) as e:
+        Deployment(server="sglang", mxfp4_moe_backend="marlin")
+    assert e.value.field == "mxfp4_moe_backend" and "VLLM_MXFP4_USE_MARLIN" in e.value.problem
+
+
+def test_marlin_on_gpt_oss_s_shape_is_borrowed_and_slower_at_a_prefill_chunk():
+    # AIC timed gpt-oss's own shape only on the Triton kernel: 3.9425 ms at 8192 tokens, TP 1 (moe_w4a16_mxfp4,
+    # power_law_1.01). Marlin's rows never pass 250 TFLOPS on H200 (Kimi-K2 int4 at 16384 tokens: 249.9); the
+    # layer at 8192 tokens is 2 x 3 x 2880 x 2880 x 8192 x 4 = 1.631e12 FLOP, so >= 1.631e12 / 250e12 = 6.52 ms
+    triton = H200.moe(8192, *OSS, tp=1, dtype="w4a16_mxfp4", distribution="power_law_1.01")
+    assert bool(triton.inside) and float(triton.seconds) == pytest.approx(3.9425e-3, rel=1e-9)
+    marlin = H200.moe(8192, *OSS, tp=1, dtype="w4a16_marlin", distribution="power_law_1.01")
+    assert not bool(marlin.inside) and "scaled from the measured shape" in marlin.source
+    assert float(marlin.seconds) >= 6.52e-3
+
+
+def test_a_borrowed_moe_call_is_never_faster_than_the_fastest_measured_call():
+    # the fastest Marlin call in the H200 file (power_law_1.01): Kimi-K2 at TP 8, one token, 0.040365 ms; gpt-oss's
+    # 4 experts of 3 x 2880 x 360 at 0.5 byte are 6.2 MB (1.3 us at 4.8 TB/s), which the nearest shape's efficiency
+    # alone would put at 11 us
+    s = H200.moe_s([1, 2, 4], *OSS, tp=8, dtype="w4a16_marlin", distribution="power_law_1.01")
+    assert (s >= 0.040365e-3 - 1e-12).all()
+
+
+def test_a_marlin_plan_s_prompt_takes_longer_and_its_command_sets_the_variable():
+    base = {"model": "gpt-oss-120b", "gpu": "H200", "batch": "4", "prompt": "8192", "output": "256", "tp": "2",
+            "weights": "mxfp4", "simulate": "0"}
+    auto = api.plan_request(rp.from_params(base))
+    marlin = api.plan_request(rp.from_params(base | {"mxfp4_moe_backend": "marlin"}))
+    assert marlin.latency.ttft_lower_bound_s > 1.3 * auto.latency.ttft_lower_bound_s
+    req = rp.from_params({"model": "gpt-oss-120b", "gpu": "H200", "batch": "4", "prompt": "1024", "output": "128",
+                          "weights": "mxfp4", "mxfp4_moe_backend": "marlin"})
+    assert rp.to_params(req)["mxfp4_moe_backend"] == "marlin"
+    assert rp.to_argv(req)[-2:] == ["--mxfp4-moe-backend", "marlin"]
+    c = commands.commands("gpt-oss-120b", "H200", req.deployment, 1024, 128, 4)
+    assert c.serve.argv[:4] == ("env", "VLLM_MXFP4_USE_MARLIN=1", "vllm", "serve")
+    # a bf16 model: the variable would change nothing, so the command does not carry it
+    dense = Deployment(mxfp4_moe_backend="marlin")
+    assert commands.commands("Llama-3.1-8B", "H200", dense, 1024, 128, 4).serve.argv[0] == "vllm"
+
+
+def _row(version):
+    return pd.Series({"backend": "vllm", "batch_size": 16.0, "isl": 1024, "osl": 1024, "tp_size": 2.0, "pp_size": 1.0,
+                      "weights": "bf16", "version": version})
+
+
+def test_inferencex_serves_gpt_oss_on_marlin_from_the_v0_13_image_on():
+    # SemiAnalysisAI/InferenceX @4e52ed4 (2026-01-02): "Update vLLM image from v0.11.2 to v0.13.0" and
+    # "Add VLLM_MXFP4_USE_MARLIN=1 to H100 and H200 benchmark scripts"
+    oss, llama = profiles.load_model("gpt-oss-120b"), profiles.load_model("Llama-3.1-70B")
+    assert v.deployment(_row("0.18.0"), oss, "inferencex").mxfp4_moe_backend == "marlin"
+    assert v.deployment(_row("0.13.0"), oss, "inferencex").mxfp4_moe_backend == "marlin"
+    assert v.deployment(_row("0.11.2"), oss, "inferencex").mxfp4_moe_backend == "auto"
+    assert v.deployment(_row(None), oss, "inferencex").mxfp4_moe_backend == "auto"  # measured 2025-11 / 12
+    assert v.deployment(_row("0.18.0"), llama, "inferencex").mxfp4_moe_backend == "auto"
+
+
+def test_a_prompt_one_token_past_the_budget_adds_a_small_pass_not_a_whole_one():
+    # 8192 prompt tokens and one decode under vLLM's 8192-token budget: one pass of 8192 tokens (8191 prompt + the
+    # decode), then one of 2 (the last prompt token + the decode); not two passes of 8192
+    p = api.build_plan("gpt-oss-120b", "H200", Deployment(weights="mxfp4", tp=2, max_num_batched_tokens=8192))
+    alone = float(p.timing.prefill(1, 8192)["time_s"])
+    riding = float(p.timing.prefill(1, 8192, decode_batch=1, decode_context=8704)["time_s"])
+    assert alone < riding < 1.1 * alone
