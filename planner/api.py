@@ -291,7 +291,7 @@ def plan(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int,
     The latency headline (``ttft_s``, ``tpot_s``, ``e2e_latency_s``) is what a benchmark with
     ``batch`` clients would measure: the simulated means, with their percentiles (``ttft_p90_s`` ...)
     and ``latency_source`` saying how they were found. The mean-value figures stay beside them:
-    ``ttft_lower_bound_s`` (one prompt alone, nothing queued), ``tpot_mean_value_s`` and
+    ``ttft_lower_bound_s`` (one prompt, nothing queued, the batch's decodes sharing its passes), ``tpot_mean_value_s`` and
     ``e2e_mean_value_s``. With ``simulate`` False, or when the engine cannot hold one request, the
     headline is the mean-value figure and ``latency_source`` says so."""
     spec = resolve_model(model)

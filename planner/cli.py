@@ -195,7 +195,7 @@ def _plan_headline(p: dict) -> list[str]:
             line += f"; real runs land {ms(b['low_s'])} to {ms(b['high_s'])} ({b['coverage']}, {b['n']:,} held-out runs)"
         lines.append(line)
     lines.append(f"{'':10s} {p.get('latency_source', '')}")
-    lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt alone, nothing queued)")
+    lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt, nothing queued; the batch's decodes share its passes)")
     if not p.get("fits"):
         lines.append(f"{'throughput':10s} - (and cost -): the mean-value model needs a batch that fits, at most "
                      f"{p['max_batch']:,} at this length")

@@ -103,10 +103,7 @@ def _latency(req: PlanRequest, spec: ModelSpec, p: Plan, m: dict) -> tuple[Laten
     """The headline: simulated whenever the engine can hold one request (it queues the rest), else the
     mean-value figures, with the reason in the source."""
     wl = req.workload
-    # the floor is what its label says: one prompt prefilled alone (the mean-value TTFT lets the batch's other
-    # requests decode in its passes)
-    alone = float(np.asarray(p.timing.prefill(1, wl.prompt_tokens)["time_s"]))
-    mean = {"ttft_lower_bound_s": alone, "tpot_mean_value_s": m["tpot_s"], "e2e_mean_value_s": m["e2e_latency_s"]}
+    mean = {"ttft_lower_bound_s": m["ttft_s"], "tpot_mean_value_s": m["tpot_s"], "e2e_mean_value_s": m["e2e_latency_s"]}
     sim: dict = {}
     source = MEAN_VALUE
     ctx = spec.max_position_embeddings

@@ -217,7 +217,7 @@ def tiles(r: PlanResult, sel: Selection) -> None:
                 help=t("tokens per request at batch {batch}, limited by {limit}").format(
                     batch=sel.batch, limit=t(m.max_context_limited_by)))
     c[2].metric(t("TTFT lower bound"), v(fmt.ms(lat.ttft_lower_bound_s)),
-                help=h(t("The lower bound: one prompt alone, its prefill with nothing queued and no other request in the pass")))
+                help=h(t("The lower bound: one prompt's prefill with nothing queued; the batch's other requests decode in its passes")))
     c[3].metric(t("End-to-end mean"), v(fmt.duration(lat.e2e_latency_s)))
     c[4].metric(t("Requests/s"), v(fmt.per_s(th.deployment_requests_per_s, 2), True))
     c[5].metric(t("$ / 1M tokens (in+out)"), v(fmt.usd(cost.cost_usd_per_1m_tokens), True),
