@@ -53,11 +53,12 @@ def test_a_70b_on_h100_gets_tp_and_fp8_ranked_above_tp1_bf16():
     assert best["status"] == "meets" and best["weights"] in ("fp8", "fp8-block")
     tp1 = rows(df, tp=1, weights="bf16", kv_dtype="bf16")
     assert tp1.index[0] > 0 and tp1["status"].iloc[0] == "rejected" and tp1["failed"].iloc[0] == "memory"
-    # a TPOT only TP 8 reaches: the search finds it, fp8. 11 ms lies between TP 8 and TP 4: the published
+    # a TPOT only TP 8 reaches: the search finds it, fp8. 11.5 ms lies between TP 8 and TP 4: the published
     # vLLM runs of Llama-3.1-70B fp8 on H100 (profiles/validation/e2e-vllm.csv) measured 9.1-11.4 ms at 4-16
-    # clients on TP 8 and 11.8-13.2 ms on TP 4; at 10 ms (the slowest of 8 ranks waited out at every
-    # all-reduce, planner/timing.py) no deployment of this traffic meets it, as no run at 20 req/s would
-    tight = slo.plan_capacity("Llama-3.1-70B", WL, slo.Targets(ttft_s=1.0, tpot_s=0.011),
+    # clients on TP 8 and 11.8-13.2 ms on TP 4 (the plan over-predicts TP 8 at few clients by 5-15 %:
+    # docs/validation.md); at 10 ms (the slowest of 8 ranks waited out at every all-reduce, planner/timing.py)
+    # no deployment of this traffic meets it
+    tight = slo.plan_capacity("Llama-3.1-70B", WL, slo.Targets(ttft_s=1.0, tpot_s=0.0115),
                               slo.Candidates(gpus=("H100-SXM",)))
     assert tight.iloc[0]["status"] == "meets" and int(tight.iloc[0]["tp"]) == 8
     assert tight.iloc[0]["weights"] in ("fp8", "fp8-block")

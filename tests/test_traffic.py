@@ -264,14 +264,16 @@ def test_the_end_to_end_fit_holds_the_prefill_cost_at_its_light_load_value():
 
 
 def test_vllm_prefill_grows_faster_than_the_operator_tables_and_tensorrt_llm_s_does_not():
-    # the published runs at four clients (profiles/reference): vLLM's mean TTFT grows 1.22-2.40x as fast
-    # with the prompt (1,024 -> 8,192 stated, 921.5 -> 7,372.5 tokens on average as InferenceX draws them)
-    # as the tables' prefill of one prompt; TensorRT-LLM's Llama-3.1-70B 0.98-1.18x
+    # the published runs at four clients (profiles/reference): vLLM's mean TTFT grows 1.22-1.47x (Llama-3.1-70B
+    # fp8) as fast with the prompt (1,024 -> 8,192 stated, 921.5 -> 7,372.5 tokens on average as InferenceX
+    # draws them) as the tables' prefill of one prompt, gpt-oss-120b 1.05-1.50x on the Marlin experts its
+    # runs used (it was 2.0-2.4x on the Triton kernel AIC timed); TensorRT-LLM's Llama-3.1-70B 0.98-1.18x
     # (benchmarks/prefill_slope.py prints the table)
     g = v.light_load_growth(v.rows(("vllm",)))
     ratio = g["measured_growth_s"] / g["tables_growth_s"]
-    assert len(g) >= 10 and (ratio > 1.2).all()
-    assert set(g["model"]) == {"Llama-3.1-70B", "gpt-oss-120b"}
+    assert len(g) >= 10 and set(g["model"]) == {"Llama-3.1-70B", "gpt-oss-120b"}
+    assert ratio[g["model"] == "Llama-3.1-70B"].between(1.2, 1.5).all()
+    assert ratio[g["model"] == "gpt-oss-120b"].between(1.0, 1.55).all()
     t = v.light_load_growth(v.rows(("trtllm",)))
     llama = t[t["model"] == "Llama-3.1-70B"]
     r = llama["measured_growth_s"] / llama["tables_growth_s"]
