@@ -7,7 +7,7 @@ Five costs the measured operator tables cannot see (planner/scheduler.py):
   graph (its kernels are launched one by one from Python);
 * ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation);
 * ``prefill_token_layer_s``: per prompt token and layer at TP 1, split across the TP ranks: prefill
-  time the measured operators miss (at four clients vLLM's TTFT grows 1.2-2.4x as fast with the prompt
+  time the measured operators miss (at four clients vLLM's TTFT grows 1.05-1.5x as fast with the prompt
   as the tables' prefill, docs/validation.md);
 * ``allreduce_skew_s``: the spread (standard deviation) of the TP ranks' arrival at an all-reduce;
   each all-reduce then waits for the slowest of TP ranks, ``timing.expected_max_normal(TP)`` spreads

@@ -254,8 +254,9 @@ class TimingModel:
         """Prefill time the measured operator tables do not show: ``prefill_token_layer_s`` per prompt
         token and layer, split across the TP ranks (the work is sharded). Fitted per engine on published
         end-to-end runs (planner/fit_e2e.py): at four clients, where one prompt's prefill is nearly all
-        of the TTFT, vLLM's measured TTFT grows 1.14-1.4x (Llama-3.1-70B fp8) and 2x (gpt-oss-120b) as
-        fast with the prompt length as the tables' prefill does (docs/validation.md)."""
+        of the TTFT, vLLM's measured TTFT grows 1.22-1.47x (Llama-3.1-70B fp8) and 1.05-1.50x (gpt-oss-120b
+        on the Marlin experts its runs used) as fast with the prompt length as the tables' prefill does
+        (docs/validation.md)."""
         c = self.eff.prefill_token_layer_s
         if not c:
             return 0.0
