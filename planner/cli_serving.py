@@ -145,7 +145,8 @@ def register(sub, command):
                     help="mean-value latency only (no simulation of the batch's clients)")
     sp.add_argument("--mxfp4-moe-backend", default="auto", choices=MXFP4_MOE_BACKENDS,
                     help="vLLM's kernel for MXFP4 experts (gpt-oss): auto = vLLM's default (Triton on Hopper), "
-                         "marlin = VLLM_MXFP4_USE_MARLIN=1 (about twice as slow at prefill)")
+                         "marlin = VLLM_MXFP4_USE_MARLIN=1 (about twice as slow at prefill; its time is borrowed "
+                         "from other models' Marlin rows, checked against runs of gpt-oss-120b only)")
     deployment(sp, many=False)
     command("plan")(_plan)
 
