@@ -45,9 +45,8 @@ def _csv_target(a) -> None:
 
 def request_of(a) -> request.PlanRequest:
     """The PlanRequest of ``plan``'s arguments (``PlanRequest.to_argv`` writes them back)."""
-    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine}
-    if a.mxfp4_moe_backend != "auto":
-        kw["mxfp4_moe_backend"] = a.mxfp4_moe_backend
+    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine,
+          "mxfp4_moe_backend": a.mxfp4_moe_backend}
     return request.build(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, simulate=not a.no_simulate,
                          weights=a.weights, **kw)
 

@@ -24,6 +24,7 @@ from . import api, deploy, profiles
 from .engines import Version
 from .errors import PlannerInputError
 from .memory import SERVERS, Deployment
+from .opstep import marlin_mxfp4
 from .spec import ModelSpec
 from .traffic import Traffic
 
@@ -254,7 +255,7 @@ def _vllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, 
     argv = ["vllm", "serve", mid] + _shared("vllm", spec, dep, max_model_len, notes)
     if dep.block_size != 16:
         argv += [flag("vllm", "block_size", v, notes), str(dep.block_size)]
-    if dep.mxfp4_moe_backend == "marlin" and profiles.formats().get(dep.weights).family == "mxfp4":
+    if marlin_mxfp4(profiles.formats().get(dep.weights).family, dep):
         # an environment variable, not a flag (fused_moe/oracle/mxfp4.py select_mxfp4_moe_backend)
         argv = ["env", "VLLM_MXFP4_USE_MARLIN=1", *argv]
     return argv + _graphs("vllm", v, dep, notes)

@@ -182,9 +182,14 @@ def moe_dtype(weights_family: str, gemm_dtype: str, dep: Deployment) -> str:
     shapes (``w4a16_mxfp4``, kernel_source ``..._oaitritonmxfp4expertsmonolithic``). On gpt-oss-120b's
     experts (H100 / H200, TP 1-8) Marlin comes out 0.6-1.2x Triton's time at 1-1024 tokens and 1.8-2.3x at
     an 8192-token prefill chunk: Marlin's rows never pass 250 TFLOPS, Triton's reach 414."""
-    if weights_family == "mxfp4" and dep.mxfp4_moe_backend == "marlin":
+    if marlin_mxfp4(weights_family, dep):
         return "w4a16_marlin"
     return MOE_DTYPE.get(weights_family, gemm_dtype)
+
+
+def marlin_mxfp4(weights_family: str, dep: Deployment) -> bool:
+    """Whether the plan's experts run on vLLM's Marlin kernel for MXFP4 (VLLM_MXFP4_USE_MARLIN=1)."""
+    return weights_family == "mxfp4" and dep.mxfp4_moe_backend == "marlin"
 
 
 def _hd(s: ModelSpec) -> int:

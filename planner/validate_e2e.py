@@ -162,7 +162,7 @@ def _inferencex(row, spec) -> dict | None:
         # gpt-oss on H100/H200 from the v0.13.0 image on: export VLLM_MXFP4_USE_MARLIN=1 (@4e52ed4, 2026-01-02,
         # "Add VLLM_MXFP4_USE_MARLIN=1 to H100 and H200 benchmark scripts"); the runs before it (v0.11.2, and
         # those without a version, measured 2025-11 and 2025-12) ran vLLM's default kernel
-        marlin = oss and _release(row) >= (0, 13)
+        marlin = oss and isinstance(row.version, str) and Version.parse(row.version).parts >= (0, 13, 0)
         return {"max_num_seqs": b, "max_num_batched_tokens": 8192, "cuda_graph_sizes": graphs,
                 "mxfp4_moe_backend": "marlin" if marlin else "auto"}
     if row.backend == "sglang":
@@ -178,15 +178,6 @@ def _inferencex(row, spec) -> dict | None:
         return {"max_num_batched_tokens": 16384, "cuda_graph_sizes": tuple(range(1, 1025)),
                 "batch_wait_timeout_iters": 20 if wait else 0, "batch_wait_max_tokens_ratio": 0.9 if wait else 0.0}
     return None
-
-
-def _release(row) -> tuple[int, int]:
-    """The row's engine release as (major, minor); (0, 0) when it was not recorded."""
-    parts = str(row.version).split(".") if isinstance(row.version, str) else []
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return 0, 0
 
 
 def kv_dtype(row) -> str:
