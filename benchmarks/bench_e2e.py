@@ -41,7 +41,8 @@ def line(label: str, e: pd.DataFrame) -> str:
 
 def table(r: f.Report) -> None:
     print(f"\n== {r.engine}: fitted costs " + ", ".join(
-        f"{k} = {val * 1e6:.3f} us" if k in ("prefill_token_layer_s", "allreduce_skew_s") else f"{k} = {val * 1e3:.3f} ms"
+        f"{k} = {val * 1e6:.3f} us" if k == "prefill_token_layer_s" else f"{k} = {val:.3f}" if k == "allreduce_spread"
+        else f"{k} = {val * 1e3:.3f} ms"
         for k, val in r.costs.items()))
     print(f"{'':34s} {'runs':>5s}  median / p90 |error| %")
     for name, e in (("in-sample", r.in_sample), ("held out (leave one model out)", r.held_out)):

@@ -246,7 +246,7 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
 
 def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float,
                       eager_layer_overhead_s: float, eager_overlaps: bool | None = None,
-                      prefill_token_layer_s: float | None = None, allreduce_skew_s: float | None = None) -> Plan:
+                      prefill_token_layer_s: float | None = None, allreduce_spread: float | None = None) -> Plan:
     """The same plan with other engine fixed costs (planner/fit_e2e.py fits them this way)."""
     from dataclasses import replace
 
@@ -255,10 +255,10 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
     old = p.scheduler
     overlaps = old.eager_overlaps if eager_overlaps is None else eager_overlaps
     prefill = old.prefill_token_layer_s if prefill_token_layer_s is None else prefill_token_layer_s
-    allreduce = old.allreduce_skew_s if allreduce_skew_s is None else allreduce_skew_s
+    allreduce = old.allreduce_spread if allreduce_spread is None else allreduce_spread
     sched = replace(old, step_overhead_s=step_overhead_s, request_overhead_s=request_overhead_s,
                     eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
-                    prefill_token_layer_s=prefill, allreduce_skew_s=allreduce)
+                    prefill_token_layer_s=prefill, allreduce_spread=allreduce)
     eff = p.timing.eff
     eff = _engine_efficiency(eff, eff.step_overhead_s - old.step_overhead_s, sched)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
@@ -272,7 +272,7 @@ def _engine_efficiency(eff: Efficiency, base_step_s: float, sc) -> Efficiency:
 
     return replace(eff, step_overhead_s=base_step_s + sc.step_overhead_s,
                    eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
-                   prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_skew_s=sc.allreduce_skew_s,
+                   prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_spread=sc.allreduce_spread,
                    graph_max_tokens=max(sc.graph_sizes, default=0))
 
 

@@ -50,8 +50,9 @@ class Efficiency:
     eager_overlaps: bool = True          # the CPU's launches overlap the GPU's work (max) or add to it
     prefill_token_layer_s: float = 0.0   # per prompt token and layer at TP 1, split across TP ranks: the prefill
                                          # time the measured operators miss (fitted per engine end to end)
-    allreduce_skew_s: float = 0.0        # the spread (standard deviation) of the TP ranks' arrival at an all-reduce:
-                                         # each of a pass's all-reduces waits for the slowest rank (fitted per engine)
+    allreduce_spread: float = 0.0        # the spread (standard deviation) of the TP ranks' arrival at an all-reduce,
+                                         # as a fraction of the decode work before it: each all-reduce waits for the
+                                         # slowest rank (fitted per engine)
     provenance: str = "datasheet"
 
     @classmethod
@@ -196,7 +197,7 @@ class TimingModel:
         t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
             t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
-                 + self._prefill_extra_s(pt) + self._allreduce_skew_s())
+                 + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx))
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
             t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
@@ -242,7 +243,7 @@ class TimingModel:
                 + b * o.step_s(0, 0, p, p) - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
             dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
             t = (self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
-                 + self._prefill_extra_s(tokens) + self._allreduce_skew_s(chunks))
+                 + self._prefill_extra_s(tokens) + self._allreduce_wait_s(db, decode_context, chunks))
         else:
             fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
             t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
@@ -262,19 +263,27 @@ class TimingModel:
             return 0.0
         return np.asarray(prompt_tokens, dtype=float) * self.layers * c / self.dep.tp
 
-    def _allreduce_skew_s(self, passes=1):
-        """What an all-reduce costs in a model beyond the kernel measured alone: TP ranks run in lockstep,
+    def _allreduce_wait_s(self, decode_batch, decode_context, passes=1):
+        """What the all-reduces cost in a model beyond the kernel measured alone: TP ranks run in lockstep,
         so each waits out the others' skew inside its all-reduce (ai-dynamo/aiconfigurator @095f58a
         .claude/skills/aic-silicon-align: "stragglers' wait is absorbed into other ranks' NCCL kernel
-        durations"). With the ranks' arrival spread as ``allreduce_skew_s`` (a standard deviation, fitted
-        per engine) the all-reduce ends when the last of TP arrives: ``allreduce_skew_s`` x
-        ``expected_max_normal(TP)`` later than the mean rank, two all-reduces a layer. vLLM's TPOT falls
-        short of the runs more as TP grows (docs/validation.md); a wait that grows with TP as the slowest
-        of TP ranks does scores 8 % held-out TPOT, one equal at every TP > 1 10 %."""
-        c = self.eff.allreduce_skew_s
-        if not c or self.dep.tp == 1:
+        durations"). The ranks' arrival spread is taken as a fraction ``allreduce_spread`` (fitted per engine)
+        of the decode work between all-reduces, and an all-reduce ends when the last of TP arrives, the
+        expected maximum of TP normals (``expected_max_normal``: 0.56 / 1.03 / 1.42 at TP 2 / 4 / 8) spreads
+        after the mean rank; summed over a pass's all-reduces that is ``allreduce_spread`` x
+        ``expected_max_normal(TP)`` x the decode tokens' measured pass (``passes`` times, 0 without decodes).
+
+        Relative, not a constant per all-reduce: vLLM's TP-8 TPOT on Llama-3.1-70B fp8 fell short of the runs
+        by a wait that grows with the batch, and a constant spread fitted on all runs over-predicted 4-8 clients
+        by ~15 % while under-predicting 64 (docs/validation.md). Decode work only: the prompt's long GEMMs do
+        not show it, vLLM's light-load TTFT grows against the tables' prefill least at TP 8 (1.22x) and most
+        at TP 1 (1.47x; benchmarks/prefill_slope.py), the opposite of a wait that grows with TP."""
+        f = self.eff.allreduce_spread
+        if not f or self.dep.tp == 1 or self.ops is None:
             return 0.0
-        return 2 * self.layers * c * expected_max_normal(self.dep.tp) * np.asarray(passes, dtype=float)
+        b = np.asarray(decode_batch, dtype=float)
+        work = np.where(b > 0, self.ops.step_s(b, np.asarray(decode_context, dtype=float), 0, 0), 0.0)
+        return f * expected_max_normal(self.dep.tp) * work * np.asarray(passes, dtype=float)
 
     def _with_launch(self, gpu_s, tokens, passes=1):
         """A forward pass of more tokens than the largest captured CUDA graph runs without a graph: the

@@ -230,7 +230,7 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
             c = overheads[key[5]]
             p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
                                       c.get("eager_overlaps"), c.get("prefill_token_layer_s", 0.0),
-                                      c.get("allreduce_skew_s", 0.0))
+                                      c.get("allreduce_spread", 0.0))
         mv = evaluate(p, g["batch_size"], np.array([mean_length(key[9], int(n)) for n in g["isl"]]),
                       np.array([mean_length(key[9], int(n)) for n in g["osl"]]))
         for i, r in enumerate(g.itertuples()):
@@ -299,5 +299,5 @@ def table_prefill_s(row) -> float:
     on the measured operator tables, without the engine's fitted costs."""
     p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model),
                                                       flags_for(row.source, row.backend)))
-    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_skew_s=0.0)
+    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_spread=0.0)
     return float(np.asarray(p.timing.prefill(1, round(mean_length(row.source, int(row.isl))))["time_s"]))
