@@ -146,10 +146,14 @@ def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict
     r = serve(p, t)
     out = {f"{m}_p{q}_s": r.percentile(m, q) for m in ("ttft", "tpot", "e2e") for q in (50, 90, 99)}
     mean = {m: float(np.mean(getattr(r, f"{m}_s"))) if r.completed else float("inf") for m in ("ttft", "tpot", "e2e")}
+    source = (f"simulated: {batch} client{'s' if batch != 1 else ''} in a closed loop, {t.n_requests():,} requests of "
+              f"{prompt:,} + {output:,} tokens (each within 10 %), all measured; {engine_label(p)} scheduler")
+    if mean["ttft"] > out["ttft_p90_s"]:
+        # a mean above its own p90 reads like a bug: it is the first wave, which a benchmark's mean counts too
+        source += ("; the mean TTFT is above its p90: the clients' first prompts, sent together, queue behind each "
+                   "other (a benchmark's mean counts them too)")
     out.update(ttft_s=mean["ttft"], tpot_s=mean["tpot"], e2e_latency_s=mean["e2e"], sim_preemptions=int(r.preemptions),
-               sim_requests=int(r.completed),
-               latency_source=f"simulated: {batch} client{'s' if batch != 1 else ''} in a closed loop, {t.n_requests():,} requests of "
-                              f"{prompt:,} + {output:,} tokens (each within 10 %), all measured; {engine_label(p)} scheduler")
+               sim_requests=int(r.completed), latency_source=source)
     return out
 
 
