@@ -65,6 +65,7 @@ class OpCurves:
     rows: np.ndarray
     lm_head_s: np.ndarray
     source: str
+    borrowed_moe: str = ""     # the measured MoE shape whose efficiency this model's experts borrow ("": own or none)
 
     def step_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0):
         """Seconds of one forward pass (vectorised like ``TimingModel.step``)."""
@@ -141,9 +142,15 @@ class OpCurves:
             tok += n_attn * (g(qkv, h) + g(h, heads * s.head_dim))
         if n_dense and s.intermediate_size:
             tok += n_dense * (g(2 * s.intermediate_size // tp, h) + g(h, s.intermediate_size // tp))
+        moe_note = borrowed = ""
         if n_moe:
-            tok += n_moe * ops.moe_s(tokens, h, s.moe_intermediate_size, s.num_experts, s.experts_per_token, tp=tp,
-                                     dtype=mdt, distribution=_distribution(ops, mdt))
+            moe = ops.moe(tokens, h, s.moe_intermediate_size, s.num_experts, s.experts_per_token, tp=tp,
+                          dtype=mdt, distribution=_distribution(ops, mdt))
+            tok += n_moe * moe.seconds
+            if "scaled from" in moe.source:  # no measurement of this expert shape: say whose efficiency it borrows
+                borrowed = moe.source.split("scaled from the measured shape ", 1)[1]
+                moe_note = (f" (MoE experts, {mdt}: this model's per-rank expert shape was not measured; its time is "
+                            f"its roofline x the efficiency of the nearest measured shape, {borrowed})")
             tok += n_moe * ops.gemm_s(tokens, s.num_experts, h, "bf16")  # router
             if s.shared_expert_intermediate_size:
                 si = s.shared_expert_intermediate_size // tp
@@ -170,8 +177,8 @@ class OpCurves:
             pre += n_mla * np.array([ops.mla_prefill_s(1, c, heads, kvd, mla_gemm) for c in context])
         rows = _grid(max(dep.seqs, 2) + 1, 2)
         lm = ops.gemm_s(rows, max(1, s.vocab_size // tp), s.word_embed_proj_dim or h, "bf16")
-        src = "measured operator tables: " + "; ".join(sorted(set(ops.provenance.values())))[:400]
-        return cls(tokens, tok, batch, context, dec, pre, rows, lm, src)
+        src = "measured operator tables" + moe_note + ": " + "; ".join(sorted(set(ops.provenance.values())))[:400]
+        return cls(tokens, tok, batch, context, dec, pre, rows, lm, src, borrowed)
 
 
 def moe_dtype(weights_family: str, gemm_dtype: str, dep: Deployment) -> str:

@@ -181,7 +181,7 @@ class OpTables:
         seconds, bound = np.where(t == 0, 0.0, seconds), np.where(t == 0, 0.0, bound)
         source = self._source("moe", dt)
         if near is not None:
-            source += ", scaled from the measured shape " + str(roof.MoeShape(*shapes[near].tolist()))
+            source += ", scaled from the measured shape " + str(roof.MoeShape(*(int(x) for x in shapes[near])))
         return Estimate(seconds, inside, bound, source)
 
     def moe_s(self, tokens, hidden, moe_intermediate, experts, topk, tp: int = 1, ep: int = 1, dtype: str = "bf16",

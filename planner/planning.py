@@ -29,6 +29,10 @@ SIM_PASS_BUDGET = 12_000  # prefill passes one plan's simulation may take (about
 ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM", "paged": "paged", "transformers":
                 "transformers"}
 MEAN_VALUE = "mean-value: one prompt alone for TTFT, every request decoding for TPOT"
+# a plan whose experts' shape no carried table measured (gpt-oss-20b on vLLM's Marlin kernel borrows Kimi-K2's
+# at EP 16: docs/validation.md); the shape itself is in the step times' source (OpCurves.source)
+BORROWED_MOE = ("; the MoE experts' time is borrowed from another model's measured shape (its efficiency x this "
+                "model's roofline), no kernel timing of this expert shape")
 
 
 def plan_request(req: PlanRequest) -> PlanResult:
@@ -116,6 +120,9 @@ def _latency(req: PlanRequest, spec: ModelSpec, p: Plan, m: dict) -> tuple[Laten
             source = sim.pop("latency_source")
         except PlannerInputError as e:  # not even one prompt's first chunk fits: say so, keep the mean-value
             source += f" (not simulated: {e.problem})"
+    ops = p.timing.ops
+    if ops is not None and ops.borrowed_moe:  # the headline rests on another model's expert timings: say so
+        source += BORROWED_MOE
     head = {k: float(sim.get(k, m[k])) for k in ("ttft_s", "tpot_s", "e2e_latency_s")}
     rest = {k: v for k, v in sim.items() if k not in head}
     return LatencyFigures(**head, itl_s=float(m["itl_s"]), prefill_interference_s=float(m["prefill_interference_s"]),

@@ -93,3 +93,29 @@ def test_a_prompt_one_token_past_the_budget_adds_a_small_pass_not_a_whole_one():
     alone = float(p.timing.prefill(1, 8192)["time_s"])
     riding = float(p.timing.prefill(1, 8192, decode_batch=1, decode_context=8704)["time_s"])
     assert alone < riding < 1.1 * alone
+
+
+def test_a_plan_whose_expert_shape_was_not_measured_says_whose_it_borrows():
+    # gpt-oss-20b on Marlin (VLLM_MXFP4_USE_MARLIN=1): AIC timed Marlin only on Kimi-K2 / K3 shapes (7168 hidden,
+    # 384 experts, top-8), so its experts borrow the nearest one's efficiency, Kimi-K2's at EP 16 (docs/validation.md:
+    # not credible for 32 experts); the plan's step-time source says so. On the default Triton kernel AIC timed
+    # gpt-oss's own shapes: nothing is borrowed, and a dense model has no experts to borrow for
+    w = api.default_weights(profiles.load_model("gpt-oss-20b"))
+    marlin = api.build_plan("gpt-oss-20b", "H200", Deployment(weights=w, mxfp4_moe_backend="marlin"))
+    src = marlin.timing.source
+    assert "expert shape was not measured" in src and "w4a16_marlin" in src
+    assert "MoeShape(hidden=7168, intermediate=2048, experts=384, topk=8, tp=1, ep=16)" in src
+    triton = api.build_plan("gpt-oss-20b", "H200", Deployment(weights=w))
+    assert triton.timing.ops is not None and "not measured" not in triton.timing.source
+    dense = api.build_plan("Llama-3.1-8B", "H200", Deployment())
+    assert dense.timing.source.startswith("measured operator tables: ")
+
+
+def test_the_headline_says_when_the_experts_time_is_borrowed():
+    # the same plans through plan(): the latency's source (the CLI's "simulated:" line, the dashboard's caption)
+    # carries the note for Marlin, not for the Triton kernel timed on gpt-oss's own shapes
+    note = "the MoE experts' time is borrowed from another model's measured shape"
+    marlin = api.plan("gpt-oss-20b", "H200", 8, 1024, 512, weights="mxfp4", mxfp4_moe_backend="marlin")
+    assert note in marlin["latency_source"]
+    triton = api.plan("gpt-oss-20b", "H200", 8, 1024, 512, weights="mxfp4")
+    assert note not in triton["latency_source"]
