@@ -39,11 +39,17 @@ def line(label: str, e: pd.DataFrame) -> str:
             f"TPOT {s['tpot_median']:5.1f} / {s['tpot_p90']:6.1f}   e2e {s['e2e_median']:5.1f} / {s['e2e_p90']:6.1f}")
 
 
+# how each fitted cost is printed (scale, unit); every other one in ms
+UNITS = {"prefill_token_layer_s": (1e6, " us"), "allreduce_spread": (1.0, "")}
+
+
+def cost(k: str, val: float) -> str:
+    scale, unit = UNITS.get(k, (1e3, " ms"))
+    return f"{k} = {val * scale:.3f}{unit}"
+
+
 def table(r: f.Report) -> None:
-    print(f"\n== {r.engine}: fitted costs " + ", ".join(
-        f"{k} = {val * 1e6:.3f} us" if k == "prefill_token_layer_s" else f"{k} = {val:.3f}" if k == "allreduce_spread"
-        else f"{k} = {val * 1e3:.3f} ms"
-        for k, val in r.costs.items()))
+    print(f"\n== {r.engine}: fitted costs " + ", ".join(cost(k, val) for k, val in r.costs.items()))
     print(f"{'':34s} {'runs':>5s}  median / p90 |error| %")
     for name, e in (("in-sample", r.in_sample), ("held out (leave one model out)", r.held_out)):
         print(line(name, e))

@@ -147,8 +147,8 @@ class OpCurves:
             moe = ops.moe(tokens, h, s.moe_intermediate_size, s.num_experts, s.experts_per_token, tp=tp,
                           dtype=mdt, distribution=_distribution(ops, mdt))
             tok += n_moe * moe.seconds
-            if "scaled from" in moe.source:  # no measurement of this expert shape: say whose efficiency it borrows
-                borrowed = moe.source.split("scaled from the measured shape ", 1)[1]
+            borrowed = moe.borrowed
+            if borrowed:  # no measurement of this expert shape: say whose efficiency it borrows
                 moe_note = (f" (MoE experts, {mdt}: this model's per-rank expert shape was not measured; its time is "
                             f"its roofline x the efficiency of the nearest measured shape, {borrowed})")
             tok += n_moe * ops.gemm_s(tokens, s.num_experts, h, "bf16")  # router

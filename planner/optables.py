@@ -65,6 +65,7 @@ class Estimate:
     inside: np.ndarray      # True: inside the measured grid (every weighted corner measured)
     roofline_s: np.ndarray  # datasheet bound max(FLOPs / peak, bytes / bandwidth) of the same call
     source: str             # carried file and the AIC file and commit it was cut from
+    borrowed: str = ""      # MoE: the measured shape whose efficiency an unmeasured one borrows ("": its own)
 
 
 @dataclass(frozen=True)
@@ -180,9 +181,10 @@ class OpTables:
         seconds, inside, bound, near = moe_transfer(self.gpu, dt, grid, shapes, shape, t)
         seconds, bound = np.where(t == 0, 0.0, seconds), np.where(t == 0, 0.0, bound)
         source = self._source("moe", dt)
-        if near is not None:
-            source += ", scaled from the measured shape " + str(roof.MoeShape(*(int(x) for x in shapes[near])))
-        return Estimate(seconds, inside, bound, source)
+        borrowed = "" if near is None else str(roof.MoeShape(*(int(x) for x in shapes[near])))
+        if borrowed:
+            source += ", scaled from the measured shape " + borrowed
+        return Estimate(seconds, inside, bound, source, borrowed)
 
     def moe_s(self, tokens, hidden, moe_intermediate, experts, topk, tp: int = 1, ep: int = 1, dtype: str = "bf16",
               distribution: str = "balanced") -> np.ndarray:
