@@ -15,9 +15,9 @@ Five costs the measured operator tables cannot see (planner/scheduler.py):
   more as TP and the batch grow).
 
 The prefill cost is fitted on the TTFT growth with the prompt at light load, measured against simulated
-(``prefill_cost``). Each
+(``prefill_cost``), the request cost on the level of the same light-load TTFTs (``request_cost``). Each
 run's mean TTFT and TPOT depend on the costs almost linearly, so the simulation is run at the
-current values and once more with each raised by a step (finite differences); the other four are then
+current values and once more with each raised by a step (finite differences); the others are then
 the least-squares fit of the relative errors of TTFT and TPOT given it, each cost kept between zero and a
 physical bound (``UPPER``). ``leave_one_model_out``
 fits on every model but one and predicts the one left out: the figures docs/validation.md reports
@@ -102,6 +102,35 @@ def prefill_cost(s: Sensitivity, ids: pd.Index | None = None) -> float | None:
     return float(np.clip(s.start["prefill_token_layer_s"] + step, 0.0, UPPER["prefill_token_layer_s"]))
 
 
+def request_cost(s: Sensitivity, ids: pd.Index | None = None, fixed: dict[str, float] | None = None) -> float | None:
+    """``request_overhead_s`` from the level of the light-load TTFT of the runs in ``ids``. At <= 8 clients
+    (``s.light``: the runs ``prefill_cost`` reads the growth from) a TTFT is one prompt's prefill plus the
+    per-request cost, so once ``fixed`` (the prefill cost, set by the growth) is applied, what the simulation
+    still misses on those runs' level is that cost: the start value plus the least-squares step along
+    d TTFT / d cost of the relative gaps, kept in [0, UPPER]. At higher load a run's TTFT is mostly queueing,
+    whose own errors (a first wave, waves that persist) would otherwise trade against a constant that every
+    plan then pays: fitted jointly on every run, vLLM's request cost was 17 ms with gpt-oss-120b's runs and
+    0 without them (docs/validation.md). None when no such run is in ``ids`` or the cost moves nothing."""
+    light = s.light
+    if light is None or light.empty:
+        return None
+    keep = light if ids is None else light[[set(i) <= set(ids) for i in light["ids"]]]
+    b = s.base.set_index("id")
+    run = sorted({i for t in keep["ids"] for i in t if i in b.index})
+    if not run:
+        return None
+    meas = b.loc[run, "silicon_ttft_ms"].to_numpy() / 1e3
+    pred = b.loc[run, "ttft_s"].to_numpy() + sum((val - s.start[k]) * s.slopes[k].loc[run, "ttft"].to_numpy()
+                                                 for k, val in (fixed or {}).items())
+    a = s.slopes["request_overhead_s"].loc[run, "ttft"].to_numpy() / meas
+    y = (meas - pred) / meas
+    ok = np.isfinite(a) & np.isfinite(y)
+    if not np.dot(a[ok], a[ok]) > 0:
+        return None
+    step = float(np.dot(a[ok], y[ok]) / np.dot(a[ok], a[ok]))
+    return float(np.clip(s.start["request_overhead_s"] + step, 0.0, UPPER["request_overhead_s"]))
+
+
 def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:
     out = s.base.set_index("id").copy()
     for m in ("ttft", "tpot"):
@@ -115,6 +144,8 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     1. the prefill cost from the light-load TTFT growth of the runs in ``ids`` (``prefill_cost``): at
        high load the simulation's other gaps (queueing at the start of a run) would trade against it,
        while at light load it is the one thing that makes TTFT grow faster than the tables' prefill;
+       then the request cost from the level of the same runs' TTFT (``request_cost``): at light load a TTFT
+       is one prompt's prefill plus the per-request cost, and nothing else at that load trades against it;
     2. the all-reduce cost from TPOT alone (with a per-pass cost beside it, which step 3 fits again), on
        the runs whose TPOT the start costs predict within 2x: TTFT's larger errors, or a few runs off by
        3-10x, would otherwise drown the TPOT's growth with TP that identifies it;
@@ -126,6 +157,9 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     pc = prefill_cost(s, sel)
     if pc is not None:
         fixed["prefill_token_layer_s"] = pc
+    rc = request_cost(s, sel, fixed)
+    if rc is not None:
+        fixed["request_overhead_s"] = rc
     # runs whose TPOT the start costs miss by more than 2x (gpt-oss at 512 clients, Llama-3.1-8B fp8's
     # gap rows: docs/validation.md) hold a mechanism no fixed cost explains; their relative errors of
     # -300 % and more would decide this fit alone
@@ -335,7 +369,9 @@ def write(r: Report) -> None:
     models = ", ".join(sorted(r.in_sample["model"].unique()))
     held = summary(r.held_out)
     today = datetime.date.today().isoformat()
-    what = {"request_overhead_s": "per request, on the client's clock (HTTP, tokenization, detokenization)",
+    what = {"request_overhead_s": ("per request, on the client's clock (HTTP, tokenization, detokenization), fitted on "
+                                   "the level of the TTFT at <= 8 clients, measured against simulated once the prefill "
+                                   "cost is set (fit_e2e.request_cost)"),
             "eager_layer_overhead_s": "per layer of a pass larger than the largest captured CUDA graph",
             "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)",
             "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "

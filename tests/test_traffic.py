@@ -264,6 +264,46 @@ def test_the_end_to_end_fit_holds_the_prefill_cost_at_its_light_load_value():
     assert costs["allreduce_spread"] == 0.0
 
 
+def _request_sensitivity(meas_ms: dict, pred_s: dict, light_ids, start: float = 0.0):
+    """Runs measured ``meas_ms``, simulated ``pred_s``, whose TTFT rises 1 s per s of request cost (no other
+    cost moves anything); ``light_ids``: the (short, long) light-load pairs."""
+    from planner import fit_e2e
+    ids = list(meas_ms)
+    base = pd.DataFrame({"id": ids, "ttft_s": [pred_s[i] for i in ids], "tpot_s": 0.01,
+                         "silicon_ttft_ms": [meas_ms[i] for i in ids], "silicon_tpot_ms": 10.0})
+    zero = pd.DataFrame({"ttft": 0.0, "tpot": 0.0}, index=ids)
+    slopes = {k: zero for k in fit_e2e.PARAMS}
+    slopes["request_overhead_s"] = zero.assign(ttft=1.0)
+    light = pd.DataFrame({"ids": [s + lo for s, lo in light_ids], "ids_short": [s for s, _ in light_ids],
+                          "ids_long": [lo for _, lo in light_ids]})
+    return fit_e2e.Sensitivity(base, slopes, {**dict.fromkeys(fit_e2e.PARAMS, 0.0), "request_overhead_s": start},
+                               light)
+
+
+def test_the_request_cost_is_the_level_the_light_load_ttft_misses_not_the_queueing_of_busy_runs():
+    from planner import fit_e2e
+    # light-load runs a1 (100 ms measured, 80 simulated) and a8 (400 ms, 370): relative gaps 0.2 and 0.075 on
+    # slopes 1 / 0.1 = 10 and 1 / 0.4 = 2.5 per s of cost: (10 x 0.2 + 2.5 x 0.075) / (10^2 + 2.5^2)
+    # = 2.1875 / 106.25 = 20.6 ms. The busy run h (1,000 ms measured, 500 simulated: queueing the simulation
+    # misses) would pull a joint fit to the 50 ms bound; it does not decide the request cost
+    meas = {"a1": 100.0, "a8": 400.0, "h": 1000.0}
+    pred = {"a1": 0.080, "a8": 0.370, "h": 0.500}
+    s = _request_sensitivity(meas, pred, [(("a1",), ("a8",))])
+    want = 2.1875 / 106.25
+    assert fit_e2e.request_cost(s) == pytest.approx(want, rel=1e-9)
+    assert fit_e2e.fit(s)["request_overhead_s"] == pytest.approx(want, rel=1e-9)
+    # from a start of 10 ms the simulation was run at 10 ms: the same step on top of it
+    s10 = _request_sensitivity(meas, pred, [(("a1",), ("a8",))], start=0.010)
+    assert fit_e2e.request_cost(s10) == pytest.approx(0.010 + want, rel=1e-9)
+    # a fold without the light-load runs has no level to read: the joint fit decides
+    assert fit_e2e.request_cost(s, pd.Index(["h"])) is None
+    # a simulation already slower than the light runs: 0, not a negative cost; far faster: the 50 ms bound
+    slow = _request_sensitivity({**meas, "a1": 50.0, "a8": 300.0}, pred, [(("a1",), ("a8",))])
+    assert fit_e2e.request_cost(slow) == 0.0
+    fast = _request_sensitivity({**meas, "a1": 900.0, "a8": 1900.0}, pred, [(("a1",), ("a8",))])
+    assert fit_e2e.request_cost(fast) == fit_e2e.UPPER["request_overhead_s"]
+
+
 def test_vllm_prefill_grows_faster_than_the_operator_tables_and_tensorrt_llm_s_does_not():
     # the published runs at four clients (profiles/reference): vLLM's mean TTFT grows 1.22-1.47x (Llama-3.1-70B
     # fp8) as fast with the prompt (1,024 -> 8,192 stated, 921.5 -> 7,372.5 tokens on average as InferenceX
