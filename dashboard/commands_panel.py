@@ -29,7 +29,7 @@ def build(sel: Selection, server: str) -> commands.Commands:
 
 def render(sel: Selection) -> None:
     st.subheader(t("Run it"))
-    server = st.selectbox(t("Serving engine"), SERVERS, key="cmd_engine",
+    server = st.selectbox(t("Serving engine"), SERVERS, key="cmd_engine", index=SERVERS.index(sel.server),
                           help=t("the command and its benchmark for this engine's newest release in profiles/engines"))
     try:
         c = build(sel, server)

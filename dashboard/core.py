@@ -72,8 +72,8 @@ def check_upload(data: bytes, filename: str) -> tuple[str, str]:
     return s.name, text
 
 
-def deployment(weights: str, kv_dtype: str, engine: str, tp: int, pp: int = 1) -> Deployment:
-    return Deployment(weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp, pp=pp)
+def deployment(weights: str, kv_dtype: str, engine: str, tp: int, pp: int = 1, server: str = "vllm") -> Deployment:
+    return Deployment(weights=weights, kv_dtype=kv_dtype, engine=engine, tp=tp, pp=pp, server=server)
 
 
 @st.cache_data(**CACHE)
@@ -83,10 +83,11 @@ def inspect(model: str, text: str, weights: str, kv_dtype: str, engine: str, con
 
 
 def request(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str, batch: int,
-            prompt: int, output: int, gpus: int | None = None, simulate: bool = True, pp: int = 1) -> PlanRequest:
+            prompt: int, output: int, gpus: int | None = None, simulate: bool = True, pp: int = 1,
+            server: str = "vllm") -> PlanRequest:
     """The PlanRequest of these choices: an uploaded config travels as its parsed ModelSpec."""
     return PlanRequest(spec(model, text) if text else model, gpu, Workload(None, prompt, output, batch=batch),
-                       deployment(weights, kv_dtype, engine, tp, pp), gpus=gpus, simulate=simulate)
+                       deployment(weights, kv_dtype, engine, tp, pp, server), gpus=gpus, simulate=simulate)
 
 
 @st.cache_data(**CACHE, hash_funcs={PlanRequest: lambda r: r.key})
@@ -237,10 +238,10 @@ def capacity_plan(model: str, text: str, rate: float, prompt: int, output: int, 
 @st.cache_data(**CACHE)
 def sweep_grid(model: str, text: str, gpus: tuple[str, ...], weights: tuple[str, ...], kv_dtypes: tuple[str, ...],
                tps: tuple[int, ...], engine: str, batches: tuple[int, ...], prompts: tuple[int, ...],
-               outputs: tuple[int, ...]) -> tuple[pd.DataFrame, list[dict]]:
+               outputs: tuple[int, ...], server: str = "vllm") -> tuple[pd.DataFrame, list[dict]]:
     """planner.sweep.sweep over the grid: (the tidy frame, the impossible combinations with their reason)."""
     df = sweep.sweep([spec(model, text)], list(gpus), batches, prompts, outputs, weights=list(weights),
-                     kv_dtypes=list(kv_dtypes), tps=list(tps), engine=engine)
+                     kv_dtypes=list(kv_dtypes), tps=list(tps), engine=engine, server=server)
     skipped = list(df.attrs.get("skipped", []))
     df.attrs = {}
     return df, skipped

@@ -93,10 +93,20 @@ def guarded(fn: Callable[[], None]) -> None:
                  icon=":material/error:")
 
 
-def describe(sel: Selection, plan_page: bool = False) -> str:
-    """The sidebar's choices in one line; PP is planned on the Plan page only (the others study one TP group)."""
+def _engine_name(sel: Selection, plan_page: bool) -> str:
+    """The engine a page computes with: the Plan page (and the Trade-offs sweep) serve a paged plan with the
+    sidebar's serving engine; the other pages study the paged layout alone."""
+    from dashboard.state import SERVER_NAMES
+
+    return SERVER_NAMES[sel.server] if plan_page and sel.engine == "paged" else sel.engine
+
+
+def describe(sel: Selection, plan_page: bool = False, served: bool | None = None) -> str:
+    """The sidebar's choices in one line; PP is planned on the Plan page only (the others study one TP group);
+    ``served`` (default: on the Plan page) names the serving engine the page computes with."""
     return t("{model} on {tp} x {gpu} (TP={tp}), {weights} weights, {kv} KV, {engine} engine, batch {batch}, "
              "{prompt:,} + {output:,} tokens").format(model=plain(sel.model), tp=sel.tp, gpu=sel.gpu, weights=sel.weights,
-                                                      kv=sel.kv_dtype, engine=sel.engine, batch=sel.batch,
+                                                      kv=sel.kv_dtype, engine=_engine_name(sel, plan_page if served is None else served),
+                                                      batch=sel.batch,
                                                       prompt=sel.prompt, output=sel.output) \
         + ((t("; PP={pp}") if plan_page else t("; PP={pp} on the Plan page only")).format(pp=sel.pp) if sel.pp > 1 else "")

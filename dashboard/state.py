@@ -27,18 +27,22 @@ from planner import kv as kvmod
 from planner.configread import shown
 from planner.errors import PlannerInputError
 from planner.gpus import user_gpu
+from planner.memory import SERVERS
 from planner.request import PlanRequest
 from planner.requestparams import parse_value
 
 TP_OPTIONS = (1, 2, 4, 8, 16)
 PP_OPTIONS = (1, 2, 4, 8)   # pipeline stages; the core checks them against the model's layers (memory.check_parallelism)
 INT_LIMITS = {"gpus": (1, 4096), "batch": (1, 65536), "prompt": (1, 1 << 20), "output": (1, 1 << 20)}
-DEFAULTS = {"tp": 1, "pp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "batch": 32, "prompt": 1024, "output": 256, "hub": ""}
+DEFAULTS = {"tp": 1, "pp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "server": "vllm", "batch": 32, "prompt": 1024,
+            "output": 256, "hub": ""}
 PREFERRED_MODELS = ("Llama-3.1-8B", "Meta-Llama-3.1-8B", "Qwen3-8B", "Mistral-7B-v0.1")
 PREFERRED_GPUS = ("H100-SXM", "H100-SXM-80GB", "A100-SXM-80GB")
-PARAMS = ("model", "hub", "upload", "gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "batch", "prompt", "output")
+PARAMS = ("model", "hub", "upload", "gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "server", "batch", "prompt",
+          "output")
 # the parameters a remedy or a saved plan may set on the sidebar (the model stays as it is)
-SETTABLE = ("gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "batch", "prompt", "output")
+SETTABLE = ("gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "server", "batch", "prompt", "output")
+SERVER_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
 MAX_SAVED = 4          # plans the Compare page holds (the newest)
 MAX_SESSION_GPUS = 8   # user-defined GPUs one session keeps (the newest)
 # the GPU form's fields: (label, key, default, min, max, help); the limits are gpus.LIMITS in these units
@@ -69,6 +73,7 @@ class Selection:
     prompt: int
     output: int
     pp: int = 1
+    server: str = "vllm"   # the serving engine of a paged plan (its KV pool, scheduler and fitted costs)
 
     @property
     def dep(self) -> tuple:
@@ -80,7 +85,7 @@ class Selection:
         """The one PlanRequest of these choices (what the plan page, the URL and the CSV share); ``stages=False``:
         one pipeline stage, for the pages that study one replica's TP group."""
         return core.request(self.model, self.text, *self.dep, self.batch, self.prompt, self.output, self.gpus,
-                            simulate, pp=self.pp if stages else 1)
+                            simulate, pp=self.pp if stages else 1, server=self.server)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -193,6 +198,10 @@ def _parse_param(name: str, raw: str) -> object:
     if name == "engine":
         if raw not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {raw!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
+        return raw
+    if name == "server":
+        if raw not in SERVERS:
+            raise PlannerInputError("server", f"unknown serving engine {raw[:40]!r}", f"choose one of {', '.join(SERVERS)}")
         return raw
     value = parse_value(name, raw)  # the request's own parser (planner/requestparams.py)
     if name == "tp":
@@ -368,6 +377,7 @@ def sidebar() -> Selection:
     _keep_valid("gpu", gids, d["gpu"])
     _keep_valid("kv", tuple(kvmod.KV_DTYPES), "bf16")
     _keep_valid("engine", kvmod.ENGINES, "paged")
+    _keep_valid("server", SERVERS, "vllm")
     _keep_valid("tp", TP_OPTIONS, 1)
     _keep_valid("pp", PP_OPTIONS, 1)
     with st.sidebar:
@@ -409,7 +419,11 @@ def sidebar() -> Selection:
         c1, c2 = st.columns(2)
         c1.selectbox(t("KV dtype"), tuple(kvmod.KV_DTYPES), key=key("kv"))
         c2.selectbox(t("Engine"), kvmod.ENGINES, key=key("engine"),
-                     help=t("paged: vLLM's block-paged KV cache; transformers: HF generate's dynamic cache"))
+                     help=t("paged: a serving engine's block-paged KV cache; transformers: HF generate's dynamic cache"))
+        paged = st.session_state[key("engine")] == "paged"
+        st.selectbox(t("Serving engine"), SERVERS, key=key("server"), format_func=SERVER_NAMES.get, disabled=not paged,
+                     help=t("the engine that serves the paged plan: its start-up KV pool, scheduler and the costs "
+                            "fitted on its published runs (newest release in profiles/engines)"))
         st.number_input(t("Batch (concurrent requests)"), min_value=1, max_value=INT_LIMITS["batch"][1], step=1,
                         key=key("batch"))
         c1, c2 = st.columns(2)
@@ -419,7 +433,8 @@ def sidebar() -> Selection:
     sel = Selection(model=model, text=text, gpu=ss[key("gpu")], gpus=int(ss[key("gpus")]), tp=int(ss[key("tp")]),
                     pp=int(ss[key("pp")]),
                     weights=ss[key("weights")], kv_dtype=ss[key("kv")], engine=ss[key("engine")],
-                    batch=int(ss[key("batch")]), prompt=int(ss[key("prompt")]), output=int(ss[key("output")]))
+                    batch=int(ss[key("batch")]), prompt=int(ss[key("prompt")]), output=int(ss[key("output")]),
+                    server=ss[key("server")] if ss[key("engine")] == "paged" else "vllm")
     st.session_state["selection"] = sel
     _write_query_params(sel)
     i18n.write_query_param()
@@ -434,7 +449,8 @@ def link_params(sel: Selection) -> dict[str, str]:
     except PlannerInputError:  # e.g. a TP the GPU count cannot hold yet: the widgets' values still travel
         params = {"gpu": sel.gpu, "gpus": str(sel.gpus), "tp": str(sel.tp), "weights": sel.weights, "kv": sel.kv_dtype,
                   **({"pp": str(sel.pp)} if sel.pp > 1 else {}),
-                  "engine": sel.engine, "batch": str(sel.batch), "prompt": str(sel.prompt), "output": str(sel.output)}
+                  "engine": sel.engine, **({"server": sel.server} if sel.server != "vllm" else {}),
+                  "batch": str(sel.batch), "prompt": str(sel.prompt), "output": str(sel.output)}
     params["model"] = str(st.session_state[key("model")])
     params["hub"] = str(st.session_state[key("hub")] or "").strip()
     link_upload = st.session_state.get("_link_upload")

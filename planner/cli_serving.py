@@ -13,6 +13,7 @@ import json
 import pandas as pd
 
 from . import api, cli_gpu, csvsafe, profiles, request, slo, sweep
+from .errors import PlannerInputError
 from .memory import MXFP4_MOE_BACKENDS, SERVERS
 
 
@@ -43,10 +44,26 @@ def _csv_target(a) -> None:
         csvsafe.check_path(a.csv)
 
 
+# ``--engine`` of plan and sweep, as slo's and command's: a serving engine (its start-up KV pool, scheduler and
+# fitted costs), or transformers (HF generate); "paged" (the KV layout these commands once took) is vLLM's
+ENGINE_CHOICES = (*SERVERS, "transformers", "paged")
+
+
+def engine_of(a) -> dict:
+    """The deployment fields of ``--engine`` / ``--engine-version``: the KV layout, and the serving engine of
+    a paged one."""
+    if a.engine == "transformers":
+        if a.engine_version:
+            raise PlannerInputError("engine_version", "is a serving engine's release; transformers has none",
+                                    "drop --engine-version or give --engine vllm, sglang or trtllm")
+        return {"engine": "transformers"}
+    return {"engine": "paged", "server": "vllm" if a.engine == "paged" else a.engine,
+            "server_version": a.engine_version}
+
+
 def request_of(a) -> request.PlanRequest:
     """The PlanRequest of ``plan``'s arguments (``PlanRequest.to_argv`` writes them back)."""
-    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "engine": a.engine,
-          "mxfp4_moe_backend": a.mxfp4_moe_backend}
+    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "mxfp4_moe_backend": a.mxfp4_moe_backend, **engine_of(a)}
     return request.build(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, simulate=not a.no_simulate,
                          weights=a.weights, **kw)
 
@@ -65,8 +82,10 @@ def _plan(a):
 def _sweep(a):
     _csv_target(a)
     models = profiles.unique_names([api.resolve_model(m) for m in a.model])  # two files, two names
+    eng = engine_of(a)
     df = sweep.sweep(models, a.gpu, a.batch, a.prompt, a.output, weights=a.weights, kv_dtypes=a.kv_dtype,
-                     tps=a.tp, engine=a.engine)
+                     tps=a.tp, engine=eng["engine"], server=eng.get("server", "vllm"),
+                     server_version=eng.get("server_version"))
     if a.frontier:
         df = sweep.pareto_frontier(df, by=["model", "gpu", "weights", "kv_dtype", "tp", "prompt_tokens",
                                            "output_tokens"])
@@ -75,8 +94,10 @@ def _sweep(a):
     summary = {"rows": int(len(df)), "fitting_rows": int(df["fits"].sum()), "skipped": df.attrs.get("skipped", []),
                "csv": a.csv or None}
     if not a.json and not a.csv:
+        # a sweep is the mean-value model: its TTFT is one prompt's floor, not the simulated headline of `plan`
         cols = ["model", "gpu", "weights", "kv_dtype", "tp", "batch", "prompt_tokens", "output_tokens", "fits",
-                "ttft_s", "tpot_s", "output_tokens_per_s_per_gpu", "cost_usd_per_1m_output_tokens"]
+                *(sweep.MEAN_VALUE_NAMES[c] for c in ("ttft_s", "tpot_s")), "output_tokens_per_s_per_gpu",
+                "cost_usd_per_1m_output_tokens"]
         with pd.option_context("display.max_rows", 60, "display.width", 200):
             print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     return summary
@@ -123,7 +144,11 @@ def register(sub, command):
                         help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8, int4")
         sp.add_argument("--tp", default=[1] if many else 1, type=_list(_count) if many else int,
                         help="tensor-parallel degree(s)")
-        sp.add_argument("--engine", default="paged", choices=api.kvmod.ENGINES)
+        sp.add_argument("--engine", default="vllm", choices=ENGINE_CHOICES,
+                        help="serving engine (its start-up KV pool, scheduler and fitted costs); transformers: HF "
+                             "generate (paged: vLLM)")
+        sp.add_argument("--engine-version", default=None,
+                        help="the engine's release, e.g. 0.10.2 (default: the newest in profiles/engines)")
         sp.add_argument("--csv", default=None, help="write the result to this CSV file")
         sp.add_argument("--json", action="store_true", help="print JSON (stable keys)")
 

@@ -45,8 +45,8 @@ INT_MAX = {"batch": MAX_BATCH, "prompt": MAX_CONTEXT, "output": MAX_CONTEXT, "tp
            "percentile": 100}
 # the CLI's plan flags, in the order `to_argv` writes them
 CLI_FLAGS = {"gpu": "--gpu", "batch": "--batch", "prompt": "--prompt", "output": "--output", "weights": "--weights",
-             "kv": "--kv-dtype", "engine": "--engine", "tp": "--tp", "pp": "--pp", "gpus": "--gpus",
-             "mxfp4_moe_backend": "--mxfp4-moe-backend"}
+             "kv": "--kv-dtype", "engine": "--engine", "server_version": "--engine-version", "tp": "--tp", "pp": "--pp",
+             "gpus": "--gpus", "mxfp4_moe_backend": "--mxfp4-moe-backend"}
 
 
 def _part(req: PlanRequest, part: str):
@@ -136,9 +136,13 @@ def from_params(params: dict[str, str]) -> PlanRequest:
 def to_argv(req: PlanRequest) -> list[str]:
     """``python -m planner plan`` arguments of ``req``; a setting the CLI has no flag for is refused."""
     params = to_params(req)
-    extra = sorted(set(params) - set(CLI_FLAGS) - {"model", "simulate"})
+    extra = sorted(set(params) - set(CLI_FLAGS) - {"model", "simulate"}
+                   - ({"server"} if params.get("engine") == "paged" else set()))
     if extra:
         raise PlannerInputError(extra[0], "has no `plan` flag", "use planner.api.plan_request from Python")
+    # the CLI's --engine names the serving engine of a paged plan (vllm, sglang, trtllm) or transformers
+    if params.get("engine") == "paged":
+        params["engine"] = params.pop("server", DEFAULT_DEPLOYMENT.server)
     argv = [params["model"]]
     for name, flag in CLI_FLAGS.items():
         if name in params:

@@ -68,8 +68,10 @@ def _check_grid(points: int, deployments: int) -> None:
 def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[str] | str,
           batches: Iterable[int] | int, prompts: Iterable[int] | int, outputs: Iterable[int] | int,
           weights: Sequence[str | None] | str | None = None, kv_dtypes: Sequence[str] | str = "bf16",
-          tps: Sequence[int] | int = 1, engine: str = "paged", pp: int = 1) -> pd.DataFrame:
-    """Every plan of the grid as one row (see KEY_COLUMNS, OUTPUT_METRIC_COLUMNS, ``provenance``).
+          tps: Sequence[int] | int = 1, engine: str = "paged", pp: int = 1, server: str = "vllm",
+          server_version: str | None = None) -> pd.DataFrame:
+    """Every plan of the grid as one row (see KEY_COLUMNS, OUTPUT_METRIC_COLUMNS, ``provenance``); ``server``
+    and ``server_version`` name the serving engine of a paged plan (its KV pool and fitted costs).
 
     ``weights=None`` means each model's own format (its quantization_config, else bf16).
     """
@@ -86,7 +88,8 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
     for spec, gpu, fmt, kvd, tp in itertools.product(models, gpus, weights, kv_dtypes, tps):
         fmt = fmt or api.default_weights(spec)
         try:
-            plan = api.build_plan(spec, gpu, Deployment(weights=fmt, kv_dtype=kvd, engine=engine, tp=int(tp), pp=pp))
+            plan = api.build_plan(spec, gpu, Deployment(weights=fmt, kv_dtype=kvd, engine=engine, tp=int(tp), pp=pp,
+                                                        server=server, server_version=server_version))
         except PlannerInputError as e:
             skipped.append({"model": spec.name, "gpu": gpu, "weights": fmt, "kv_dtype": kvd, "tp": tp, "reason": str(e)})
             continue

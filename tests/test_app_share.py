@@ -237,3 +237,30 @@ def test_a_remedy_keeps_the_pipeline_stages():
     at.button(key="remedy_batch").click().run()
     s = at.session_state["selection"]
     assert s.pp == 2 and s.batch < 512 and _qp(at)["pp"] == "2" and not at.error
+
+
+def test_the_serving_engine_in_the_sidebar_reaches_the_plan_and_travels_in_the_link():
+    # SGLang's plan: its scheduler and its own fitted costs (a different TTFT than vLLM's for the same choices)
+    at = _app(**BASE, batch="16")
+    vllm_ttft = _metrics(at)["TTFT mean"]
+    at.selectbox(key="sb_server").set_value("sglang").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    s = at.session_state["selection"]
+    assert s.server == "sglang" and _qp(at)["server"] == "sglang"
+    r = api.plan_request(s.request())
+    assert r.request.deployment.server == "sglang"
+    assert _metrics(at)["TTFT mean"] == fmt_duration(r.latency.ttft_s) != vllm_ttft
+    assert any("SGLang" in c.value for c in at.caption), "the headline names its engine"
+    again = _app(**_qp(at))   # the link opened elsewhere
+    assert again.session_state["selection"].server == "sglang"
+    again.selectbox(key="sb_server").set_value("vllm").run()   # the default: no server= in the link
+    assert "server" not in _qp(again)
+
+
+def test_a_bad_serving_engine_in_a_link_warns_and_transformers_has_none():
+    bad = _app(**BASE, server="tgi")
+    warned = " ".join(w.value for w in bad.warning)
+    assert "server=tgi" in warned and "ignored" in warned and bad.session_state["selection"].server == "vllm"
+    hf = _app(**BASE, engine="transformers", server="sglang")
+    assert hf.selectbox(key="sb_server").disabled
+    assert hf.session_state["selection"].server == "vllm" and not hf.error   # HF generate: no serving engine

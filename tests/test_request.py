@@ -91,6 +91,31 @@ def test_cli_arguments_build_the_same_request():
     assert request_of(a) == req
 
 
+@pytest.mark.parametrize("dep,flag", [
+    (Deployment(server="sglang", server_version="0.4.7"), ["--engine", "sglang", "--engine-version", "0.4.7"]),
+    (Deployment(server="trtllm", tp=2), ["--engine", "trtllm"]),
+    (Deployment(engine="transformers"), ["--engine", "transformers"]),
+    (Deployment(), ["--engine", "vllm"]),
+])
+def test_the_serving_engine_and_its_release_go_through_the_cli(dep, flag):
+    # plan's --engine names the serving engine, as slo's and command's do: to_argv writes it, the parser reads
+    # it back into the same deployment (a paged KV layout served by that engine, or transformers)
+    req = _req(deployment=dep)
+    argv = req.to_argv()
+    assert " ".join(flag) in " ".join(argv)
+    from planner.cli_serving import request_of
+    assert request_of(build_parser().parse_args(["plan", *argv])) == req
+
+
+def test_paged_still_means_vllm_and_transformers_has_no_release():
+    from planner.cli_serving import request_of
+    base = ["plan", MODEL, "--gpu", GPU, "--batch", "8", "--prompt", "1000", "--output", "200"]
+    assert request_of(build_parser().parse_args([*base, "--engine", "paged"])) == _req()
+    with pytest.raises(PlannerInputError) as e:
+        request_of(build_parser().parse_args([*base, "--engine", "transformers", "--engine-version", "0.4.7"]))
+    assert e.value.field == "engine_version"
+
+
 def test_plan_and_plan_request_agree_key_by_key():
     old = api.plan(MODEL, GPU, 8, 1000, 200, gpus=2)
     new = api.plan_request(build(MODEL, GPU, 8, 1000, 200, gpus=2)).as_dict()

@@ -137,6 +137,24 @@ def test_cli_plan_json_keys_and_csv(tmp_path, capsys):
     assert pd.read_csv(out).loc[0, "tpot_s"] == pytest.approx(d["tpot_s"])
 
 
+def test_the_sweep_table_prints_and_each_engine_sweeps_its_own_plan(capsys):
+    # the plain-text table (no --json / --csv) names the mean-value columns it shows; --engine picks the serving
+    # engine as plan's does: each row is that engine's plan (SGLang's TPOT is not vLLM's: no per-pass or eager
+    # cost fitted, its own CUDA-graph sizes)
+    from planner.request import build
+    assert main(["sweep", "Llama-3.1-8B", "--gpu", "H100-SXM", "--batch", "8", "--prompt", "1024", "--output", "256",
+                 "--engine", "sglang"]) == 0
+    out = capsys.readouterr().out
+    assert "ttft_lower_bound_s" in out and "tpot_mean_value_s" in out
+    tpot = {}
+    for srv in ("vllm", "sglang"):
+        row = sweep("Llama-3.1-8B", "H100-SXM", 8, 1024, 256, server=srv).iloc[0]
+        p = api.plan_request(build("Llama-3.1-8B", "H100-SXM", 8, 1024, 256, simulate=False, server=srv)).as_dict()
+        assert row["tpot_mean_value_s"] == pytest.approx(p["tpot_mean_value_s"], rel=1e-12)
+        tpot[srv] = row["tpot_mean_value_s"]
+    assert tpot["vllm"] != tpot["sglang"]
+
+
 def test_cli_bad_input_exits_2(capsys):
     assert main(["sweep", "Llama-3.1-8B", "--gpu", "NoSuchGPU", "--batch", "1", "--prompt", "1", "--output", "1"]) == 2
     assert "error:" in capsys.readouterr().err

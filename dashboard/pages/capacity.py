@@ -120,7 +120,8 @@ def plan_params(row, sel: Selection, prompt: int, output: int) -> dict[str, str]
     included."""
     return {"gpu": str(row["gpu"]), "tp": str(int(row["tp"])), "pp": str(int(row["pp"])), "weights": str(row["weights"]),
             "kv": str(row["kv_dtype"]), "gpus": str(int(row["gpus_total"])), "batch": str(int(row["batch"])),
-            "prompt": str(prompt), "output": str(output), "engine": sel.engine}
+            "prompt": str(prompt), "output": str(output), "engine": sel.engine,
+            **({"server": str(row["server"])} if isinstance(row.get("server"), str) and row["server"] else {})}
 
 
 def _open_in_plan(params: dict[str, str]) -> None:

@@ -41,7 +41,7 @@ def pareto_section(sel: Selection) -> None:
     batches = tuple(b for b in BATCHES if b <= max_b)
     try:
         df, skipped = core.sweep_grid(sel.model, sel.text, tuple(chosen_gpus), tuple(chosen_fmts), (sel.kv_dtype,),
-                                      (sel.tp,), sel.engine, batches, (sel.prompt,), (sel.output,))
+                                      (sel.tp,), sel.engine, batches, (sel.prompt,), (sel.output,), sel.server)
     except PlannerInputError as e:  # every combination impossible: the core says why
         page.show_input_error(e)
         return
@@ -150,7 +150,7 @@ def cost_section(sel: Selection) -> None:
 
 
 def body(sel: Selection) -> None:
-    st.caption(page.describe(sel))
+    st.caption(page.describe(sel, served=True))
     page.guarded(lambda: pareto_section(sel))
     page.guarded(lambda: kv_section(sel))
     page.guarded(lambda: cost_section(sel))
