@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard.fmt import plain
 from dashboard.i18n import t
-from dashboard.state import Selection, forget_link_upload, selection
+from dashboard.state import SERVER_NAMES, Selection, forget_link_upload, selection
 from planner.errors import PlannerInputError
 
 log = logging.getLogger("dashboard")
@@ -96,8 +96,6 @@ def guarded(fn: Callable[[], None]) -> None:
 def _engine_name(sel: Selection, plan_page: bool) -> str:
     """The engine a page computes with: the Plan page (and the Trade-offs sweep) serve a paged plan with the
     sidebar's serving engine; the other pages study the paged layout alone."""
-    from dashboard.state import SERVER_NAMES
-
     return SERVER_NAMES[sel.server] if plan_page and sel.engine == "paged" else sel.engine
 
 

@@ -264,3 +264,14 @@ def test_a_bad_serving_engine_in_a_link_warns_and_transformers_has_none():
     hf = _app(**BASE, engine="transformers", server="sglang")
     assert hf.selectbox(key="sb_server").disabled
     assert hf.session_state["selection"].server == "vllm" and not hf.error   # HF generate: no serving engine
+
+
+def test_open_in_plan_carries_the_capacity_search_s_engine():
+    # a ranked plan searched on SGLang opens on the Plan page as SGLang's plan, not vLLM's
+    at = _app("capacity", **BASE, c_rate="2", c_gpus="H100-SXM", c_tps="1", c_weights="bf16", c_kv="bf16",
+              c_server="sglang")
+    assert at.success, "a plan meets the targets"
+    at.button(key="c_open_go").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["selection"].server == "sglang" and _qp(at)["server"] == "sglang"
+    assert any("SGLang" in c.value for c in at.caption)
