@@ -28,6 +28,7 @@ from planner.configread import shown
 from planner.errors import PlannerInputError
 from planner.gpus import user_gpu
 from planner.memory import SERVERS
+from planner.planning import ENGINE_NAMES
 from planner.request import PlanRequest
 from planner.requestparams import parse_value
 
@@ -42,7 +43,7 @@ PARAMS = ("model", "hub", "upload", "gpu", "gpus", "tp", "pp", "weights", "kv", 
           "output")
 # the parameters a remedy or a saved plan may set on the sidebar (the model stays as it is)
 SETTABLE = ("gpu", "gpus", "tp", "pp", "weights", "kv", "engine", "server", "batch", "prompt", "output")
-SERVER_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
+SERVER_NAMES = {k: ENGINE_NAMES[k] for k in SERVERS}   # vLLM, SGLang, TensorRT-LLM
 MAX_SAVED = 4          # plans the Compare page holds (the newest)
 MAX_SESSION_GPUS = 8   # user-defined GPUs one session keeps (the newest)
 # the GPU form's fields: (label, key, default, min, max, help); the limits are gpus.LIMITS in these units

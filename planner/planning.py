@@ -12,7 +12,9 @@ import numpy as np
 
 from . import api, profiles
 from . import kv as kvmod
+from .engines import Version
 from .errors import PlannerInputError
+from .memory import SERVERS
 from .request import PlanRequest
 from .result import (
     CostFigures,
@@ -165,8 +167,17 @@ def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict
 
 
 def engine_label(p: Plan) -> str:
+    """The engine and release a plan's latency was simulated with; a release newer than the engine table knows
+    says whose rules it was run with (EngineTable.resolve applies the newest's)."""
     s = p.scheduler
-    return f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}" if s is not None else p.memory.dep.engine
+    if s is None:
+        return p.memory.dep.engine
+    name = f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}"
+    if s.engine in SERVERS:
+        newest = profiles.engine_table(s.engine).newest
+        if Version.parse(s.version) > newest:
+            return f"{name} (run with {newest}'s rules, the newest the engine table knows)"
+    return name
 
 
 def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:

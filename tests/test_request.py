@@ -107,6 +107,16 @@ def test_the_serving_engine_and_its_release_go_through_the_cli(dep, flag):
     assert request_of(build_parser().parse_args(["plan", *argv])) == req
 
 
+def test_a_release_newer_than_the_engine_table_says_whose_rules_it_ran_with():
+    # the table applies its newest release's rules to a newer one (EngineTable.resolve); the headline says so
+    from planner import profiles
+    newest = profiles.engine_table("vllm").newest
+    src = api.plan_request(_req(deployment=Deployment(server_version="99.1"))).source("ttft_s")
+    assert f"vLLM 99.1 (run with {newest}'s rules" in src
+    known = api.plan_request(_req(deployment=Deployment(server_version="0.10.2"))).source("ttft_s")
+    assert "vLLM 0.10.2 scheduler" in known and "run with" not in known
+
+
 def test_paged_still_means_vllm_and_transformers_has_no_release():
     from planner.cli_serving import request_of
     base = ["plan", MODEL, "--gpu", GPU, "--batch", "8", "--prompt", "1000", "--output", "200"]
