@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from . import cli_gpu, commands
-from .cli_serving import _count, _list
+from .cli_serving import _count, _list, engine_fields
 from .errors import PlannerInputError
 from .memory import SERVERS, Deployment
 
@@ -12,9 +12,8 @@ from .memory import SERVERS, Deployment
 def _command(a):
     if a.gpu is None:
         raise PlannerInputError("--gpu", "no GPU given", "add --gpu H100-SXM (see `list`), or --gpu-file")
-    layout = "transformers" if a.engine == "transformers" else "paged"
-    dep = Deployment(engine=layout, weights=a.weights or commands.api.default_weights(commands.api.resolve_model(a.model)),
-                     kv_dtype=a.kv_dtype, tp=a.tp, pp=a.pp, server=a.engine if layout == "paged" else "vllm", server_version=a.engine_version,
+    dep = Deployment(weights=a.weights or commands.api.default_weights(commands.api.resolve_model(a.model)),
+                     kv_dtype=a.kv_dtype, tp=a.tp, pp=a.pp, **engine_fields(a.engine, a.engine_version),
                      gpu_memory_utilization=a.memory_fraction, max_num_batched_tokens=a.max_num_batched_tokens,
                      cuda_graph_sizes=tuple(a.cuda_graph_sizes) if a.cuda_graph_sizes else None)
     c = commands.commands(a.model, a.gpu, dep, a.prompt, a.output, a.batch, rate=a.rate, max_tokens=a.max_tokens,

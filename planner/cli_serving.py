@@ -49,16 +49,21 @@ def _csv_target(a) -> None:
 ENGINE_CHOICES = (*SERVERS, "transformers", "paged")
 
 
+def engine_fields(engine: str, version: str | None) -> dict:
+    """The deployment fields of ``--engine`` / ``--engine-version`` (plan, sweep, slo, command): the KV layout,
+    and the serving engine of a paged one."""
+    if engine == "transformers":
+        return {"engine": "transformers", "server": "vllm", "server_version": version}
+    return {"engine": "paged", "server": "vllm" if engine == "paged" else engine, "server_version": version}
+
+
 def engine_of(a) -> dict:
-    """The deployment fields of ``--engine`` / ``--engine-version``: the KV layout, and the serving engine of
-    a paged one."""
-    if a.engine == "transformers":
-        if a.engine_version:
-            raise PlannerInputError("engine_version", "is a serving engine's release; transformers has none",
-                                    "drop --engine-version or give --engine vllm, sglang or trtllm")
-        return {"engine": "transformers"}
-    return {"engine": "paged", "server": "vllm" if a.engine == "paged" else a.engine,
-            "server_version": a.engine_version}
+    """``engine_fields`` of plan's and sweep's arguments; a release given for transformers is refused."""
+    if a.engine == "transformers" and a.engine_version:
+        raise PlannerInputError("engine_version", "is a serving engine's release; transformers has none",
+                                "drop --engine-version or give --engine vllm, sglang or trtllm")
+    eng = engine_fields(a.engine, a.engine_version)
+    return {"engine": "transformers"} if a.engine == "transformers" else eng
 
 
 def request_of(a) -> request.PlanRequest:
@@ -83,9 +88,8 @@ def _sweep(a):
     _csv_target(a)
     models = profiles.unique_names([api.resolve_model(m) for m in a.model])  # two files, two names
     eng = engine_of(a)
-    df = sweep.sweep(models, a.gpu, a.batch, a.prompt, a.output, weights=a.weights, kv_dtypes=a.kv_dtype,
-                     tps=a.tp, engine=eng["engine"], server=eng.get("server", "vllm"),
-                     server_version=eng.get("server_version"))
+    df = sweep.sweep(models, a.gpu, a.batch, a.prompt, a.output, weights=a.weights, kv_dtypes=a.kv_dtype, tps=a.tp,
+                     **eng)
     if a.frontier:
         df = sweep.pareto_frontier(df, by=["model", "gpu", "weights", "kv_dtype", "tp", "prompt_tokens",
                                            "output_tokens"])
@@ -108,10 +112,10 @@ def _slo(a):
     wl = slo.Workload(request_rate_per_s=a.rate, prompt_tokens=a.prompt, output_tokens=a.output,
                       distribution=a.distribution, max_tokens=a.max_tokens)
     tg = slo.Targets(ttft_s=a.ttft, tpot_s=a.tpot, e2e_s=a.e2e, percentile=a.percentile)
-    kv_layout = "transformers" if a.engine == "transformers" else "paged"
+    eng = engine_fields(a.engine, a.engine_version)
     cand = slo.Candidates(gpus=tuple(a.gpu or ()), tps=tuple(a.tp or ()), pps=tuple(a.pp or ()),
-                          weights=tuple(a.weights or ()), kv_dtypes=tuple(a.kv_dtype or ()), engine=kv_layout,
-                          server=a.engine if a.engine in SERVERS else "vllm", server_version=a.engine_version,
+                          weights=tuple(a.weights or ()), kv_dtypes=tuple(a.kv_dtype or ()), engine=eng["engine"],
+                          server=eng["server"], server_version=eng["server_version"],
                           max_batch=a.max_batch, max_gpus=a.max_gpus, simulate_top=a.simulate_top,
                           sim_requests=a.sim_requests)
     df = slo.plan_capacity(a.model, wl, tg, cand)

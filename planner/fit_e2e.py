@@ -73,6 +73,15 @@ def sensitivity(d: pd.DataFrame, engine: str, start: dict[str, float] | None = N
     return Sensitivity(base, slopes, start, v.light_load_growth(d) if light is None else light)
 
 
+def _light_runs(s: Sensitivity, ids: pd.Index | None) -> pd.DataFrame | None:
+    """The light-load deployments (``s.light``, validate_e2e.light_load_growth) whose runs are all in ``ids``
+    (None: every one); None when there are none to read."""
+    light = s.light
+    if light is None or light.empty:
+        return None
+    return light if ids is None else light[[set(i) <= set(ids) for i in light["ids"]]]
+
+
 def prefill_cost(s: Sensitivity, ids: pd.Index | None = None) -> float | None:
     """``prefill_token_layer_s`` from the light-load TTFT growth of the runs in ``ids``. For each deployment
     measured at two prompt lengths at <= 8 clients (``s.light``), the growth of the measured mean TTFT from
@@ -81,10 +90,9 @@ def prefill_cost(s: Sensitivity, ids: pd.Index | None = None) -> float | None:
     value plus the least-squares step along d growth / d cost that closes those gaps, kept in
     [0, UPPER]. None when no deployment of those runs was measured at two prompt lengths at light load,
     or the simulation does not move with the cost (the end-to-end fit then decides it)."""
-    light = s.light
-    if light is None or light.empty:
+    keep = _light_runs(s, ids)
+    if keep is None:
         return None
-    keep = light if ids is None else light[[set(i) <= set(ids) for i in light["ids"]]]
     b = s.base.set_index("id")
     slope = s.slopes["prefill_token_layer_s"]["ttft"]
     gaps, grads = [], []
@@ -111,10 +119,9 @@ def request_cost(s: Sensitivity, ids: pd.Index | None = None, fixed: dict[str, f
     whose own errors (a first wave, waves that persist) would otherwise trade against a constant that every
     plan then pays: fitted jointly on every run, vLLM's request cost was 17 ms with gpt-oss-120b's runs and
     0 without them (docs/validation.md). None when no such run is in ``ids`` or the cost moves nothing."""
-    light = s.light
-    if light is None or light.empty:
+    keep = _light_runs(s, ids)
+    if keep is None:
         return None
-    keep = light if ids is None else light[[set(i) <= set(ids) for i in light["ids"]]]
     b = s.base.set_index("id")
     run = sorted({i for t in keep["ids"] for i in t if i in b.index})
     if not run:

@@ -12,9 +12,7 @@ import numpy as np
 
 from . import api, profiles
 from . import kv as kvmod
-from .engines import Version
 from .errors import PlannerInputError
-from .memory import SERVERS
 from .request import PlanRequest
 from .result import (
     CostFigures,
@@ -168,16 +166,12 @@ def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict
 
 def engine_label(p: Plan) -> str:
     """The engine and release a plan's latency was simulated with; a release newer than the engine table knows
-    says whose rules it was run with (EngineTable.resolve applies the newest's)."""
+    says whose rules it was run with (SchedulerProfile.rules_of: EngineTable.resolve applies the newest's)."""
     s = p.scheduler
     if s is None:
         return p.memory.dep.engine
     name = f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}"
-    if s.engine in SERVERS:
-        newest = profiles.engine_table(s.engine).newest
-        if Version.parse(s.version) > newest:
-            return f"{name} (run with {newest}'s rules, the newest the engine table knows)"
-    return name
+    return f"{name} (run with {s.rules_of}'s rules, the newest the engine table knows)" if s.rules_of else name
 
 
 def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:

@@ -43,6 +43,7 @@ class SchedulerProfile:
     batch_wait_iters: int = 0        # TensorRT-LLM batch_wait_timeout_iters: steps a context batch may be held
     batch_wait_tokens: float = 0.0   # ... until its tokens + the decodes reach this (batch_wait_max_tokens_ratio x budget)
     source: str = ""
+    rules_of: str = ""               # the release whose rules apply when ``version`` is newer than the table knows
 
     def __post_init__(self):
         if self.policy not in POLICIES:
@@ -77,4 +78,4 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
         val["eager_overlaps"] = bool(consts["eager_overlaps"].value)
     return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
                             pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
-                            source=src, **val)
+                            source=src, rules_of=str(table.newest) if v > table.newest else "", **val)
