@@ -69,6 +69,7 @@ TEMPLATES = (
     "{a}; the mean TTFT is above its p90: the clients' first prompts, sent together, queue behind each other (a benchmark's mean counts them too)",
     "{a}; the MoE experts' time is borrowed from another model's measured shape (its efficiency x this model's roofline), no kernel timing of this expert shape",
     "{name} (run with {newest}'s rules, the newest the engine table knows)",
+    "{name} (synchronous scheduling, {ms} ms per pass)",
     "{a}; {b}",
 )
 

@@ -260,17 +260,17 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
                     eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
                     prefill_token_layer_s=prefill, allreduce_spread=allreduce)
     eff = p.timing.eff
-    eff = _engine_efficiency(eff, eff.step_overhead_s - old.step_overhead_s, sched)
+    eff = _engine_efficiency(eff, eff.step_overhead_s - old.exposed_step_s, sched)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
 
 
 def _engine_efficiency(eff: Efficiency, base_step_s: float, sc) -> Efficiency:
     """``eff`` with the engine's fitted costs of scheduler profile ``sc``: its per-pass cost on top of
-    ``base_step_s`` (the calibration's own), the per-eager-layer, prefill and all-reduce costs, and the
+    ``base_step_s`` (the calibration's own; none with vLLM's async scheduling, ``exposed_step_s``), the per-eager-layer, prefill and all-reduce costs, and the
     largest captured CUDA graph (passes above it run eager)."""
     from dataclasses import replace
 
-    return replace(eff, step_overhead_s=base_step_s + sc.step_overhead_s,
+    return replace(eff, step_overhead_s=base_step_s + sc.exposed_step_s,
                    eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
                    prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_spread=sc.allreduce_spread,
                    graph_max_tokens=max(sc.graph_sizes, default=0))

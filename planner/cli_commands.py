@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from . import cli_gpu, commands
-from .cli_serving import _count, _list, engine_fields
+from .cli_serving import _count, _list, _on_off, engine_fields
 from .errors import PlannerInputError
 from .memory import SERVERS, Deployment
 
@@ -15,7 +15,8 @@ def _command(a):
     dep = Deployment(weights=a.weights or commands.api.default_weights(commands.api.resolve_model(a.model)),
                      kv_dtype=a.kv_dtype, tp=a.tp, pp=a.pp, **engine_fields(a.engine, a.engine_version),
                      gpu_memory_utilization=a.memory_fraction, max_num_batched_tokens=a.max_num_batched_tokens,
-                     cuda_graph_sizes=tuple(a.cuda_graph_sizes) if a.cuda_graph_sizes else None)
+                     cuda_graph_sizes=tuple(a.cuda_graph_sizes) if a.cuda_graph_sizes else None,
+                     async_scheduling=a.async_scheduling)
     c = commands.commands(a.model, a.gpu, dep, a.prompt, a.output, a.batch, rate=a.rate, max_tokens=a.max_tokens,
                           max_model_len=a.max_model_len)
     out = {"engine": c.engine, "engine_version": c.version, "model_id": c.model_id,
@@ -57,6 +58,9 @@ def register(sub, command):
     sp.add_argument("--max-model-len", type=whole(), default=None, help="default: prompt + (max-tokens or output)")
     sp.add_argument("--weights", default=None, help="weight format (default: the checkpoint's own)")
     sp.add_argument("--kv-dtype", default="bf16", help="KV cache dtype: bf16, fp16, fp8 (int8, int4: refused)")
+    sp.add_argument("--async-scheduling", default=None, type=_on_off, metavar="{on,off}",
+                    help="vLLM's async scheduling (default: the release's, on from 0.14.0); written as "
+                         "--async-scheduling / --no-async-scheduling where it differs from the default")
     sp.add_argument("--memory-fraction", type=number(0, 1), default=None,
                     help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static / TensorRT-LLM "
                          "--kv_cache_free_gpu_memory_fraction (default: the engine version's)")

@@ -39,6 +39,16 @@ def _list(kind):
     return parse
 
 
+def _on_off(text: str) -> bool:
+    """argparse type of a switch given a value: on / off (1 / 0, true / false: what ``to_argv`` writes)."""
+    t = str(text).strip().lower()
+    if t in ("on", "1", "true"):
+        return True
+    if t in ("off", "0", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text[:40]!r} is not on or off")
+
+
 def _csv_target(a) -> None:
     if a.csv:
         csvsafe.check_path(a.csv)
@@ -68,7 +78,8 @@ def engine_of(a) -> dict:
 
 def request_of(a) -> request.PlanRequest:
     """The PlanRequest of ``plan``'s arguments (``PlanRequest.to_argv`` writes them back)."""
-    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "mxfp4_moe_backend": a.mxfp4_moe_backend, **engine_of(a)}
+    kw = {"tp": a.tp, "pp": a.pp, "kv_dtype": a.kv_dtype, "mxfp4_moe_backend": a.mxfp4_moe_backend,
+          "async_scheduling": a.async_scheduling, **engine_of(a)}
     return request.build(a.model, a.gpu, a.batch, a.prompt, a.output, gpus=a.gpus, simulate=not a.no_simulate,
                          weights=a.weights, **kw)
 
@@ -175,6 +186,10 @@ def register(sub, command):
                     help="vLLM's kernel for MXFP4 experts (gpt-oss): auto = vLLM's default (Triton on Hopper), "
                          "marlin = VLLM_MXFP4_USE_MARLIN=1 (about twice as slow at prefill; its time is borrowed "
                          "from other models' Marlin rows, checked against runs of gpt-oss-120b only)")
+    sp.add_argument("--async-scheduling", default=None, type=_on_off, metavar="{on,off}",
+                    help="vLLM's --async-scheduling: on, the scheduler runs a step ahead of the GPU and no pass waits "
+                         "for its CPU work; off, every pass pays the fitted per-pass cost (default: the release's, "
+                         "on from 0.14.0)")
     deployment(sp, many=False)
     command("plan")(_plan)
 

@@ -76,6 +76,12 @@ FLAGS = (
          "deprecated in 0.12.0 (l.1098), gone in 0.33.0", absent_before=True),
     Flag("vllm", "graphs_new", "--cudagraph-capture-sizes", "0.12.0", "0.33.0", None,
          f"vllm 0.12.0 vllm/engine/arg_utils.py l.1091; {ARG_UTILS_33} l.1824 (absent in 0.11.0)", absent_before=True),
+    Flag("vllm", "async_on", "--async-scheduling", "0.12.0", "0.33.0", None,
+         "vllm/engine/arg_utils.py scheduler_group.add_argument('--async-scheduling', **scheduler_kwargs['async_"
+         "scheduling']) (0.12.0 and 0.33.0; opt-in since PR #19970, earlier releases not read)"),
+    Flag("vllm", "async_off", "--no-async-scheduling", "0.14.0", "0.33.0", None,
+         "the same argument: arg_utils.py gives a bool field argparse.BooleanOptionalAction, whose negation it is; "
+         "needed from 0.14.0, where async scheduling is on by default (profiles/engines/vllm.json)"),
     Flag("vllm", "bench", "vllm bench serve", "0.8.5", "0.33.0", None, "vllm/entrypoints/cli/benchmark/serve.py (0.8.5 "
          "on); flags in vllm/benchmarks/serve.py: 0.9.0 --max-concurrency l.603, --request-rate l.652, --ignore-eos "
          "l.719, --random-input-len l.752; 0.33.0 l.1679, l.1746, l.1832, vllm/benchmarks/datasets/datasets.py l.1888"),
@@ -255,6 +261,10 @@ def _vllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, 
     argv = ["vllm", "serve", mid] + _shared("vllm", spec, dep, max_model_len, notes)
     if dep.block_size != 16:
         argv += [flag("vllm", "block_size", v, notes), str(dep.block_size)]
+    if dep.async_scheduling is not None:  # written when it differs from the release's default (on from 0.14.0)
+        default = bool(profiles.engine_table("vllm").resolve(v)[0].get("async_scheduling", False))
+        if dep.async_scheduling != default:
+            argv.append(flag("vllm", "async_on" if dep.async_scheduling else "async_off", v, notes))
     if marlin_mxfp4(profiles.formats().get(dep.weights).family, dep):
         # an environment variable, not a flag (fused_moe/oracle/mxfp4.py select_mxfp4_moe_backend)
         argv = ["env", "VLLM_MXFP4_USE_MARLIN=1", *argv]

@@ -64,7 +64,11 @@ def _graphs(dep: Deployment) -> tuple[int, ...]:
 
 def _policy(sched: SchedulerProfile, dep: Deployment) -> SchedulerProfile:
     """SGLang with --enable-mixed-chunk runs a prefill chunk in the decode batch's pass
-    (0.5.6 srt/managers/scheduler.py, get_new_batch_prefill: ``self.is_mixed_chunk``)."""
+    (0.5.6 srt/managers/scheduler.py, get_new_batch_prefill: ``self.is_mixed_chunk``); vLLM's
+    --async-scheduling / --no-async-scheduling overrides the release's default (on from 0.14.0)."""
+    if dep.server == "vllm" and dep.async_scheduling is not None and dep.async_scheduling != sched.async_scheduling:
+        sched = replace(sched, async_scheduling=dep.async_scheduling,
+                        source=sched.source + ("; --async-scheduling" if dep.async_scheduling else "; --no-async-scheduling"))
     if dep.server == "sglang" and dep.enable_mixed_chunk and sched.policy == "prefill_first":
         return replace(sched, policy="mixed", source=sched.source + "; --enable-mixed-chunk: mixed")
     return sched

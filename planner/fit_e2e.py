@@ -5,7 +5,8 @@ Five costs the measured operator tables cannot see (planner/scheduler.py):
 * ``request_overhead_s``: per request, on the client's clock (HTTP, tokenization, detokenization);
 * ``eager_layer_overhead_s``: per layer, for a forward pass larger than the largest captured CUDA
   graph (its kernels are launched one by one from Python);
-* ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation);
+* ``step_overhead_s``: per forward pass (scheduling, sampling, input preparation), paid only when the
+  scheduler runs between passes (vLLM's async scheduling, on from 0.14.0, hides it);
 * ``prefill_token_layer_s``: per prompt token and layer at TP 1, split across the TP ranks: prefill
   time the measured operators miss (at four clients vLLM's TTFT grows 1.05-1.5x as fast with the prompt
   as the tables' prefill, docs/validation.md);
@@ -153,11 +154,14 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
        while at light load it is the one thing that makes TTFT grow faster than the tables' prefill;
        then the request cost from the level of the same runs' TTFT (``request_cost``): at light load a TTFT
        is one prompt's prefill plus the per-request cost, and nothing else at that load trades against it;
-    2. the all-reduce cost from TPOT alone (with a per-pass cost beside it, which step 3 fits again), on
-       the runs whose TPOT the start costs predict within 2x: TTFT's larger errors, or a few runs off by
-       3-10x, would otherwise drown the TPOT's growth with TP that identifies it;
+    2. the all-reduce cost and the per-pass cost from TPOT alone, on the runs whose TPOT the start costs
+       predict within 2x: TTFT's larger errors, or a few runs off by 3-10x, would otherwise drown the TPOT's
+       growth with TP that identifies the one and the level that identifies the other. A pass pays the
+       per-pass cost only when scheduling is synchronous (vLLM before 0.14.0 without --async-scheduling:
+       ``SchedulerProfile.exposed_step_s``), so for vLLM only such runs (the gap-analysis rows, vLLM 0.12.0)
+       move it; fitted on TTFT and TPOT together it took up the gap rows' TTFT shortfall instead;
     3. the others by least squares on the relative errors of TTFT and TPOT (each run weighs the same)
-       given both."""
+       given these."""
     b = s.base.set_index("id")
     sel = b.index if ids is None else ids
     fixed: dict[str, float] = {}
@@ -173,7 +177,7 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     near = b.loc[sel, "tpot_s"] / (b.loc[sel, "silicon_tpot_ms"] / 1e3)
     kept = sel[near.between(0.5, 2.0).to_numpy()]
     tpot_only = _solve(s, b, kept, ["allreduce_spread", "step_overhead_s"], fixed, ("tpot",))
-    fixed["allreduce_spread"] = tpot_only["allreduce_spread"]
+    fixed.update(tpot_only)
     free = [k for k in PARAMS if k not in fixed]
     return {**fixed, **_solve(s, b, sel, free, fixed, ("ttft", "tpot"))}
 
@@ -380,7 +384,9 @@ def write(r: Report) -> None:
                                    "the level of the TTFT at <= 8 clients, measured against simulated once the prefill "
                                    "cost is set (fit_e2e.request_cost)"),
             "eager_layer_overhead_s": "per layer of a pass larger than the largest captured CUDA graph",
-            "step_overhead_s": "per forward pass (scheduling, sampling, input preparation)",
+            "step_overhead_s": ("per forward pass (scheduling, sampling, input preparation) when scheduling is "
+                                "synchronous (vLLM: before 0.14.0 without --async-scheduling; with it the CPU work "
+                                "overlaps the GPU's and no pass waits for it), fitted on TPOT alone"),
             "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "
                                       "the measured operator tables miss, fitted on the TTFT growth with the prompt at "
                                       "<= 8 clients, measured against simulated (fit_e2e.prefill_cost, "

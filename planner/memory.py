@@ -55,6 +55,7 @@ class Deployment:
     batch_wait_timeout_iters: int = 0  # TensorRT-LLM: steps a context batch may wait for more tokens (0: off)
     batch_wait_max_tokens_ratio: float = 0.0  # TensorRT-LLM: ... until they reach this share of max_num_tokens
     mxfp4_moe_backend: str = "auto"  # vLLM: MXFP4 experts' kernel; "marlin" = VLLM_MXFP4_USE_MARLIN=1
+    async_scheduling: bool | None = None  # vLLM --async-scheduling / --no-async-scheduling; None: the release's default
 
     def __post_init__(self):
         require_positive_int("tp", self.tp, maximum=1024)
@@ -82,6 +83,13 @@ class Deployment:
         if self.mxfp4_moe_backend != "auto" and self.server != "vllm":
             raise PlannerInputError("mxfp4_moe_backend", f"is vLLM's VLLM_MXFP4_USE_MARLIN; {self.server} has no such setting",
                                     "leave it 'auto', or serve with vLLM")
+        if self.async_scheduling is not None:
+            if not isinstance(self.async_scheduling, bool):
+                raise PlannerInputError("async_scheduling", f"must be true or false, got {self.async_scheduling!r}",
+                                        "give true (--async-scheduling), false, or leave it to the release's default")
+            if self.server != "vllm":
+                raise PlannerInputError("async_scheduling", f"is vLLM's --async-scheduling; {self.server} has no such "
+                                        "setting", "leave it unset, or serve with vLLM")
         if self.engine not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
         if self.server not in SERVERS:

@@ -166,12 +166,17 @@ def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict
 
 def engine_label(p: Plan) -> str:
     """The engine and release a plan's latency was simulated with; a release newer than the engine table knows
-    says whose rules it was run with (SchedulerProfile.rules_of: EngineTable.resolve applies the newest's)."""
+    says whose rules it was run with (SchedulerProfile.rules_of: EngineTable.resolve applies the newest's), and a
+    vLLM scheduler without async scheduling (before 0.14.0, or turned off) what each pass waits for it."""
     s = p.scheduler
     if s is None:
         return p.memory.dep.engine
     name = f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}"
-    return f"{name} (run with {s.rules_of}'s rules, the newest the engine table knows)" if s.rules_of else name
+    if s.rules_of:
+        name = f"{name} (run with {s.rules_of}'s rules, the newest the engine table knows)"
+    if s.engine == "vllm" and not s.async_scheduling:  # every pass waits for the scheduler (exposed_step_s)
+        name = f"{name} (synchronous scheduling, {s.step_overhead_s * 1e3:.2f} ms per pass)"
+    return name
 
 
 def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:

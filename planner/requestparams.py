@@ -34,6 +34,7 @@ TABLE = (
     ("batch_wait_timeout_iters", "deployment", "batch_wait_timeout_iters", "int"),
     ("batch_wait_max_tokens_ratio", "deployment", "batch_wait_max_tokens_ratio", "float"),
     ("mxfp4_moe_backend", "deployment", "mxfp4_moe_backend", "str"),
+    ("async_scheduling", "deployment", "async_scheduling", "bool"),
     ("rate", "workload", "request_rate_per_s", "float"), ("distribution", "workload", "distribution", "str"),
     ("ttft", "slo", "ttft_s", "float"), ("tpot", "slo", "tpot_s", "float"), ("e2e", "slo", "e2e_s", "float"),
     ("percentile", "slo", "percentile", "int"),
@@ -46,7 +47,7 @@ INT_MAX = {"batch": MAX_BATCH, "prompt": MAX_CONTEXT, "output": MAX_CONTEXT, "tp
 # the CLI's plan flags, in the order `to_argv` writes them
 CLI_FLAGS = {"gpu": "--gpu", "batch": "--batch", "prompt": "--prompt", "output": "--output", "weights": "--weights",
              "kv": "--kv-dtype", "engine": "--engine", "server_version": "--engine-version", "tp": "--tp", "pp": "--pp",
-             "gpus": "--gpus", "mxfp4_moe_backend": "--mxfp4-moe-backend"}
+             "gpus": "--gpus", "mxfp4_moe_backend": "--mxfp4-moe-backend", "async_scheduling": "--async-scheduling"}
 
 
 def _part(req: PlanRequest, part: str):

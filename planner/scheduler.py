@@ -34,7 +34,8 @@ class SchedulerProfile:
     reservation: str = "incremental"  # KV admission: grow as tokens come, the whole prompt + output up front
                                       # (TensorRT-LLM), or SGLang's new_token_ratio estimate (planner/simulate.py)
     graph_sizes: tuple[int, ...] = ()  # decode-only steps are padded up to the next of these (CUDA graphs)
-    step_overhead_s: float = 0.0     # per forward pass: scheduling, sampling, graph launch (fitted)
+    step_overhead_s: float = 0.0     # per forward pass: scheduling, sampling, graph launch (fitted); a pass pays
+                                     # it only when scheduling is synchronous (``async_scheduling`` off)
     request_overhead_s: float = 0.0  # per request: HTTP, tokenization, detokenization, added to TTFT (fitted)
     eager_layer_overhead_s: float = 0.0  # per layer of a pass larger than every CUDA graph (fitted)
     eager_overlaps: bool = True      # eager launches overlap the GPU's work (chosen by the fit)
@@ -42,6 +43,8 @@ class SchedulerProfile:
     allreduce_spread: float = 0.0    # the TP ranks' spread at an all-reduce, a fraction of the decode work (fitted)
     batch_wait_iters: int = 0        # TensorRT-LLM batch_wait_timeout_iters: steps a context batch may be held
     batch_wait_tokens: float = 0.0   # ... until its tokens + the decodes reach this (batch_wait_max_tokens_ratio x budget)
+    async_scheduling: bool = False   # vLLM: the next step is scheduled while the GPU runs this one (the per-pass
+                                     # CPU cost is hidden); engines without the setting pay the per-pass cost
     source: str = ""
     rules_of: str = ""               # the release whose rules apply when ``version`` is newer than the table knows
 
@@ -55,6 +58,13 @@ class SchedulerProfile:
             raise PlannerInputError("scheduler", "token budget and max_num_seqs must be positive")
         if self.batch_wait_iters < 0 or self.batch_wait_tokens < 0:
             raise PlannerInputError("batch_wait", "the batch wait cannot be negative", "give 0 (off) or more")
+
+    @property
+    def exposed_step_s(self) -> float:
+        """The per-pass cost a forward pass waits for: none when the scheduler runs a step ahead of the GPU
+        (vLLM's async scheduling overlaps scheduling, input preparation and sampling with the forward pass:
+        PR #19970, PR #23569), the fitted ``step_overhead_s`` when it runs between passes."""
+        return 0.0 if self.async_scheduling else self.step_overhead_s
 
     def padded(self, decode_batch: int) -> int:
         """The batch a decode-only step runs at: the smallest CUDA-graph size that holds it."""
@@ -76,6 +86,8 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     val = {k: float(r.value) for k, r in fitted.items() if r}
     if consts.get("eager_overlaps") is not None:
         val["eager_overlaps"] = bool(consts["eager_overlaps"].value)
+    if era.get("async_scheduling") is not None:  # vLLM: on by default from 0.14.0 (profiles/engines/vllm.json)
+        val["async_scheduling"] = bool(era["async_scheduling"])
     return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
                             pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
                             source=src, rules_of=str(table.newest) if v > table.newest else "", **val)

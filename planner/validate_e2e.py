@@ -163,8 +163,10 @@ def _inferencex(row, spec) -> dict | None:
         # "Add VLLM_MXFP4_USE_MARLIN=1 to H100 and H200 benchmark scripts"); the runs before it (v0.11.2, and
         # those without a version, measured 2025-11 and 2025-12) ran vLLM's default kernel
         marlin = oss and isinstance(row.version, str) and Version.parse(row.version).parts >= (0, 13, 0)
+        # and every script's config.yaml sets ``async-scheduling: true`` (70b_fp8_h100_slurm.sh @2a205bb, 70b_fp8_h200_slurm.sh
+        # @409e9a4, gptoss_fp4_h100_slurm.sh @2e46dba, gptoss_fp4_h200_slurm.sh @1d889b8): the scheduler runs a step ahead, its CPU work hidden behind the GPU
         return {"max_num_seqs": b, "max_num_batched_tokens": 8192, "cuda_graph_sizes": graphs,
-                "mxfp4_moe_backend": "marlin" if marlin else "auto"}
+                "mxfp4_moe_backend": "marlin" if marlin else "auto", "async_scheduling": True}
     if row.backend == "sglang":
         # --chunked-prefill-size 32768 --max-prefill-tokens 32768 --max-running-requests 512
         # --cuda-graph-max-bs 512 --mem-fraction-static 0.82, no --enable-mixed-chunk

@@ -26,6 +26,18 @@ def test_vllm_llama_8b_tp2_fp8_kv_exact_argv():
                              "--num-prompts 640 --ignore-eos")
 
 
+@pytest.mark.parametrize("version,on,written", [
+    ("0.12.0", True, "--async-scheduling"),      # opt-in before 0.14.0
+    ("0.18.0", False, "--no-async-scheduling"),  # on by default from 0.14.0: turning it off is the flag
+    ("0.12.0", False, None), ("0.18.0", True, None), ("0.18.0", None, None),  # the release's default: no flag
+])
+def test_async_scheduling_is_written_where_it_differs_from_the_release_default(version, on, written):
+    c = commands(L8, "H100-SXM", Deployment(server="vllm", server_version=version, async_scheduling=on), 1024, 256, 8)
+    flags = [a for a in c.serve.argv if "async-scheduling" in a]
+    assert flags == ([written] if written else [])
+    assert c.serve.notes == ()
+
+
 def test_open_loop_and_max_tokens():
     # Poisson arrivals: --request-rate, 400 requests; the cap shortens outputs and sets max_model_len 2,000 + 300
     c = commands(L8, "H100-SXM", Deployment(server="vllm"), 2000, 500, 16, rate=4.0, max_tokens=300)

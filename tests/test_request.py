@@ -113,8 +113,21 @@ def test_a_release_newer_than_the_engine_table_says_whose_rules_it_ran_with():
     newest = profiles.engine_table("vllm").newest
     src = api.plan_request(_req(deployment=Deployment(server_version="99.1"))).source("ttft_s")
     assert f"vLLM 99.1 (run with {newest}'s rules" in src
-    known = api.plan_request(_req(deployment=Deployment(server_version="0.10.2"))).source("ttft_s")
-    assert "vLLM 0.10.2 scheduler" in known and "run with" not in known
+    known = api.plan_request(_req(deployment=Deployment(server_version="0.18.0"))).source("ttft_s")
+    assert "vLLM 0.18.0 scheduler" in known and "run with" not in known
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_async_scheduling_goes_through_the_cli_and_the_link(on):
+    # plan --async-scheduling on|off (to_argv writes 1 / 0, which the flag reads too) and the link's async_scheduling=
+    req = _req(deployment=Deployment(server_version="0.12.0", async_scheduling=on))
+    argv = req.to_argv()
+    assert argv[argv.index("--async-scheduling") + 1] == ("1" if on else "0")
+    from planner.cli_serving import request_of
+    assert request_of(build_parser().parse_args(["plan", *argv])) == req
+    from planner import requestparams
+    assert requestparams.from_params(requestparams.to_params(req)) == req
+    assert "--async-scheduling" not in _req().to_argv()  # the release's default is not written
 
 
 def test_paged_still_means_vllm_and_transformers_has_no_release():

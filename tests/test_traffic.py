@@ -395,6 +395,77 @@ def test_runs_missed_by_more_than_2x_do_not_decide_the_all_reduce_cost():
     assert fit_e2e.fit(s)["allreduce_spread"] == pytest.approx(0.08)
 
 
+def test_the_per_pass_cost_is_fitted_on_tpot_alone_and_kept():
+    from planner import fit_e2e
+    # r1, r2 ran with synchronous scheduling: each pass pays the cost, TPOT rises 1 ms per ms of it (one pass per
+    # token), TTFT 3 ms (three passes); r3 ran with async scheduling, where no pass pays it (slope 0). Measured
+    # TPOT = predicted + 1.5 ms on r1 and r2, exact on r3, and every measured TTFT is 40 % above the prediction,
+    # a gap of its own (queueing) that a joint fit would fill with the per-pass cost (its bound, 20 ms): on TPOT
+    # alone it is 1.5 ms, and the end-to-end fit keeps it
+    ids = ["r1", "r2", "r3"]
+    base = pd.DataFrame({"id": ids, "ttft_s": [0.1, 0.2, 0.3], "tpot_s": [0.010, 0.020, 0.030]})
+    base["silicon_tpot_ms"] = (base["tpot_s"] + [0.0015, 0.0015, 0.0]) * 1e3
+    base["silicon_ttft_ms"] = base["ttft_s"] * 1.4 * 1e3
+    zero = pd.DataFrame({"ttft": 0.0, "tpot": 0.0}, index=ids)
+    slopes = {k: zero for k in fit_e2e.PARAMS}
+    slopes["step_overhead_s"] = pd.DataFrame({"ttft": [3.0, 3.0, 0.0], "tpot": [1.0, 1.0, 0.0]}, index=ids)
+    s = fit_e2e.Sensitivity(base, slopes, dict.fromkeys(fit_e2e.PARAMS, 0.0), None)
+    assert fit_e2e.fit(s)["step_overhead_s"] == pytest.approx(0.0015)
+
+
+def test_vllm_pays_the_per_pass_cost_only_without_async_scheduling():
+    from planner import api
+    from planner.memory import Deployment
+    # vLLM's scheduler runs a step ahead of the GPU from 0.14.0 (async scheduling on by default,
+    # profiles/engines/vllm.json), not in 0.12.0; --async-scheduling / --no-async-scheduling override it.
+    # With a per-pass cost of 2 ms, a decode pass of 8 sequences at 1,000 tokens takes exactly 2 ms longer where
+    # the scheduler runs between passes, and the same where it runs ahead
+    default = {"0.12.0": False, "0.14.0": True, "0.18.0": True}
+
+    def step(version, on=None):
+        p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(server_version=version, async_scheduling=on))
+        assert p.scheduler.async_scheduling is (default[version] if on is None else on)
+        p = api.with_engine_costs(p, 0.002, p.scheduler.request_overhead_s, p.scheduler.eager_layer_overhead_s)
+        return float(p.timing.step(8, 1000.0)["time_s"])
+
+    assert step("0.12.0") - step("0.14.0") == pytest.approx(0.002, abs=1e-12)
+    assert step("0.12.0", on=True) == pytest.approx(step("0.14.0"), abs=1e-12)
+    assert step("0.18.0", on=False) - step("0.18.0") == pytest.approx(0.002, abs=1e-12)
+    # the headline says which: the synchronous scheduler and what each pass waits for it
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(server_version="0.12.0"))
+    from planner.planning import engine_label
+    assert engine_label(p).startswith("vLLM 0.12.0 (synchronous scheduling, ")
+    assert "synchronous" not in engine_label(api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment()))
+
+
+def test_async_scheduling_is_vllms_setting_alone():
+    from planner.errors import PlannerInputError
+    from planner.memory import Deployment
+    for server in ("sglang", "trtllm"):
+        with pytest.raises(PlannerInputError) as e:
+            Deployment(server=server, async_scheduling=True)
+        assert e.value.field == "async_scheduling" and server in str(e.value)
+    with pytest.raises(PlannerInputError) as e:
+        Deployment(async_scheduling="yes")
+    assert e.value.field == "async_scheduling"
+
+
+def test_the_published_runs_are_predicted_with_the_scheduling_they_ran_with():
+    from planner import profiles
+    from planner import validate_e2e as v
+    # InferenceX's vLLM launch configs set async-scheduling: true; the gap-analysis rows (vLLM 0.12.0 through
+    # aiconfigurator's generator, whose 0.12.0 template writes no such flag) keep the release's default, off
+    d = v.rows(("vllm",))
+    pipe = d[d["source"] == "aic-pipeline"].iloc[0]
+    gap = d[d["source"] == "gap-analysis"].iloc[0]
+    assert v.deployment(pipe, profiles.load_model(pipe.model), "inferencex").async_scheduling is True
+    dep = v.deployment(gap, profiles.load_model(gap.model), v.flags_for(gap.source, gap.backend))
+    assert dep.async_scheduling is None and gap.version == "0.12.0"
+    table = profiles.engine_table("vllm")
+    assert table.resolve("0.12.0")[0]["async_scheduling"] is False
+    assert table.resolve("0.14.0")[0]["async_scheduling"] is True
+
+
 def _held(ratios_by_family: dict[str, list[float]]) -> pd.DataFrame:
     """Held-out errors whose measured / predicted ratios are the given ones (error = 1 / ratio - 1)."""
     rows = [{"family": fam, "ttft_err_pct": (1 / r - 1) * 100} for fam, rs in ratios_by_family.items() for r in rs]
