@@ -55,6 +55,23 @@ def test_lockstep_decodes_keep_the_burst_spacing():
     np.testing.assert_allclose(r.ttft_s, [1.0, 2.0, 1.0, 1.0])
 
 
+def test_with_async_scheduling_a_request_waits_for_the_pass_already_scheduled():
+    from planner.scheduler import SchedulerProfile
+    # the clients, lengths and passes of the test above, served by vLLM with async scheduling: pass n+1 is
+    # scheduled when pass n starts (EngineCore.step_with_batch_queue), so a request joins a pass only if it
+    # arrived before the pass ahead of it started, or the engine was idle.
+    # Passes 1-3 as above (both requests arrive at 0 to an idle engine): TTFT 1 and 2; r0 ends at 2.1 and
+    # sends r2. Pass 4 (2.1-2.2) was scheduled at 2.0, before r2: r1 decodes alone and ends, sending r3 at 2.2.
+    # Pass 5 (2.2-3.2, scheduled at 2.1): r2's 100 tokens, first token at 3.2 (TTFT 1.1). Pass 6 (3.2-4.2,
+    # scheduled at 2.2): r2 decodes, r3's 100 tokens, first token at 4.2 (TTFT 2.0). Synchronous: 1 and 1
+    clock = StepClock(1.0, 0.1, budget=102)
+    lengths = (np.full(4, 100), np.full(4, 3), 1e12)
+    for ahead, ttft in ((False, [1.0, 2.0, 1.0, 1.0]), (True, [1.0, 2.0, 1.1, 2.0])):
+        prof = SchedulerProfile("vllm", "0.14.0", 102, 64, async_scheduling=ahead)
+        r = simulate(clock, 0, *lengths, concurrency=2, measure="all", profile=prof)
+        np.testing.assert_allclose(r.ttft_s, ttft)
+
+
 def test_closed_loop_traffic_runs_rounds_per_client():
     assert Traffic(1024, 128, concurrency=16).n_requests() == ROUNDS * 16 == 320
     assert Traffic(1024, 128, concurrency=2).n_requests() == 120  # at least 120 requests
