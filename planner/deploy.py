@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from . import profiles
+from .engines import Version
+from .errors import PlannerInputError
 from .gpus import GpuSpec
 from .memory import Deployment
 from .scheduler import SchedulerProfile, profile_for
@@ -52,7 +54,7 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
     util = m.setting("gpu_memory_utilization") if dep.server == "vllm" else m.setting("mem_fraction_static")
     dep = replace(dep, gpu_memory_utilization=util, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
                   max_num_seqs=m.setting("max_num_seqs"), server_version=m.version)
-    return Resolved(dep, m, _policy(profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep)), dep))
+    return Resolved(dep, m, _policy(profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep), dep.pp), dep, table))
 
 
 def _graphs(dep: Deployment) -> tuple[int, ...]:
@@ -62,10 +64,22 @@ def _graphs(dep: Deployment) -> tuple[int, ...]:
     return tuple(piecewise)
 
 
-def _policy(sched: SchedulerProfile, dep: Deployment) -> SchedulerProfile:
+ASYNC_SINCE = "0.10.0"  # vLLM's --async-scheduling: PR #19970 (merged 2025-06-23), first released in 0.10.0
+
+
+def _policy(sched: SchedulerProfile, dep: Deployment, table) -> SchedulerProfile:
     """SGLang with --enable-mixed-chunk runs a prefill chunk in the decode batch's pass
     (0.5.6 srt/managers/scheduler.py, get_new_batch_prefill: ``self.is_mixed_chunk``); vLLM's
-    --async-scheduling / --no-async-scheduling overrides the release's default (on from 0.14.0)."""
+    --async-scheduling / --no-async-scheduling overrides the release's default (on from 0.14.0, off with
+    pipeline parallelism before 0.17.0); a release without it, or one that refuses it with PP, is refused."""
+    if dep.server == "vllm" and dep.async_scheduling:
+        era = table.resolve(sched.version)[0]
+        if Version.parse(sched.version) < Version.parse(ASYNC_SINCE):
+            raise PlannerInputError("async_scheduling", f"vLLM {sched.version} has no --async-scheduling (PR #19970, "
+                                    f"first in {ASYNC_SINCE})", f"leave it unset, or plan vLLM {ASYNC_SINCE} or newer")
+        if dep.pp > 1 and not era.get("async_scheduling_pp", True):
+            raise PlannerInputError("async_scheduling", f"vLLM {sched.version} refuses --async-scheduling with "
+                                    "pipeline parallelism (pp > 1)", "turn it off, use pp 1, or plan vLLM 0.17.0 or newer")
     if dep.server == "vllm" and dep.async_scheduling is not None and dep.async_scheduling != sched.async_scheduling:
         sched = replace(sched, async_scheduling=dep.async_scheduling,
                         source=sched.source + ("; --async-scheduling" if dep.async_scheduling else "; --no-async-scheduling"))

@@ -384,9 +384,10 @@ def write(r: Report) -> None:
                                    "the level of the TTFT at <= 8 clients, measured against simulated once the prefill "
                                    "cost is set (fit_e2e.request_cost)"),
             "eager_layer_overhead_s": "per layer of a pass larger than the largest captured CUDA graph",
-            "step_overhead_s": ("per forward pass (scheduling, sampling, input preparation) when scheduling is "
-                                "synchronous (vLLM: before 0.14.0 without --async-scheduling; with it the CPU work "
-                                "overlaps the GPU's and no pass waits for it), fitted on TPOT alone"),
+            "step_overhead_s": ("per forward pass (scheduling, sampling, input preparation), fitted on TPOT alone"
+                                + (", paid where scheduling is synchronous (before 0.14.0 without --async-scheduling; "
+                                   "with it the CPU work overlaps the GPU's and no pass waits for it)"
+                                   if r.engine == "vllm" else "")),
             "prefill_token_layer_s": ("per prompt token and layer at TP 1, split across the TP ranks: prefill time "
                                       "the measured operator tables miss, fitted on the TTFT growth with the prompt at "
                                       "<= 8 clients, measured against simulated (fit_e2e.prefill_cost, "

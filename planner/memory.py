@@ -87,8 +87,9 @@ class Deployment:
             if not isinstance(self.async_scheduling, bool):
                 raise PlannerInputError("async_scheduling", f"must be true or false, got {self.async_scheduling!r}",
                                         "give true (--async-scheduling), false, or leave it to the release's default")
-            if self.server != "vllm":
-                raise PlannerInputError("async_scheduling", f"is vLLM's --async-scheduling; {self.server} has no such "
+            if self.server != "vllm" or self.engine != "paged":
+                what = self.server if self.engine == "paged" else "HF transformers (no server)"
+                raise PlannerInputError("async_scheduling", f"is vLLM's --async-scheduling; {what} has no such "
                                         "setting", "leave it unset, or serve with vLLM")
         if self.engine not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {self.engine!r}", f"choose one of {', '.join(kvmod.ENGINES)}")

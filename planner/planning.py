@@ -164,17 +164,18 @@ def simulated_percentiles(p: Plan, batch: int, prompt: int, output: int) -> dict
     return out
 
 
-def engine_label(p: Plan) -> str:
+def engine_label(p: Plan, scheduling: bool = True) -> str:
     """The engine and release a plan's latency was simulated with; a release newer than the engine table knows
-    says whose rules it was run with (SchedulerProfile.rules_of: EngineTable.resolve applies the newest's), and a
-    vLLM scheduler without async scheduling (before 0.14.0, or turned off) what each pass waits for it."""
+    says whose rules it was run with (SchedulerProfile.rules_of: EngineTable.resolve applies the newest's), and
+    (``scheduling``) a vLLM scheduler without async scheduling (before 0.14.0, or turned off) what each pass
+    waits for it."""
     s = p.scheduler
     if s is None:
         return p.memory.dep.engine
     name = f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}"
     if s.rules_of:
         name = f"{name} (run with {s.rules_of}'s rules, the newest the engine table knows)"
-    if s.engine == "vllm" and not s.async_scheduling:  # every pass waits for the scheduler (exposed_step_s)
+    if scheduling and s.engine == "vllm" and not s.async_scheduling:  # every pass waits for it (exposed_step_s)
         name = f"{name} (synchronous scheduling, {s.step_overhead_s * 1e3:.2f} ms per pass)"
     return name
 
@@ -217,7 +218,7 @@ def _ordinal(q: float) -> str:
 def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str) -> dict[str, str]:
     g, d = p.memory.gpu, p.memory.dep
     src = dict(g.sources)
-    start = (f"{engine_label(p)} start-up rules, profiles/engines/{p.startup.engine}.json era {p.startup.era} "
+    start = (f"{engine_label(p, scheduling=False)} start-up rules, profiles/engines/{p.startup.engine}.json era {p.startup.era} "
              "(planner/startup.py)") if p.startup is not None else None
     return {
         "memory": "planner/memory.py: weights (TP x PP split) + KV cache + activation peak + overhead, per GPU",

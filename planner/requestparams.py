@@ -96,9 +96,9 @@ def parse_value(name: str, raw: str):
             raise PlannerInputError(name, "must be 1 to 300 characters", "give a value")
         return raw
     if kind == "bool":
-        if raw.lower() not in ("0", "1", "true", "false"):
+        if raw.lower() not in ("0", "1", "true", "false", "on", "off"):
             raise PlannerInputError(name, f"{raw[:40]!r} is not 0 or 1", "write 1 (yes) or 0 (no)")
-        return raw.lower() in ("1", "true")
+        return raw.lower() in ("1", "true", "on")
     if kind == "float":
         try:
             value = float(raw)

@@ -75,8 +75,9 @@ class SchedulerProfile:
 
 
 def profile_for(table: EngineTable, version: str | None, token_budget: int, max_num_seqs: int,
-                graph_sizes: tuple[int, ...] = ()) -> SchedulerProfile:
-    """The scheduler profile of ``table``'s engine at ``version`` with the given limits."""
+                graph_sizes: tuple[int, ...] = (), pp: int = 1) -> SchedulerProfile:
+    """The scheduler profile of ``table``'s engine at ``version`` with the given limits (``pp``: pipeline
+    stages, with which vLLM turns its default async scheduling off before 0.17.0)."""
     era, v, _ = table.resolve(version)
     policy = era.rule("scheduler_policy")
     pol = policy.value
@@ -87,7 +88,7 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     if consts.get("eager_overlaps") is not None:
         val["eager_overlaps"] = bool(consts["eager_overlaps"].value)
     if era.get("async_scheduling") is not None:  # vLLM: on by default from 0.14.0 (profiles/engines/vllm.json)
-        val["async_scheduling"] = bool(era["async_scheduling"])
+        val["async_scheduling"] = bool(era["async_scheduling"]) and (pp == 1 or bool(era.get("async_scheduling_pp", True)))
     return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
                             pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
                             source=src, rules_of=str(table.newest) if v > table.newest else "", **val)

@@ -72,6 +72,17 @@ def test_with_async_scheduling_a_request_waits_for_the_pass_already_scheduled():
         np.testing.assert_allclose(r.ttft_s, ttft)
 
 
+def test_an_idle_engine_schedules_a_request_as_it_arrives_even_when_running_ahead():
+    from planner.scheduler import SchedulerProfile
+    # one client, 100-token prompts, one output token (a request ends with its prefill pass of 1 s): r0 arrives at
+    # 0 to an idle engine and ends at 1, sending r1 at 1; the engine is idle again, so r1 is scheduled at once,
+    # not a pass later: TTFT 1, 1, 1 with async scheduling as without
+    clock = StepClock(1.0, 0.1, budget=100)
+    prof = SchedulerProfile("vllm", "0.14.0", 100, 64, async_scheduling=True)
+    r = simulate(clock, 0, np.full(3, 100), np.full(3, 1), 1e12, concurrency=1, measure="all", profile=prof)
+    np.testing.assert_allclose(r.ttft_s, [1.0, 1.0, 1.0])
+
+
 def test_closed_loop_traffic_runs_rounds_per_client():
     assert Traffic(1024, 128, concurrency=16).n_requests() == ROUNDS * 16 == 320
     assert Traffic(1024, 128, concurrency=2).n_requests() == 120  # at least 120 requests
@@ -455,6 +466,28 @@ def test_vllm_pays_the_per_pass_cost_only_without_async_scheduling():
     assert "synchronous" not in engine_label(api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment()))
 
 
+def test_async_scheduling_follows_vllms_rules_for_the_release_and_pipeline_parallelism():
+    from planner import api
+    from planner.errors import PlannerInputError
+    from planner.memory import Deployment
+    # on by default from 0.14.0, but turned off with pipeline parallelism until 0.17.0 (vllm/config/vllm.py, PR #32618)
+    def on(version, pp=1):
+        return api.build_plan("Llama-3.1-70B", "H100-SXM", Deployment(server_version=version, tp=4, pp=pp,
+                                                                      weights="fp8")).scheduler.async_scheduling
+    assert on("0.14.0") and not on("0.14.0", pp=2) and on("0.18.0", pp=2) and not on("0.12.0")
+    # asked for where vLLM has no such switch (before 0.10.0) or refuses it (pp > 1 before 0.17.0): refused
+    for version, pp in (("0.9.2", 1), ("0.14.0", 2)):
+        with pytest.raises(PlannerInputError) as e:
+            api.build_plan("Llama-3.1-70B", "H100-SXM", Deployment(server_version=version, tp=4, pp=pp, weights="fp8",
+                                                                   async_scheduling=True))
+        assert e.value.field == "async_scheduling"
+    # the start-up rules' source names the release alone; the scheduler's names the synchronous scheduling
+    from planner.request import build
+    res = api.plan_request(build("Llama-3.1-8B", "H100-SXM", 8, 1000, 200, server_version="0.12.0"))
+    start = res.source("kv_budget_bytes_per_gpu")
+    assert start.startswith("vLLM 0.12.0 start-up rules") and "synchronous" in res.source("ttft_s")
+
+
 def test_async_scheduling_is_vllms_setting_alone():
     from planner.errors import PlannerInputError
     from planner.memory import Deployment
@@ -465,6 +498,9 @@ def test_async_scheduling_is_vllms_setting_alone():
     with pytest.raises(PlannerInputError) as e:
         Deployment(async_scheduling="yes")
     assert e.value.field == "async_scheduling"
+    with pytest.raises(PlannerInputError) as e:  # HF generate has no server
+        Deployment(engine="transformers", async_scheduling=False)
+    assert e.value.field == "async_scheduling" and "transformers" in str(e.value)
 
 
 def test_the_published_runs_are_predicted_with_the_scheduling_they_ran_with():
