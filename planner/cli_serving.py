@@ -15,6 +15,7 @@ import pandas as pd
 from . import api, cli_gpu, csvsafe, profiles, request, slo, sweep
 from .errors import PlannerInputError
 from .memory import MXFP4_MOE_BACKENDS, SERVERS
+from .requestparams import SWITCH_WORDS
 
 
 def _count(text: str) -> int:
@@ -42,11 +43,9 @@ def _list(kind):
 def _on_off(text: str) -> bool:
     """argparse type of a switch given a value: on / off (1 / 0, true / false: what ``to_argv`` writes)."""
     t = str(text).strip().lower()
-    if t in ("on", "1", "true"):
-        return True
-    if t in ("off", "0", "false"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text[:40]!r} is not on or off")
+    if t not in SWITCH_WORDS:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not on or off")
+    return SWITCH_WORDS[t]
 
 
 def _csv_target(a) -> None:

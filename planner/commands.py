@@ -25,6 +25,7 @@ from .engines import Version
 from .errors import PlannerInputError
 from .memory import SERVERS, Deployment
 from .opstep import marlin_mxfp4
+from .scheduler import async_default
 from .spec import ModelSpec
 from .traffic import Traffic
 
@@ -262,8 +263,7 @@ def _vllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, 
     if dep.block_size != 16:
         argv += [flag("vllm", "block_size", v, notes), str(dep.block_size)]
     if dep.async_scheduling is not None:  # written when it differs from the release's default (on from 0.14.0)
-        default = bool(profiles.engine_table("vllm").resolve(v)[0].get("async_scheduling", False))
-        if dep.async_scheduling != default:
+        if dep.async_scheduling != async_default(profiles.engine_table("vllm").resolve(v)[0], dep.pp):
             argv.append(flag("vllm", "async_on" if dep.async_scheduling else "async_off", v, notes))
     if marlin_mxfp4(profiles.formats().get(dep.weights).family, dep):
         # an environment variable, not a flag (fused_moe/oracle/mxfp4.py select_mxfp4_moe_backend)

@@ -39,6 +39,8 @@ TABLE = (
     ("ttft", "slo", "ttft_s", "float"), ("tpot", "slo", "tpot_s", "float"), ("e2e", "slo", "e2e_s", "float"),
     ("percentile", "slo", "percentile", "int"),
 )
+# what a switch (kind bool) may say, in a link or on the command line (plan --async-scheduling on|off)
+SWITCH_WORDS = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
 ALWAYS = ("model", "gpu", "batch", "prompt", "output", "weights", "kv", "engine", "tp")
 PARAM_NAMES = tuple(t[0] for t in TABLE)
 INT_MAX = {"batch": MAX_BATCH, "prompt": MAX_CONTEXT, "output": MAX_CONTEXT, "tp": 1024, "pp": 1024,
@@ -96,9 +98,9 @@ def parse_value(name: str, raw: str):
             raise PlannerInputError(name, "must be 1 to 300 characters", "give a value")
         return raw
     if kind == "bool":
-        if raw.lower() not in ("0", "1", "true", "false", "on", "off"):
+        if raw.lower() not in SWITCH_WORDS:
             raise PlannerInputError(name, f"{raw[:40]!r} is not 0 or 1", "write 1 (yes) or 0 (no)")
-        return raw.lower() in ("1", "true", "on")
+        return SWITCH_WORDS[raw.lower()]
     if kind == "float":
         try:
             value = float(raw)

@@ -74,6 +74,14 @@ class SchedulerProfile:
         return decode_batch
 
 
+def async_default(era, pp: int = 1) -> bool | None:
+    """Whether the release of ``era`` schedules a step ahead by default (vLLM: on from 0.14.0, kept off with
+    pipeline parallelism until 0.17.0, profiles/engines/vllm.json); None for an engine without the setting."""
+    if era.get("async_scheduling") is None:
+        return None
+    return bool(era["async_scheduling"]) and (pp == 1 or bool(era.get("async_scheduling_pp", True)))
+
+
 def profile_for(table: EngineTable, version: str | None, token_budget: int, max_num_seqs: int,
                 graph_sizes: tuple[int, ...] = (), pp: int = 1) -> SchedulerProfile:
     """The scheduler profile of ``table``'s engine at ``version`` with the given limits (``pp``: pipeline
@@ -87,8 +95,8 @@ def profile_for(table: EngineTable, version: str | None, token_budget: int, max_
     val = {k: float(r.value) for k, r in fitted.items() if r}
     if consts.get("eager_overlaps") is not None:
         val["eager_overlaps"] = bool(consts["eager_overlaps"].value)
-    if era.get("async_scheduling") is not None:  # vLLM: on by default from 0.14.0 (profiles/engines/vllm.json)
-        val["async_scheduling"] = bool(era["async_scheduling"]) and (pp == 1 or bool(era.get("async_scheduling_pp", True)))
+    if async_default(era, pp) is not None:
+        val["async_scheduling"] = async_default(era, pp)
     return SchedulerProfile(table.engine, str(v), int(token_budget), int(max_num_seqs), pol["policy"],
                             pol.get("reservation", "incremental"), tuple(graph_sizes) if pol.get("cuda_graph_padding") else (),
                             source=src, rules_of=str(table.newest) if v > table.newest else "", **val)
