@@ -72,17 +72,17 @@ def _policy(sched: SchedulerProfile, dep: Deployment, table) -> SchedulerProfile
     (0.5.6 srt/managers/scheduler.py, get_new_batch_prefill: ``self.is_mixed_chunk``); vLLM's
     --async-scheduling / --no-async-scheduling overrides the release's default (on from 0.14.0, off with
     pipeline parallelism before 0.17.0); a release without it, or one that refuses it with PP, is refused."""
-    if dep.server == "vllm" and dep.async_scheduling:
-        era = table.resolve(sched.version)[0]
-        if Version.parse(sched.version) < Version.parse(ASYNC_SINCE):
-            raise PlannerInputError("async_scheduling", f"vLLM {sched.version} has no --async-scheduling (PR #19970, "
-                                    f"first in {ASYNC_SINCE})", f"leave it unset, or plan vLLM {ASYNC_SINCE} or newer")
-        if dep.pp > 1 and not era.get("async_scheduling_pp", True):
-            raise PlannerInputError("async_scheduling", f"vLLM {sched.version} refuses --async-scheduling with "
-                                    "pipeline parallelism (pp > 1)", "turn it off, use pp 1, or plan vLLM 0.17.0 or newer")
-    if dep.server == "vllm" and dep.async_scheduling is not None and dep.async_scheduling != sched.async_scheduling:
-        sched = replace(sched, async_scheduling=dep.async_scheduling,
-                        source=sched.source + ("; --async-scheduling" if dep.async_scheduling else "; --no-async-scheduling"))
+    if dep.server == "vllm" and dep.async_scheduling is not None:
+        if dep.async_scheduling:
+            if Version.parse(sched.version) < Version.parse(ASYNC_SINCE):
+                raise PlannerInputError("async_scheduling", f"vLLM {sched.version} has no --async-scheduling (PR #19970, "
+                                        f"first in {ASYNC_SINCE})", f"leave it unset, or plan vLLM {ASYNC_SINCE} or newer")
+            if dep.pp > 1 and not table.resolve(sched.version)[0].get("async_scheduling_pp", True):
+                raise PlannerInputError("async_scheduling", f"vLLM {sched.version} refuses --async-scheduling with "
+                                        "pipeline parallelism (pp > 1)", "turn it off, use pp 1, or plan vLLM 0.17.0 or newer")
+        if dep.async_scheduling != sched.async_scheduling:
+            sched = replace(sched, async_scheduling=dep.async_scheduling, source=sched.source + (
+                "; --async-scheduling" if dep.async_scheduling else "; --no-async-scheduling"))
     if dep.server == "sglang" and dep.enable_mixed_chunk and sched.policy == "prefill_first":
         return replace(sched, policy="mixed", source=sched.source + "; --enable-mixed-chunk: mixed")
     return sched

@@ -175,8 +175,8 @@ def engine_label(p: Plan, scheduling: bool = True) -> str:
     name = f"{ENGINE_NAMES.get(s.engine, s.engine)} {s.version}"
     if s.rules_of:
         name = f"{name} (run with {s.rules_of}'s rules, the newest the engine table knows)"
-    if scheduling and s.engine == "vllm" and not s.async_scheduling:  # every pass waits for it (exposed_step_s)
-        name = f"{name} (synchronous scheduling, {s.step_overhead_s * 1e3:.2f} ms per pass)"
+    if scheduling and s.engine == "vllm" and not s.async_scheduling:  # every pass waits for it
+        name = f"{name} (synchronous scheduling, {s.exposed_step_s * 1e3:.2f} ms per pass)"
     return name
 
 
