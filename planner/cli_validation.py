@@ -47,7 +47,8 @@ def print_summary(s) -> None:
     print("\nerror = (predicted - measured) / measured; negative = the planner predicts less time or memory "
           "than measured. 'predicted' uses profiles/calibration.json where a GPU has one, else the datasheet; "
           "aic-silicon-* rows are the end-to-end runs of profiles/validation/e2e-<engine>.csv (benchmarks/bench_e2e.py), "
-          "which have no datasheet twin.")
+          "which have no datasheet twin; aic-silicon-screened: runs whose prompts need more GPU time than the run "
+          "lasted (served from a cache), neither fitted on nor counted in the other aic-silicon rows.")
 
 
 def register(sub, command):

@@ -139,6 +139,12 @@ def request_cost(s: Sensitivity, ids: pd.Index | None = None, fixed: dict[str, f
     return float(np.clip(s.start["request_overhead_s"] + step, 0.0, UPPER["request_overhead_s"]))
 
 
+def screened(frame: pd.DataFrame) -> np.ndarray:
+    """Per run: left out of the fit, the bands and the targets (``validate_e2e.screen``)."""
+    return frame["screened"].fillna("").astype(str).ne("").to_numpy() if "screened" in frame.columns \
+        else np.zeros(len(frame), dtype=bool)
+
+
 def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:
     out = s.base.set_index("id").copy()
     for m in ("ttft", "tpot"):
@@ -164,6 +170,7 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
        given these."""
     b = s.base.set_index("id")
     sel = b.index if ids is None else ids
+    sel = sel[~screened(b.loc[sel])]  # runs that did not compute their prompts (validate_e2e.screen) teach nothing
     fixed: dict[str, float] = {}
     pc = prefill_cost(s, sel)
     if pc is not None:
@@ -346,6 +353,7 @@ class Report:
 
 def report(engine: str, d: pd.DataFrame | None = None) -> Report:
     d = v.rows((engine,)) if d is None else d
+    d = d if "screened" in d.columns else v.screen(d)
     table = profiles.engine_table(engine)
     start = {}
     for k in PARAMS:
@@ -364,11 +372,12 @@ def report(engine: str, d: pd.DataFrame | None = None) -> Report:
     ins = with_e2e(s.base if same else v.predict(d, overheads={engine: costs}))
     held = with_e2e(leave_one_model_out(s))
     bands = {}
+    kept = held[~screened(held)]
     for m in METRICS:
-        tail = band_tail(held, m)
-        lo, hi = ratio_band(held[f"{m}_err_pct"], tail)
-        bands[m] = {"low_ratio": lo, "high_ratio": hi, "tail": tail, "n": int(held[f"{m}_err_pct"].notna().sum()),
-                    "coverage_held_out": band_coverage(held, m)}
+        tail = band_tail(kept, m)
+        lo, hi = ratio_band(kept[f"{m}_err_pct"], tail)
+        bands[m] = {"low_ratio": lo, "high_ratio": hi, "tail": tail, "n": int(kept[f"{m}_err_pct"].notna().sum()),
+                    "coverage_held_out": band_coverage(kept, m)}
     return Report(engine, costs, ins, held, bands)
 
 
@@ -378,7 +387,9 @@ def write(r: Report) -> None:
     data = profiles.read_for_update(path, {})
     gpus = ", ".join(sorted(r.in_sample["gpu"].unique()))
     models = ", ".join(sorted(r.in_sample["model"].unique()))
-    held = summary(r.held_out)
+    held = summary(r.held_out[~screened(r.held_out)])
+    n_fit, n_out = int((~screened(r.in_sample)).sum()), int(screened(r.in_sample).sum())
+    left = f" ({n_out} more screened out: validate_e2e.screen)" if n_out else ""
     today = datetime.date.today().isoformat()
     what = {"request_overhead_s": ("per request, on the client's clock (HTTP, tokenization, detokenization), fitted on "
                                    "the level of the TTFT at <= 8 clients, measured against simulated once the prefill "
@@ -399,8 +410,8 @@ def write(r: Report) -> None:
     for k, val in r.costs.items():
         data["constants"][k] = {
             "value": float(f"{val:.4g}"),
-            "source": (f"{what[k]}: fitted by planner/fit_e2e.py ({COMMAND}, {today}) on {len(r.in_sample)} "
-                       f"published {r.engine} runs (AIC silicon rows, profiles/reference) of {models} on {gpus}; "
+            "source": (f"{what[k]}: fitted by planner/fit_e2e.py ({COMMAND}, {today}) on {n_fit} "
+                       f"published {r.engine} runs{left} (AIC silicon rows, profiles/reference) of {models} on {gpus}; "
                        f"leave-one-model-out median |error| TTFT {held['ttft_median']:.0f} %, TPOT "
                        f"{held['tpot_median']:.0f} %"),
             "fitted_on": [f"aic-silicon:{r.engine}"]}
@@ -421,7 +432,7 @@ def write(r: Report) -> None:
 
 RUN_COLUMNS = ["id", "engine", "model", "family", "gpu", "tp_size", "isl", "osl", "batch_size", "source", "version",
                "silicon_ttft_ms", "silicon_tpot_ms", "ttft_lower_bound_ms", "tpot_mean_value_ms",
-               "ttft_in_sample_ms", "tpot_in_sample_ms", "ttft_held_out_ms", "tpot_held_out_ms"]
+               "ttft_in_sample_ms", "tpot_in_sample_ms", "ttft_held_out_ms", "tpot_held_out_ms", "cold_share", "screened"]
 
 
 def runs_table(r: Report) -> pd.DataFrame:
@@ -431,6 +442,8 @@ def runs_table(r: Report) -> pd.DataFrame:
     held = r.held_out.set_index("id").reindex(ins.index)
     out = ins[["model", "family", "gpu", "tp_size", "isl", "osl", "batch_size", "source", "version",
                "silicon_ttft_ms", "silicon_tpot_ms"]].copy()
+    out["cold_share"] = ins["cold_share"] if "cold_share" in ins.columns else np.nan
+    out["screened"] = ins["screened"] if "screened" in ins.columns else ""
     out["engine"] = r.engine
     out["ttft_lower_bound_ms"] = ins["ttft_mean_value_s"] * 1e3
     out["tpot_mean_value_ms"] = ins["tpot_mean_value_s"] * 1e3

@@ -210,26 +210,36 @@ def kernel_rows(refdir: Path, cal: dict) -> pd.DataFrame:
 
 E2E_SOURCES = {"held_out": ("aic-silicon-heldout", "end-to-end, simulated; costs fitted without this model"),
                "in_sample": ("aic-silicon-insample", "end-to-end, simulated; costs fitted on every run"),
-               "lower_bound": ("aic-silicon-lowerbound", "end-to-end, mean-value: one prompt alone")}
+               "lower_bound": ("aic-silicon-lowerbound", "end-to-end, mean-value: one prompt alone"),
+               "screened": ("aic-silicon-screened", "end-to-end, simulated held out; its prompts need more GPU time "
+                            "than the run lasted, so they were not computed (validate_e2e.screen): not fitted on")}
 
 
 def silicon_rows(simulate: bool = True) -> pd.DataFrame:
     """End-to-end TTFT/TPOT rows per serving engine (``aic-silicon-heldout[vllm]`` ...) from the
     committed benchmark output profiles/validation/e2e-<engine>.csv (``python
     benchmarks/bench_e2e.py --write``): the simulated prediction held out (leave one model out) and
-    in-sample, and the single-request lower bound. ``simulate`` False keeps only the lower bound."""
+    in-sample, and the single-request lower bound. A screened run (its prompts were not computed,
+    ``validate_e2e.screen``) is shown once, apart, held out (``aic-silicon-screened``). ``simulate``
+    False keeps only the lower bound."""
     parts = []
-    for name, g in profiles.e2e_runs():
-        if g.empty:
+    for name, runs in profiles.e2e_runs():
+        if runs.empty:
             continue
-        engine = "[" + g["engine"].astype(str).to_numpy(object) + "]"
-        cite = (ref.AIC_SILICON + ", " + g["engine"].astype(str) + " " + g["version"].fillna("").astype(str)
-                + ", id " + g["id"].astype(str) + f"; {name}").to_numpy(object)
-        kinds = ("held_out", "in_sample", "lower_bound") if simulate else ("lower_bound",)
+        out = runs["screened"].fillna("").astype(str).ne("") if "screened" in runs.columns \
+            else pd.Series(False, index=runs.index)
+        kinds = ("held_out", "in_sample", "lower_bound", "screened") if simulate else ("lower_bound",)
         for kind in kinds:
+            g = runs[out] if kind == "screened" else runs[~out]
+            if g.empty:
+                continue
+            engine = "[" + g["engine"].astype(str).to_numpy(object) + "]"
+            cite = (ref.AIC_SILICON + ", " + g["engine"].astype(str) + " " + g["version"].fillna("").astype(str)
+                    + ", id " + g["id"].astype(str) + f"; {name}").to_numpy(object)
             source, op = E2E_SOURCES[kind]
             cols = {"ttft_s": "ttft_lower_bound_ms", "tpot_s": "tpot_mean_value_ms"} if kind == "lower_bound" else \
-                {"ttft_s": f"ttft_{kind}_ms", "tpot_s": f"tpot_{kind}_ms"}
+                {"ttft_s": f"ttft_{'held_out' if kind == 'screened' else kind}_ms",
+                 "tpot_s": f"tpot_{'held_out' if kind == 'screened' else kind}_ms"}
             for metric, col in cols.items():
                 parts.append(_frame({
                     "source": source + engine, "gpu": g["gpu"].to_numpy(object), "model": g["model"].to_numpy(object),

@@ -296,10 +296,54 @@ def light_load_growth(d: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def table_prefill_s(row) -> float:
-    """One prompt of the run's mean length (``mean_length``) prefilled alone by the row's deployment
-    on the measured operator tables, without the engine's fitted costs."""
+def table_prefill_s(row, batched: bool = False) -> float:
+    """One prompt of the run's mean length (``mean_length``) prefilled by the row's deployment on the
+    measured operator tables, without the engine's fitted costs: alone, or (``batched``) its share of a
+    pass holding as many prompts as the run's token budget and concurrency allow, the cheapest a prompt
+    can be had."""
     p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model),
                                                       flags_for(row.source, row.backend)))
     p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_spread=0.0)
-    return float(np.asarray(p.timing.prefill(1, round(mean_length(row.source, int(row.isl))))["time_s"]))
+    isl = round(mean_length(row.source, int(row.isl)))
+    k = max(1, min(int(row.batch_size), p.timing.dep.mnbt // max(isl, 1))) if batched else 1
+    return float(np.asarray(p.timing.prefill(k, isl)["time_s"])) / k
+
+
+# A run whose clients received answers faster than the GPU can compute their prompts did not compute them:
+# its requests per second (clients / the measured mean request time) times one prompt's prefill on the
+# measured tables (``table_prefill_s`` batched: the cheapest pass the run's budget allows) exceeds 1, the
+# prompts alone needing more GPU time than the run lasted, before a single decode pass. Such a run served
+# its prompts from a cache, not what the row says: the gap-analysis client, aiperf, draws its synthetic
+# prompts from a dataset of 100 entries unless told otherwise (``--num-dataset-entries``: ai-dynamo/aiperf
+# @023c387 aiperf/common/config/config_defaults.py ``InputDefaults.NUM_DATASET_ENTRIES = 100``) and reuses them for the 22 x
+# concurrency requests aiconfigurator's template sends (src/aiconfigurator/generator/config/
+# backend_templates/benchmark/bench_run.sh.j2 @095f58a: ``--num-requests concurrency x 20``, ``--warmup-
+# request-count concurrency x 2``, no dataset size), while its generator leaves prefix caching on
+# (rule_plugin/benchmark/vllm.rule and sglang.rule ``disable_prefix_cache = false``). The reuse is a
+# property of the campaign, not of the one run, and of a degree the rows do not record: every run of a
+# gap-analysis file with one such run is screened. The simulation plans cold prompts; a screened run is
+# predicted and kept in profiles/validation/e2e-<engine>.csv (``screened``), but not fitted on and not
+# counted in the targets (benchmarks/bench_e2e.py prints it apart).
+COLD_LIMIT = 1.0
+
+
+def screen(d: pd.DataFrame) -> pd.DataFrame:
+    """``d`` with ``cold_share`` (the share of the run's duration its prompts need on the measured tables,
+    above) and ``screened`` (why a run is left out of the fit and the targets; "" for a run kept)."""
+    d = d.copy()
+    share = np.full(len(d), np.nan)
+    for i, r in enumerate(d.itertuples()):
+        e2e_s = (r.silicon_ttft_ms + (int(r.osl) - 1) * r.silicon_tpot_ms) / 1e3
+        try:
+            share[i] = int(r.batch_size) / e2e_s * table_prefill_s(r, batched=True) if e2e_s > 0 else np.nan
+        except PlannerInputError:
+            continue
+    d["cold_share"] = share
+    over = d["cold_share"] > COLD_LIMIT
+    src = d["silicon_data_source"] if "silicon_data_source" in d.columns else pd.Series("", index=d.index)
+    file = src.fillna("").astype(str).str.extract(r"source_file=([^;]+)", expand=False).fillna("")
+    reused = set(file[over & (d["source"] == "gap-analysis")])
+    d["screened"] = np.where(over, "prompts need more GPU time than the run lasted",
+                             np.where((d["source"] == "gap-analysis") & file.isin(reused - {""}),
+                                      "same campaign as a run whose prompts cannot have been computed", ""))
+    return d

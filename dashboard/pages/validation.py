@@ -64,7 +64,9 @@ def body(sel: Selection) -> None:
         st.caption(t("Published serving runs (AIC silicon rows: vLLM, SGLang, TensorRT-LLM on H100/H200), each "
                    "predicted by simulating the benchmark as it ran. heldout: the engine's fixed costs fitted on "
                    "every other model (the honest score); insample: fitted on all runs; lowerbound: one prompt "
-                   "alone, no queueing. Reproduce: python benchmarks/bench_e2e.py --write."))
+                   "alone, no queueing; screened: runs whose prompts need more GPU time than the run lasted (served "
+                   "from a cache, not computed), predicted held out but neither fitted on nor counted in the other "
+                   "rows. Reproduce: python benchmarks/bench_e2e.py --write."))
         bands = core.latency_bands()
         if len(bands):
             tables.show(bands.round(3), "latency_bands", "vbands")
