@@ -139,10 +139,7 @@ def request_cost(s: Sensitivity, ids: pd.Index | None = None, fixed: dict[str, f
     return float(np.clip(s.start["request_overhead_s"] + step, 0.0, UPPER["request_overhead_s"]))
 
 
-def screened(frame: pd.DataFrame) -> np.ndarray:
-    """Per run: left out of the fit, the bands and the targets (``validate_e2e.screen``)."""
-    return frame["screened"].fillna("").astype(str).ne("").to_numpy() if "screened" in frame.columns \
-        else np.zeros(len(frame), dtype=bool)
+screened = v.screened  # per run: left out of the fit, the bands and the targets
 
 
 def predict_with(s: Sensitivity, costs: dict[str, float]) -> pd.DataFrame:

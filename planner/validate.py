@@ -35,6 +35,7 @@ from .memory import Deployment
 from .params import params_total
 from .spec import ModelSpec
 from .timing import Efficiency
+from .validate_e2e import screened
 
 METRICS = ("weights_bytes", "kv_bytes", "peak_bytes", "ttft_s", "tpot_s", "decode_step_s", "prefill_s",
            "gemm_s", "attention_s")
@@ -226,8 +227,7 @@ def silicon_rows(simulate: bool = True) -> pd.DataFrame:
     for name, runs in profiles.e2e_runs():
         if runs.empty:
             continue
-        out = runs["screened"].fillna("").astype(str).ne("") if "screened" in runs.columns \
-            else pd.Series(False, index=runs.index)
+        out = screened(runs)
         kinds = ("held_out", "in_sample", "lower_bound", "screened") if simulate else ("lower_bound",)
         for kind in kinds:
             g = runs[out] if kind == "screened" else runs[~out]

@@ -327,6 +327,12 @@ def table_prefill_s(row, batched: bool = False) -> float:
 COLD_LIMIT = 1.0
 
 
+def screened(frame: pd.DataFrame) -> np.ndarray:
+    """Per run: True where ``screen`` left it out (a frame without the column: none)."""
+    return frame["screened"].fillna("").astype(str).ne("").to_numpy() if "screened" in frame.columns \
+        else np.zeros(len(frame), dtype=bool)
+
+
 def screen(d: pd.DataFrame) -> pd.DataFrame:
     """``d`` with ``cold_share`` (the share of the run's duration its prompts need on the measured tables,
     above) and ``screened`` (why a run is left out of the fit and the targets; "" for a run kept)."""

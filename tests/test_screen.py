@@ -92,3 +92,15 @@ def test_the_committed_runs_are_screened_for_a_reason_they_show():
         assert (own["cold_share"] > v.COLD_LIMIT).all(), name
         kept = g[g["screened"].fillna("").astype(str) == ""]
         assert (kept["cold_share"].dropna() <= v.COLD_LIMIT).all(), name
+
+
+def test_the_validation_table_shows_screened_runs_apart_and_once():
+    from planner import validate
+    rows = validate.silicon_rows()
+    n = sum(int(v.screened(g).sum()) for _, g in profiles.e2e_runs())
+    assert n > 0
+    out = rows[rows["source"].str.startswith("aic-silicon-screened")]
+    assert len(out) == 2 * n  # TTFT and TPOT, once each, held out
+    ids = set(out["provenance"].str.extract(r", id ([^;]+);", expand=False))
+    kept = rows[~rows["source"].str.startswith("aic-silicon-screened")]
+    assert not ids & set(kept["provenance"].str.extract(r", id ([^;]+);", expand=False))
