@@ -54,8 +54,8 @@ def table(r: f.Report) -> None:
     print(f"\n== {r.engine}: fitted costs " + ", ".join(cost(k, val) for k, val in r.costs.items()))
     print(f"{'':34s} {'runs':>5s}  median / p90 |error| %")
     for name, e in (("in-sample", r.in_sample), ("held out (leave one model out)", r.held_out)):
-        out = e[f.screened(e)]
-        e = e[~f.screened(e)]
+        mask = f.screened(e)
+        out, e = e[mask], e[~mask]
         print(line(name, e))
         for gpu, g in e.groupby("gpu"):
             print(line(f"  {gpu}", g))

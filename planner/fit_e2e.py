@@ -273,7 +273,7 @@ def with_e2e(d: pd.DataFrame) -> pd.DataFrame:
     for m in ("ttft", "tpot"):
         meas = e[f"silicon_{m}_ms"] / 1e3
         e[f"{m}_err_pct"] = (e[f"{m}_s"] - meas) / meas * 100
-    meas = (e["silicon_ttft_ms"] + (e["osl"] - 1) * e["silicon_tpot_ms"]) / 1e3
+    meas = v.measured_e2e_s(e)
     pred = e["ttft_s"] + (e["osl"] - 1) * e["tpot_s"]
     e["e2e_err_pct"] = (pred - meas) / meas * 100
     return e

@@ -333,18 +333,23 @@ def screened(frame: pd.DataFrame) -> np.ndarray:
         else np.zeros(len(frame), dtype=bool)
 
 
+def measured_e2e_s(d: pd.DataFrame) -> pd.Series:
+    """A run's measured mean request time: TTFT + (osl - 1) x TPOT, in seconds."""
+    return (d["silicon_ttft_ms"] + (d["osl"] - 1) * d["silicon_tpot_ms"]) / 1e3
+
+
 def screen(d: pd.DataFrame) -> pd.DataFrame:
     """``d`` with ``cold_share`` (the share of the run's duration its prompts need on the measured tables,
     above) and ``screened`` (why a run is left out of the fit and the targets; "" for a run kept)."""
     d = d.copy()
-    share = np.full(len(d), np.nan)
+    prefill = np.full(len(d), np.nan)
     for i, r in enumerate(d.itertuples()):
-        e2e_s = (r.silicon_ttft_ms + (int(r.osl) - 1) * r.silicon_tpot_ms) / 1e3
         try:
-            share[i] = int(r.batch_size) / e2e_s * table_prefill_s(r, batched=True) if e2e_s > 0 else np.nan
+            prefill[i] = table_prefill_s(r, batched=True)
         except PlannerInputError:
             continue
-    d["cold_share"] = share
+    e2e = measured_e2e_s(d).where(lambda x: x > 0)
+    d["cold_share"] = d["batch_size"].astype(float) / e2e * prefill
     over = d["cold_share"] > COLD_LIMIT
     src = d["silicon_data_source"] if "silicon_data_source" in d.columns else pd.Series("", index=d.index)
     file = src.fillna("").astype(str).str.extract(r"source_file=([^;]+)", expand=False).fillna("")
