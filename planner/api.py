@@ -246,7 +246,8 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
 
 def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float,
                       eager_layer_overhead_s: float, eager_overlaps: bool | None = None,
-                      prefill_token_layer_s: float | None = None, allreduce_spread: float | None = None) -> Plan:
+                      prefill_token_layer_s: float | None = None, allreduce_spread: float | None = None,
+                      return_gap_s: float | None = None) -> Plan:
     """The same plan with other engine fixed costs (planner/fit_e2e.py fits them this way)."""
     from dataclasses import replace
 
@@ -256,9 +257,10 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
     overlaps = old.eager_overlaps if eager_overlaps is None else eager_overlaps
     prefill = old.prefill_token_layer_s if prefill_token_layer_s is None else prefill_token_layer_s
     allreduce = old.allreduce_spread if allreduce_spread is None else allreduce_spread
+    gap = old.return_gap_s if return_gap_s is None else return_gap_s
     sched = replace(old, step_overhead_s=step_overhead_s, request_overhead_s=request_overhead_s,
                     eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
-                    prefill_token_layer_s=prefill, allreduce_spread=allreduce)
+                    prefill_token_layer_s=prefill, allreduce_spread=allreduce, return_gap_s=gap)
     eff = p.timing.eff
     eff = _engine_efficiency(eff, eff.step_overhead_s - old.exposed_step_s, sched)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))

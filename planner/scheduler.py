@@ -20,7 +20,7 @@ from .errors import PlannerInputError
 POLICIES = ("mixed", "prefill_first")
 # The engine costs fitted end to end (planner/fit_e2e.py), read from the engine table's constants
 FITTED_COSTS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s",
-                "allreduce_spread")
+                "allreduce_spread", "return_gap_s")
 RESERVATIONS = ("incremental", "whole_request", "new_token_ratio")
 
 
@@ -41,6 +41,8 @@ class SchedulerProfile:
     eager_overlaps: bool = True      # eager launches overlap the GPU's work (chosen by the fit)
     prefill_token_layer_s: float = 0.0  # per prompt token and layer at TP 1, split across ranks (fitted)
     allreduce_spread: float = 0.0    # the TP ranks' spread at an all-reduce, a fraction of the decode work (fitted)
+    return_gap_s: float = 0.0        # closed loop: the mean time from a completion to the client's next request
+                                     # reaching the scheduler (fitted)
     batch_wait_iters: int = 0        # TensorRT-LLM batch_wait_timeout_iters: steps a context batch may be held
     batch_wait_tokens: float = 0.0   # ... until its tokens + the decodes reach this (batch_wait_max_tokens_ratio x budget)
     async_scheduling: bool = False   # vLLM: the next step is scheduled while the GPU runs this one (the per-pass

@@ -183,6 +183,17 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     wait_tokens = profile.batch_wait_tokens if profile is not None else 0.0
     waited = 0  # steps the held context batch has waited (TensorRT-LLM's batch_wait_iters_count)
     step_extra = 0.0  # the engine's fixed costs are in the timing model (api.build_plan folds them in)
+    # the request cost (fitted, a mean) is on the client's clock: added to TTFT and end to end. In a closed loop a
+    # client's next request also reaches the engine some time after its last one ended (``return_gap_s``, fitted):
+    # the last chunk back to the client, its next HTTP request, the server's tokenization and the hand-over to the
+    # scheduler, which takes new requests only between passes (vLLM V1 EngineCoreProc.run_busy_loop: "Poll the
+    # input queue", then "Step the engine core"). The gap moves the arrival the engine sees, not the client's
+    # clock; it is drawn per request from the exponential distribution with its mean (the most even spread a
+    # non-negative time with a known mean can have): clients that finish within the gap of each other come back
+    # together and queue behind each other
+    extra = profile.request_overhead_s if profile is not None else 0.0
+    gap = profile.return_gap_s if profile is not None else 0.0
+    back = gap * np.random.default_rng(seed + 1).standard_exponential(n)
     pad = profile.padded if profile is not None else (lambda b: b)
     # vLLM's async scheduling schedules pass n+1 when pass n is launched (EngineCore.step_with_batch_queue with a
     # batch queue of 2), so a request that arrives while pass n runs joins pass n+2: it may join a pass only if it
@@ -343,15 +354,16 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         if ended.size:
             finish[ended] = t
             running = [r for r in running if done_tokens[r] < outputs[r]]
-            for _ in range(min(ended.size, n - issued)):  # closed loop: each completion sends the next
-                arrivals[issued] = t
-                issued += 1
+            if issued < n:  # closed loop: each completion sends the next
+                k = min(ended.size, n - issued)
+                arrivals[issued:issued + k] = t + back[issued:issued + k]
+                issued += k
+                arrivals[nxt:issued].sort()  # those still on their way, in the order they reach the engine
     # a queue that keeps growing through the second half means arrivals beyond capacity
     stable = stable and waiting_at[1] <= waiting_at[0] + max(10, 0.05 * n)
     lo, hi = (0, n) if measure == "all" else (int(0.1 * n), max(int(0.9 * n), int(0.1 * n) + 1))
     sel = np.arange(lo, hi)
     sel = sel[~np.isnan(finish[sel])]
-    extra = profile.request_overhead_s if profile is not None else 0.0  # client side: HTTP, (de)tokenization
     ttft = first[sel] - arrivals[sel] + extra
     e2e = finish[sel] - arrivals[sel] + extra
     tpot = np.where(outputs[sel] > 1, (e2e - ttft) / np.maximum(outputs[sel] - 1, 1), 0.0)

@@ -232,7 +232,7 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
             c = overheads[key[5]]
             p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
                                       c.get("eager_overlaps"), c.get("prefill_token_layer_s", 0.0),
-                                      c.get("allreduce_spread", 0.0))
+                                      c.get("allreduce_spread", 0.0), c.get("return_gap_s", 0.0))
         mv = evaluate(p, g["batch_size"], np.array([mean_length(key[9], int(n)) for n in g["isl"]]),
                       np.array([mean_length(key[9], int(n)) for n in g["osl"]]))
         for i, r in enumerate(g.itertuples()):
