@@ -13,7 +13,8 @@ fullest pipeline stage on one TP rank, of its operators at the step's shape:
 * the LM head GEMM over the sampled rows.
 
 The sums are precomputed once per plan on log-spaced grids (tokens, batch x context, prefill
-context, rows) and interpolated, so a simulation step costs a few ``np.interp`` calls. A plan whose
+context, rows) and interpolated, so a simulation step costs a few interpolations (``OpCurves.step1``: about
+10 us in plain floats, equal to the vectorised ``step_s`` to the bit). A plan whose
 GPU has no tables, or whose layers or formats the tables do not cover (linear attention, Mamba,
 4-bit GEMMs), keeps the roofline (``timing.TimingModel``); ``OpCurves.build`` returns None then and
 says why in ``why_not``.
@@ -21,7 +22,9 @@ says why in ``why_not``.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -54,6 +57,22 @@ def _interp(x, grid: np.ndarray, values: np.ndarray):
     return np.where(x <= 0, 0.0, out)
 
 
+def _interp1(x: float, grid: list[float], lgrid: list[float], values: list[float]) -> float:
+    """``_interp`` of one value in plain floats (``lgrid``: the grid's logs): np.interp's arithmetic, the
+    slope of the bracketing points times the distance from the lower one, so the two agree to the bit."""
+    if x <= 0:
+        return 0.0
+    if x > grid[-1]:
+        return values[-1] * x / grid[-1]
+    lx = float(np.log(max(x, 1.0)))  # numpy's log, as _interp takes it
+    if lx <= lgrid[0]:
+        return values[0]
+    if lx >= lgrid[-1]:
+        return values[-1]
+    j = bisect_right(lgrid, lx) - 1
+    return (values[j + 1] - values[j]) / (lgrid[j + 1] - lgrid[j]) * (lx - lgrid[j]) + values[j]
+
+
 @dataclass(frozen=True)
 class OpCurves:
     tokens: np.ndarray        # grid of tokens per step
@@ -81,6 +100,45 @@ class OpCurves:
         t = t + full * np.clip(share, 0, 1)
         rows = b + (pt > 0)
         return t + _interp(rows, self.rows, self.lm_head_s)
+
+    @cached_property
+    def _lists(self) -> dict:
+        """The curves as plain lists, for ``step1``."""
+        return {"tokens": self.tokens.tolist(), "ltokens": np.log(self.tokens).tolist(),
+                "token_ops": self.token_ops_s.tolist(), "batch": self.batch.tolist(),
+                "lbatch": np.log(self.batch).tolist(), "context": self.context.tolist(),
+                "lcontext": np.log(self.context).tolist(), "decode_attn": self.decode_attn_s.tolist(),
+                "prefill_attn": self.prefill_attn_s.tolist(), "rows": self.rows.tolist(),
+                "lrows": np.log(self.rows).tolist(), "lm_head": self.lm_head_s.tolist()}
+
+    def step1(self, b: float, ctx: float, pt: float = 0.0, pctx: float = 0.0) -> float:
+        """``step_s`` of one pass in plain floats, equal to it to the bit: a simulation asks for one pass at a
+        time, where numpy's per-call overhead was most of the cost (200 us a pass on a TP-2 plan)."""
+        c = self._lists
+        pctx = max(pctx, pt)
+        t = _interp1(b + pt, c["tokens"], c["ltokens"], c["token_ops"])
+        t = t + self._decode_attention1(b, ctx + 1)
+        full = _interp1(pctx, c["context"], c["lcontext"], c["prefill_attn"])
+        share = pt * (pctx - pt / 2) / max(pctx * pctx / 2, 1e-9) if pctx > 0 else 0.0
+        t = t + full * min(max(share, 0.0), 1.0)
+        return t + _interp1(b + (1.0 if pt > 0 else 0.0), c["rows"], c["lrows"], c["lm_head"])
+
+    def _decode_attention1(self, b: float, ctx: float) -> float:
+        """``_decode_attention`` of one batch and context in plain floats (the same arithmetic)."""
+        if b <= 0:
+            return 0.0
+        c = self._lists
+        lb, lc, batch, context = c["lbatch"], c["lcontext"], c["batch"], c["context"]
+        xb = float(np.log(min(max(b, 1.0), batch[-1])))
+        xc = float(np.log(min(max(ctx, 1.0), context[-1])))
+        i = min(max(bisect_left(lb, xb) - 1, 0), len(lb) - 2)
+        j = min(max(bisect_left(lc, xc) - 1, 0), len(lc) - 2)
+        wb = (xb - lb[i]) / (lb[i + 1] - lb[i])
+        wc = (xc - lc[j]) / (lc[j + 1] - lc[j])
+        d = c["decode_attn"]
+        val = ((1 - wb) * (1 - wc) * d[i][j] + wb * (1 - wc) * d[i + 1][j]
+               + (1 - wb) * wc * d[i][j + 1] + wb * wc * d[i + 1][j + 1])
+        return val * (max(b / batch[-1], 1.0) * max(ctx / context[-1], 1.0))
 
     def _decode_attention(self, b, ctx):
         """Bilinear in (log batch, log context); beyond the grids, linear in batch and in context."""

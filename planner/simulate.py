@@ -201,6 +201,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     ahead = profile is not None and profile.async_scheduling
     scheduled_at = 0.0
     max_queue = max_queue or 20 * max_num_seqs
+    # one pass's seconds (TimingModel.step_time_s; a stub with only ``step`` is read through it)
+    step_s = getattr(timing, "step_time_s", None) or (lambda *a: float(timing.step(*a)["time_s"]))
     groups, eng, bs = timing.kv_groups, timing.dep.engine, timing.dep.block_size
     mnbt = timing.dep.mnbt
 
@@ -318,7 +320,7 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             # the longest chunk's context standing for the attention of all)
             pt = sum(c for _, c in chunks)
             pctx = max(prefilled[r] + c for r, c in chunks)
-            dt = float(timing.step(decoding.size, dctx, pt, pctx)["time_s"]) + step_extra
+            dt = step_s(decoding.size, dctx, pt, pctx) + step_extra
             k = 1
         else:
             # a run of pure decode steps until the next completion, arrival or full cache
@@ -331,11 +333,11 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
                 k = min(k, wait_iters - waited)
             b = pad(int(decoding.size))  # decode-only steps run the CUDA graph of the next captured size
             if nxt < n and np.isfinite(arrivals[nxt]):
-                dt0 = float(timing.step(b, dctx)["time_s"]) + step_extra
+                dt0 = step_s(b, dctx) + step_extra
                 k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
             if hold:  # every held step counts towards the wait
                 waited += k
-            dt = float(timing.step(b, dctx + (k - 1) / 2)["time_s"]) + step_extra
+            dt = step_s(b, dctx + (k - 1) / 2) + step_extra
         scheduled_at = t + (k - 1) * dt  # the start of this run's last pass: when the next one was scheduled
         advance(k * dt)
         steps += k

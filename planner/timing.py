@@ -181,6 +181,12 @@ class TimingModel:
         prefill chunk of ``prefill_tokens`` tokens is appended to a sequence that then holds
         ``prefill_context`` tokens (its earlier chunks' KV is read, its own is written).
         """
+        t, flops, bytes_, kv_read, t_c, t_m = self._step(decode_batch, decode_context, prefill_tokens, prefill_context)
+        return {"time_s": t, "flops": flops, "bytes": bytes_, "kv_read_bytes": kv_read,
+                "compute_s": t_c, "memory_s": t_m, "bound": np.where(t_c >= t_m, "compute", "memory")}
+
+    def _step(self, decode_batch, decode_context, prefill_tokens, prefill_context):
+        """``step``'s time, FLOPs, bytes, KV bytes read, compute and memory times."""
         b = np.asarray(decode_batch, dtype=float)
         ctx = np.asarray(decode_context, dtype=float)
         pt = np.asarray(prefill_tokens, dtype=float)
@@ -192,18 +198,38 @@ class TimingModel:
                                                  self.dep.mnbt)
         tokens = b + pt
         bytes_ = self.weight_read_bytes(tokens) + kv_read
-        attn = b * self.attention_flops(ctx + 1, 1) + self.attention_flops(pctx, pt)
+        prefill_attn = self.attention_flops(pctx, pt)
+        attn = b * self.attention_flops(ctx + 1, 1) + prefill_attn
         flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
-        t_c, t_m = self._roofline(flops, bytes_, tokens, self.attention_flops(pctx, pt))
+        t_c, t_m = self._roofline(flops, bytes_, tokens, prefill_attn)
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
             t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
                  + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx))
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
             t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
-        t = self._pipeline(t)
-        return {"time_s": t, "flops": flops, "bytes": bytes_, "kv_read_bytes": kv_read,
-                "compute_s": t_c, "memory_s": t_m, "bound": np.where(t_c >= t_m, "compute", "memory")}
+        return self._pipeline(t), flops, bytes_, kv_read, t_c, t_m
+
+    def step_time_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
+        """``step(...)["time_s"]`` of one pass, as a float: what a simulation asks for at every pass. On the
+        measured tables it is computed in plain floats, equal to ``step`` to the bit (numpy's overhead on
+        one-element arrays was most of a simulation's time); on the roofline it is ``step``'s."""
+        if self.ops is None:
+            return float(self._step(decode_batch, decode_context, prefill_tokens, prefill_context)[0])
+        b, ctx, pt = float(decode_batch), float(decode_context), float(prefill_tokens)
+        pctx = max(float(prefill_context), pt)
+        e = self.eff
+        t = self.ops.step1(b, ctx, pt, pctx)
+        if e.eager_layer_overhead_s and b + pt > e.graph_max_tokens:  # _with_launch, one pass
+            cpu = 1 * self.layers * e.eager_layer_overhead_s
+            t = max(t, cpu) if e.eager_overlaps else t + cpu
+        t = t + e.step_overhead_s
+        if e.prefill_token_layer_s:  # _prefill_extra_s
+            t = t + pt * self.layers * e.prefill_token_layer_s / self.dep.tp
+        if e.allreduce_spread and self.dep.tp > 1:  # _allreduce_wait_s, one pass
+            work = self.ops.step1(b, ctx, 0.0, 0.0) if b > 0 else 0.0
+            t = t + e.allreduce_spread * expected_max_normal(self.dep.tp) * work * 1.0
+        return t * self.dep.pp
 
     def decode_step(self, batch, context) -> dict[str, np.ndarray]:
         """One decode step: ``batch`` sequences, each with ``context`` tokens already cached."""

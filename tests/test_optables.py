@@ -197,3 +197,32 @@ def test_the_leave_one_out_rebuild_matches_the_loaded_table():
     d = H100.table("gemm", "bf16")
     g = optables.build_grid(H100.gpu, "gemm", "bf16", d)
     assert float(g(m=777, n=3000, k=5000)[0]) == float(H100.gemm_s(777, 3000, 5000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(b=st.integers(0, 700), ctx=st.floats(0, 60_000), pt=st.sampled_from([0, 1, 17, 1024, 8192, 20_000, 70_000]),
+       prefix=st.integers(0, 30_000), case=st.integers(0, 3))
+@example(b=1, ctx=0.0, pt=0, prefix=0, case=0)  # one decode at an empty context: the grids' lower edge
+@example(b=700, ctx=60_000.0, pt=70_000, prefix=30_000, case=1)  # beyond every grid
+def test_one_pass_in_plain_floats_is_the_vectorised_pass_to_the_bit(b, ctx, pt, prefix, case):
+    # TimingModel.step_time_s (what a simulation asks for each pass) against step()["time_s"]: on the measured
+    # tables (OpCurves.step1) with vLLM's fitted costs, the eager launches (a pass above the largest graph), the
+    # prefill the tables miss and the ranks' all-reduce spread (TP 2 and 8) all in play, and on the roofline (MI300X)
+    from planner import api
+    plans = _FAST_PLANS
+    if not plans:
+        plans.extend(api.build_plan(m, g, Deployment(**kw)).timing for m, g, kw in (
+            ("Llama-3.1-70B", "H100-SXM", {"weights": "fp8", "kv_dtype": "fp8", "tp": 2}),
+            ("gpt-oss-120b", "H200", {"tp": 8}),
+            ("DeepSeek-V3", "H200", {"tp": 8}),
+            ("Llama-3.1-70B", "MI300X", {"weights": "fp8-block", "kv_dtype": "fp8"})))
+        assert [t.ops is not None for t in plans] == [True, True, True, False]
+        assert plans[0].eff.allreduce_spread > 0 and plans[0].eff.eager_layer_overhead_s > 0
+        assert plans[0].eff.prefill_token_layer_s > 0
+    tm = plans[case]
+    ctx = ctx if b else 0.0
+    b = b if b or pt else 1
+    assert tm.step_time_s(b, ctx, pt, pt + prefix if pt else 0) == float(tm.step(b, ctx, pt, pt + prefix if pt else 0)["time_s"])
+
+
+_FAST_PLANS: list = []
