@@ -25,6 +25,7 @@ Two engine layouts:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -97,10 +98,13 @@ class KvGroup:
     bytes_per_seq: float    # fixed state per layer, per sequence (SSM / linear attention)
 
 
+@lru_cache(maxsize=4096)
 def layer_groups(spec: ModelSpec, kv_dtype_name: str = "bf16", engine: str = "paged", tp: int = 1,
                  state_bytes: float = 2.0) -> tuple[KvGroup, ...]:
     """Reduce a model to a few cache groups: layers whose cache specs (planner/layerkinds.py) are equal.
-    ``state_bytes``: element size of SSM states (model dtype). Layers that cache nothing are left out."""
+    ``state_bytes``: element size of SSM states (model dtype). Layers that cache nothing are left out.
+    Remembered per argument set (every argument is immutable, the groups too): a plan asks for them a few
+    times, and a search over a model's deployments hundreds of times for the same few."""
     if engine not in ENGINES:
         raise PlannerInputError("engine", f"unknown engine {engine!r}", f"choose one of {', '.join(ENGINES)}")
     b = kv_dtype(kv_dtype_name).bits / 8

@@ -9,6 +9,7 @@ context may be numpy arrays of any broadcastable shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -136,21 +137,28 @@ def weight_bytes_per_gpu(spec: ModelSpec, table: FormatTable, dep: Deployment) -
     are replicated when there are fewer KV heads than ranks (each rank keeps one head).
     Embeddings sit on the first stage, the lm_head and final norm on the last.
     """
-    df = tensor_bytes(spec, table, dep.weights)
+    return _weight_bytes_per_gpu(spec, table, dep.weights, dep.tp, dep.pp)
+
+
+@lru_cache(maxsize=1024)
+def _weight_bytes_per_gpu(spec: ModelSpec, table: FormatTable, weights: str, tp: int, pp: int) -> float:
+    """``weight_bytes_per_gpu`` from the fields of the deployment it reads (remembered: a search over a
+    model's deployments asks for the same few many times)."""
+    df = tensor_bytes(spec, table, weights)
     b = df["bytes"].to_numpy()
-    split = np.where(df["matrix"].to_numpy(), dep.tp, 1).astype(float)
-    if dep.tp > spec.num_kv_heads and not spec.is_mla:
+    split = np.where(df["matrix"].to_numpy(), tp, 1).astype(float)
+    if tp > spec.num_kv_heads and not spec.is_mla:
         kv = df["role"].isin(["attn_k", "attn_v"]).to_numpy()
         split = np.where(kv, spec.num_kv_heads, split)
     per_rank = b / split
     layer = df["layer"].to_numpy()
-    counts = stage_layers(spec.num_layers, dep.pp)
+    counts = stage_layers(spec.num_layers, pp)
     bounds = np.concatenate([[0], np.cumsum(counts)])
     stage_of = np.searchsorted(bounds, layer, side="right") - 1
     first = (np.isin(df["role"].to_numpy(), ["embed", "pos_embed", "embed_proj", "embed_per_layer"])
              | (df["component"] == "vision").to_numpy()) & (layer < 0)  # vLLM runs the vision tower on stage 0
-    stage_of = np.where(layer < 0, np.where(first, 0, dep.pp - 1), stage_of)
-    per_stage = np.bincount(stage_of, weights=per_rank, minlength=dep.pp)
+    stage_of = np.where(layer < 0, np.where(first, 0, pp - 1), stage_of)
+    per_stage = np.bincount(stage_of, weights=per_rank, minlength=pp)
     return float(per_stage.max())
 
 
