@@ -52,6 +52,11 @@ def cost(k: str, val: float) -> str:
 
 def table(r: f.Report) -> None:
     print(f"\n== {r.engine}: fitted costs " + ", ".join(cost(k, val) for k, val in r.costs.items()))
+    if r.path:
+        moved = "converged" if f.converged(r.path[-1], r.path[-2]) else f"not converged after {f.MAX_SIMULATIONS}"
+        print(f"   fixed point: {len(r.path) - 1} simulation(s) of every run, {moved}; simulated at:")
+        for c in r.path[:-1]:
+            print("     " + ", ".join(cost(k, c[k]) for k in r.costs))
     print(f"{'':34s} {'runs':>5s}  median / p90 |error| %")
     for name, e in (("in-sample", r.in_sample), ("held out (leave one model out)", r.held_out)):
         mask = f.screened(e)

@@ -365,6 +365,44 @@ class Report:
     in_sample: pd.DataFrame       # every run, predicted with the costs fitted on all of them
     held_out: pd.DataFrame        # every run, predicted with the costs fitted without its model
     bands: dict[str, dict]        # per metric: low / high ratio, n, coverage
+    path: tuple[dict[str, float], ...] = ()  # the costs each simulation of every run was made at, start first
+
+
+# The fit is a fixed point: the slopes are read off simulations at the current costs, the costs fitted along
+# them, the runs simulated again there, until no cost moves by more than TOLERANCE of its bound (UPPER) or
+# MAX_SIMULATIONS simulations of every run have been made. A cost whose fitted step turns back (the linear
+# step overshoots: vLLM's return gap went 10 -> 3.2 -> 10 -> 3.0 ms, read off a 2.5 ms finite difference of a
+# closed loop) takes half its step from then on, each time it turns (``fixed_point``). Two rounds, as until
+# 2026-12-03, left the answer depending on where the table's constants stood before a --write.
+TOLERANCE = 0.01
+MAX_SIMULATIONS = 6
+
+
+def converged(a: dict[str, float], b: dict[str, float]) -> bool:
+    """No cost differs between ``a`` and ``b`` by more than TOLERANCE of its bound."""
+    return all(abs(a[k] - b[k]) <= TOLERANCE * UPPER[k] for k in PARAMS)
+
+
+def fixed_point(d: pd.DataFrame, engine: str, start: dict[str, float]) -> tuple[Sensitivity, dict[str, float], list]:
+    """The costs at the fit's fixed point (see TOLERANCE), the last simulation of every run (the slopes the
+    held-out folds are fitted along) and the costs every simulation was made at, ``start`` first. Each cost
+    steps to its fitted value, by half as much as before every time its step turns back."""
+    s = sensitivity(d, engine, start)
+    path = [s.start]
+    share = dict.fromkeys(PARAMS, 1.0)
+    last = dict.fromkeys(PARAMS, 0.0)
+    while True:
+        fitted = fit(s)
+        step = {k: fitted[k] - s.start[k] for k in PARAMS}
+        for k in PARAMS:
+            if step[k] * last[k] < 0:  # it turned back: the linear step overshot
+                share[k] /= 2
+        costs = {k: s.start[k] + share[k] * step[k] for k in PARAMS}
+        if converged(costs, s.start) or len(path) >= MAX_SIMULATIONS:
+            return s, costs, path
+        last = step
+        s = sensitivity(d, engine, costs, s.light)
+        path.append(s.start)
 
 
 def report(engine: str, d: pd.DataFrame | None = None) -> Report:
@@ -377,9 +415,7 @@ def report(engine: str, d: pd.DataFrame | None = None) -> Report:
             start[k] = float(table.constant(k))
         except Exception:  # noqa: BLE001 - a cost not yet in the table starts at 0
             start[k] = 0.0
-    s = sensitivity(d, engine, start)
-    s = sensitivity(d, engine, fit(s), s.light)  # once more at the fitted costs: the simulation is nearly linear
-    costs = fit(s)
+    s, costs, path = fixed_point(d, engine, start)
     # in-sample is what a plan says with these costs: simulated at them, not extrapolated along the slopes (a
     # slope from one step of a closed loop can point the wrong way: SGLang's DeepSeek-V3 TTFT at 1,024 tokens
     # fell 32 ms "per" 0.23 ms of eager-layer cost, to below its own one-prompt floor, where the simulation moves
@@ -394,7 +430,7 @@ def report(engine: str, d: pd.DataFrame | None = None) -> Report:
         lo, hi = ratio_band(kept[f"{m}_err_pct"], tail)
         bands[m] = {"low_ratio": lo, "high_ratio": hi, "tail": tail, "n": int(kept[f"{m}_err_pct"].notna().sum()),
                     "coverage_held_out": band_coverage(kept, m)}
-    return Report(engine, costs, ins, held, bands)
+    return Report(engine, costs, ins, held, bands, (*path, costs))
 
 
 def write(r: Report) -> None:

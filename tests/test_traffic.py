@@ -734,3 +734,42 @@ def test_the_plan_headline_is_near_what_inferencex_measured():
     from planner.traffic import serve
     fixed = serve(plan, Traffic(1024, 1024, concurrency=16))
     assert float(np.mean(fixed.ttft_s)) > 2.5 * 0.1898
+
+
+def test_the_fit_is_iterated_to_its_fixed_point(monkeypatch):
+    from types import SimpleNamespace
+
+    from planner import fit_e2e
+    # a fit that moves every cost halfway from where the runs were simulated to 0.1 of its bound: from 0 the
+    # simulations stand at 0.1 U x (0, 1/2, 3/4, 7/8), the fit at 7/8 gives 15/16, 1/16 x 0.1 U = 0.00625 U from
+    # it, within TOLERANCE (0.01 U): four simulations, converged. Towards the bound itself the steps are ten times
+    # larger: U / 64 = 0.0156 U after six, and the loop stops at MAX_SIMULATIONS (6) unconverged
+    def run(goal):
+        monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
+        monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: (s.start[k] + goal * fit_e2e.UPPER[k]) / 2 for k in fit_e2e.PARAMS})
+        return fit_e2e.fixed_point(None, "vllm", dict.fromkeys(fit_e2e.PARAMS, 0.0))
+
+    s, costs, path = run(0.1)
+    u = fit_e2e.UPPER["request_overhead_s"]
+    assert [p["request_overhead_s"] / u for p in path] == pytest.approx([0, 0.05, 0.075, 0.0875])
+    assert costs["request_overhead_s"] / u == pytest.approx(0.09375) and fit_e2e.converged(costs, s.start)
+    s, costs, path = run(1.0)
+    assert len(path) == fit_e2e.MAX_SIMULATIONS and not fit_e2e.converged(costs, s.start)
+    assert costs["request_overhead_s"] / u == pytest.approx(63 / 64)
+
+
+def test_a_cost_whose_fitted_step_turns_back_takes_half_its_step(monkeypatch):
+    from types import SimpleNamespace
+
+    from planner import fit_e2e
+    # a fit that answers the bound U below 0.5 U and 0 above it (a two-cycle undamped): from 0 the simulations
+    # stand at 0, U (step +U), 0.5 U (step -U turned back: half), 0.625 U (+0.5 U, turned: a quarter),
+    # 0.546875 U (-0.625 U, turned: an eighth), 0.478516 U (-0.546875 U, not turned); the sixth fit (+0.521484 U,
+    # turned: a sixteenth) ends at 0.511108 U, next to the point where the fit turns
+    monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
+    monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: 0.0 if s.start[k] > 0.5 * fit_e2e.UPPER[k] else fit_e2e.UPPER[k]
+                                                   for k in fit_e2e.PARAMS})
+    s, costs, path = fit_e2e.fixed_point(None, "vllm", dict.fromkeys(fit_e2e.PARAMS, 0.0))
+    u = fit_e2e.UPPER["return_gap_s"]
+    assert [p["return_gap_s"] / u for p in path] == pytest.approx([0, 1, 0.5, 0.625, 0.546875, 0.478515625])
+    assert costs["return_gap_s"] / u == pytest.approx(0.478515625 + 0.521484375 / 16)
