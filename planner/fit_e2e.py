@@ -29,8 +29,8 @@ physical bound (``UPPER``). ``leave_one_model_out``
 fits on every model but one and predicts the one left out: the figures docs/validation.md reports
 as held out.
 
-``report`` does all of it for one engine (fitted at the engine's current costs, then once more at
-the fitted ones, since the simulation is only nearly linear in them; the in-sample figures are the
+``report`` does all of it for one engine (fitted from the engine's current costs to the fit's fixed
+point, ``fixed_point``, since the simulation is only nearly linear in them; the in-sample figures are the
 runs simulated at the final costs, the held-out ones the linear step to each fold's), and the latency band a plan
 states: a percentile range of measured / predicted over the held-out predictions (5th-95th, widened
 towards 2.5th-97.5th until bands built without a model hold 90 % of its runs: ``band_tail``), with its
