@@ -56,7 +56,7 @@ PARAMS = FITTED_COSTS
 STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3,
          "prefill_token_layer_s": 0.25e-6, "allreduce_spread": 0.05, "return_gap_s": 2.5e-3}
 # costs an engine's fit leaves at 0 because, fitted, they made its held-out errors worse (docs/validation.md,
-# "Tried and not kept"): the return gap came out 10 ms (its bound) for SGLang, whose 50 ms request cost is at
+# "The return gap"): the return gap came out 10 ms (its bound) for SGLang, whose 50 ms request cost is at
 # its own bound and is no round trip, with held-out TTFT 18.2 -> 24.7 %, and 4.7 ms for TensorRT-LLM with
 # held-out TTFT 27.9 -> 32.1 %, TPOT 7.2 -> 9.1 % (and in-sample worse too)
 NOT_FITTED = {"sglang": ("return_gap_s",), "trtllm": ("return_gap_s",)}

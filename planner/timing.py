@@ -218,18 +218,10 @@ class TimingModel:
             return float(self._step(decode_batch, decode_context, prefill_tokens, prefill_context)[0])
         b, ctx, pt = float(decode_batch), float(decode_context), float(prefill_tokens)
         pctx = max(float(prefill_context), pt)
-        e = self.eff
-        t = self.ops.step1(b, ctx, pt, pctx)
-        if e.eager_layer_overhead_s and b + pt > e.graph_max_tokens:  # _with_launch, one pass
-            cpu = 1 * self.layers * e.eager_layer_overhead_s
-            t = max(t, cpu) if e.eager_overlaps else t + cpu
-        t = t + e.step_overhead_s
-        if e.prefill_token_layer_s:  # _prefill_extra_s
-            t = t + pt * self.layers * e.prefill_token_layer_s / self.dep.tp
-        if e.allreduce_spread and self.dep.tp > 1:  # _allreduce_wait_s, one pass
-            work = self.ops.step1(b, ctx, 0.0, 0.0) if b > 0 else 0.0
-            t = t + e.allreduce_spread * expected_max_normal(self.dep.tp) * work * 1.0
-        return t * self.dep.pp
+        work = self.ops.step1(b, ctx, 0.0, 0.0) if b > 0 and self._spreads() else 0.0
+        t = (self._with_launch(self.ops.step1(b, ctx, pt, pctx), b + pt) + self.eff.step_overhead_s
+             + self._prefill_extra_s(pt) + self._allreduce_wait_from(work))
+        return float(self._pipeline(t))
 
     def decode_step(self, batch, context) -> dict[str, np.ndarray]:
         """One decode step: ``batch`` sequences, each with ``context`` tokens already cached."""
@@ -304,12 +296,21 @@ class TimingModel:
         by ~15 % while under-predicting 64 (docs/validation.md). Decode work only: the prompt's long GEMMs do
         not show it, vLLM's light-load TTFT grows against the tables' prefill least at TP 8 (1.22x) and most
         at TP 1 (1.47x; benchmarks/prefill_slope.py), the opposite of a wait that grows with TP."""
-        f = self.eff.allreduce_spread
-        if not f or self.dep.tp == 1 or self.ops is None:
+        if not self._spreads():
             return 0.0
         b = np.asarray(decode_batch, dtype=float)
         work = np.where(b > 0, self.ops.step_s(b, np.asarray(decode_context, dtype=float), 0, 0), 0.0)
-        return f * expected_max_normal(self.dep.tp) * work * np.asarray(passes, dtype=float)
+        return self._allreduce_wait_from(work, passes)
+
+    def _spreads(self) -> bool:
+        """Whether the ranks' arrival spread costs anything: fitted, at TP > 1, on the measured tables."""
+        return bool(self.eff.allreduce_spread) and self.dep.tp > 1 and self.ops is not None
+
+    def _allreduce_wait_from(self, work, passes=1):
+        """``_allreduce_wait_s`` given the decode tokens' measured pass ``work`` (0 where the spread costs nothing)."""
+        if not self._spreads():
+            return 0.0
+        return self.eff.allreduce_spread * expected_max_normal(self.dep.tp) * work * np.asarray(passes, dtype=float)
 
     def _with_launch(self, gpu_s, tokens, passes=1):
         """A forward pass of more tokens than the largest captured CUDA graph runs without a graph: the
