@@ -743,7 +743,8 @@ def test_the_fit_is_iterated_to_its_fixed_point(monkeypatch):
     # a fit that moves every cost halfway from where the runs were simulated to 0.1 of its bound: from 0 the
     # simulations stand at 0.1 U x (0, 1/2, 3/4, 7/8), the fit at 7/8 gives 15/16, 1/16 x 0.1 U = 0.00625 U from
     # it, within TOLERANCE (0.01 U): four simulations, converged. Towards the bound itself the steps are ten times
-    # larger: U / 64 = 0.0156 U after six, and the loop stops at MAX_SIMULATIONS (6) unconverged
+    # larger: the simulations stand at 1 - 2^-n U, the seventh's step 2^-7 U = 0.0078 U is the first within it
+    # (converged at 127/128 U); with the limit at six the loop stops there unconverged, U / 64 = 0.0156 U short
     def run(goal):
         monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
         monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: (s.start[k] + goal * fit_e2e.UPPER[k]) / 2 for k in fit_e2e.PARAMS})
@@ -754,7 +755,11 @@ def test_the_fit_is_iterated_to_its_fixed_point(monkeypatch):
     assert [p["request_overhead_s"] / u for p in path] == pytest.approx([0, 0.05, 0.075, 0.0875])
     assert costs["request_overhead_s"] / u == pytest.approx(0.09375) and fit_e2e.converged(costs, s.start)
     s, costs, path = run(1.0)
-    assert len(path) == fit_e2e.MAX_SIMULATIONS and not fit_e2e.converged(costs, s.start)
+    assert len(path) == 7 and fit_e2e.converged(costs, s.start)
+    assert costs["request_overhead_s"] / u == pytest.approx(127 / 128)
+    monkeypatch.setattr(fit_e2e, "MAX_SIMULATIONS", 6)
+    s, costs, path = run(1.0)
+    assert len(path) == 6 and not fit_e2e.converged(costs, s.start)
     assert costs["request_overhead_s"] / u == pytest.approx(63 / 64)
 
 
@@ -764,12 +769,32 @@ def test_a_cost_whose_fitted_step_turns_back_takes_half_its_step(monkeypatch):
     from planner import fit_e2e
     # a fit that answers the bound U below 0.5 U and 0 above it (a two-cycle undamped): from 0 the simulations
     # stand at 0, U (step +U), 0.5 U (step -U turned back: half), 0.625 U (+0.5 U, turned: a quarter),
-    # 0.546875 U (-0.625 U, turned: an eighth), 0.478516 U (-0.546875 U, not turned); the sixth fit (+0.521484 U,
-    # turned: a sixteenth) ends at 0.511108 U, next to the point where the fit turns
+    # 0.546875 U (-0.625 U, turned: an eighth), 0.41015625 U (-0.546875 U, same way: a quarter again),
+    # 0.48388671875 U (+0.58984375 U, turned: an eighth), 0.6129150390625 U (+0.51611328125 U, same way: a
+    # quarter); the eighth fit (-0.6129150390625 U, turned: an eighth) ends at 0.5363006591796875 U, around the
+    # point where the fit turns
     monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
     monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: 0.0 if s.start[k] > 0.5 * fit_e2e.UPPER[k] else fit_e2e.UPPER[k]
                                                    for k in fit_e2e.PARAMS})
     s, costs, path = fit_e2e.fixed_point(None, "vllm", dict.fromkeys(fit_e2e.PARAMS, 0.0))
     u = fit_e2e.UPPER["return_gap_s"]
-    assert [p["return_gap_s"] / u for p in path] == pytest.approx([0, 1, 0.5, 0.625, 0.546875, 0.478515625])
-    assert costs["return_gap_s"] / u == pytest.approx(0.478515625 + 0.521484375 / 16)
+    assert [p["return_gap_s"] / u for p in path] == pytest.approx(
+        [0, 1, 0.5, 0.625, 0.546875, 0.41015625, 0.48388671875, 0.6129150390625])
+    assert costs["return_gap_s"] / u == pytest.approx(0.6129150390625 - 0.6129150390625 / 8)
+
+
+def test_a_cost_whose_step_keeps_its_way_takes_back_its_whole_step(monkeypatch):
+    from types import SimpleNamespace
+
+    from planner import fit_e2e
+    # the fit answers U when the cost is at 0 (a first step that overshoots) and 0.3 U anywhere else: from 0 the
+    # simulations stand at 0, U (step +U), 0.65 U (-0.7 U turned: half), 0.3 U (-0.35 U same way: the whole step
+    # again), where the fit agrees with itself: converged after four simulations. With halving alone the fourth
+    # would stand at 0.475 U and the fixed point be reached only by halves
+    monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
+    monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: fit_e2e.UPPER[k] if s.start[k] == 0 else 0.3 * fit_e2e.UPPER[k]
+                                                   for k in fit_e2e.PARAMS})
+    s, costs, path = fit_e2e.fixed_point(None, "vllm", dict.fromkeys(fit_e2e.PARAMS, 0.0))
+    u = fit_e2e.UPPER["step_overhead_s"]
+    assert [p["step_overhead_s"] / u for p in path] == pytest.approx([0, 1, 0.65, 0.3])
+    assert costs["step_overhead_s"] / u == pytest.approx(0.3) and fit_e2e.converged(costs, s.start)
