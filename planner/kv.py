@@ -116,15 +116,19 @@ def layer_groups(spec: ModelSpec, kv_dtype_name: str = "bf16", engine: str = "pa
                          ls.state_bytes(state_bytes, tp, engine, elem_bytes=b)) for ls, n in counts.items())
 
 
-def _kind_of(group: KvGroup):
-    """The layer-kind class that owns a group's rounding rule."""
-    return _RULES.get(group.kind, FullAttention)
-
-
-_RULES = {SLIDING: SlidingWindow, CHUNKED: ChunkedLocal}
+_RULES = {SLIDING: SlidingWindow, CHUNKED: ChunkedLocal}  # the layer-kind classes that own a group's rounding rule
 # The shape (heads, KV heads, head_dim, v_head_dim) of the probe layer ``tokens_held`` builds: its rounding
 # rule reads only the window, so any shape serves.
 _PROBE_SHAPE = (1, 1, 1, 1)
+
+
+@lru_cache(maxsize=256)
+def _probe(kind: str, window: int):
+    """The layer whose rounding rule a group of ``kind`` and ``window`` follows (its shape is never read)."""
+    cls = _RULES.get(kind, FullAttention)
+    if window and cls is FullAttention:  # a windowed group of another kind rounds like a sliding one
+        cls = SlidingWindow
+    return cls(*_PROBE_SHAPE, window) if window else FullAttention(*_PROBE_SHAPE)
 
 
 def tokens_held(group: KvGroup, context, engine: str, block_size: int = PAGED_BLOCK_SIZE,
@@ -133,16 +137,13 @@ def tokens_held(group: KvGroup, context, engine: str, block_size: int = PAGED_BL
     of the group's layer kind (planner/layerkinds.py, with worked examples)."""
     if group.bytes_per_token == 0:
         return np.zeros(np.shape(context))
-    cls = _kind_of(group)
-    if group.window and cls is FullAttention:  # a windowed group of another kind rounds like a sliding one
-        cls = SlidingWindow
-    probe = cls(*_PROBE_SHAPE, group.window) if group.window else FullAttention(*_PROBE_SHAPE)
-    return probe.tokens_held(context, engine, block_size, max_num_batched_tokens)
+    return _probe(group.kind, group.window).tokens_held(context, engine, block_size, max_num_batched_tokens)
 
 
+@lru_cache(maxsize=4096)
 def attention_groups(spec: ModelSpec, tp: int, frac: float = 1.0) -> tuple[tuple[str, int, int, float], ...]:
     """(kind, layers on the stage, window, FLOPs per query token per visible key) per attention kind: the one
-    place attention FLOPs come from (timing.py reads it)."""
+    place attention FLOPs come from (timing.py reads it). Remembered per argument set, as ``layer_groups``."""
     counts: dict = {}
     for ls in layer_specs_all(spec):
         if isinstance(ls, LayerCache):
@@ -165,6 +166,19 @@ def kv_cache_bytes(groups: tuple[KvGroup, ...], batch, context, engine: str = "p
         held = tokens_held(g, context, engine, block_size, max_num_batched_tokens)
         total = total + g.layers * (held * g.bytes_per_token + g.bytes_per_seq)
     return np.multiply(batch, total)
+
+
+def kv_cache_bytes1(groups: tuple[KvGroup, ...], batch: float, context: float, engine: str = "paged",
+                    block_size: int = PAGED_BLOCK_SIZE,
+                    max_num_batched_tokens: int = PAGED_MAX_NUM_BATCHED_TOKENS) -> float:
+    """``kv_cache_bytes`` of one batch and context in plain floats, equal to it to the bit (the layer kinds'
+    ``tokens_held1``): what a simulated pass asks for."""
+    total = 0.0
+    for g in groups:
+        held = (_probe(g.kind, g.window).tokens_held1(float(context), engine, block_size, max_num_batched_tokens)
+                if g.bytes_per_token != 0 else 0.0)
+        total = total + g.layers * (held * g.bytes_per_token + g.bytes_per_seq)
+    return float(batch) * total
 
 
 def kv_bytes_per_token(groups: tuple[KvGroup, ...]) -> float:

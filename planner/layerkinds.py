@@ -21,6 +21,7 @@ Tokens held by one sequence of ``context`` tokens (``tokens_held``), with vLLM's
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,11 @@ INDEXER_SCALE_BYTES = 4
 
 def _blocks(tokens, block_size: int):
     return np.ceil(np.asarray(tokens, dtype=np.float64) / block_size) * block_size
+
+
+def _blocks1(tokens: float, block_size: int) -> float:
+    """``_blocks`` of one float."""
+    return float(math.ceil(tokens / block_size) * block_size)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,16 @@ class LayerCache:
     def _paged_tokens(self, ctx, block_size: int, max_num_batched_tokens: int):
         return _blocks(ctx, block_size)
 
+    def tokens_held1(self, ctx: float, engine: str, block_size: int, max_num_batched_tokens: int) -> float:
+        """``tokens_held`` of one context in plain floats, equal to it to the bit (a simulation asks at every
+        pass, where numpy's per-call overhead on one value is most of the cost)."""
+        if engine == "transformers":
+            return min(ctx, float(self.window - 1)) if self.window else ctx
+        return self._paged_tokens1(ctx, block_size, max_num_batched_tokens)
+
+    def _paged_tokens1(self, ctx: float, block_size: int, max_num_batched_tokens: int) -> float:
+        return _blocks1(ctx, block_size)
+
 
 @dataclass(frozen=True)
 class FullAttention(LayerCache):
@@ -110,6 +126,9 @@ class SlidingWindow(LayerCache):
         need = np.minimum(ctx, self.sliding_window - 1 + max_num_batched_tokens)
         return _blocks(need, block_size) + block_size
 
+    def _paged_tokens1(self, ctx: float, block_size: int, max_num_batched_tokens: int) -> float:
+        return _blocks1(min(ctx, float(self.sliding_window - 1 + max_num_batched_tokens)), block_size) + block_size
+
 
 @dataclass(frozen=True)
 class ChunkedLocal(LayerCache):
@@ -125,6 +144,9 @@ class ChunkedLocal(LayerCache):
     def _paged_tokens(self, ctx, block_size: int, max_num_batched_tokens: int):
         # vLLM ChunkedLocalAttentionSpec.max_admission_blocks_per_request: min(chunk + batched, max_model_len)
         return _blocks(np.minimum(ctx, self.attention_chunk_size + max_num_batched_tokens), block_size)
+
+    def _paged_tokens1(self, ctx: float, block_size: int, max_num_batched_tokens: int) -> float:
+        return _blocks1(min(ctx, float(self.attention_chunk_size + max_num_batched_tokens)), block_size)
 
 
 @dataclass(frozen=True)

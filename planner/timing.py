@@ -213,15 +213,62 @@ class TimingModel:
     def step_time_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
         """``step(...)["time_s"]`` of one pass, as a float: what a simulation asks for at every pass. On the
         measured tables it is computed in plain floats, equal to ``step`` to the bit (numpy's overhead on
-        one-element arrays was most of a simulation's time); on the roofline it is ``step``'s."""
-        if self.ops is None:
-            return float(self._step(decode_batch, decode_context, prefill_tokens, prefill_context)[0])
+        one-element arrays was most of a simulation's time), on the roofline too (``_roofline_step1``)."""
         b, ctx, pt = float(decode_batch), float(decode_context), float(prefill_tokens)
         pctx = max(float(prefill_context), pt)
+        if self.ops is None:
+            return self._roofline_step1(b, ctx, pt, pctx)
         work = self.ops.step1(b, ctx, 0.0, 0.0) if b > 0 and self._spreads() else 0.0
         t = (self._with_launch(self.ops.step1(b, ctx, pt, pctx), b + pt) + self.eff.step_overhead_s
              + self._prefill_extra_s(pt) + self._allreduce_wait_from(work))
         return float(self._pipeline(t))
+
+    def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
+        """``_step``'s time on the roofline for one pass, in plain floats: the same arithmetic in the same order
+        (``kv.kv_cache_bytes1`` and the ``...1`` twins below), so equal to it to the bit."""
+        has_prefill = 1.0 if pt > 0 else 0.0
+        groups, eng, bs, mnbt = self.kv_groups, self.dep.engine, self.dep.block_size, self.dep.mnbt
+        kv_read = (kvmod.kv_cache_bytes1(groups, b, ctx + 1, eng, bs, mnbt)
+                   + kvmod.kv_cache_bytes1(groups, has_prefill, pctx, eng, bs, mnbt))
+        tokens = b + pt
+        bytes_ = self._weight_read_bytes1(tokens) + kv_read
+        prefill_attn = self._attention_flops1(pctx, pt)
+        attn = b * self._attention_flops1(ctx + 1, 1.0) + prefill_attn
+        flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
+        t_c, t_m = self._roofline(flops, bytes_, tokens, prefill_attn)
+        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
+        cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s + 0 * tokens if self.cpu_layers else 0.0
+        return float(self._pipeline(max(t_c, t_m) + self._comm_s1(tokens) + fixed + cpu))
+
+    def _weight_read_bytes1(self, t: float) -> float:
+        """``weight_read_bytes`` (and ``experts_touched``) of one token count."""
+        e, k = self.spec.num_experts, self.spec.experts_per_token
+        touched = e * (1.0 - (1.0 - k / e) ** t) if self.moe_layers else 0.0
+        moe = self.moe_layers * touched * self.expert_bytes_per_expert
+        dq = self.kernel.dequant_bytes_per_weight * self.matmul_weights if t >= self.kernel.dequant_min_tokens else 0.0
+        return self.dense_weight_bytes + moe + dq
+
+    def _attention_flops1(self, ctx: float, new: float) -> float:
+        """``attention_flops`` of one context and query count."""
+        start = ctx - new
+        total = 0.0
+        for _, layers, window, per_key in self.attn_groups:
+            if window:
+                def s(x, w=window):
+                    return x * (x + 1) / 2 if x <= w else w * (w + 1) / 2 + (x - w) * w
+                keys = s(ctx) - s(start)
+            else:
+                keys = ctx * (ctx + 1) / 2 - start * (start + 1) / 2
+            total = total + layers * per_key * keys
+        return total
+
+    def _comm_s1(self, tokens: float) -> float:
+        """``comm_s`` of one token count."""
+        tp = self.dep.tp
+        if tp == 1 or not self.gpu.interconnect_bytes_per_s:
+            return 0.0
+        ring = 2 * (tp - 1) / tp * (tokens * self.allreduce_bytes_per_token) / self.gpu.interconnect_bytes_per_s
+        return 2 * self.layers * (ring + self.eff.allreduce_latency_s)
 
     def decode_step(self, batch, context) -> dict[str, np.ndarray]:
         """One decode step: ``batch`` sequences, each with ``context`` tokens already cached."""
@@ -361,10 +408,37 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
     ``gpu_layers`` (GGUF partial offload): only that many layers run on the GPU; the others are
     read from host memory at ``host_bandwidth_bytes_per_s`` every forward pass.
     """
-    df = tensor_bytes(spec, table, dep.weights)
-    inv = inventory(spec)
+    (dense, expert_one, moe_layers, matrix_weights, body_active, layers, frac, cpu_layers,
+     cpu_bytes) = _weight_scalars(spec, table, dep.weights, dep.tp, dep.pp, gpu_layers)
     tp = dep.tp
-    frac = stage_layers(spec.num_layers, dep.pp).max() / spec.num_layers
+    lm = spec.vocab_size * (spec.word_embed_proj_dim or spec.hidden_size)
+    kv_groups = tuple(kvmod.KvGroup(g.kind, int(round(g.layers * frac)) or 1, g.window, g.bytes_per_token, g.bytes_per_seq)
+                      for g in kvmod.layer_groups(spec, dep.kv_dtype, dep.engine, tp))
+    fmt = table.get(dep.weights)
+    compute_dtype = "fp16" if fmt.compute_dtype in ("fp16", "bf16") else fmt.compute_dtype
+    if compute_dtype in ("fp8", "int8") and not gpu.has_native(compute_dtype):
+        compute_dtype = "fp16"  # e.g. fp8 weights on an A100 run as W8A16 (Marlin)
+    ops, note = (None, "") if cpu_layers or dep.engine != "paged" else op_curves(spec, dep, gpu.id, fmt)
+    return TimingModel(
+        spec=spec, gpu=gpu, dep=dep, eff=eff, kernel=kernel, dense_weight_bytes=float(dense),
+        expert_bytes_per_expert=float(expert_one), moe_layers=moe_layers, matmul_weights=float(matrix_weights),
+        flops_per_token=2.0 * body_active / tp, lm_head_flops=2.0 * lm / tp,
+        attn_groups=_attn_groups(spec, tp, frac), kv_groups=kv_groups, layers=layers, compute_dtype=compute_dtype,
+        allreduce_bytes_per_token=spec.hidden_size * 2.0, cpu_layers=cpu_layers,
+        host_bandwidth_bytes_per_s=host_bandwidth_bytes_per_s, cpu_layer_bytes=float(cpu_bytes),
+        ops=ops, ops_note=note,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _weight_scalars(spec: ModelSpec, table: FormatTable, weights: str, tp: int, pp: int, gpu_layers: int | None):
+    """The weight scalars of ``build_timing`` (per rank, fullest stage): dense bytes read every pass, one expert's
+    bytes, MoE layers, matmul weights, active body parameters, layers, the stage's share of layers, and the
+    layers and bytes left on the CPU. Remembered per argument set (all immutable): a search builds the same
+    model in the same format at many GPUs."""
+    df = tensor_bytes(spec, table, weights)
+    inv = inventory(spec)
+    frac = stage_layers(spec.num_layers, pp).max() / spec.num_layers
     in_layer = df["layer"].to_numpy() >= 0
     is_expert = df["role"].str.startswith("expert_").to_numpy()
     is_embed = df["role"].isin(["embed", "pos_embed"]).to_numpy() | (df["component"] == "vision").to_numpy()
@@ -377,31 +451,15 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
     expert_one = (b[is_expert].sum() / max(1, spec.num_experts) / max(1, sum(spec.moe_layers))) if spec.is_moe else 0.0
     matmul = inv["matrix"].to_numpy() & ~is_embed
     body_active = (inv["active_params"].to_numpy() * (matmul & in_layer)).sum() * frac
-    lm = spec.vocab_size * (spec.word_embed_proj_dim or spec.hidden_size)
     matrix_weights = (inv["params"].to_numpy() * (matmul & in_layer)).sum() * frac / tp
-    layers = int(stage_layers(spec.num_layers, dep.pp).max())
-    kv_groups = tuple(kvmod.KvGroup(g.kind, int(round(g.layers * frac)) or 1, g.window, g.bytes_per_token, g.bytes_per_seq)
-                      for g in kvmod.layer_groups(spec, dep.kv_dtype, dep.engine, tp))
-    fmt = table.get(dep.weights)
-    compute_dtype = "fp16" if fmt.compute_dtype in ("fp16", "bf16") else fmt.compute_dtype
-    if compute_dtype in ("fp8", "int8") and not gpu.has_native(compute_dtype):
-        compute_dtype = "fp16"  # e.g. fp8 weights on an A100 run as W8A16 (Marlin)
+    layers = int(stage_layers(spec.num_layers, pp).max())
     cpu_layers, cpu_bytes, dense = 0, 0.0, layer_dense + outside
     if gpu_layers is not None and gpu_layers < spec.num_layers:
         cpu_layers = spec.num_layers - gpu_layers
         per_layer = (layer_dense + (b[is_expert].sum() * frac)) / layers
         cpu_bytes = cpu_layers * per_layer
         dense = dense - cpu_layers * (layer_dense / layers)
-    ops, note = (None, "") if cpu_layers or dep.engine != "paged" else op_curves(spec, dep, gpu.id, fmt)
-    return TimingModel(
-        spec=spec, gpu=gpu, dep=dep, eff=eff, kernel=kernel, dense_weight_bytes=float(dense),
-        expert_bytes_per_expert=float(expert_one), moe_layers=moe_layers, matmul_weights=float(matrix_weights),
-        flops_per_token=2.0 * body_active / tp, lm_head_flops=2.0 * lm / tp,
-        attn_groups=_attn_groups(spec, tp, frac), kv_groups=kv_groups, layers=layers, compute_dtype=compute_dtype,
-        allreduce_bytes_per_token=spec.hidden_size * 2.0, cpu_layers=cpu_layers,
-        host_bandwidth_bytes_per_s=host_bandwidth_bytes_per_s, cpu_layer_bytes=float(cpu_bytes),
-        ops=ops, ops_note=note,
-    )
+    return dense, expert_one, moe_layers, matrix_weights, body_active, layers, frac, cpu_layers, cpu_bytes
 
 
 @lru_cache(maxsize=256)

@@ -226,3 +226,40 @@ def test_one_pass_in_plain_floats_is_the_vectorised_pass_to_the_bit(b, ctx, pt, 
 
 
 _FAST_PLANS: list = []
+
+
+_ROOFLINE_PLANS: list = []
+
+
+@settings(max_examples=400, deadline=None)
+@given(b=st.integers(0, 700), ctx=st.floats(0, 200_000), pt=st.sampled_from([0, 1, 17, 1024, 8192, 20_000, 70_000]),
+       prefix=st.integers(0, 30_000), case=st.integers(0, 8))
+@example(b=700, ctx=200_000.0, pt=70_000, prefix=30_000, case=2)  # every context past the sliding window
+def test_one_roofline_pass_in_plain_floats_is_the_vectorised_pass_to_the_bit(b, ctx, pt, prefix, case):
+    # the same on GPUs without measured tables (TimingModel._roofline_step1, kv.kv_cache_bytes1 and the layer
+    # kinds' tokens_held1), over every rule a pass reads: dense and MoE weights (experts touched), block rounding,
+    # sliding windows (gemma-2), chunked local layers (Llama 4), sparse MLA's top-k, linear-attention states, the
+    # dequantization traffic of a 4-bit format, TP's all-reduces, PP, the transformers layout and a CPU offload
+    from dataclasses import replace
+
+    from planner import api
+    plans = _ROOFLINE_PLANS
+    if not plans:
+        plans.extend(api.build_plan(m, g, Deployment(**kw)).timing for m, g, kw in (
+            ("Llama-3.1-70B", "MI300X", {"weights": "fp8-block", "kv_dtype": "fp8"}),
+            ("Qwen3-30B-A3B", "MI300X", {"tp": 2}),
+            ("gemma-2-9b", "L4", {}),
+            ("Llama-4-Scout-17B-16E-Instruct", "MI300X", {"tp": 4}),
+            ("DeepSeek-V3.2", "MI355X", {"tp": 8, "pp": 2}),
+            ("Llama-2-7b-hf", "A10G", {"weights": "bnb-nf4"}),
+            ("Qwen3-Next-80B-A3B-Instruct", "MI300X", {"tp": 2}),
+            ("gemma-3-1b-it", "T4", {"engine": "transformers", "weights": "fp16", "kv_dtype": "fp16"})))
+        plans.append(replace(plans[0], cpu_layers=20, cpu_layer_bytes=20 * 0.9e9, host_bandwidth_bytes_per_s=60e9))
+        assert not any(t.ops is not None for t in plans)
+        kinds = {g.kind for t in plans for g in t.kv_groups}
+        assert {"full", "sliding", "chunked", "sparse_mla", "linear"} <= kinds, kinds
+        assert plans[5].kernel.dequant_bytes_per_weight > 0 and plans[1].moe_layers > 0
+    tm = plans[case]
+    ctx = ctx if b else 0.0
+    b = b if b or pt else 1
+    assert tm.step_time_s(b, ctx, pt, pt + prefix if pt else 0) == float(tm.step(b, ctx, pt, pt + prefix if pt else 0)["time_s"])
