@@ -314,7 +314,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
                                         "add GPUs, quantize the weights or the KV cache, or shorten the prompt")
             preempt_newest()
             continue
-        dctx = float(prefilled[decoding].mean()) if decoding.size else 0.0
+        # their mean context (np.mean's own sum, without its dispatch)
+        dctx = float(np.add.reduce(prefilled[decoding], dtype=np.float64)) / decoding.size if decoding.size else 0.0
         if chunks:
             # one forward pass: the decodes plus this step's prefill chunks (their tokens summed,
             # the longest chunk's context standing for the attention of all)

@@ -218,10 +218,11 @@ class TimingModel:
         pctx = max(float(prefill_context), pt)
         if self.ops is None:
             return self._roofline_step1(b, ctx, pt, pctx)
-        work = self.ops.step1(b, ctx, 0.0, 0.0) if b > 0 and self._spreads() else 0.0
-        t = (self._with_launch(self.ops.step1(b, ctx, pt, pctx), b + pt) + self.eff.step_overhead_s
-             + self._prefill_extra_s(pt) + self._allreduce_wait_from(work))
-        return float(self._pipeline(t))
+        t = self._with_launch1(self.ops.step1(b, ctx, pt, pctx), b + pt) + self.eff.step_overhead_s
+        t = t + self._prefill_extra1(pt)
+        if b > 0 and self._spreads():  # _allreduce_wait_from of one pass (x 1.0: exact)
+            t = t + self.eff.allreduce_spread * expected_max_normal(self.dep.tp) * self.ops.step1(b, ctx, 0.0, 0.0)
+        return t * self.dep.pp
 
     def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
         """``_step``'s time on the roofline for one pass, in plain floats: the same arithmetic in the same order
@@ -328,6 +329,11 @@ class TimingModel:
             return 0.0
         return np.asarray(prompt_tokens, dtype=float) * self.layers * c / self.dep.tp
 
+    def _prefill_extra1(self, pt: float) -> float:
+        """``_prefill_extra_s`` of one pass in plain floats (the same arithmetic)."""
+        c = self.eff.prefill_token_layer_s
+        return pt * self.layers * c / self.dep.tp if c else 0.0
+
     def _allreduce_wait_s(self, decode_batch, decode_context, passes=1):
         """What the all-reduces cost in a model beyond the kernel measured alone: TP ranks run in lockstep,
         so each waits out the others' skew inside its all-reduce (ai-dynamo/aiconfigurator @095f58a
@@ -370,6 +376,14 @@ class TimingModel:
         cpu = passes * self.layers * self.eff.eager_layer_overhead_s
         eager = np.maximum(gpu_s, cpu) if self.eff.eager_overlaps else gpu_s + cpu
         return np.where(big, eager, gpu_s)
+
+    def _with_launch1(self, gpu_s: float, tokens: float) -> float:
+        """``_with_launch`` of one pass in plain floats (the same arithmetic)."""
+        e = self.eff
+        if not e.eager_layer_overhead_s or not tokens > e.graph_max_tokens:
+            return gpu_s
+        cpu = self.layers * e.eager_layer_overhead_s
+        return max(gpu_s, cpu) if e.eager_overlaps else gpu_s + cpu
 
     def _pipeline(self, stage_time):
         """PP: a token passes every stage in turn, so latency is pp x the fullest stage's time."""
