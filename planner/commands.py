@@ -182,7 +182,10 @@ def _weights(engine: str, version: str, spec: ModelSpec, weights: str, notes: li
     quantization_config, so that needs no flag; from 16-bit weights it makes fp8 itself
     (``--quantization fp8``) and, vLLM up to 0.12, NF4 (``bitsandbytes``); the rest needs a checkpoint."""
     fmt = profiles.formats().get(weights)
-    own = api.default_weights(spec)
+    try:
+        own = api.default_weights(spec)
+    except PlannerInputError:  # a quantization_config the planner does not model: not the planned format
+        own = None
     if fmt.family == "gguf":
         raise PlannerInputError("weights", f"{weights} is a GGUF (llama.cpp) format: a {_RUNTIMES[engine]} command "
                                 "would need the .gguf file itself (and vLLM 0.33 has no GGUF loader)",
@@ -206,7 +209,7 @@ def _weights(engine: str, version: str, spec: ModelSpec, weights: str, notes: li
         q = flag(engine, "quantization", version, notes)
         return [q, flag(engine, "bitsandbytes", version, notes)]
     notes.append(f"weights {weights} ({fmt.label or weights}): {runtime} reads this format from a checkpoint's "
-                 f"quantization_config and cannot make it from the {own} checkpoint: run a pre-quantized "
+                 f"quantization_config and cannot make it from the {own or 'given'} checkpoint: run a pre-quantized "
                  f"{weights} checkpoint of this model in place of the model id")
     return []
 

@@ -195,7 +195,12 @@ def _prefixes(name: str):
 def storage_fractions(spec: ModelSpec, table: FormatTable, fmt: WeightFormat) -> dict[str, np.ndarray]:
     """{storage id: share of each inventory row's tensors stored that way} for the rules of the checkpoint's
     own format (empty for any other format: an ignore list belongs to one checkpoint)."""
-    cq = read(spec, table)
+    try:
+        cq = read(spec, table)
+    except PlannerInputError:
+        # a quantization_config the planner does not model: the format was picked explicitly (as the refusal
+        # of the checkpoint's own says to), and that format stores every tensor its own way
+        return {}
     if cq is None or fmt.id != cq.format_id or not cq.rules:
         return {}
     inv = inventory(spec)

@@ -188,3 +188,20 @@ def test_an_image_text_checkpoint_s_exclude_list_names_its_language_model_layers
     assert sorted(set(inv.loc[attn, "layer"])) == list(range(60))
     mlp = inv["role"].str.startswith("mlp_").to_numpy()
     assert (shares["bf16"][mlp] == 0).all()
+
+
+def test_an_unmodelled_checkpoint_format_can_still_be_planned_in_a_format_picked_explicitly():
+    # ModelOpt MIXED_PRECISION (nvidia's NVFP4 + FP8 checkpoints) is refused as the checkpoint's own format, naming
+    # the field; the refusal says to pick a weight format, and a picked one plans as the 16-bit model would:
+    # bf16 61,440 x 2 + 33,408 = 156,288 B, fp8 (one scale per output row) the same model's figure
+    qc = {"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION", "config_groups": {}}
+    with pytest.raises(PlannerInputError) as e:
+        weights(qc)
+    assert e.value.field.endswith("quant_algo") and "pick a weight format explicitly" in str(e.value)
+    assert weights(qc, fmt="bf16")[1] == 156_288
+    assert weights(qc, fmt="fp8")[1] == weights(None, fmt="fp8")[1]
+    from planner import commands
+    from planner.memory import Deployment
+    spec = ModelSpec.from_hf_config({**TINY["llama-gqa"], "quantization_config": qc}, "mixed")
+    cmd = commands.commands(spec, "H100-SXM", Deployment(weights="fp8"), 128, 16, 4)
+    assert any("cannot make it from the given checkpoint" in n for n in cmd.serve.notes)
