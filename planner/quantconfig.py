@@ -71,7 +71,8 @@ _LEAVES = {
 }
 _OUTSIDE = {"embed": ("model.embed_tokens", "transformer.wte", "model.decoder.embed_tokens", "transformer.word_embeddings"),
             "pos_embed": ("transformer.wpe", "model.decoder.embed_positions"),
-            "embed_proj": ("model.decoder.project_in", "model.decoder.project_out"), "lm_head": ("lm_head",)}
+            "embed_proj": ("model.decoder.project_in", "model.decoder.project_out"),
+            "lm_head": ("lm_head", "language_model.lm_head")}
 _EXPERTS = {  # the families whose routed experts are named otherwise
     "mixtral": {"expert_up": ("block_sparse_moe.experts.{e}.w3",), "expert_gate": ("block_sparse_moe.experts.{e}.w1",),
                 "expert_down": ("block_sparse_moe.experts.{e}.w2",)},
@@ -112,6 +113,10 @@ def module_names(spec: ModelSpec) -> list[tuple[str, ...]]:
         # an image-text checkpoint names its text layers under the language model (Gemma 3/4, Qwen3-VL and
         # Qwen3.5: model.language_model.layers.{i}., transformers' *ForConditionalGeneration)
         prefixes.append("model.language_model.layers.{i}.")
+    # a remote-code image-text wrapper holding a whole causal LM (Kimi K2.5 / K2.6: KimiK25ForConditionalGeneration's
+    # language_model is a DeepseekV3ForCausalLM; nvidia's NVFP4 copy ignores 'language_model.model.layers.{i}.self_attn*'):
+    # its text config is read as the model, so the wrapper's names are one more alias of every text layer
+    prefixes.append("language_model." + prefixes[0])
     out: list[tuple[str, ...]] = []
     for comp, role, layer, count, matrix in zip(inv["component"], inv["role"], inv["layer"], inv["count"],
                                                 inv["matrix"], strict=True):

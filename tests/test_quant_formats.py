@@ -95,6 +95,9 @@ def test_modelopt_nvfp4_exclude_modules_are_wildcards():
     # lm_head and layer 0's attention (12,288 weights) excluded: 49,152 x 4.5 / 8 = 27,648 + 24,576 (bf16 attention)
     # + 16,384 (lm_head) + 17,024 = 85,632
     assert weights({**qc, "ignore": ["lm_head", "model.layers.0.self_attn*"]})[1] == 85_632
+    # the same list as a remote-code image-text wrapper names it (nvidia/Kimi-K2.6-NVFP4: its language_model is a
+    # whole causal LM, 'language_model.model.layers.{i}.self_attn*', 'language_model.lm_head'): the same bytes
+    assert weights({**qc, "ignore": ["language_model.lm_head", "language_model.model.layers.0.self_attn*"]})[1] == 85_632
 
 
 def test_awq_modules_to_not_convert_use_transformers_matching():
