@@ -262,6 +262,10 @@ class MambaState(RecurrentState):
 
 def _linear(spec: ModelSpec) -> LinearAttention:
     d = spec.ssm_dims
+    if d.get("shortconv"):  # LFM2: the conv's inputs only, no recurrent state (transformers 5.23 Lfm2HybridConvCache:
+        # hidden x conv_L_cache; vLLM mamba_utils.MambaStateShapeCalculator.short_conv_state_shape: (conv_kernel - 1,
+        # hidden / TP)), which LinearAttention's rule keeps (conv_kernel less one outside transformers, split by TP)
+        return LinearAttention(d["conv_dim"], d["conv_kernel"], 0)
     conv = 2 * d["num_k_heads"] * d["k_head_dim"] + d["num_v_heads"] * d["v_head_dim"]
     return LinearAttention(conv, d["conv_kernel"], d["num_v_heads"] * d["k_head_dim"] * d["v_head_dim"])
 

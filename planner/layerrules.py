@@ -21,7 +21,8 @@ from .errors import PlannerInputError
 MAX_PERIOD = 4096
 # transformers' configuration_utils._LEGACY_LAYER_TYPE_REMAP, and the older names configs still carry
 LEGACY = {"mamba": "linear_attention", "attention": "full_attention", "deepseek_sparse_attention": "indexed_attention",
-          "global": "full_attention", "local": "sliding_attention", "hybrid_attention": "full_attention"}
+          "global": "full_attention", "local": "sliding_attention", "hybrid_attention": "full_attention",
+          "conv": "linear_attention"}  # LFM2's layer_types: short-convolution layers
 
 
 def _period(s: Section, rule: dict, what: str) -> int:
@@ -97,11 +98,12 @@ def _listed(s: Section, rule: dict, n: int) -> tuple[str, ...] | None:
 
 
 def _index_lists(s: Section, rule: dict, n: int) -> tuple[str, ...] | None:
-    """Lists of layer numbers per type (Kimi Linear ``linear_attn_config``: full_attn_layers, kda_layers, from 1)."""
+    """Lists of layer numbers per type (Kimi Linear ``linear_attn_config``: full_attn_layers, kda_layers, from 1),
+    the layers no list names ``rest`` (LFM2: full_attn_idxs, the rest short convolutions)."""
     sec = s.sub(rule["section"]) if rule.get("section") else s
     if sec is None or not all(sec.has(k) for k in rule["lists"]):
         return None
-    out: list[str | None] = [None] * n
+    out: list[str | None] = [rule.get("rest")] * n
     base = rule.get("base", 0)
     for key, kind in rule["lists"].items():
         for i in sec.ints(key, "layer number", base, n - 1 + base):

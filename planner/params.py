@@ -89,6 +89,10 @@ def _attention(s: ModelSpec, i: int) -> list[Tensor]:
 def _linear_attention(s: ModelSpec, i: int) -> list[Tensor]:
     """Gated DeltaNet (Qwen3-Next, Qwen3.5) or Kimi Delta Attention (Kimi Linear)."""
     d, h = s.ssm_dims, s.hidden_size
+    if d.get("shortconv"):  # LFM2 (Lfm2ShortConv): in_proj h -> 3h (B, C, x), a depthwise conv, out_proj h -> h
+        out = [Tensor("ssm", "ssm_in", i, 3 * h, h), _vec("ssm", "ssm_conv", i, h * d["conv_kernel"]),
+               Tensor("ssm", "ssm_out", i, h, h)]
+        return out + ([_vec("ssm", "bias", i, 3 * h + h + h)] if d["conv_bias"] else [])
     kd, vd = d["num_k_heads"] * d["k_head_dim"], d["num_v_heads"] * d["v_head_dim"]
     conv = 2 * kd + vd
     if d.get("kda"):  # q/k/v, conv, low-rank forget and output gates, beta per head, gated norm, o

@@ -41,12 +41,12 @@ from .spec import (
 # transformers layer types -> the planner's layer kinds (attention ones become MLA in an MLA model)
 _KIND = {"full_attention": FULL, "sliding_attention": SLIDING, "chunked_attention": CHUNKED,
          "indexed_attention": SPARSE_MLA, "cross_attention": CROSS, "moe": NONE, "mlp": NONE}
-_STATE = {"gdn": LINEAR, "kda": LINEAR, "mamba1": MAMBA, "mamba2": MAMBA}
+_STATE = {"gdn": LINEAR, "kda": LINEAR, "shortconv": LINEAR, "mamba1": MAMBA, "mamba2": MAMBA}
 _NOT_MODELLED = {"compressed_sparse_attention": "DeepSeek-V4 compressed sparse attention",
                  "heavily_compressed_attention": "DeepSeek-V4 heavily compressed attention",
                  "hybrid": "layers mixing attention and a recurrent state in one block (Zamba2, Falcon-H1)",
                  "hybrid_sliding": "layers mixing sliding attention and a recurrent state in one block",
-                 "conv": "short-convolution mixer layers (LFM2)", "minimax_m3_sparse": "MiniMax-M3 sparse attention",
+                 "minimax_m3_sparse": "MiniMax-M3 sparse attention",
                  "window_attention": "non-overlapping window attention", "reference_sliding_attention":
                  "reference sliding attention (full over the prompt, sliding over the output)"}
 
@@ -272,8 +272,26 @@ def _intermediate(t: Section, hidden: int, dense: tuple[bool, ...]) -> int:
         t.notes.append(f"{t.field('intermediate_size')} absent: 4 x hidden_size, as the modelling code does")
         return default
     width = t.size("intermediate_size", "MLP width", high=MAX_WIDTH, default=default)
+    if t.traits.get("mlp_width_rule") == "lfm2":
+        return _lfm2_width(t, width)
     factor = t.traits.get("mlp_width_factor", 1)
     return int(width * factor) if factor != 1 else width
+
+
+def _lfm2_width(t: Section, width: int) -> int:
+    """LFM2 (transformers 5.23 Lfm2MLP): with block_auto_adjust_ff_dim, int(2/3 x block_ff_dim), then x
+    block_ffn_dim_multiplier and rounded up to block_multiple_of (12,288 -> 8,192 for LFM2-1.2B)."""
+    if not t.switch("block_auto_adjust_ff_dim", True):
+        return width
+    width = int(2 * width / 3)
+    mult = t.value("block_ffn_dim_multiplier")
+    if mult is None:
+        return width
+    if isinstance(mult, bool) or not isinstance(mult, int | float) or not 0 < mult <= 64:
+        raise PlannerInputError(t.field("block_ffn_dim_multiplier"), f"must be a number in (0, 64], got {str(mult)[:20]}",
+                                "use the checkpoint's own config.json")
+    of = t.size("block_multiple_of", "MLP width multiple", default=256, high=MAX_WIDTH)
+    return of * ((int(mult * width) + of - 1) // of)
 
 
 def _kind_shape(t: Section, kind: str, spec: dict, d: dict) -> tuple[tuple[str, int], ...]:

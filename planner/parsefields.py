@@ -73,7 +73,7 @@ def mla(t: Section, d: dict) -> dict[str, int]:
 
 def ssm(t: Section, hidden: int, kinds: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     if LINEAR in kinds:
-        return _linear_dims(t)
+        return _linear_dims(t, hidden)
     if MAMBA not in kinds:
         return ()
     version = 1 if t.traits.get("recurrent") == "mamba1" else 2
@@ -95,8 +95,12 @@ def ssm(t: Section, hidden: int, kinds: tuple[str, ...]) -> tuple[tuple[str, int
             ("d_conv", t.size("mamba_d_conv", "mamba conv", default=4, high=1024)), *bias)
 
 
-def _linear_dims(t: Section) -> tuple[tuple[str, int], ...]:
-    """Gated DeltaNet (Qwen3-Next, Qwen3.5) and Kimi Delta Attention: heads and head dims of q/k and v."""
+def _linear_dims(t: Section, hidden: int) -> tuple[tuple[str, int], ...]:
+    """Gated DeltaNet (Qwen3-Next, Qwen3.5) and Kimi Delta Attention: heads and head dims of q/k and v; LFM2's
+    short convolutions: a depthwise causal conv of conv_L_cache taps over the hidden size, no heads."""
+    if t.traits.get("recurrent") == "shortconv":
+        return (("conv_dim", hidden), ("conv_kernel", t.size("conv_L_cache", "short conv kernel", default=3, high=1024)),
+                ("conv_bias", int(t.switch("conv_bias", False))), ("shortconv", 1))
     if t.traits.get("recurrent") == "kda":
         sec = t.sub("linear_attn_config") or t
         heads = sec.size("num_heads", "KDA heads", high=MAX_HEADS)

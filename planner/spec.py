@@ -256,6 +256,7 @@ def _check_counts(s: ModelSpec) -> None:
 
 _STATE_DIMS = {LINEAR: ("num_k_heads", "num_v_heads", "k_head_dim", "v_head_dim", "conv_kernel"),
                MAMBA: ("version", "d_inner", "d_state", "d_conv")}
+_SHORT_CONV_DIMS = ("conv_dim", "conv_kernel")  # LFM2's short convolutions (linear_attention layers of their own)
 
 
 def _check_kinds(s: ModelSpec) -> None:
@@ -281,7 +282,8 @@ def _check_kinds(s: ModelSpec) -> None:
              MLA: ("kv_lora_rank", s.kv_lora_rank > 0)}
     needs[SPARSE_MLA] = needs[SPARSE_MLA] if s.kv_lora_rank > 0 else needs[MLA]
     for kind in STATE_KINDS:
-        needs[kind] = ("ssm", set(_STATE_DIMS[kind]) <= s.ssm_dims.keys())
+        dims = _SHORT_CONV_DIMS if kind == LINEAR and s.ssm_dims.get("shortconv") else _STATE_DIMS[kind]
+        needs[kind] = ("ssm", set(dims) <= s.ssm_dims.keys())
     for kind in set(s.layer_kinds) & needs.keys():
         key, ok = needs[kind]
         if not ok:

@@ -66,7 +66,7 @@ def _head_dim(t) -> int:
 
 _KIND = {"full_attention": "full", "sliding_attention": SLIDING, "chunked_attention": CHUNKED,
          "indexed_attention": "sparse_mla", "moe": "none", "mlp": "none", "attention": "full", "mamba": "state",
-         "linear_attention": "state"}
+         "linear_attention": "state", "conv": "state"}  # conv: LFM2's short-convolution layers
 
 
 def _kinds_of(spec: ModelSpec) -> list[str]:

@@ -61,7 +61,7 @@ def _load(name: str) -> dict:
 
 def test_the_index_names_every_file_and_its_source():
     on_disk = {p.name for p in DATA.glob("*.json")} - {"index.json"}
-    assert on_disk == set(FILES) and len(FILES) == 125
+    assert on_disk == set(FILES) and len(FILES) == 126
     assert all(e["source"].get("repo") and e["model_id"] for e in INDEX)
 
 
@@ -119,3 +119,20 @@ def test_layer_patterns_transformers_computes_in_code():
     assert e2b.kv_shared_layers == 20 and sum(g.layers for g in groups) == 15
     nemo = ModelSpec.from_hf_config(_load("nvidia--Nemotron-H-8B-Base-8K.json"))
     assert nemo.kind_counts() == {"mamba": 24, "none": 24, "full": 4}
+
+
+def test_lfm2_s_short_convolutions_hold_a_state_not_a_kv_cache():
+    # LiquidAI/LFM2-1.2B: 16 layers, attention at full_attn_idxs [2, 5, 8, 10, 12, 14] only, short convolutions
+    # elsewhere. KV per token: 6 layers x 8 KV heads x 64 x 2 (K, V) x 2 B = 12,288 (every layer attention: 32,768).
+    # Per sequence, each of the 10 conv layers keeps its last conv_L_cache - 1 = 2 inputs of 2,048 in vLLM
+    # (ShortConv state (L - 1) x hidden): 10 x 2 x 2,048 x 2 B = 81,920; transformers all 3 taps: 122,880.
+    # Parameters (Lfm2ForCausalLM, tied): embed 65,536 x 2,048 = 134,217,728; attention 6 x (2 x 2,048^2 +
+    # 2 x 2,048 x 512) = 62,914,560; conv 10 x (3 x 2,048^2 + 2,048 x 3 + 2,048^2) = 167,833,600; MLP
+    # 16 x 3 x 2,048 x 8,192 (int(2/3 x 12,288), x 1.0, a multiple of 256) = 805,306,368; norms 16 x 2 x 2,048 +
+    # 6 x 2 x 64 + 2,048 = 68,352: 1,170,340,608 (the card's 1.2B)
+    spec = ModelSpec.from_hf_config(_load("LiquidAI--LFM2-1.2B.json"), "lfm2")
+    paged = kv.layer_groups(spec, "bf16", "paged")
+    assert kv.kv_bytes_per_token(paged) == 12_288
+    assert kv.kv_state_bytes_per_seq(paged) == 81_920
+    assert kv.kv_state_bytes_per_seq(kv.layer_groups(spec, "bf16", "transformers")) == 122_880
+    assert params_total(spec) == 1_170_340_608 and spec.intermediate_size == 8_192

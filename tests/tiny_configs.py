@@ -87,6 +87,12 @@ TINY = {
                       "num_experts_per_tok": 2, "moe_intermediate_size": 32, "n_shared_experts": 1,
                       "first_k_dense_replace": 1, "index_n_heads": 2, "index_head_dim": 16, "index_topk": 4,
                       "n_group": 1, "topk_group": 1},
+    # LFM2: layer 1 attention, layers 0 and 2 short convolutions (with biases); the MLP width from block_ff_dim:
+    # int(2 x 96 / 3) = 64, x 1.3 = 83, rounded up to a multiple of 32 = 96
+    "lfm2-shortconv": {**{k: v for k, v in BASE.items() if k != "intermediate_size"}, "model_type": "lfm2",
+                       "architectures": ["Lfm2ForCausalLM"], "num_hidden_layers": 3, "num_key_value_heads": 2,
+                       "full_attn_idxs": [1], "block_ff_dim": 96, "block_multiple_of": 32,
+                       "block_ffn_dim_multiplier": 1.3, "conv_L_cache": 3, "conv_bias": True},
     "glm4-moe-lite": {**BASE, "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
                       "num_hidden_layers": 3, "num_key_value_heads": 4, "kv_lora_rank": 32, "q_lora_rank": 24,
                       "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16, "n_routed_experts": 4,
