@@ -228,6 +228,14 @@ def open_config(raw: dict) -> Opened:
         text = Section(raw, "config.json", mt, notes)
         notes.append(f"{key} absent but the top level holds the language model: read as {mt}")
     elif key:
+        nested = raw.get("thinker_config")
+        if key not in raw and isinstance(nested, dict) and isinstance(nested.get(key), dict):
+            # the checkpoint keeps its language model one level down (Qwen3-ASR's release: thinker_config.text_config,
+            # where transformers' Qwen3ASRConfig expects text_config at the top): read it there, not the default
+            raw = {**raw, key: nested[key]}
+            notes.append(f"{key} read from thinker_config.{key}, where this checkpoint keeps its language model"
+                         + ("; its audio encoder (thinker_config.audio_config) is not counted"
+                            if isinstance(nested.get("audio_config"), dict) else ""))
         found = _sub_config(raw, key, entry, outer_mt)
         if found is not None:
             cfg, mt = found

@@ -33,6 +33,9 @@ TRANSFORMERS_DIFFERS = {
     "stepfun-ai--Step-3.7-Flash.json": "a flat file for a composite class: transformers builds its text part from the "
                                        "class defaults (vocab 128815, every layer full) and ignores the top-level keys; "
                                        "the planner reads the top level, as the checkpoint was written",
+    "Qwen--Qwen3-ASR-0.6B.json": "the release nests its text model at thinker_config.text_config; transformers' "
+                                 "Qwen3ASRConfig looks for text_config at the top and builds its default 2,048-wide text "
+                                 "model; the planner reads the nested one, which the weights are",
     "falcon-7b": "FalconConfig.num_key_value_heads reports the 71 query heads, while FalconAttention with multi_query "
                  "caches one KV head (the forward-pass check tests/test_kv_forward.py, falcon-mqa, agrees with 1)",
 }
@@ -61,7 +64,7 @@ def _load(name: str) -> dict:
 
 def test_the_index_names_every_file_and_its_source():
     on_disk = {p.name for p in DATA.glob("*.json")} - {"index.json"}
-    assert on_disk == set(FILES) and len(FILES) == 126
+    assert on_disk == set(FILES) and len(FILES) == 127
     assert all(e["source"].get("repo") and e["model_id"] for e in INDEX)
 
 
@@ -136,3 +139,16 @@ def test_lfm2_s_short_convolutions_hold_a_state_not_a_kv_cache():
     assert kv.kv_state_bytes_per_seq(paged) == 81_920
     assert kv.kv_state_bytes_per_seq(kv.layer_groups(spec, "bf16", "transformers")) == 122_880
     assert params_total(spec) == 1_170_340_608 and spec.intermediate_size == 8_192
+
+
+def test_a_language_model_kept_under_thinker_config_is_the_one_read():
+    # Qwen/Qwen3-ASR-0.6B's release nests its text model at thinker_config.text_config (transformers' Qwen3ASRConfig
+    # expects text_config at the top, and its default is a 2,048-wide model of 1.7B): read from there, as Qwen3.
+    # Parameters: embed 151,936 x 1,024 = 155,582,464 (tied); per layer q 1,024 x 2,048 + k, v 1,024 x 1,024 each +
+    # o 2,048 x 1,024 = 6,291,456, MLP 3 x 1,024 x 3,072 = 9,437,184, norms 2 x 1,024 + q/k 2 x 128 = 2,304: 15,730,944
+    # x 28 = 440,466,432; final norm 1,024: 596,049,920. KV: 28 x 8 x 128 x 2 x 2 B = 114,688 per token
+    spec = ModelSpec.from_hf_config(_load("Qwen--Qwen3-ASR-0.6B.json"), "asr")
+    assert (spec.hidden_size, spec.num_layers, spec.qk_norm) == (1024, 28, True)
+    assert params_total(spec) == 596_049_920
+    assert kv.kv_bytes_per_token(kv.layer_groups(spec, "bf16", "paged")) == 114_688
+    assert any("thinker_config.text_config" in a and "audio encoder" in a for a in spec.assumptions)
