@@ -214,7 +214,7 @@ def load_spec(text: str) -> ModelSpec:
     from . import api, profiles
 
     hm = resolve(text)
-    cfg = profiles.read_json(hm.config_path, "config.json")
+    cfg = profiles.with_quant_file(profiles.read_json(hm.config_path, "config.json"), hm.config_path.parent)
     spec = ModelSpec.from_hf_config(cfg, name=hm.repo)
     ck = checkpoint_bytes(hm, spec)
     if ck is not None:

@@ -112,6 +112,19 @@ def _match(name: str, names: tuple[str, ...]) -> str | None:
     return low.get(name.lower().split("/")[-1])
 
 
+def with_quant_file(cfg, folder: Path):
+    """``cfg`` with the ModelOpt quantization a checkpoint keeps beside its config.json (``hf_quant_config.json``:
+    nvidia's NVFP4 / FP8 exports, whose config.json has no quantization_config; vLLM's ModelConfig reads that
+    file for them) as its quantization_config. Without it such a checkpoint would be planned as 16-bit weights."""
+    q = folder / "hf_quant_config.json"
+    if isinstance(cfg, dict) and "quantization_config" not in cfg and q.is_file():
+        hq = read_json(q, "hf_quant_config.json")
+        if not isinstance(hq, dict):
+            raise PlannerInputError("hf_quant_config.json", "must be a JSON object", "use the checkpoint's own file")
+        cfg = {**cfg, "quantization_config": {"quant_method": "modelopt", **hq, "_file": "hf_quant_config.json"}}
+    return cfg
+
+
 def model_config(name_or_path: str) -> dict:
     """The raw config.json of a bundled model or a path (what ``inspect --verify`` hands transformers)."""
     p = Path(name_or_path).expanduser()
@@ -139,7 +152,8 @@ def load_model(name_or_path: str) -> ModelSpec:
         p = p / "config.json"
     if p.is_file() or p.is_dir():
         cfg = read_json(p, "config.json")
-        return ModelSpec.from_hf_config(cfg, name=model_name(p, cfg if isinstance(cfg, dict) else None))
+        name = model_name(p, cfg if isinstance(cfg, dict) else None)
+        return ModelSpec.from_hf_config(with_quant_file(cfg, p.parent), name=name)
     found = _match(name_or_path, model_names())
     if found is None:
         from . import hub

@@ -208,3 +208,21 @@ def test_an_unmodelled_checkpoint_format_can_still_be_planned_in_a_format_picked
     spec = ModelSpec.from_hf_config({**TINY["llama-gqa"], "quantization_config": qc}, "mixed")
     cmd = commands.commands(spec, "H100-SXM", Deployment(weights="fp8"), 128, 16, 4)
     assert any("cannot make it from the given checkpoint" in n for n in cmd.serve.notes)
+
+
+def test_a_modelopt_checkpoint_s_hf_quant_config_json_beside_its_config_is_read(tmp_path):
+    # nvidia's ModelOpt exports keep their quantization in hf_quant_config.json, config.json has none: a folder with
+    # both plans NVFP4 (every Linear and lm_head: (61,440 + 8,192) x 4.5 / 8 = 39,168 + 17,024 = 56,192 B, as
+    # test_modelopt_nvfp4_exclude_modules_are_wildcards), not 16-bit weights (156,288 B)
+    import json as _json
+    (tmp_path / "config.json").write_text(_json.dumps(TINY["llama-gqa"]))
+    (tmp_path / "hf_quant_config.json").write_text(_json.dumps(
+        {"producer": {"name": "modelopt", "version": "0.44.0"}, "quantization": {"quant_algo": "NVFP4", "group_size": 16}}))
+    s = profiles.load_model(str(tmp_path))
+    assert api.default_weights(s) == "nvfp4"
+    assert float(tensor_bytes(s, TABLE, "nvfp4")["bytes"].sum()) == 56_192
+    # a mixed-precision export is refused naming the file it came from
+    (tmp_path / "hf_quant_config.json").write_text(_json.dumps({"quantization": {"quant_algo": "MIXED_PRECISION"}}))
+    with pytest.raises(PlannerInputError) as e:
+        api.default_weights(profiles.load_model(str(tmp_path / "config.json")))
+    assert e.value.field == "hf_quant_config.json:quantization.quant_algo"
