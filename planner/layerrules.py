@@ -198,6 +198,16 @@ def _sparse_step(s: Section, rule: dict, n: int) -> tuple[bool, ...]:
     return tuple(i not in dense and (i + 1) % step == 0 for i in range(n))
 
 
+def _start_end(s: Section, rule: dict, n: int) -> tuple[bool, ...]:
+    """ERNIE 4.5: MoE where (i + 1) % moe_layer_interval == 0 and moe_layer_start_index <= i <= moe_layer_end_index
+    (-1: the last layer; transformers 5.23 Ernie4_5_MoeDecoderLayer)."""
+    start = s.size("moe_layer_start_index", "first MoE layer", low=0, high=MAX_PERIOD, default=1)
+    end = s.value("moe_layer_end_index")
+    end = n - 1 if end is None or end == -1 else s.size("moe_layer_end_index", "last MoE layer", low=0, high=MAX_PERIOD)
+    step = s.size("moe_layer_interval", "MoE layer interval", high=MAX_PERIOD, default=1)
+    return tuple((i + 1) % step == 0 and start <= i <= end for i in range(n))
+
+
 def _interleave(s: Section, rule: dict, n: int) -> tuple[bool, ...]:
     """Llama 4: the listed moe_layers, else every interleave_moe_layer_step-th layer (from step - 1)."""
     key = s.found(*s.keys("moe_layers"))
@@ -227,6 +237,7 @@ MOE_RULES = {
     "first_k": _first_k,
     "sparse_step": _sparse_step,
     "interleave": _interleave,
+    "start_end": _start_end,
     "period_offset": _period_offset,
     "all": lambda s, rule, n: (True,) * n,
 }

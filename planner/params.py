@@ -157,7 +157,7 @@ def _experts(s: ModelSpec, i: int, h: int) -> list[Tensor]:
     if s.moe_norms:
         out.append(_vec("norms", "norm", i, s.moe_norms * h))
     if s.shared_expert_intermediate_size:
-        out += _mlp("experts", "mlp", i, h, s.shared_expert_intermediate_size, s.mlp_gated, False)
+        out += _mlp("experts", "mlp", i, h, s.shared_expert_intermediate_size, s.mlp_gated, s.shared_expert_bias)
         if s.shared_expert_gate:
             out.append(Tensor("router", "router", i, 1, h))
     return out

@@ -114,6 +114,7 @@ class ModelSpec:
     router_scale: bool = False           # Gemma 4's router: a scale over hidden and one per expert
     moe_norms: int = 0                   # extra norms in an MoE layer (Gemma 4: 3)
     lm_head_bias: bool = False
+    shared_expert_bias: bool = False  # the shared experts' Linear layers carry biases (ERNIE 4.5 with use_bias)
     per_layer_input_size: int = 0        # Gemma 3n/4 per-layer input embeddings: width per layer
     per_layer_vocab_size: int = 0        # ... and their vocabulary
     double_wide_shared_mlp: bool = False  # Gemma 4: the KV-sharing layers' MLP is twice as wide

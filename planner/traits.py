@@ -33,7 +33,8 @@ def traits(t: Section, d: dict, kinds: tuple[str, ...]) -> dict[str, Any]:
                attn_output_gate=bool(tr.get("attn_output_gate")), attention_sinks=bool(tr.get("attention_sinks")),
                mlp_gated=trait_flag(t, tr.get("mlp_gated", True), True), mlp_bias=trait_flag(t, tr.get("mlp_bias", "mlp_bias")),
                norm_bias=bool(tr.get("norm_bias")), norms_per_layer=int(tr.get("norms_per_layer", 2)),
-               final_norm=trait_flag(t, tr.get("final_norm", True), True), lm_head_bias=bool(tr.get("lm_head_bias")),
+               final_norm=trait_flag(t, tr.get("final_norm", True), True), lm_head_bias=trait_flag(t, tr.get("lm_head_bias", False)),
+               shared_expert_bias=trait_flag(t, tr.get("shared_expert_bias", False)),
                router_scale=bool(tr.get("router_scale")), moe_norms=int(tr.get("moe_norms", 0)),
                double_wide_shared_mlp=trait_flag(t, tr.get("double_wide_shared_mlp", False)))
     if tr.get("learned_positions"):

@@ -93,6 +93,12 @@ TINY = {
                        "architectures": ["Lfm2ForCausalLM"], "num_hidden_layers": 3, "num_key_value_heads": 2,
                        "full_attn_idxs": [1], "block_ff_dim": 96, "block_multiple_of": 32,
                        "block_ffn_dim_multiplier": 1.3, "conv_L_cache": 3, "conv_bias": True},
+    # ERNIE 4.5 MoE: experts on layers 1..2 every 2nd ((i + 1) % 2 == 0: layer 1 only), two shared experts as one MLP
+    # 2 x 32 wide, e_score_correction_bias, and use_bias on every Linear (the shared experts and lm_head too)
+    "ernie45-moe": {**BASE, "model_type": "ernie4_5_moe", "architectures": ["Ernie4_5_MoeForCausalLM"],
+                    "num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 16, "moe_num_experts": 4, "moe_k": 2,
+                    "moe_intermediate_size": 32, "moe_num_shared_experts": 2, "moe_layer_start_index": 1,
+                    "moe_layer_end_index": 2, "moe_layer_interval": 2, "use_bias": True},
     "glm4-moe-lite": {**BASE, "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
                       "num_hidden_layers": 3, "num_key_value_heads": 4, "kv_lora_rank": 32, "q_lora_rank": 24,
                       "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16, "n_routed_experts": 4,
