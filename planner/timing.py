@@ -192,16 +192,8 @@ class TimingModel:
         pt = np.asarray(prefill_tokens, dtype=float)
         pctx = np.maximum(np.asarray(prefill_context, dtype=float), pt)
         has_prefill = (pt > 0).astype(float)
-        groups, eng = self.kv_groups, self.dep.engine
-        kv_read = kvmod.kv_cache_bytes(groups, b, ctx + 1, eng, self.dep.block_size, self.dep.mnbt)
-        kv_read = kv_read + kvmod.kv_cache_bytes(groups, has_prefill, pctx, eng, self.dep.block_size,
-                                                 self.dep.mnbt)
-        tokens = b + pt
-        bytes_ = self.weight_read_bytes(tokens) + kv_read
-        prefill_attn = self.attention_flops(pctx, pt)
-        attn = b * self.attention_flops(ctx + 1, 1) + prefill_attn
-        flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
-        t_c, t_m = self._roofline(flops, bytes_, tokens, prefill_attn)
+        tokens, flops, bytes_, kv_read, t_c, t_m = self._roofline_terms(
+            b, ctx, pt, pctx, has_prefill, kvmod.kv_cache_bytes, self.weight_read_bytes, self.attention_flops)
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
             t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
                  + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx))
@@ -227,19 +219,24 @@ class TimingModel:
     def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
         """``_step``'s time on the roofline for one pass, in plain floats: the same arithmetic in the same order
         (``kv.kv_cache_bytes1`` and the ``...1`` twins below), so equal to it to the bit."""
-        has_prefill = 1.0 if pt > 0 else 0.0
-        groups, eng, bs, mnbt = self.kv_groups, self.dep.engine, self.dep.block_size, self.dep.mnbt
-        kv_read = (kvmod.kv_cache_bytes1(groups, b, ctx + 1, eng, bs, mnbt)
-                   + kvmod.kv_cache_bytes1(groups, has_prefill, pctx, eng, bs, mnbt))
-        tokens = b + pt
-        bytes_ = self._weight_read_bytes1(tokens) + kv_read
-        prefill_attn = self._attention_flops1(pctx, pt)
-        attn = b * self._attention_flops1(ctx + 1, 1.0) + prefill_attn
-        flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
-        t_c, t_m = self._roofline(flops, bytes_, tokens, prefill_attn)
+        tokens, _, _, _, t_c, t_m = self._roofline_terms(b, ctx, pt, pctx, 1.0 if pt > 0 else 0.0, kvmod.kv_cache_bytes1,
+                                                         self._weight_read_bytes1, self._attention_flops1)
         fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
         cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s + 0 * tokens if self.cpu_layers else 0.0
         return float(self._pipeline(max(t_c, t_m) + self._comm_s1(tokens) + fixed + cpu))
+
+    def _roofline_terms(self, b, ctx, pt, pctx, has_prefill, kv_bytes, weight_read, attention_flops):
+        """A pass's tokens, FLOPs, bytes, KV bytes read, compute and memory times, with the building blocks given:
+        the vectorised ones (``_step``) or their plain-float twins (``_roofline_step1``)."""
+        groups, eng, bs, mnbt = self.kv_groups, self.dep.engine, self.dep.block_size, self.dep.mnbt
+        kv_read = kv_bytes(groups, b, ctx + 1, eng, bs, mnbt) + kv_bytes(groups, has_prefill, pctx, eng, bs, mnbt)
+        tokens = b + pt
+        bytes_ = weight_read(tokens) + kv_read
+        prefill_attn = attention_flops(pctx, pt)
+        attn = b * attention_flops(ctx + 1, 1) + prefill_attn
+        flops = tokens * self.flops_per_token + (b + has_prefill) * self.lm_head_flops + attn
+        t_c, t_m = self._roofline(flops, bytes_, tokens, prefill_attn)
+        return tokens, flops, bytes_, kv_read, t_c, t_m
 
     def _weight_read_bytes1(self, t: float) -> float:
         """``weight_read_bytes`` (and ``experts_touched``) of one token count."""
