@@ -768,19 +768,18 @@ def test_a_cost_whose_fitted_step_turns_back_takes_half_its_step(monkeypatch):
 
     from planner import fit_e2e
     # a fit that answers the bound U below 0.5 U and 0 above it (a two-cycle undamped): from 0 the simulations
-    # stand at 0, U (step +U), 0.5 U (step -U turned back: half), 0.625 U (+0.5 U, turned: a quarter),
-    # 0.546875 U (-0.625 U, turned: an eighth), 0.41015625 U (-0.546875 U, same way: a quarter again),
-    # 0.48388671875 U (+0.58984375 U, turned: an eighth), 0.6129150390625 U (+0.51611328125 U, same way: a
-    # quarter); the eighth fit (-0.6129150390625 U, turned: an eighth) ends at 0.5363006591796875 U, around the
-    # point where the fit turns
+    # stand at 0, U (step +U), 0.5 U (step -U turned back: share 1/2), 0.625 U (+0.5 U, turned: 1/4), 0.546875 U
+    # (-0.625 U, turned: 1/8), 0.46484375 U (-0.546875 U, same way: 1/8 x 1.2 = 0.15), 0.50498046875 U
+    # (+0.53515625 U, turned: 0.075), 0.486043701171875 U (-0.50498046875 U, turned: 0.0375); the eighth fit
+    # (+0.513956298828125 U, turned: 0.01875) ends at 0.4957 U, closing in on the point where the fit turns
     monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
     monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: 0.0 if s.start[k] > 0.5 * fit_e2e.UPPER[k] else fit_e2e.UPPER[k]
                                                    for k in fit_e2e.PARAMS})
     s, costs, path = fit_e2e.fixed_point(None, "vllm", dict.fromkeys(fit_e2e.PARAMS, 0.0))
     u = fit_e2e.UPPER["return_gap_s"]
     assert [p["return_gap_s"] / u for p in path] == pytest.approx(
-        [0, 1, 0.5, 0.625, 0.546875, 0.41015625, 0.48388671875, 0.6129150390625])
-    assert costs["return_gap_s"] / u == pytest.approx(0.6129150390625 - 0.6129150390625 / 8)
+        [0, 1, 0.5, 0.625, 0.546875, 0.46484375, 0.50498046875, 0.486043701171875])
+    assert costs["return_gap_s"] / u == pytest.approx(0.486043701171875 + 0.513956298828125 * 0.01875)
 
 
 def test_a_cost_whose_step_keeps_its_way_takes_back_its_whole_step(monkeypatch):
@@ -788,13 +787,14 @@ def test_a_cost_whose_step_keeps_its_way_takes_back_its_whole_step(monkeypatch):
 
     from planner import fit_e2e
     # the fit answers U when the cost is at 0 (a first step that overshoots) and 0.3 U anywhere else: from 0 the
-    # simulations stand at 0, U (step +U), 0.65 U (-0.7 U turned: half), 0.3 U (-0.35 U same way: the whole step
-    # again), where the fit agrees with itself: converged after four simulations. With halving alone the fourth
-    # would stand at 0.475 U and the fixed point be reached only by halves
+    # simulations stand at 0, U (step +U), 0.65 U (-0.7 U turned: share 1/2), 0.44 U (-0.35 U, same way: 0.6),
+    # 0.3392 U (-0.14 U: 0.72), 0.3053312 U (-0.0392 U: 0.864), and the sixth fit's step (-0.0053312 U, share
+    # back to 1) lands on 0.3 U within TOLERANCE: converged after six simulations. With halving alone the share
+    # would stay at 1/2 (0.475, 0.3875, 0.34375 U, the sixth fit still moving 0.022 U: not converged at six)
     monkeypatch.setattr(fit_e2e, "sensitivity", lambda d, e, start, light=None: SimpleNamespace(start=start, light=None))
     monkeypatch.setattr(fit_e2e, "fit", lambda s: {k: fit_e2e.UPPER[k] if s.start[k] == 0 else 0.3 * fit_e2e.UPPER[k]
                                                    for k in fit_e2e.PARAMS})
     s, costs, path = fit_e2e.fixed_point(None, "vllm", dict.fromkeys(fit_e2e.PARAMS, 0.0))
     u = fit_e2e.UPPER["step_overhead_s"]
-    assert [p["step_overhead_s"] / u for p in path] == pytest.approx([0, 1, 0.65, 0.3])
+    assert [p["step_overhead_s"] / u for p in path] == pytest.approx([0, 1, 0.65, 0.44, 0.3392, 0.3053312])
     assert costs["step_overhead_s"] / u == pytest.approx(0.3) and fit_e2e.converged(costs, s.start)
