@@ -34,6 +34,15 @@ def default_weights(spec: ModelSpec) -> str:
     return format_from_quantization_config(spec, profiles.formats()) or "bf16"
 
 
+def own_weights(spec: ModelSpec) -> str | None:
+    """``default_weights``, or None where the quantization_config is one the planner does not model (its
+    refusal says to plan a format picked explicitly, which is then not the checkpoint's own)."""
+    try:
+        return default_weights(spec)
+    except PlannerInputError:
+        return None
+
+
 def inspect_model(model: str | ModelSpec, kv_dtype: str = "bf16", engine: str = "transformers",
                   context: int = 4096, batch: int = 1, weights: str | None = None) -> dict[str, Any]:
     spec = resolve_model(model)

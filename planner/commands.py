@@ -182,10 +182,7 @@ def _weights(engine: str, version: str, spec: ModelSpec, weights: str, notes: li
     quantization_config, so that needs no flag; from 16-bit weights it makes fp8 itself
     (``--quantization fp8``) and, vLLM up to 0.12, NF4 (``bitsandbytes``); the rest needs a checkpoint."""
     fmt = profiles.formats().get(weights)
-    try:
-        own = api.default_weights(spec)
-    except PlannerInputError:  # a quantization_config the planner does not model: not the planned format
-        own = None
+    own = api.own_weights(spec)
     if fmt.family == "gguf":
         raise PlannerInputError("weights", f"{weights} is a GGUF (llama.cpp) format: a {_RUNTIMES[engine]} command "
                                 "would need the .gguf file itself (and vLLM 0.33 has no GGUF loader)",

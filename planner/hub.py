@@ -218,10 +218,7 @@ def load_spec(text: str) -> ModelSpec:
     spec = ModelSpec.from_hf_config(cfg, name=hm.repo)
     ck = checkpoint_bytes(hm, spec)
     if ck is not None:
-        try:
-            declared = api.default_weights(spec)
-        except PlannerInputError:  # a method the planner does not model: the plan names it when asked
-            declared = ""
+        declared = api.own_weights(spec) or ""  # a method the planner does not model: the plan names it when asked
         checkpoint.register(spec, ck, _served_format(spec, ck, declared))
     else:
         checkpoint.forget(spec)

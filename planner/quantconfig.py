@@ -413,7 +413,7 @@ def read(spec: ModelSpec, table: FormatTable) -> CheckpointQuant | None:
         if q.get("_file") != "hf_quant_config.json":
             raise
         # read from the file beside config.json (planner/profiles.with_quant_file): name the field there
-        field = e.field.replace(FIELD + ".quantization.", FIELD + ".").replace(FIELD, "hf_quant_config.json:quantization")
+        field = e.field.replace(FIELD, "hf_quant_config.json:quantization")
         raise PlannerInputError(field, e.problem, e.fix) from None
     for rule in cq.rules:
         _matcher(rule)  # every pattern compiles (and is refused here, at load, when it cannot)

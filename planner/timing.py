@@ -222,7 +222,7 @@ class TimingModel:
         tokens, _, _, _, t_c, t_m = self._roofline_terms(b, ctx, pt, pctx, 1.0 if pt > 0 else 0.0, kvmod.kv_cache_bytes1,
                                                          self._weight_read_bytes1, self._attention_flops1)
         fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
-        cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s + 0 * tokens if self.cpu_layers else 0.0
+        cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s if self.cpu_layers else 0.0
         return float(self._pipeline(max(t_c, t_m) + self._comm_s1(tokens) + fixed + cpu))
 
     def _roofline_terms(self, b, ctx, pt, pctx, has_prefill, kv_bytes, weight_read, attention_flops):
