@@ -210,6 +210,18 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
         return float(np.sum(kvmod.kv_cache_bytes(groups, 1, ctx, eng, bs, mnbt))) if len(ctx) else 0.0
 
     per_token = max(kvmod.kv_bytes_per_token(groups), 1e-9)
+    # a request whose whole context is more than the pool can never finish: the engine would preempt it and
+    # recompute its prompt for ever, a token gained each time. A real engine refuses to start instead when its
+    # max_model_len does not fit the pool (vLLM v0.11.0 vllm/v1/core/kv_cache_utils.py check_enough_kv_cache_memory;
+    # SGLang caps max_total_num_tokens, TensorRT-LLM rejects the request), so no finite latency is the answer
+    longest = int(np.argmax(np.maximum(prompts + outputs, reserve)))
+    longest_bytes = kv_bytes(np.asarray([max(int(prompts[longest] + outputs[longest]), int(reserve[longest]))]))
+    if longest_bytes > kv_capacity_bytes:
+        raise PlannerInputError(
+            "kv_capacity", f"the longest request simulated ({int(prompts[longest]):,} prompt + {int(outputs[longest]):,} "
+            f"output tokens) needs "
+            f"{longest_bytes / 2**30:.2f} GiB of KV cache; the engine's pool holds {kv_capacity_bytes / 2**30:.2f} GiB",
+            "shorten the prompt or the output, quantize the weights or the KV cache, or add GPUs (TP)")
 
     first = np.full(n, np.nan)
     finish = np.full(n, np.nan)
@@ -233,6 +245,10 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
 
     def preempt_newest() -> None:
         nonlocal preemptions, ratio
+        if len(running) == 1:  # alone and still out of room: re-admitting it would repeat this step for ever
+            raise PlannerInputError("kv_capacity", f"the KV cache ({kv_capacity_bytes / 2**30:.2f} GiB) cannot hold "
+                                    "one request alone", "add GPUs, quantize the weights or the KV cache, or shorten "
+                                    "the prompt")
         victim = running.pop()
         prefilled[victim] = 0
         need[victim] = prompts[victim] + done_tokens[victim]

@@ -152,6 +152,23 @@ def test_serve_measures_every_request_of_a_closed_loop():
     assert r.ttft_s.size == r.completed == 160  # 20 rounds x 8 clients, all measured
 
 
+
+def test_a_request_longer_than_the_pool_is_refused_not_recomputed_for_ever():
+    # Qwen3-32B bf16 on one H100 under vLLM 0.11.0: a pool of 4.53 GiB at 64 layers x 8 KV heads x 128 x 2 (K, V)
+    # x 2 B = 262,144 B per token, 18,544 tokens (planner capacity); one request of 30,000 + 100 tokens needs
+    # 30,100 x 262,144 B = 7.35 GiB. Until 2026-12-03 the simulation preempted it, recomputed its prompt, gained one
+    # token and preempted it again, for ever (`plan --prompt 30000` never returned)
+    from planner.traffic import serve_lengths
+    p = api.build_plan("Qwen3-32B", "H100-SXM", Deployment(server="vllm", server_version="0.11.0"))
+    with pytest.raises(PlannerInputError) as e:
+        serve_lengths(p, np.array([30_000, 30_000]), np.array([100, 100]), concurrency=2)
+    assert e.value.field == "kv_capacity"
+    assert "30,000 prompt + 100 output tokens" in e.value.problem and "7.35 GiB" in e.value.problem
+    # the plan keeps its mean-value figures and says why it did not simulate
+    out = api.plan("Qwen3-32B", "H100-SXM", 4, 30_000, 100, server="vllm", server_version="0.11.0")
+    assert out["latency_source"].startswith("mean-value") and "not simulated: the longest request" in out["latency_source"]
+    assert out["ttft_s"] == out["ttft_lower_bound_s"]
+
 def _row(backend, batch, isl, osl=8192):
     return pd.Series({"backend": backend, "batch_size": float(batch), "isl": isl, "osl": osl, "tp_size": 2.0,
                       "pp_size": 1.0, "weights": "bf16", "version": None})
