@@ -103,13 +103,21 @@ class TimingModel:
     cpu_layer_bytes: float = 0.0
     ops: OpCurves | None = None     # measured operator latencies for this GPU and plan (planner/opstep.py)
     ops_note: str = ""              # why the roofline is used instead, when ``ops`` is None
+    # an MoE plan on the roofline: its kernels x how far the measured tables sit above the roofline on the MoE
+    # plans they cover, by the pass's size (log decode batches, factors, log prefill tokens, factors:
+    # profiles/kernels.json moe_roofline_realism, scripts/moe_realism.py); None: the roofline as it is
+    realism: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None
 
     @property
     def source(self) -> str:
         """Where the step times come from: measured operator tables, or the calibrated roofline."""
         if self.ops is not None:
             return self.ops.source
-        return f"roofline ({self.eff.provenance} efficiencies)" + (f"; {self.ops_note}" if self.ops_note else "")
+        src = f"roofline ({self.eff.provenance} efficiencies)" + (f"; {self.ops_note}" if self.ops_note else "")
+        if self.realism is not None:
+            src += ("; MoE kernels x the measured tables' median over the roofline on the MoE plans they cover "
+                    "(profiles/kernels.json moe_roofline_realism)")
+        return src
 
     @property
     def peak_flops(self) -> float:
@@ -199,8 +207,28 @@ class TimingModel:
                  + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx))
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
-            t = np.maximum(t_c, t_m) + self.comm_s(tokens) + fixed + self._cpu_s(tokens)
+            kernels = np.maximum(t_c, t_m) + self.comm_s(tokens)
+            if self.realism is not None:
+                kernels = kernels * self._realism(b, pt)
+            t = kernels + fixed + self._cpu_s(tokens)
         return self._pipeline(t), flops, bytes_, kv_read, t_c, t_m
+
+    def _realism(self, decode_batch, prefill_tokens):
+        """The MoE realism factor of a pass (``realism``): at its prefill chunk's tokens when it has one, else at
+        its decode batch, log-linear between the measured sizes and flat beyond them."""
+        lb, fb, lp, fp = self.realism
+        b = np.log(np.maximum(np.asarray(decode_batch, dtype=float), 1.0))
+        pt = np.asarray(prefill_tokens, dtype=float)
+        return np.where(pt > 0, np.interp(np.log(np.maximum(pt, 1.0)), lp, fp), np.interp(b, lb, fb))
+
+    def roofline_kernels_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
+        """One pass's kernels on the roofline, without fixed costs or the MoE realism factor: max(compute,
+        memory) + the all-reduce estimate (what scripts/moe_realism.py sets against the measured tables)."""
+        b, ctx, pt = float(decode_batch), float(decode_context), float(prefill_tokens)
+        pctx = max(float(prefill_context), pt)
+        tokens, _, _, _, t_c, t_m = self._roofline_terms(b, ctx, pt, pctx, 1.0 if pt > 0 else 0.0, kvmod.kv_cache_bytes1,
+                                                         self._weight_read_bytes1, self._attention_flops1)
+        return float(max(t_c, t_m) + self._comm_s1(tokens))
 
     def step_time_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
         """``step(...)["time_s"]`` of one pass, as a float: what a simulation asks for at every pass. On the
@@ -223,7 +251,10 @@ class TimingModel:
                                                          self._weight_read_bytes1, self._attention_flops1)
         fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
         cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s if self.cpu_layers else 0.0
-        return float(self._pipeline(max(t_c, t_m) + self._comm_s1(tokens) + fixed + cpu))
+        kernels = max(t_c, t_m) + self._comm_s1(tokens)
+        if self.realism is not None:
+            kernels = kernels * float(self._realism(b, pt))
+        return float(self._pipeline(kernels + fixed + cpu))
 
     def _roofline_terms(self, b, ctx, pt, pctx, has_prefill, kv_bytes, weight_read, attention_flops):
         """A pass's tokens, FLOPs, bytes, KV bytes read, compute and memory times, with the building blocks given:
@@ -309,7 +340,10 @@ class TimingModel:
                  + self._prefill_extra_s(tokens) + self._allreduce_wait_s(db, decode_context, chunks))
         else:
             fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
-            t = np.maximum(t_c, t_m) + self.comm_s(tokens + db) + fixed + chunks * self._cpu_s(tokens)
+            kernels = np.maximum(t_c, t_m) + self.comm_s(tokens + db)
+            if self.realism is not None:  # at the size of its chunks
+                kernels = kernels * self._realism(db, per_chunk - db)
+            t = kernels + fixed + chunks * self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,
                 "bound": np.where(t_c >= t_m, "compute", "memory")}
@@ -430,6 +464,7 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
     if compute_dtype in ("fp8", "int8") and not gpu.has_native(compute_dtype):
         compute_dtype = "fp16"  # e.g. fp8 weights on an A100 run as W8A16 (Marlin)
     ops, note = (None, "") if cpu_layers or dep.engine != "paged" else op_curves(spec, dep, gpu.id, fmt)
+    realism = moe_realism() if spec.is_moe and ops is None and dep.engine == "paged" and not cpu_layers else None
     return TimingModel(
         spec=spec, gpu=gpu, dep=dep, eff=eff, kernel=kernel, dense_weight_bytes=float(dense),
         expert_bytes_per_expert=float(expert_one), moe_layers=moe_layers, matmul_weights=float(matrix_weights),
@@ -437,8 +472,20 @@ def build_timing(spec: ModelSpec, gpu: GpuSpec, dep: Deployment, table: FormatTa
         attn_groups=_attn_groups(spec, tp, frac), kv_groups=kv_groups, layers=layers, compute_dtype=compute_dtype,
         allreduce_bytes_per_token=spec.hidden_size * 2.0, cpu_layers=cpu_layers,
         host_bandwidth_bytes_per_s=host_bandwidth_bytes_per_s, cpu_layer_bytes=float(cpu_bytes),
-        ops=ops, ops_note=note,
+        ops=ops, ops_note=note, realism=realism,
     )
+
+
+@lru_cache(maxsize=1)
+def moe_realism() -> tuple | None:
+    """profiles/kernels.json ``moe_roofline_realism`` as ``TimingModel.realism`` (None when absent)."""
+    from . import profiles
+
+    r = profiles.kernels().get("moe_roofline_realism")
+    if not r:
+        return None
+    return (tuple(np.log(np.asarray(r["decode_batch"], dtype=float)).tolist()), tuple(float(x) for x in r["decode"]),
+            tuple(np.log(np.asarray(r["prefill_tokens"], dtype=float)).tolist()), tuple(float(x) for x in r["prefill"]))
 
 
 @lru_cache(maxsize=1024)

@@ -119,3 +119,31 @@ def test_the_headline_says_when_the_experts_time_is_borrowed():
     assert note in marlin["latency_source"]
     triton = api.plan("gpt-oss-20b", "H200", 8, 1024, 512, weights="mxfp4")
     assert note not in triton["latency_source"]
+
+
+def test_an_moe_plan_the_tables_do_not_cover_takes_their_median_over_the_roofline():
+    # profiles/kernels.json moe_roofline_realism (scripts/moe_realism.py): decode factors 2.146 / 1.477 / 1.245 / 1.356
+    # at 1 / 8 / 32 / 128 sequences, prefill 1.882 / 2.407 / 1.727 at 512 / 2,048 / 8,192 tokens
+    r = profiles.kernels()["moe_roofline_realism"]
+    assert r["decode"] == [2.146, 1.477, 1.245, 1.356] and r["prefill"] == [1.882, 2.407, 1.727]
+    # Qwen3-30B-A3B on an MI300X: no measured tables, so the roofline, its kernels scaled
+    p = api.build_plan("Qwen3-30B-A3B", "MI300X", Deployment(server="vllm"))
+    t = p.timing
+    assert t.ops is None and t.realism is not None and "moe_roofline_realism" in t.source
+    fixed = t.eff.step_overhead_s + t.layers * t.eff.layer_overhead_s
+    one = float(t.step(1, 1024)["time_s"])
+    assert one == pytest.approx(t.roofline_kernels_s(1, 1024) * 2.146 + fixed, rel=1e-12)
+    # 4 sequences: log-linear between 1 and 8, 2.146 + (1.477 - 2.146) x ln 4 / ln 8 = 2.146 - 0.669 x 2/3 = 1.700
+    four = float(t.step(4, 1024)["time_s"])
+    assert four == pytest.approx(t.roofline_kernels_s(4, 1024) * 1.700 + fixed, rel=1e-9)
+    # a pass with a 2,048-token prefill chunk takes the prefill factor; beyond 8,192 tokens the last one
+    assert float(t.step(0, 0, 2048, 2048)["time_s"]) == pytest.approx(
+        t.roofline_kernels_s(0, 0, 2048, 2048) * 2.407 + fixed, rel=1e-12)
+    assert float(t.step(0, 0, 16384, 16384)["time_s"]) == pytest.approx(
+        t.roofline_kernels_s(0, 0, 16384, 16384) * 1.727 + fixed, rel=1e-12)
+    # the simulation's plain-float pass is the same number
+    assert t.step_time_s(4, 1024) == four
+    # a dense model on the roofline, an MoE on the tables and HF transformers' generate keep the roofline as it is
+    assert api.build_plan("Qwen3-32B", "MI300X", Deployment(server="vllm")).timing.realism is None
+    assert api.build_plan("Qwen3-30B-A3B", "H100-SXM", Deployment(server="vllm")).timing.realism is None
+    assert api.build_plan("Qwen3-30B-A3B", "MI300X", Deployment(engine="transformers")).timing.realism is None
