@@ -205,6 +205,19 @@ def validation() -> pd.DataFrame:
 
 
 @st.cache_data(**CACHE)
+def external_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Published serving runs no fit has seen, each scored against its prediction (the committed output of
+    benchmarks/bench_external.py --write), and their summary per engine; empty frames without the file."""
+    from planner import validate_external
+
+    path = profiles.ROOT / "validation" / "external-serving-predicted.csv"
+    if not path.is_file():
+        return pd.DataFrame(), pd.DataFrame()
+    long = pd.read_csv(path)
+    return long, validate_external.summary(long)
+
+
+@st.cache_data(**CACHE)
 def latency_bands() -> pd.DataFrame:
     """Per engine and metric: the band a plan states (measured / predicted, a percentile range of held-out runs)."""
     rows = []

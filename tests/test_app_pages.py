@@ -270,6 +270,21 @@ def test_validation_page_table_equals_the_core_summary():
     pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
 
 
+def test_validation_page_shows_the_runs_no_fit_has_seen():
+    from planner import validate_external
+
+    at = app("validation")
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Runs no fit has seen" in labels(at, "subheader")
+    long = pd.read_csv(profiles.ROOT / "validation" / "external-serving-predicted.csv")
+    expected = validate_external.summary(long).round(2).reset_index(drop=True)
+    shown = next(d.value for d in at.dataframe if "ttft_in_band" in d.value.columns).reset_index(drop=True)
+    pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
+    # every engine with runs, and a row over all of its runs
+    assert set(shown.loc[shown["group"] == "all", "engine"]) == {"vllm", "sglang", "trtllm"}
+
+
 def test_capacity_page_ranks_the_core_plans():
     from dashboard import core
     from planner import slo

@@ -74,6 +74,19 @@ def body(sel: Selection) -> None:
                        "prediction, a percentile range over held-out runs (5th-95th, widened up to 2.5th-97.5th "
                        "until a model left out falls inside 90 % of the time); coverage counts each model's runs "
                        "against the band built, level included, from the other models alone."))
+    runs, summ_ext = core.external_runs()
+    if len(summ_ext):
+        st.subheader(t("Runs no fit has seen"))
+        tables.show(summ_ext.round(2), "validation_external", "vext")
+        st.caption(t("{n:,} published runs of vLLM, SGLang and TensorRT-LLM from {s} other sources (engine pull "
+                     "requests, vendor and cloud benchmark pages, open benchmark repositories), each predicted as the "
+                     "plan page would answer its model, GPU, engine, release, TP, precision, flags and traffic; "
+                     "median and p90 |error| %, the signed median and the share inside the band the plan prints. "
+                     "Sources and what was left out: profiles/validation/external-serving.md. Reproduce: python "
+                     "benchmarks/bench_external.py --write.").format(
+                         n=runs["id"].nunique(), s=runs["source_url"].str.replace(r"/blob/.*", "", regex=True).nunique()))
+        with st.expander(t("Every scored run")):
+            tables.show(runs.round(2), "validation_external_runs", "vextruns")
     st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
