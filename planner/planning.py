@@ -195,7 +195,11 @@ def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:
                            "group": f"{ENGINE_NAMES.get(p.scheduler.engine, p.scheduler.engine)}, published runs "
                                     f"on {', '.join(b.get('gpus', []))}"
                                     + ("" if p.memory.gpu.id in b.get("gpus", []) else
-                                       f"; none on {p.memory.gpu.id}, so a wider spread is possible")}
+                                       f"; none on {p.memory.gpu.id}, so a wider spread is possible")
+                                    + ("" if p.timing.ops is not None else
+                                       "; this plan is timed on the roofline, not on the measured operator tables those "
+                                       "runs were predicted with: published runs timed so landed mostly slower than "
+                                       "predicted (docs/validation.md, \"Runs no fit has seen\")")}
     return out
 
 

@@ -128,6 +128,19 @@ def test_plan_prints_its_answer_first_in_units_a_person_reads(capsys):
     assert head == [out[0]] and " ms" not in "\n".join(head)   # not one request fits: no latency at all
 
 
+def test_a_band_from_other_gpus_and_the_tables_says_so_when_the_plan_is_on_the_roofline(capsys):
+    from planner import cli
+    # on an H100 the Llama's passes come from the measured tables the band was built with: no caveat
+    assert cli.main(["plan", "Llama-3.1-8B", "--gpu", "H100-SXM", "--batch", "8", "--prompt", "512", "--output", "64"]) == 0
+    ttft = capsys.readouterr().out.splitlines()[1]
+    assert ttft.endswith("held-out runs)") and "roofline" not in ttft
+    # on an MI300X (no tables, no published run in the band) both are said, once, on the TTFT line
+    assert cli.main(["plan", "Qwen3-30B-A3B", "--gpu", "MI300X", "--batch", "8", "--prompt", "512", "--output", "64"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "none on MI300X" in out[1] and "timed on the roofline" in out[1]
+    assert out[2].startswith("TPOT") and "roofline" not in out[2]
+
+
 def test_plan_over_the_kv_pool_shows_the_queued_latency_as_the_dashboard_does(capsys):
     """PlanResult.runs: 64 requests of 8,192 + 1,024 tokens on one H100 (50 fit at a time): the engine queues the
     rest, so the CLI shows the simulated latency with a note, and no throughput or cost at this batch."""
