@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 
 from planner import validate_external as ve  # noqa: E402
 
-PREDICTED = ROOT / "profiles" / "validation" / "external-serving-predicted.csv"
+PREDICTED = ve.predicted_path()
 
 
 def main(argv=None) -> int:

@@ -210,7 +210,7 @@ def external_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
     benchmarks/bench_external.py --write), and their summary per engine; empty frames without the file."""
     from planner import validate_external
 
-    path = profiles.ROOT / "validation" / "external-serving-predicted.csv"
+    path = validate_external.predicted_path()
     if not path.is_file():
         return pd.DataFrame(), pd.DataFrame()
     long = pd.read_csv(path)

@@ -192,9 +192,9 @@ def _plan_headline(p: dict) -> list[str]:
             line += f", p90 {ms(p[f'{metric}_p90_s'])}"
         b = bands.get(metric)
         if b:
-            caveat = b.get("group", "").partition("; ")[2]  # no runs on this GPU, or timed on the roofline
+            caveat = b.get("caveat") if metric == "ttft" else ""  # said once: no runs on this GPU, or the roofline
             line += (f"; real runs land {ms(b['low_s'])} to {ms(b['high_s'])} ({b['coverage']}, {b['n']:,} held-out runs"
-                     + (f"; {caveat}" if caveat and metric == "ttft" else "") + ")")
+                     + (f"; {caveat}" if caveat else "") + ")")
         lines.append(line)
     lines.append(f"{'':10s} {p.get('latency_source', '')}")
     lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt, nothing queued; the batch's decodes share its passes)")

@@ -190,16 +190,17 @@ def _latency_bands(p: Plan, lat: LatencyFigures) -> dict[str, dict]:
     out = {}
     for metric, b in bands.items():
         if metric in keys and np.isfinite(keys[metric]):
+            # what the band does not cover: a GPU without runs, a plan timed on the roofline ("" when neither)
+            caveat = "; ".join(([] if p.memory.gpu.id in b.get("gpus", []) else
+                                [f"none on {p.memory.gpu.id}, so a wider spread is possible"])
+                               + ([] if p.timing.ops is not None else
+                                  ["this plan is timed on the roofline, not on the measured operator tables those runs "
+                                   "were predicted with: published runs timed so landed mostly slower than predicted "
+                                   "(docs/validation.md, \"Runs no fit has seen\")"]))
             out[metric] = {"low_s": keys[metric] * b["low_ratio"], "high_s": keys[metric] * b["high_ratio"],
-                           "n": int(b["n"]), "coverage": _percentiles(b),
+                           "n": int(b["n"]), "coverage": _percentiles(b), "caveat": caveat,
                            "group": f"{ENGINE_NAMES.get(p.scheduler.engine, p.scheduler.engine)}, published runs "
-                                    f"on {', '.join(b.get('gpus', []))}"
-                                    + ("" if p.memory.gpu.id in b.get("gpus", []) else
-                                       f"; none on {p.memory.gpu.id}, so a wider spread is possible")
-                                    + ("" if p.timing.ops is not None else
-                                       "; this plan is timed on the roofline, not on the measured operator tables those "
-                                       "runs were predicted with: published runs timed so landed mostly slower than "
-                                       "predicted (docs/validation.md, \"Runs no fit has seen\")")}
+                                    f"on {', '.join(b.get('gpus', []))}" + (f"; {caveat}" if caveat else "")}
     return out
 
 

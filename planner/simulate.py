@@ -214,6 +214,10 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     # recompute its prompt for ever, a token gained each time. A real engine refuses to start instead when its
     # max_model_len does not fit the pool (vLLM v0.11.0 vllm/v1/core/kv_cache_utils.py check_enough_kv_cache_memory;
     # SGLang caps max_total_num_tokens, TensorRT-LLM rejects the request), so no finite latency is the answer
+    if kv_capacity_bytes <= 0:
+        raise PlannerInputError("kv_capacity", f"the engine's start-up pool is {kv_capacity_bytes / 2**30:.2f} GiB: the "
+                                "weights and the engine's reserve leave no room for a KV cache",
+                                "add GPUs (TP), quantize the weights, or raise the memory the engine may use")
     longest = int(np.argmax(np.maximum(prompts + outputs, reserve)))
     longest_bytes = kv_bytes(np.asarray([max(int(prompts[longest] + outputs[longest]), int(reserve[longest]))]))
     if longest_bytes > kv_capacity_bytes:

@@ -207,15 +207,14 @@ class TimingModel:
                  + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx))
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
-            kernels = np.maximum(t_c, t_m) + self.comm_s(tokens)
-            if self.realism is not None:
-                kernels = kernels * self._realism(b, pt)
-            t = kernels + fixed + self._cpu_s(tokens)
+            t = (np.maximum(t_c, t_m) + self.comm_s(tokens)) * self._realism(b, pt) + fixed + self._cpu_s(tokens)
         return self._pipeline(t), flops, bytes_, kv_read, t_c, t_m
 
     def _realism(self, decode_batch, prefill_tokens):
         """The MoE realism factor of a pass (``realism``): at its prefill chunk's tokens when it has one, else at
-        its decode batch, log-linear between the measured sizes and flat beyond them."""
+        its decode batch, log-linear between the measured sizes and flat beyond them; 1 without one (exact)."""
+        if self.realism is None:
+            return 1.0
         lb, fb, lp, fp = self.realism
         b = np.log(np.maximum(np.asarray(decode_batch, dtype=float), 1.0))
         pt = np.asarray(prefill_tokens, dtype=float)
@@ -224,11 +223,15 @@ class TimingModel:
     def roofline_kernels_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
         """One pass's kernels on the roofline, without fixed costs or the MoE realism factor: max(compute,
         memory) + the all-reduce estimate (what scripts/moe_realism.py sets against the measured tables)."""
-        b, ctx, pt = float(decode_batch), float(decode_context), float(prefill_tokens)
-        pctx = max(float(prefill_context), pt)
+        pt = float(prefill_tokens)
+        return float(self._roofline_kernels1(float(decode_batch), float(decode_context), pt,
+                                             max(float(prefill_context), pt)))
+
+    def _roofline_kernels1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
+        """``roofline_kernels_s`` of one pass in plain floats (``_roofline_step1``'s kernels)."""
         tokens, _, _, _, t_c, t_m = self._roofline_terms(b, ctx, pt, pctx, 1.0 if pt > 0 else 0.0, kvmod.kv_cache_bytes1,
                                                          self._weight_read_bytes1, self._attention_flops1)
-        return float(max(t_c, t_m) + self._comm_s1(tokens))
+        return max(t_c, t_m) + self._comm_s1(tokens)
 
     def step_time_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
         """``step(...)["time_s"]`` of one pass, as a float: what a simulation asks for at every pass. On the
@@ -247,13 +250,9 @@ class TimingModel:
     def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
         """``_step``'s time on the roofline for one pass, in plain floats: the same arithmetic in the same order
         (``kv.kv_cache_bytes1`` and the ``...1`` twins below), so equal to it to the bit."""
-        tokens, _, _, _, t_c, t_m = self._roofline_terms(b, ctx, pt, pctx, 1.0 if pt > 0 else 0.0, kvmod.kv_cache_bytes1,
-                                                         self._weight_read_bytes1, self._attention_flops1)
         fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
         cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s if self.cpu_layers else 0.0
-        kernels = max(t_c, t_m) + self._comm_s1(tokens)
-        if self.realism is not None:
-            kernels = kernels * float(self._realism(b, pt))
+        kernels = self._roofline_kernels1(b, ctx, pt, pctx) * float(self._realism(b, pt))
         return float(self._pipeline(kernels + fixed + cpu))
 
     def _roofline_terms(self, b, ctx, pt, pctx, has_prefill, kv_bytes, weight_read, attention_flops):
@@ -340,9 +339,8 @@ class TimingModel:
                  + self._prefill_extra_s(tokens) + self._allreduce_wait_s(db, decode_context, chunks))
         else:
             fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
-            kernels = np.maximum(t_c, t_m) + self.comm_s(tokens + db)
-            if self.realism is not None:  # at the size of its chunks
-                kernels = kernels * self._realism(db, per_chunk - db)
+            # (the MoE realism factor at the size of its chunks)
+            kernels = (np.maximum(t_c, t_m) + self.comm_s(tokens + db)) * self._realism(db, per_chunk - db)
             t = kernels + fixed + chunks * self._cpu_s(tokens)
         t = self._pipeline(t)
         return {"time_s": t, "flops": flops, "bytes": bytes_, "compute_s": t_c, "memory_s": t_m,

@@ -91,16 +91,20 @@ def serve(plan: Plan, traffic: Traffic) -> SimResult:
 
 
 def serve_lengths(plan: Plan, prompts: np.ndarray, outputs: np.ndarray, concurrency: int | None = None,
-                  rate_per_s: float | None = None, seed: int = 0, max_tokens: int | None = None) -> SimResult:
+                  rate_per_s: float | None = None, seed: int = 0, max_tokens: int | None = None,
+                  measure: str | None = None, max_queue: int | None = None) -> SimResult:
     """``serve`` of requests whose lengths are given (a benchmark's own draw, planner/validate_e2e.py):
     a closed loop of ``concurrency`` clients, every request measured, or Poisson arrivals at ``rate_per_s``
-    measured on the middle 80 %."""
+    measured on the middle 80 % (``measure`` "all": every one, as a benchmark's report counts them;
+    ``max_queue``: simulate.simulate's)."""
     kv = plan.memory.kv_budget_bytes()
     if concurrency is not None:
         return simulate(plan.timing, 0, prompts, outputs, kv, profile=plan.scheduler, concurrency=concurrency,
-                        seed=seed, max_num_seqs=plan.memory.dep.seqs, measure="all", max_tokens=max_tokens)
-    return simulate(plan.timing, rate_per_s, prompts, outputs, kv, profile=plan.scheduler,
-                    seed=seed, max_num_seqs=plan.memory.dep.seqs, max_tokens=max_tokens)
+                        seed=seed, max_num_seqs=plan.memory.dep.seqs, measure=measure or "all", max_tokens=max_tokens,
+                        max_queue=max_queue)
+    return simulate(plan.timing, rate_per_s, prompts, outputs, kv, profile=plan.scheduler, seed=seed,
+                    max_num_seqs=plan.memory.dep.seqs, max_tokens=max_tokens, measure=measure or "middle",
+                    max_queue=max_queue)
 
 
 def stopping_example(plan: Plan, prompt: int, output: int, concurrency: int, max_tokens: int) -> dict:

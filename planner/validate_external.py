@@ -32,7 +32,8 @@ import pandas as pd
 from . import api, profiles
 from .errors import PlannerInputError
 from .memory import Deployment
-from .simulate import draw_lengths, simulate
+from .simulate import draw_lengths
+from .traffic import serve_lengths
 
 CSV = "external-serving.csv"
 METRICS = ("ttft", "tpot", "e2e")
@@ -40,6 +41,11 @@ METRICS = ("ttft", "tpot", "e2e")
 
 def path():
     return profiles.ROOT / "validation" / CSV
+
+
+def predicted_path():
+    """Where benchmarks/bench_external.py --write keeps the scored runs (``scored``) the dashboard shows."""
+    return profiles.ROOT / "validation" / "external-serving-predicted.csv"
 
 
 def rows(file=None) -> pd.DataFrame:
@@ -129,13 +135,8 @@ def predict(d: pd.DataFrame) -> pd.DataFrame:
             if t is None:
                 raise PlannerInputError("traffic", "a Poisson rate under a concurrency cap is not simulated", "")
             p = api.build_plan(r.model, r.gpu, deployment(r))
-            kv = p.memory.kv_budget_bytes()
-            if kv <= 0:
-                raise PlannerInputError("kv_capacity", f"the engine's start-up pool is {kv / 2**30:.2f} GiB: the weights "
-                                        "and the engine's reserve leave no room for a KV cache", "")
-            s = simulate(p.timing, t["rate"] or 0.0, t["prompts"], t["outputs"], kv, profile=p.scheduler,
-                         concurrency=t["concurrency"], max_num_seqs=p.memory.dep.seqs, measure="all",
-                         max_queue=10 ** 6)
+            s = serve_lengths(p, t["prompts"], t["outputs"], concurrency=t["concurrency"], rate_per_s=t["rate"],
+                              measure="all", max_queue=10 ** 6)
         except PlannerInputError as e:
             rec["why"] = str(e)
             out.append(rec)
