@@ -57,6 +57,8 @@ TEMPLATES = (
     "EOS or max_tokens = {n}", "does not fit on up to 16 x {gpu}", "{gpu} has no price in its profile",
     # planner/planning.py's reason and planner/remedies.py's labels (before the generic "{a}; {b}")
     "needs {used} GiB per GPU of {cap} GiB; largest batch at this length: {n}",
+    "the batch's KV cache needs {kv} GiB per GPU; the engine's start-up pool is {pool} GiB (see `capacity`); "
+    "largest batch at this length: {n}",
     "Batch {n}", "Prompt {n}", "{fmt} weights", "batch {b} (the largest that fits at {ctx} tokens)",
     "prompt {p} tokens (the longest that fits at batch {b})", "fp8 KV cache (half the bytes of bf16)",
     "TP={tp} ({g} GPUs in all)",

@@ -251,16 +251,23 @@ class MemoryModel:
         return float(self.capacity_bytes - self.weights_bytes - act - self.overhead)
 
     def plan(self, batch, prompt, output=0) -> dict[str, np.ndarray]:
-        """Memory of ``batch`` sequences of ``prompt + output`` tokens, per GPU (vectorised)."""
+        """Memory of ``batch`` sequences of ``prompt + output`` tokens, per GPU (vectorised). With the engine's
+        own start-up pool (``engine_kv_budget_bytes``) the batch fits only when its KV cache also fits that pool:
+        the engine allocates the pool once at start-up and holds no more requests than it has blocks for (vLLM
+        v0.11.0 vllm/v1/core/kv_cache_manager.py allocate_slots returns None when the free blocks run out, and the
+        scheduler queues or preempts), whatever the analytic total says."""
         batch = np.asarray(batch, dtype=float)
         ctx = np.asarray(prompt, dtype=float) + np.asarray(output, dtype=float)
         kv = self.kv_bytes(batch, ctx)
         act = self.activations(batch, prompt)
         total = self.weights_bytes + kv + act + self.overhead
+        fits = total <= self.capacity_bytes
+        if self.engine_kv_budget_bytes is not None:
+            fits = fits & (kv <= self.engine_kv_budget_bytes)
         return {"weights_bytes": np.broadcast_to(self.weights_bytes, np.shape(total)), "kv_cache_bytes": kv,
                 "activation_bytes": act, "overhead_bytes": np.broadcast_to(self.overhead, np.shape(total)),
                 "total_bytes": total, "capacity_bytes": np.broadcast_to(self.capacity_bytes, np.shape(total)),
-                "headroom_bytes": self.capacity_bytes - total, "fits": total <= self.capacity_bytes}
+                "headroom_bytes": self.capacity_bytes - total, "fits": fits}
 
     def max_batch(self, prompt, output=0):
         """Largest batch whose plan fits, at this context (0 when not even one fits)."""

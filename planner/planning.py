@@ -44,9 +44,17 @@ def plan_request(req: PlanRequest) -> PlanResult:
     latency, source = _latency(req, spec, p, m)
     memory = _memory(spec, p, m, wl.batch, wl.prompt_tokens, wl.output_tokens)
     fits = bool(m["fits"])
-    reason = "" if fits else (
-        f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of {m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; "
-        f"largest batch at this length: {memory.max_batch}")
+    pool = p.memory.engine_kv_budget_bytes
+    if fits:
+        reason = ""
+    elif pool is not None and m["memory_total_bytes_per_gpu"] <= m["capacity_bytes_per_gpu"]:
+        # the total would fit, but not in the pool the engine allocates at start-up (MemoryModel.plan)
+        reason = (f"the batch's KV cache needs {m['kv_cache_bytes_per_gpu'] / 2**30:.2f} GiB per GPU; the engine's "
+                  f"start-up pool is {pool / 2**30:.2f} GiB (see `capacity`); largest batch at this length: "
+                  f"{memory.max_batch}")
+    else:
+        reason = (f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of "
+                  f"{m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; largest batch at this length: {memory.max_batch}")
     rdep = p.memory.dep
     paged = req.deployment.engine == "paged"
     return PlanResult(

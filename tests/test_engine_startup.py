@@ -263,3 +263,19 @@ def test_a_model_that_does_not_fit_says_so_with_the_remedy():
     assert c["fits"] is False and c["kv_cache_tokens"] == 0 and "quantize" in c["reason"]
     c = api.capacity(llama3_8b(131072), "L4", max_model_len=131072, engine_version="0.10.2")
     assert c["fits"] is False and "largest max_model_len" in c["reason"]
+
+
+def test_a_plan_holds_no_more_requests_than_the_engines_start_up_pool():
+    """Qwen3-32B bf16 on one H100 under vLLM 0.11.0: the analytic total leaves 8.17 GiB for KV (77 requests of 418
+    tokens), but the pool vLLM sizes at start-up is 71.30 - 61.03 weights - 5.58 sampler warm-up peak - 0.15 non-torch
+    = 4.53 GiB (4,863,831,294 B, `capacity`). A request of 217 + 201 = 418 tokens takes ceil(418 / 16) = 27 blocks of
+    16 tokens x 262,144 B (2 x 64 layers x 8 KV heads x 128 x 2 B) = 113,246,208 B: 4,863,831,294 / 113,246,208 =
+    42.9, so 42 fit and the plan says the pool, not the total, is what is short."""
+    from planner.request import build
+
+    req = build("Qwen3-32B", "H100-SXM", 64, 217, 201, gpus=1, simulate=False, server_version="0.11.0")
+    r = api.plan_request(req)
+    assert (r.fits, r.memory.max_batch) == (False, 42)
+    assert "start-up pool is 4.53 GiB" in r.reason and "largest batch at this length: 42" in r.reason
+    assert api.plan_request(req.with_workload(batch=42)).fits
+    assert not api.plan_request(req.with_workload(batch=43)).fits

@@ -86,3 +86,12 @@ def test_deepseek_v3_counts_the_router_correction_bias_transformers_keeps_as_a_b
     inv = inventory(spec)
     bias = inv[(inv["component"] == "router") & (inv["role"] == "bias")]
     assert (len(bias), int(bias["params"].sum())) == (58, 14_848)
+
+
+def test_qwen3_14b_counts_what_its_card_publishes():
+    """By hand, from profiles/models/Qwen3-14B/config.json (hidden 5120, 40 layers, 40 q / 8 kv heads of 128,
+    MLP 17408, vocab 151936, untied): per layer q and o 5120 x 5120 = 26,214,400 each, k and v 5120 x 1024 =
+    5,242,880 each, MLP 3 x 5120 x 17408 = 267,386,880, q/k norms 2 x 128, two RMSNorms 2 x 5120:
+    330,311,936; x 40 = 13,212,477,440 (the card's 13.2B non-embedding); embeddings and lm_head 2 x 151936 x
+    5120 = 1,555,824,640; final norm 5120: 14,768,307,200 (the card's 14.8B)."""
+    assert params_total(profiles.load_model("Qwen3-14B")) == 14_768_307_200
