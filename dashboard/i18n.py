@@ -59,6 +59,9 @@ TEMPLATES = (
     "needs {used} GiB per GPU of {cap} GiB; largest batch at this length: {n}",
     "the batch's KV cache needs {kv} GiB per GPU; the engine's start-up pool is {pool} GiB (see `capacity`); "
     "largest batch at this length: {n}",
+    "vLLM {v} refuses to start at its default max_model_len of {mml} tokens: one such request needs {need} GiB "
+    "of KV cache and the pool is {pool} GiB; start it with --max-model-len {n} or less (the `command` for this "
+    "plan sets prompt + output)",
     "Batch {n}", "Prompt {n}", "{fmt} weights", "batch {b} (the largest that fits at {ctx} tokens)",
     "prompt {p} tokens (the longest that fits at batch {b})", "fp8 KV cache (half the bytes of bf16)",
     "TP={tp} ({g} GPUs in all)",

@@ -179,6 +179,7 @@ def _plan_headline(p: dict) -> list[str]:
     dashboard; throughput and cost at this batch need a batch that fits."""
     ms = lambda x: f"{x * 1e3:,.1f} ms" if math.isfinite(x) else "-"  # noqa: E731
     lines = [("fits: yes" if p.get("fits") else f"fits: NO - {p.get('reason', '')}")]
+    lines += [f"{'start':10s} {note}" for note in p.get("notes") or ()]  # what the engine needs to start
     if not p.get("fits") and not p.get("runs"):
         return lines
     if not p.get("fits"):

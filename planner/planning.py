@@ -63,7 +63,22 @@ def plan_request(req: PlanRequest) -> PlanResult:
         gpus_per_replica=int(m["gpus_per_replica"]), fits=fits, reason=reason, memory=memory, latency=latency,
         work=_work(p, m), throughput=_throughput(m, req.replicas), cost=_cost(m, req.replicas),
         latency_bands=_latency_bands(p, latency) if latency.simulated else {},
-        provenance=_provenance(spec, p, req, source))
+        provenance=_provenance(spec, p, req, source), notes=_start_notes(p))
+
+
+def _start_notes(p: Plan) -> tuple[str, ...]:
+    """vLLM refuses to start when one request of its max_model_len (default: the model's context) needs more KV
+    cache than its pool (v0.11.0 vllm/v1/core/kv_cache_utils.py check_enough_kv_cache_memory raises "To serve at
+    least one request with the models's max seq len ..."); the plan's figures then hold only with a shorter
+    --max-model-len, which `command` sets (prompt + output)."""
+    st = p.startup
+    if st is None or st.engine != "vllm" or st.fits or st.kv_budget_bytes <= 0:
+        return ()
+    need = st.bytes_per_token * st.max_model_len
+    return (f"vLLM {st.version} refuses to start at its default max_model_len of {st.max_model_len:,} tokens: one "
+            f"such request needs {need / 2**30:.2f} GiB of KV cache and the pool is {st.kv_budget_bytes / 2**30:.2f} "
+            f"GiB; start it with --max-model-len {st.kv_tokens:,} or less (the `command` for this plan sets prompt + "
+            "output)",)
 
 
 def _f(m: dict, *names: str) -> dict[str, float]:

@@ -152,6 +152,7 @@ class PlanResult:
     cost: CostFigures
     latency_bands: dict[str, dict]
     provenance: dict[str, str]
+    notes: tuple[str, ...] = ()  # what the user must do for the plan to hold (an engine that would not start)
 
     @property
     def runs(self) -> bool:

@@ -39,12 +39,14 @@ def as_dict(r) -> dict[str, Any]:
                deployment_usd_per_hour=r.cost.deployment_usd_per_hour, provenance=r.provenance["efficiencies"],
                bound={"prefill": r.work.prefill_bound, "decode": r.work.decode_bound},
                weight_bytes_source=r.provenance["weights_bytes_per_gpu"], max_batch=r.memory.max_batch,
-               max_batch_avg_occupancy=r.memory.max_batch_avg_occupancy, ttft_lower_bound_s=r.latency.ttft_lower_bound_s,
+               max_batch_avg_occupancy=r.memory.max_batch_avg_occupancy,
+               kv_budget_bytes_per_gpu=max(r.memory.kv_budget_bytes_per_gpu, 0.0), ttft_lower_bound_s=r.latency.ttft_lower_bound_s,
                tpot_mean_value_s=r.latency.tpot_mean_value_s, e2e_mean_value_s=r.latency.e2e_mean_value_s,
                latency_source=r.provenance["latency"])
     if r.latency.simulated:
         out.update({k: getattr(r.latency, k) for k in SIMULATED_KEYS})
     out["latency_bands"] = r.latency_bands
     out["reason"] = r.reason
+    out["notes"] = list(r.notes)
     out["runs"] = r.runs   # PlanResult.runs: all fits, or the engine holds part of the batch and queues the rest
     return out

@@ -276,3 +276,17 @@ def test_open_in_plan_carries_the_capacity_search_s_engine():
     assert not at.exception and not at.error
     assert at.session_state["selection"].server == "sglang" and _qp(at)["server"] == "sglang"
     assert any("SGLang" in c.value for c in at.caption)
+
+
+def test_a_plan_vllm_would_not_start_says_so_in_the_main_area():
+    # Qwen3-32B on one H100 under the newest vLLM: its default max_model_len (40,960 x 256 KiB = 10.00 GiB of KV for
+    # one request) does not fit the engine's pool (`capacity Qwen3-32B --gpu H100-SXM`: 8.06 GiB), while the plan's
+    # 32 requests of 418 tokens do; the page says how to start it, in English and Korean
+    q = {"model": "Qwen3-32B", "gpu": "H100-SXM", "batch": 32, "prompt": 217, "output": 201}
+    at = _app(**q)
+    assert not at.error and at.success  # the plan itself fits
+    assert any("refuses to start at its default max_model_len of 40,960" in w.value and "10.00 GiB" in w.value
+               for w in at.warning)
+    ko = _app(lang="ko", **q)
+    assert not ko.error
+    assert any("시작하지 않습니다" in w.value and "40,960" in w.value and "refuses" not in w.value for w in ko.warning)

@@ -279,3 +279,19 @@ def test_a_plan_holds_no_more_requests_than_the_engines_start_up_pool():
     assert "start-up pool is 4.53 GiB" in r.reason and "largest batch at this length: 42" in r.reason
     assert api.plan_request(req.with_workload(batch=42)).fits
     assert not api.plan_request(req.with_workload(batch=43)).fits
+
+
+def test_a_plan_says_when_vllm_would_not_start_at_its_default_context():
+    """Qwen3-32B's default max_model_len is its 40,960 positions: one request needs 40,960 x 262,144 B = 10.00 GiB of
+    KV cache, and vLLM 0.11.0's pool on one H100 is 4.53 GiB (18,544 tokens: 1,159 blocks of 16), so the engine
+    raises at start-up; the plan (32 requests of 418 tokens fit the pool) says to pass --max-model-len 18,544 or
+    less. Llama-3.1-8B on the same GPU (128 KiB x 131,072 = 16 GiB of its 54.69 GiB pool) starts: no note."""
+    from planner.request import build
+
+    r = api.plan_request(build("Qwen3-32B", "H100-SXM", 32, 217, 201, gpus=1, simulate=False,
+                               server_version="0.11.0"))
+    assert r.fits and len(r.notes) == 1
+    assert "max_model_len of 40,960" in r.notes[0] and "10.00 GiB" in r.notes[0]
+    assert "pool is 4.53 GiB" in r.notes[0] and "--max-model-len 18,544" in r.notes[0]
+    assert r.as_dict()["notes"] == list(r.notes)
+    assert api.plan_request(build("Llama-3.1-8B", "H100-SXM", 32, 1024, 256, gpus=1, simulate=False)).notes == ()

@@ -183,6 +183,8 @@ def status(r: PlanResult) -> None:
                    icon=":material/warning:")
     else:
         st.warning(t("Does not fit: {reason}.").format(reason=label(r.reason)), icon=":material/error:")
+    for note in r.notes:  # what the engine needs to start at all (planning._start_notes)
+        st.warning(label(note) + ".", icon=":material/power_settings_new:")
 
 
 def tiles(r: PlanResult, sel: Selection) -> None:
