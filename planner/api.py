@@ -88,8 +88,23 @@ def _checkpoint_report(spec: ModelSpec, wdf) -> dict[str, Any] | None:
 
 
 def memory_model(model: str | ModelSpec, gpu: str, dep: Deployment) -> MemoryModel:
-    spec = resolve_model(model)
-    return MemoryModel.build(spec, profiles.gpu(gpu), dep, profiles.formats(), profiles.runtime())
+    """The memory model of ``dep`` as its engine runs it (the same one ``build_plan`` uses): the engine's defaults
+    for what ``dep`` leaves open and, for a serving engine, the KV pool it allocates at start-up, so that ``fit``,
+    the dashboard's tables and ``plan`` agree on what fits."""
+    return _served_memory(resolve_model(model), profiles.gpu(gpu), dep)[1]
+
+
+def _served_memory(spec: ModelSpec, g, dep: Deployment):
+    """``dep`` resolved against its engine (planner/deploy.py) and its memory model, with the engine's start-up
+    pool (``MemoryModel.engine_kv_budget_bytes``) where it has one."""
+    from dataclasses import replace
+
+    from .deploy import resolve
+    r = resolve(spec, g, dep)
+    mm = MemoryModel.build(spec, g, r.dep, profiles.formats(), profiles.runtime())
+    if r.startup is not None:
+        mm = replace(mm, engine_kv_budget_bytes=r.startup.kv_budget_bytes)
+    return r, mm
 
 
 def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights: str | None = None,
@@ -211,7 +226,14 @@ def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int =
         plan["max_context_limited_by"] = "model (max_position_embeddings)"
     else:
         plan["max_context_limited_by"] = "memory"
-    if not plan["fits"]:
+    pool = mm.engine_kv_budget_bytes
+    if pool is not None:
+        plan["kv_budget_bytes"] = max(pool, 0.0)  # the engine's start-up pool (``capacity``)
+    if not plan["fits"] and pool is not None and plan["total_bytes"] <= plan["capacity_bytes"]:
+        plan["reason"] = (f"the KV cache needs {plan['kv_cache_bytes'] / 2**30:.2f} GiB per GPU, the engine's start-up "
+                          f"pool is {pool / 2**30:.2f} GiB (see `capacity`); largest batch that fits at this length: "
+                          f"{plan['max_batch']}")
+    elif not plan["fits"]:
         short = plan["total_bytes"] - plan["capacity_bytes"]
         plan["reason"] = (f"needs {plan['total_bytes'] / 2**30:.2f} GiB per GPU, {plan['capacity_bytes'] / 2**30:.2f} GiB "
                           f"available ({short / 2**30:.2f} GiB short); largest batch that fits at this length: "
@@ -229,18 +251,12 @@ def efficiency_for(gpu_id: str, engine: str) -> Efficiency:
 
 def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: int | None = None,
                eff: Efficiency | None = None) -> Plan:
-    from dataclasses import replace
-
-    from .deploy import resolve
     spec = resolve_model(model)
     g = profiles.gpu(gpu)
     table = profiles.formats()
     fmt = table.get(dep.weights)
-    r = resolve(spec, g, dep)
+    r, mm = _served_memory(spec, g, dep)
     dep = r.dep
-    mm = MemoryModel.build(spec, g, dep, table, profiles.runtime())
-    if r.startup is not None:
-        mm = replace(mm, engine_kv_budget_bytes=r.startup.kv_budget_bytes)
     kf = profiles.kernel_family(fmt.family, fmt.id)
     kernel = KernelFactor(compute_factor=kf.get("compute_factor", 1.0), memory_factor=kf.get("memory_factor", 1.0),
                           dequant_bytes_per_weight=kf.get("dequant_bytes_per_weight", 0.0),

@@ -295,3 +295,14 @@ def test_a_plan_says_when_vllm_would_not_start_at_its_default_context():
     assert "pool is 4.53 GiB" in r.notes[0] and "--max-model-len 18,544" in r.notes[0]
     assert r.as_dict()["notes"] == list(r.notes)
     assert api.plan_request(build("Llama-3.1-8B", "H100-SXM", 32, 1024, 256, gpus=1, simulate=False)).notes == ()
+
+
+def test_fit_and_plan_agree_on_the_engines_pool():
+    """`fit` (and the dashboard's tables built on ``api.memory_model``) resolve the engine as `plan` does: Qwen3-32B
+    on one H100 under vLLM 0.11.0 holds 42 requests of 418 tokens (the pool's 4,863,831,294 B / 113,246,208 B a
+    request: test_a_plan_holds_no_more_requests_than_the_engines_start_up_pool), and the reason names the pool."""
+    f = api.fit("Qwen3-32B", "H100-SXM", 64, 217, 201, server_version="0.11.0")
+    assert (f["fits"], f["max_batch"]) == (False, 42)
+    assert f["kv_budget_bytes"] == pytest.approx(4_863_831_294, abs=1)
+    assert "start-up pool is 4.53 GiB" in f["reason"]
+    assert api.fit("Qwen3-32B", "H100-SXM", 42, 217, 201, server_version="0.11.0")["fits"]
