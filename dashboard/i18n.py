@@ -59,6 +59,8 @@ TEMPLATES = (
     "needs {used} GiB per GPU of {cap} GiB; largest batch at this length: {n}",
     "the batch's KV cache needs {kv} GiB per GPU; the engine's start-up pool is {pool} GiB (see `capacity`); "
     "largest batch at this length: {n}",
+    "the batch's KV cache needs {kv} GiB per GPU; the engine's start-up pool is empty (its weights and reserve leave "
+    "no room) (see `capacity`); largest batch at this length: {n}",
     "vLLM {v} refuses to start at its default max_model_len of {mml} tokens: one such request needs {need} GiB "
     "of KV cache and the pool is {pool} GiB; start it with --max-model-len {n} or less (the `command` for this "
     "plan sets prompt + output)",

@@ -49,9 +49,10 @@ def plan_request(req: PlanRequest) -> PlanResult:
         reason = ""
     elif pool is not None and m["memory_total_bytes_per_gpu"] <= m["capacity_bytes_per_gpu"]:
         # the total would fit, but not in the pool the engine allocates at start-up (MemoryModel.plan)
+        room = (f"start-up pool is {pool / 2**30:.2f} GiB" if pool > 0 else "start-up pool is empty (its weights "
+                "and reserve leave no room)")
         reason = (f"the batch's KV cache needs {m['kv_cache_bytes_per_gpu'] / 2**30:.2f} GiB per GPU; the engine's "
-                  f"start-up pool is {pool / 2**30:.2f} GiB (see `capacity`); largest batch at this length: "
-                  f"{memory.max_batch}")
+                  f"{room} (see `capacity`); largest batch at this length: {memory.max_batch}")
     else:
         reason = (f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of "
                   f"{m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; largest batch at this length: {memory.max_batch}")

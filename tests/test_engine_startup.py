@@ -306,3 +306,19 @@ def test_fit_and_plan_agree_on_the_engines_pool():
     assert f["kv_budget_bytes"] == pytest.approx(4_863_831_294, abs=1)
     assert "start-up pool is 4.53 GiB" in f["reason"]
     assert api.fit("Qwen3-32B", "H100-SXM", 42, 217, 201, server_version="0.11.0")["fits"]
+
+
+def test_an_empty_pool_is_named_empty_not_a_negative_size():
+    """Qwen3-32B on one H100 at gpu_memory_utilization 0.80: 0.80 x 79.22 GiB = 63.38 GiB usable holds the analytic
+    total of one 32-token request (weights 61.02 + activations + overhead = 63.14 GiB), but the engine's own reserve
+    (its sampler warm-up, CUDA graphs) leaves its pool below zero: no request fits, and the reason says the pool is
+    empty instead of printing a negative size."""
+    from planner.request import build
+
+    r = api.plan_request(build("Qwen3-32B", "H100-SXM", 1, 16, 16, gpus=1, simulate=False, gpu_memory_utilization=0.80))
+    assert r.memory.memory_total_bytes_per_gpu <= r.memory.capacity_bytes_per_gpu
+    assert (r.fits, r.memory.max_batch) == (False, 0)
+    assert "pool is empty" in r.reason and "-" not in r.reason.split("pool")[1].split("(")[0]
+    assert r.as_dict()["kv_budget_bytes_per_gpu"] == 0.0
+    f = api.fit("Qwen3-32B", "H100-SXM", 1, 16, 16, gpu_memory_utilization=0.80)
+    assert not f["fits"] and "pool is empty" in f["reason"] and f["kv_budget_bytes"] == 0.0
