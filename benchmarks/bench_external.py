@@ -7,7 +7,7 @@ user who typed its model, GPU, engine, release, TP, precision, flags and traffic
 |error|, the signed median, and the share of runs inside the band the plan prints, per engine, by load and
 by timing source (the measured operator tables or the calibrated roofline). ``--write`` saves every scored run and metric to
 profiles/validation/external-serving-predicted.csv (the dashboard's Validation page reads it); ``--rows``
-prints them. A measurement, not a test: it exits 0 whatever the errors.
+prints them; ``--in-flight`` the requests decoding at once, printed against simulated. A measurement, not a test: it exits 0 whatever the errors.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help=f"save the joined rows to {PREDICTED.relative_to(ROOT)}")
     ap.add_argument("--rows", action="store_true", help="print every scored row")
+    ap.add_argument("--in-flight", action="store_true",
+                    help="requests decoding at once, printed (Little's law) against simulated, for the runs sent all "
+                         "at once (validate_external.in_flight)")
     args = ap.parse_args(argv)
     d = ve.rows()
     t0 = time.perf_counter()
@@ -61,6 +64,13 @@ def main(argv=None) -> int:
         w = err.pivot_table(index="id", columns="metric", values=["measured_ms", "predicted_ms", "error_pct"])
         w.columns = [f"{m}_{v}" for v, m in w.columns]
         print(w.round(1).to_string())
+    if args.in_flight:
+        f = ve.in_flight(pred)
+        print("\nrequests decoding at once, time-averaged: printed (Little's law on the run's figures) / simulated")
+        print(f.round(2).to_string(index=False))
+        for dataset, g in f.groupby("dataset"):
+            print(f"  {dataset}: median ratio {g['ratio'].median():.2f} over {len(g)} runs "
+                  f"({g['ratio'].min():.2f}-{g['ratio'].max():.2f})")
     if args.write:
         long.to_csv(PREDICTED, index=False, float_format="%.6g")
         print(f"\nwrote {PREDICTED.relative_to(ROOT)}")

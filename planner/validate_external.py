@@ -148,6 +148,8 @@ def predict(d: pd.DataFrame) -> pd.DataFrame:
         # vLLM's ITL: every gap between two tokens, over all requests (token-weighted TPOT)
         gaps = np.maximum(t["outputs"] - 1, 0) if s.tpot_s.size == t["outputs"].size else np.ones(s.tpot_s.size)
         rec["itl_mean_s"] = float(np.sum(s.tpot_s * gaps) / gaps.sum()) if gaps.sum() else np.nan
+        # requests decoding at once, time-averaged (Little's law: decode seconds of every request / the run's length)
+        rec["decoding_in_flight"] = float(np.sum(s.tpot_s * gaps) / s.duration_s) if s.duration_s else np.nan
         rec["server_version"] = p.scheduler.version if p.scheduler is not None else ""
         rec["tables"] = p.timing.ops is not None  # measured operator tables, or the calibrated roofline
         out.append(rec)
@@ -158,6 +160,24 @@ def predict(d: pd.DataFrame) -> pd.DataFrame:
 PAIRS = {"ttft": (("ttft_mean_ms", "ttft_mean_s"), ("ttft_median_ms", "ttft_median_s")),
          "tpot": (("tpot_mean_ms", "tpot_mean_s"), ("tpot_median_ms", "tpot_median_s"),
                   ("itl_mean_ms", "itl_mean_s"))}
+
+
+def in_flight(pred: pd.DataFrame) -> pd.DataFrame:
+    """Requests decoding at once, time-averaged, as the run printed it and as simulated, for runs sent all at once
+    whose page printed the output throughput. Little's law on the printed figures: every request decodes for
+    mean TPOT x (mean output - 1) on average, and the run lasts total output tokens / output tokens a second, so
+    the mean number decoding is requests x mean TPOT x (mean output - 1) / that length (the mean of TPOT times
+    the mean of the output stands for the mean of their product: exact when the two are independent). The
+    simulation's is the same sum over its own requests (``predict``: ``decoding_in_flight``). A run whose engine
+    held more requests at once than the simulation shows it here, whatever the per-request latencies."""
+    d = pred[pred["max_concurrency"].isna() & (pred["request_rate"].astype(str).str.lower() == "inf")].copy()
+    out_tok = d["mean_output_tokens"].fillna(d["output_len"])
+    duration = d["num_prompts"] * out_tok / d["output_tok_s"]
+    d["measured_in_flight"] = d["num_prompts"] * d["tpot_mean_ms"] / 1e3 * (out_tok - 1) / duration
+    d = d.dropna(subset=["measured_in_flight", "decoding_in_flight"])
+    d["ratio"] = d["measured_in_flight"] / d["decoding_in_flight"]
+    return d[["id", "engine", "model", "gpu", "dataset", "num_prompts", "measured_in_flight", "decoding_in_flight",
+              "ratio"]].reset_index(drop=True)
 
 
 def errors(pred: pd.DataFrame) -> pd.DataFrame:

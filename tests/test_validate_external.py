@@ -87,3 +87,27 @@ def test_published_runs_are_predicted_and_a_request_beyond_the_pool_says_why():
     assert bool(ok["tables"])  # B200 has AIC's tables, MLA and fp8_block MoE included
     # Qwen3-32B bf16 on one H100 under vLLM 0.11.0: a 4.53 GiB pool, 32,000 + 77 tokens need 7.83 GiB
     assert p.loc["vllm-qwen3-32b-h100-sxm-tp1-random-32000x100-cburst-1", "why"].startswith("kv_capacity")
+
+
+def test_in_flight_is_little_s_law_on_the_printed_figures():
+    # 1,000 requests of 201 output tokens at 1,000 output tokens/s last 1,000 x 201 / 1,000 = 201 s; each decodes
+    # for 50 ms x 200 = 10 s, so 1,000 x 10 / 201 = 49.75 decode at once; the simulation's 25 gives a ratio of 1.99.
+    # A closed loop (max_concurrency set) is left out: its clients, not the engine, decide how many are in flight
+    pred = pd.DataFrame([
+        {"id": "a", "engine": "vllm", "model": "m", "gpu": "g", "dataset": "sharegpt", "num_prompts": 1000,
+         "max_concurrency": np.nan, "request_rate": "inf", "mean_output_tokens": 201.0, "output_len": np.nan,
+         "output_tok_s": 1000.0, "tpot_mean_ms": 50.0, "decoding_in_flight": 25.0},
+        {"id": "b", "engine": "vllm", "model": "m", "gpu": "g", "dataset": "random", "num_prompts": 100,
+         "max_concurrency": 8.0, "request_rate": "inf", "mean_output_tokens": 100.0, "output_len": 100,
+         "output_tok_s": 500.0, "tpot_mean_ms": 10.0, "decoding_in_flight": 8.0}])
+    f = ve.in_flight(pred)
+    assert list(f["id"]) == ["a"]
+    assert f.loc[0, "measured_in_flight"] == pytest.approx(1000 * 0.05 * 200 / 201)
+    assert f.loc[0, "ratio"] == pytest.approx(1000 * 0.05 * 200 / 201 / 25)
+
+
+def test_predict_reports_the_simulated_requests_in_flight():
+    # every request at once, all admitted together: the time-averaged number decoding is between 0 and the requests
+    one = D[D["id"] == "vllm-gpt-oss-20b-h100-sxm-tp1-random-2000x100-cburst-1"]
+    p = ve.predict(one).iloc[0]
+    assert 0 < p["decoding_in_flight"] <= p["num_prompts"]
