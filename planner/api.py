@@ -229,10 +229,10 @@ def fit(model: str | ModelSpec, gpu: str, batch: int, prompt: int, output: int =
     pool = mm.engine_kv_budget_bytes
     if pool is not None:
         plan["kv_budget_bytes"] = max(pool, 0.0)  # the engine's start-up pool (``capacity``)
-    if not plan["fits"] and pool is not None and plan["total_bytes"] <= plan["capacity_bytes"]:
-        room = f"pool is {pool / 2**30:.2f} GiB" if pool > 0 else "pool is empty (its weights and reserve leave no room)"
-        plan["reason"] = (f"the KV cache needs {plan['kv_cache_bytes'] / 2**30:.2f} GiB per GPU, the engine's start-up "
-                          f"{room} (see `capacity`); largest batch that fits at this length: {plan['max_batch']}")
+    short = None if plan["fits"] else mm.pool_shortfall(plan["total_bytes"])
+    if short:
+        plan["reason"] = (f"the KV cache needs {plan['kv_cache_bytes'] / 2**30:.2f} GiB per GPU, {short} (see "
+                          f"`capacity`); largest batch that fits at this length: {plan['max_batch']}")
     elif not plan["fits"]:
         short = plan["total_bytes"] - plan["capacity_bytes"]
         plan["reason"] = (f"needs {plan['total_bytes'] / 2**30:.2f} GiB per GPU, {plan['capacity_bytes'] / 2**30:.2f} GiB "

@@ -250,6 +250,16 @@ class MemoryModel:
         act = float(self.activations(1, self.dep.mnbt))
         return float(self.capacity_bytes - self.weights_bytes - act - self.overhead)
 
+    def pool_shortfall(self, total_bytes: float) -> str | None:
+        """When a batch that does not fit has an analytic total within the usable memory, the engine's start-up pool
+        is what is short (``plan``): the clause that says so ("the engine's start-up pool is 4.53 GiB", or empty),
+        for the reason `plan` and `fit` give; None when the total itself is over or there is no engine pool."""
+        pool = self.engine_kv_budget_bytes
+        if pool is None or total_bytes > self.capacity_bytes:
+            return None
+        return (f"the engine's start-up pool is {pool / 2**30:.2f} GiB" if pool > 0 else
+                "the engine's start-up pool is empty (its weights and reserve leave no room)")
+
     def plan(self, batch, prompt, output=0) -> dict[str, np.ndarray]:
         """Memory of ``batch`` sequences of ``prompt + output`` tokens, per GPU (vectorised). With the engine's
         own start-up pool (``engine_kv_budget_bytes``) the batch fits only when its KV cache also fits that pool:

@@ -44,15 +44,12 @@ def plan_request(req: PlanRequest) -> PlanResult:
     latency, source = _latency(req, spec, p, m)
     memory = _memory(spec, p, m, wl.batch, wl.prompt_tokens, wl.output_tokens)
     fits = bool(m["fits"])
-    pool = p.memory.engine_kv_budget_bytes
+    short = None if fits else p.memory.pool_shortfall(m["memory_total_bytes_per_gpu"])
     if fits:
         reason = ""
-    elif pool is not None and m["memory_total_bytes_per_gpu"] <= m["capacity_bytes_per_gpu"]:
-        # the total would fit, but not in the pool the engine allocates at start-up (MemoryModel.plan)
-        room = (f"start-up pool is {pool / 2**30:.2f} GiB" if pool > 0 else "start-up pool is empty (its weights "
-                "and reserve leave no room)")
-        reason = (f"the batch's KV cache needs {m['kv_cache_bytes_per_gpu'] / 2**30:.2f} GiB per GPU; the engine's "
-                  f"{room} (see `capacity`); largest batch at this length: {memory.max_batch}")
+    elif short:  # the total would fit, but not in the pool the engine allocates at start-up (MemoryModel.plan)
+        reason = (f"the batch's KV cache needs {m['kv_cache_bytes_per_gpu'] / 2**30:.2f} GiB per GPU; {short} (see "
+                  f"`capacity`); largest batch at this length: {memory.max_batch}")
     else:
         reason = (f"needs {m['memory_total_bytes_per_gpu'] / 2**30:.2f} GiB per GPU of "
                   f"{m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; largest batch at this length: {memory.max_batch}")
