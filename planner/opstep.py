@@ -35,9 +35,13 @@ from .optables import OpTables
 from .spec import FULL, MLA, SLIDING, ModelSpec
 
 # weight format family -> GEMM table dtype (None: no measured GEMM of that kind)
-GEMM_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-block": "fp8_block"}
-MOE_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-block": "fp8_block", "mxfp4": "w4a16_mxfp4",
-             "awq": "w4a16", "gptq": "w4a16"}
+# weight format -> the table its GEMMs / experts were timed in. AIC's fp8 GEMM is vLLM's CUTLASS scaled_mm
+# (CutlassFP8ScaledMMLinearKernel), the kernel of per-tensor and per-channel fp8 alike; nvfp4 (Blackwell only)
+# FlashInfer's CuTe-DSL NVFP4 GEMM and TRT-LLM's NVFP4 experts (profiles/reference/README.md)
+GEMM_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-tensor": "fp8", "fp8-block": "fp8_block",
+              "nvfp4": "nvfp4"}
+MOE_DTYPE = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp8-tensor": "fp8", "fp8-block": "fp8_block",
+             "mxfp4": "w4a16_mxfp4", "awq": "w4a16", "gptq": "w4a16", "nvfp4": "nvfp4"}
 # AIC's default routing for MoE tables: sdk/config.py:37 workload_distribution "power_law" (alpha 1.01)
 MOE_DISTRIBUTION = "power_law_1.01"
 

@@ -28,13 +28,15 @@ SLICES = {
     "h100_sxm": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
     "h200_sxm": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
     "b200_sxm": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
+    "gb200": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
+    "rtx_pro_6000_server": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.24.0"},
     "l40s": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.22.0"},
     "a100_sxm": {"moe": "0.14.0", "comm": "0.14.0"},
 }
-GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block"}
+GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "nvfp4": "nvfp4"}
 KV_DTYPES = {"bfloat16": "bf16", "fp8": "fp8"}
 MOE_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int4_wo": "w4a16",
-              "w4a16_mxfp4": "w4a16_mxfp4"}
+              "w4a16_mxfp4": "w4a16_mxfp4", "nvfp4": "nvfp4"}
 MOE_DISTRIBUTIONS = ("balanced", "power_law_1.01", "power_law_1.2")
 ATTN_COLS = ["batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim"]
 MOE_COLS = ["num_tokens", "hidden_size", "inter_size", "num_experts", "topk", "moe_tp_size", "moe_ep_size",
@@ -69,7 +71,8 @@ def cut(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
     if op == "gemm":
         d = read_parquet(aic, f"{gpu}/gemm/vllm/{version}/gemm_perf.parquet")
         for src, dt in GEMM_DTYPES.items():
-            write(d[d["gemm_dtype"] == src], ["m", "n", "k"], out, f"{pre}_gemm_{dt}.csv.gz")
+            if (d["gemm_dtype"] == src).any():  # nvfp4: Blackwell only
+                write(d[d["gemm_dtype"] == src], ["m", "n", "k"], out, f"{pre}_gemm_{dt}.csv.gz")
     elif op == "attention":
         for phase in ("context", "generation"):
             d = read_parquet(aic, f"{gpu}/attention/vllm/{version}/{phase}_attention_perf.parquet")
@@ -81,7 +84,10 @@ def cut(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
         d = d[d["distribution"].isin(MOE_DISTRIBUTIONS)]
         for src, dt in MOE_DTYPES.items():
             if (d["moe_dtype"] == src).any():
-                write(d[d["moe_dtype"] == src], MOE_COLS, out, f"{pre}_moe_{dt}.csv.gz")
+                part = d[d["moe_dtype"] == src]
+                # NVFP4 experts were timed through three kernels on one shape (FlashInfer's TRT-LLM monolithic
+                # and modular experts, FlashInfer CUTLASS): the fastest is kept, as for Marlin below
+                write(deduplicate(part, MOE_COLS) if src == "nvfp4" else part, MOE_COLS, out, f"{pre}_moe_{dt}.csv.gz")
         # vLLM's Marlin W4A16 experts (fused_marlin_moe.MarlinExperts) of every 4-bit format AIC timed
         # through them (int4 group 128, Kimi-K3's MXFP4): the kernel VLLM_MXFP4_USE_MARLIN=1 selects
         # for gpt-oss's MXFP4 on Hopper, where AIC timed vLLM's default Triton kernel (planner/opstep.py)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from planner import oproof, optables, profiles
+from planner import api, oproof, optables, profiles
 from planner.errors import PlannerInputError
 from planner.memory import Deployment
 from planner.optables import OpTables
@@ -280,3 +280,35 @@ def test_one_roofline_pass_in_plain_floats_is_the_vectorised_pass_to_the_bit(b, 
     ctx = ctx if b else 0.0
     b = b if b or pt else 1
     assert tm.step_time_s(b, ctx, pt, pt + prefix if pt else 0) == float(tm.step(b, ctx, pt, pt + prefix if pt else 0)["time_s"])
+
+
+def test_nvfp4_gemm_table_on_blackwell_only():
+    b200 = OpTables.load("B200")
+    assert "nvfp4" in b200.dtypes("gemm") and "nvfp4" in b200.dtypes("moe")
+    assert "nvfp4" not in OpTables.load("H100-SXM").dtypes("gemm")
+    # rows of aic_vllm024_{b200_sxm,gb200}_gemm_nvfp4.csv.gz: m 8192, n 2048, k 8192 -> 0.105950 / 0.088875 ms
+    for gpu, ms in (("B200", 0.105950), ("GB200", 0.088875)):
+        assert OpTables.load(gpu).gemm(np.array([8192.0]), 2048, 8192, "nvfp4").seconds[0] == pytest.approx(ms * 1e-3)
+    # the measured NVFP4 GEMM is slower than its datasheet roofline (9 PFLOP/s dense FP4), never faster
+    e = b200.gemm(np.array([8192.0]), 28672, 8192, "nvfp4")
+    assert e.seconds[0] >= e.roofline_s[0]
+    # 2 x 8192 x 28672 x 8192 FLOPs = 3.85 PFLOP -> at least 0.428 ms at 9 PFLOP/s
+    assert e.roofline_s[0] == pytest.approx(2 * 8192 * 28672 * 8192 / 9e15, rel=0.01)
+
+
+@pytest.mark.parametrize("gpu", ["GB200", "RTX-PRO-6000-SE"])
+def test_gb200_and_rtx_pro_6000_have_measured_tables(gpu):
+    t = OpTables.load(gpu)
+    assert t is not None
+    assert {"bf16", "fp8", "nvfp4"} <= set(t.dtypes("gemm"))
+    p = api.build_plan("Llama-3.1-8B", gpu, Deployment(weights="bf16", server="vllm"))
+    assert p.timing.ops is not None
+
+
+def test_per_tensor_fp8_weights_use_the_fp8_gemm_table():
+    # ModelOpt FP8 checkpoints (per-tensor scales) run vLLM's CUTLASS scaled_mm, the kernel AIC's fp8 rows time
+    p = api.build_plan("Llama-3.1-70B", "H200", Deployment(weights="fp8-tensor", kv_dtype="fp8", tp=2, server="trtllm"))
+    assert p.timing.ops is not None
+    q = api.build_plan("Llama-3.1-70B", "H200", Deployment(weights="fp8", kv_dtype="fp8", tp=2, server="trtllm"))
+    # same kernel table, same weight bytes: the decode step of a batch is timed alike
+    assert p.timing.step_time_s(64, 2048) == pytest.approx(q.timing.step_time_s(64, 2048), rel=0.02)
