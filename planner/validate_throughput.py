@@ -1,0 +1,140 @@
+"""Offline maximum throughput: TensorRT-LLM's published ``trtllm-bench throughput`` tables, predicted and scored.
+
+NVIDIA's perf-overview page (profiles/validation/trtllm-perf-overview.md says which commit and which cells)
+prints the output tokens a second per GPU that ``trtllm-bench throughput`` measured: every request queued at
+once (``--concurrency -1``), fixed lengths (``prepare_dataset.py token-norm-dist`` with both stdevs 0), EOS
+ignored (every request runs to its full output), no HTTP front end. No fitted cost of the planner saw them;
+they test the simulation where the engine, not a client or a server process, sets the pace.
+
+What the command leaves out, ``trtllm-bench`` fills in, and so does ``bench_settings`` (read from
+TensorRT-LLM's ``tensorrt_llm/bench/build/tuning.py`` at 04cba88 and ``bench/benchmark/utils/general.py``):
+``max_batch_size`` and ``max_num_tokens`` from the KV cache it expects to hold at the run's ISL + OSL, and,
+chunked prefill being off by default, ``max_num_tokens`` raised to the longest prompt plus the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import api, params, profiles
+from .errors import PlannerInputError
+from .memory import Deployment
+from .spec import CHUNKED, FULL, SLIDING
+from .traffic import serve_lengths
+
+CSV = "trtllm-perf-overview.csv"
+GIB = 1024 ** 3
+# tuning.py L10-15: bytes per weight and per KV element by ModelOpt quant algo; anything else counts 2
+BENCH_BYTES = {"nvfp4": 0.5, "fp8": 1.0, "fp8-tensor": 1.0, "fp8-block": 1.0}
+# build.py applies the heuristic only to these quant algos (NVFP4, FP8, FP8_BLOCK_SCALES, none); other formats
+# (gpt-oss's MXFP4) keep the LLM API's defaults, the engine table's (profiles/engines/trtllm.json)
+HEURISTIC_WEIGHTS = ("nvfp4", "fp8", "fp8-tensor", "fp8-block", "bf16", "fp16")
+KV_FRACTION = 0.90  # trtllm-bench throughput --kv_cache_free_gpu_mem_fraction default (throughput.py L81-83)
+
+
+def path():
+    return profiles.ROOT / "validation" / CSV
+
+
+def rows(file=None) -> pd.DataFrame:
+    p = file or path()
+    if not p.is_file():
+        return pd.DataFrame()
+    return pd.read_csv(p, dtype={"kv_dtype": str, "weights": str})
+
+
+def _round_batch(raw: float) -> int:
+    """tuning.py ``finetune_setting`` L179-186 (optimistic tuning): at least 64, up in steps of 32 / 128 / 256."""
+    if raw < 256:
+        return max(64, 32 * math.ceil(raw / 32))
+    if raw < 1024:
+        return 128 * math.ceil(raw / 128)
+    return 256 * math.ceil(raw / 256)
+
+
+def _round_tokens(raw: float) -> int:
+    """tuning.py ``finetune_setting`` L192-197: at least 2048, up in steps of 256 / 512 / 1024."""
+    if raw < 4096:
+        return max(2048, 256 * math.ceil(raw / 256))
+    if raw < 8192:
+        return 512 * math.ceil(raw / 512)
+    return 1024 * math.ceil(raw / 1024)
+
+
+def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, isl: int, osl: int,
+                   pp: int = 1, fraction: float = KV_FRACTION) -> tuple[int, int]:
+    """``max_batch_size, max_num_tokens`` as ``trtllm-bench throughput`` picks them when the command does not
+    (tuning.py ``calc_engine_setting`` L53-108 and ``finetune_setting``; general.py L145-152):
+
+    * KV GiB per token = 2 x attention layers x max(tp, KV heads) x head size x KV bytes / 2^30;
+    * the engine's GiB = parameters x bytes per weight / 2^30; free = the device's GiB x GPUs - that;
+    * requests the KV cache holds = free x fraction / (KV GiB per token x (ISL + OSL));
+    * batch = that (at most 4096) / pp, rounded up; tokens = batch x (1 + ISL / OSL), at most 32,768, rounded up;
+    * chunked prefill off: tokens at least ISL + batch.
+
+    Formats outside the heuristic (MXFP4) take the engine table's max_batch_size and max_num_tokens."""
+    spec = profiles.load_model(model)
+    g = profiles.gpu(gpu)
+    if weights in HEURISTIC_WEIGHTS:
+        w_bytes = BENCH_BYTES.get(weights, 2.0)
+        kv_bytes = BENCH_BYTES.get(kv_dtype, 2.0)
+        attn_layers = sum(1 for k in spec.layer_kinds if k in (FULL, SLIDING, CHUNKED))
+        per_token = 2 * attn_layers * max(tp, spec.num_kv_heads) * spec.head_dim * kv_bytes / GIB
+        free = g.total_memory_bytes / GIB * tp * pp - params.params_total(spec) * w_bytes / GIB
+        if free <= 0:
+            raise PlannerInputError("gpu", f"{model} in {weights} does not fit {tp * pp} x {gpu}", "add GPUs")
+        requests = free * fraction / (per_token * (isl + osl))
+        raw_bs = min(requests, 4096) / pp
+        batch, tokens = _round_batch(raw_bs), _round_tokens(min(raw_bs * (1 + isl / osl), 32768))
+    else:
+        sched = profiles.engine_table("trtllm").resolve(None)[0]["scheduler"]
+        batch, tokens = int(sched["max_num_seqs"]), int(sched["max_num_batched_tokens"])
+    return batch, max(tokens, isl + batch)
+
+
+def deployment(r) -> Deployment:
+    batch, tokens = bench_settings(r.model, r.gpu, r.weights, r.kv_dtype, int(r.tp), int(r.isl), int(r.osl))
+    return Deployment(weights=r.weights, kv_dtype=r.kv_dtype, engine="paged", tp=int(r.tp), server="trtllm",
+                      max_num_seqs=batch, max_num_batched_tokens=tokens)
+
+
+def predict(d: pd.DataFrame) -> pd.DataFrame:
+    """Every row with the simulated output tokens a second per GPU (all requests at once, every one measured,
+    output tokens over the run's length) and the settings ``bench_settings`` gave it; ``why`` where none."""
+    out = []
+    for r in d.itertuples():
+        rec = {"id": r.id, "why": ""}
+        try:
+            dep = deployment(r)
+            p = api.build_plan(r.model, r.gpu, dep)
+            n = int(r.num_requests)
+            prompts, outputs = np.full(n, int(r.isl), np.int64), np.full(n, int(r.osl), np.int64)
+            s = serve_lengths(p, prompts, outputs, concurrency=n, measure="all", max_queue=10 ** 6)
+        except PlannerInputError as e:
+            rec["why"] = str(e)
+            out.append(rec)
+            continue
+        rec.update(max_batch_size=dep.max_num_seqs, max_num_tokens=dep.max_num_batched_tokens,
+                   kv_pool_gib=p.memory.kv_budget_bytes() / GIB, mean_running=s.mean_running,
+                   predicted_tok_s_per_gpu=float(outputs.sum()) / s.duration_s / dep.tp,
+                   tables=p.timing.ops is not None)
+        out.append(rec)
+    res = d.merge(pd.DataFrame(out), on="id", how="left")
+    res["error_pct"] = (res["predicted_tok_s_per_gpu"] - res["output_tok_s_per_gpu"]) / res["output_tok_s_per_gpu"] * 100
+    return res
+
+
+def summary(pred: pd.DataFrame) -> pd.DataFrame:
+    """Median and p90 |error| and the signed median of the throughput, over all rows, per model and per GPU."""
+    d = pred.dropna(subset=["error_pct"])
+    out = []
+    for label, part in [("all", d), *((f"model: {k}", v) for k, v in d.groupby("model")),
+                        *((f"gpu: {k}", v) for k, v in d.groupby("gpu")),
+                        *((f"timing: {'measured tables' if k else 'roofline'}", v) for k, v in d.groupby("tables"))]:
+        e = part["error_pct"].astype(float)
+        out.append({"group": label, "n": int(e.size), "median": float(e.abs().median()),
+                    "p90": float(e.abs().quantile(0.9)), "signed": float(e.median())})
+    return pd.DataFrame(out)

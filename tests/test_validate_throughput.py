@@ -1,0 +1,65 @@
+"""trtllm-bench's offline throughput cells (planner/validate_throughput.py, profiles/validation/trtllm-perf-overview.csv)."""
+
+import math
+
+import pytest
+
+from planner import profiles
+from planner import validate_throughput as vt
+
+
+def test_bench_settings_llama70b_nvfp4_b200_by_hand():
+    # tuning.py calc_engine_setting: KV GiB a token = 2 x 80 layers x max(1, 8) heads x 128 x 1 B / 2^30 = 1.52588e-4;
+    # engine = 70,553,706,496 params x 0.5 B / 2^30 = 32.854 GiB; device = 191,502,483,456 B / 2^30 = 178.351 GiB;
+    # cache = (178.351 - 32.854) x 0.9 = 130.947 GiB; requests = 130.947 / (1.52588e-4 x 2048) = 419.0
+    # finetune_setting: 256 <= 419.0 < 1024 -> 128 x ceil(419.0 / 128) = 512; tokens 419.0 x 2 = 838 -> at least 2048;
+    # chunked prefill off: max(2048, 1024 + 512) = 2048
+    assert vt.bench_settings("Llama-3.1-70B", "B200", "nvfp4", "fp8", 1, 1024, 1024) == (512, 2048)
+
+
+def test_bench_settings_llama70b_fp8_h200_tp2_long_prompt_by_hand():
+    # per token 2 x 80 x max(2, 8) x 128 x 1 B = 163,840 B = 1.52588e-4 GiB; engine 70,553,706,496 B / 2^30 = 65.708 GiB;
+    # free = 2 x 150,109,945,856 / 2^30 - 65.708 = 213.889 GiB; x 0.9 = 192.500; requests = 192.500 / (1.52588e-4 x 9216)
+    # = 136.9 -> below 256: max(64, 32 x ceil(136.9 / 32)) = 160; tokens 136.9 x (1 + 8) = 1,232 -> 2048;
+    # chunked prefill off: max(2048, 8192 + 160) = 8352
+    assert vt.bench_settings("Llama-3.1-70B", "H200", "fp8-tensor", "fp8", 2, 8192, 1024) == (160, 8352)
+
+
+def test_bench_settings_outside_the_heuristic_take_the_engine_defaults():
+    # MXFP4 is not among build.py's heuristic formats: the LLM API's max_batch_size 2048 / max_num_tokens 8192,
+    # then 32,768 + 2,048 tokens so a whole prompt fits one step (chunked prefill off)
+    sched = profiles.engine_table("trtllm").resolve(None)[0]["scheduler"]
+    assert (sched["max_num_seqs"], sched["max_num_batched_tokens"]) == (2048, 8192)
+    assert vt.bench_settings("gpt-oss-20b", "H200", "mxfp4", "bf16", 1, 1024, 1024) == (2048, 8192)
+    assert vt.bench_settings("gpt-oss-20b", "H200", "mxfp4", "bf16", 1, 32768, 1024) == (2048, 34816)
+
+
+def test_rounding_steps():
+    assert [vt._round_batch(x) for x in (1, 65, 255.5, 256, 1023, 1024, 3000)] == [64, 96, 256, 256, 1024, 1024, 3072]
+    assert [vt._round_tokens(x) for x in (10, 2049, 4096, 8191, 8192, 32768)] == [2048, 2304, 4096, 8192, 8192, 32768]
+
+
+def test_carried_cells_name_their_source_and_a_bundled_model():
+    d = vt.rows()
+    assert len(d) >= 50 and d["id"].is_unique
+    assert d["source_url"].str.contains("/blob/585c756579dc4d01f21fc13c2f604cdb461ac4f0/").all()
+    assert set(d["engine"]) == {"trtllm"}
+    assert set(d["model"]) <= set(profiles.model_names())
+    assert (d["output_tok_s_per_gpu"] > 0).all()
+    # the page's request counts by ISL/OSL (its "num_requests" table)
+    counts = {(1024, 1024): 3000, (8192, 1024): 1500, (1024, 8192): 1500, (32768, 1024): 1000, (1024, 32768): 1000}
+    assert all(counts[(r.isl, r.osl)] == r.num_requests for r in d.itertuples())
+
+
+def test_predict_one_cell_is_the_simulated_run():
+    d = vt.rows()
+    row = d[d["id"] == "trtllm-bench-llama-3-1-70b-h100-sxm-tp2-8192x1024"]
+    p = vt.predict(row).iloc[0]
+    assert p["why"] == ""
+    assert (p["max_batch_size"], p["max_num_tokens"]) == vt.bench_settings("Llama-3.1-70B", "H100-SXM", "fp8-tensor",
+                                                                            "fp8", 2, 8192, 1024)
+    # never more requests at once than the batch limit; output per GPU = all output tokens / run length / 2 GPUs
+    assert 0 < p["mean_running"] <= p["max_batch_size"]
+    assert math.isfinite(p["predicted_tok_s_per_gpu"]) and p["predicted_tok_s_per_gpu"] > 0
+    assert p["error_pct"] == pytest.approx((p["predicted_tok_s_per_gpu"] - 398.0) / 398.0 * 100)
+    assert bool(p["tables"])
