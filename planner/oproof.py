@@ -22,11 +22,12 @@ from .spec import ModelSpec
 Coords = Mapping[str, np.ndarray]
 
 # bytes per weight element by table dtype, and the tensor-core peak its GEMMs run at
-# (NVFP4: 4 bits and one fp8 scale per 16 weights, 4.5 bits; profiles/weight_formats.json nvfp4)
+# (NVFP4: 4 bits and one fp8 scale per 16 weights, 4.5 bits; MXFP4: one 8-bit scale per 32, 4.25 bits;
+# profiles/weight_formats.json)
 WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8_block": 1.0, "w4a16": 0.5, "w4a16_mxfp4": 0.5, "w4a16_marlin": 0.5,
-                "nvfp4": 4.5 / 8}
+                "nvfp4": 4.5 / 8, "w4a8_mxfp4_mxfp8": 4.25 / 8}
 PEAK_DTYPE = {"bf16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "w4a16": "bf16", "w4a16_mxfp4": "bf16",
-              "w4a16_marlin": "bf16", "nvfp4": "fp4"}
+              "w4a16_marlin": "bf16", "nvfp4": "fp4", "w4a8_mxfp4_mxfp8": "fp8"}
 KV_BYTES = {"bf16": 2.0, "fp8": 1.0}
 ACT_BYTES = 2.0  # activations enter and leave every op in bf16
 MLA_MODEL = "DeepSeek-V3"  # the model of AIC's MLA module tables (their 'model' column)

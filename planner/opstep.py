@@ -180,7 +180,7 @@ class OpCurves:
             return None, f"no measured GEMM for {gemm_kind} weights on {gpu_id}"
         kvd = "fp8" if kvmod.kv_dtype(kv_dtype_name).bits == 8 else "bf16"
         try:
-            return cls._build(spec, dep, ops, gdt, moe_dtype(weights_family, gdt, dep), kvd), ""
+            return cls._build(spec, dep, ops, gdt, moe_dtype(weights_family, gdt, dep, ops.dtypes("moe")), kvd), ""
         except PlannerInputError as e:
             return None, f"measured tables do not cover this plan ({e.problem})"
 
@@ -243,16 +243,25 @@ class OpCurves:
         return cls(tokens, tok, batch, context, dec, pre, rows, lm, src, borrowed)
 
 
-def moe_dtype(weights_family: str, gemm_dtype: str, dep: Deployment) -> str:
+def moe_dtype(weights_family: str, gemm_dtype: str, dep: Deployment, measured: tuple[str, ...] = ()) -> str:
     """The MoE table of a plan's experts. MXFP4 experts with ``mxfp4_moe_backend`` "marlin" run vLLM's
     Marlin W4A16 kernel (VLLM_MXFP4_USE_MARLIN=1: fused_moe/oracle/mxfp4.py, "Handle explicit Marlin MXFP4
     configuration"), timed by AIC for int4 and Kimi-K3's MXFP4 (``w4a16_marlin``); by default vLLM runs
     gpt-oss's MXFP4 on Hopper with OpenAI's Triton kernel (TRITON_MONOLITHIC), the one AIC timed on its
     shapes (``w4a16_mxfp4``, kernel_source ``..._oaitritonmxfp4expertsmonolithic``). On gpt-oss-120b's
     experts (H100 / H200, TP 1-8) Marlin comes out 0.6-1.2x Triton's time at 1-1024 tokens and 1.8-2.3x at
-    an 8192-token prefill chunk: Marlin's rows never pass 250 TFLOPS, Triton's reach 414."""
+    an 8192-token prefill chunk: Marlin's rows never pass 250 TFLOPS, Triton's reach 414.
+
+    TensorRT-LLM on Blackwell runs MXFP4 experts with MXFP8 activations (examples/models/core/gpt_oss/README.md,
+    "MoE Support Matrix": Blackwell, activation mxfp8, moe_backend CUTLASS or TRTLLM; Hopper bf16 on TRITON):
+    AIC timed that kernel, TRT-LLM's own through FlashInfer (``w4a8_mxfp4_mxfp8``, on B200 and GB200), where
+    ``measured`` (the GPU's carried expert tables) has it. vLLM's default there stays bf16 activations
+    (vllm/model_executor/layers/quantization/mxfp4.py get_mxfp4_backend: SM100_FI_MXFP4_BF16 unless
+    VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8)."""
     if marlin_mxfp4(weights_family, dep):
         return "w4a16_marlin"
+    if weights_family == "mxfp4" and dep.server == "trtllm" and "w4a8_mxfp4_mxfp8" in measured:
+        return "w4a8_mxfp4_mxfp8"
     return MOE_DTYPE.get(weights_family, gemm_dtype)
 
 

@@ -36,7 +36,7 @@ SLICES = {
 GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "nvfp4": "nvfp4"}
 KV_DTYPES = {"bfloat16": "bf16", "fp8": "fp8"}
 MOE_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int4_wo": "w4a16",
-              "w4a16_mxfp4": "w4a16_mxfp4", "nvfp4": "nvfp4"}
+              "w4a16_mxfp4": "w4a16_mxfp4", "nvfp4": "nvfp4", "w4a8_mxfp4_mxfp8": "w4a8_mxfp4_mxfp8"}
 MOE_DISTRIBUTIONS = ("balanced", "power_law_1.01", "power_law_1.2")
 ATTN_COLS = ["batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim"]
 MOE_COLS = ["num_tokens", "hidden_size", "inter_size", "num_experts", "topk", "moe_tp_size", "moe_ep_size",

@@ -147,3 +147,23 @@ def test_an_moe_plan_the_tables_do_not_cover_takes_their_median_over_the_rooflin
     assert api.build_plan("Qwen3-32B", "MI300X", Deployment(server="vllm")).timing.realism is None
     assert api.build_plan("Qwen3-30B-A3B", "H100-SXM", Deployment(server="vllm")).timing.realism is None
     assert api.build_plan("Qwen3-30B-A3B", "MI300X", Deployment(engine="transformers")).timing.realism is None
+
+
+def test_tensorrt_llm_runs_mxfp4_experts_with_mxfp8_activations_on_blackwell_only():
+    # TensorRT-LLM examples/models/core/gpt_oss/README.md: Blackwell mxfp8 activations (CUTLASS / TRTLLM), Hopper bf16
+    b200, h200 = OpTables.load("B200").dtypes("moe"), H200.dtypes("moe")
+    assert "w4a8_mxfp4_mxfp8" in b200 and "w4a8_mxfp4_mxfp8" not in h200
+    trt = Deployment(server="trtllm", weights="mxfp4")
+    assert moe_dtype("mxfp4", "bf16", trt, b200) == "w4a8_mxfp4_mxfp8"
+    assert moe_dtype("mxfp4", "bf16", trt, h200) == "w4a16_mxfp4"
+    # vLLM's default on SM100 keeps bf16 activations (get_mxfp4_backend: SM100_FI_MXFP4_BF16)
+    assert moe_dtype("mxfp4", "bf16", Deployment(weights="mxfp4"), b200) == "w4a16_mxfp4"
+    # AIC timed the kernel on DeepSeek-like shapes only: gpt-oss's borrows one, and at an 8192-token pass it is
+    # faster than the measured bf16-activation kernel on gpt-oss's own shape (3.2418 ms, power_law_1.01)
+    B = OpTables.load("B200")
+    bf16 = B.moe(8192, *OSS, tp=1, dtype="w4a16_mxfp4", distribution="power_law_1.01")
+    assert bool(bf16.inside) and float(bf16.seconds) == pytest.approx(3.2418e-3, rel=1e-6)
+    fp8 = B.moe(8192, *OSS, tp=1, dtype="w4a8_mxfp4_mxfp8", distribution="power_law_1.01")
+    assert not bool(fp8.inside) and fp8.borrowed
+    # 2 x 3 x 2880 x 2880 x 8192 x 4 = 1.631e12 FLOP: never above the 4.5 PFLOP/s fp8 peak -> >= 0.362 ms
+    assert 0.362e-3 <= float(fp8.seconds) < float(bf16.seconds)
