@@ -6,7 +6,8 @@ trtllm-perf-overview.md says which commit and which cells) is simulated as ``trt
 every request queued at once, fixed lengths, EOS ignored, the max_batch_size / max_num_tokens trtllm-bench
 picks itself (``validate_throughput.bench_settings``). Prints the median / p90 |error| and the signed median
 of the output tokens a second per GPU, over all cells, per model, per GPU and per timing source; ``--rows``
-every cell. No fitted cost of the planner saw these figures. A measurement, not a test: it exits 0 whatever
+every cell; ``--write`` saves the scored cells the dashboard's Validation page shows. No fitted cost of the
+planner saw these figures. A measurement, not a test: it exits 0 whatever
 the errors.
 """
 
@@ -28,6 +29,8 @@ from planner import validate_throughput as vt  # noqa: E402
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", action="store_true", help="print every cell")
+    ap.add_argument("--write", action="store_true",
+                    help=f"save the scored cells to {vt.predicted_path().relative_to(ROOT)} (the Validation page's)")
     args = ap.parse_args(argv)
     d = vt.rows()
     t0 = time.perf_counter()
@@ -50,6 +53,9 @@ def main(argv=None) -> int:
         cols = ["id", "max_batch_size", "max_num_tokens", "kv_pool_gib", "mean_running", "output_tok_s_per_gpu",
                 "predicted_tok_s_per_gpu", "error_pct", "tables"]
         print(pred[cols].round(1).to_string(index=False))
+    if args.write:
+        vt.scored(pred).to_csv(vt.predicted_path(), index=False, float_format="%.6g")
+        print(f"\nwrote {vt.predicted_path().relative_to(ROOT)}")
     return 0
 
 

@@ -218,6 +218,19 @@ def external_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @st.cache_data(**CACHE)
+def throughput_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """TensorRT-LLM's published trtllm-bench cells scored against the simulated offline throughput (the committed
+    output of benchmarks/bench_throughput.py --write), and their summary; empty frames without the file."""
+    from planner import validate_throughput
+
+    path = validate_throughput.predicted_path()
+    if not path.is_file():
+        return pd.DataFrame(), pd.DataFrame()
+    cells = pd.read_csv(path)
+    return cells, validate_throughput.summary(cells)
+
+
+@st.cache_data(**CACHE)
 def latency_bands() -> pd.DataFrame:
     """Per engine and metric: the band a plan states (measured / predicted, a percentile range of held-out runs)."""
     rows = []

@@ -39,6 +39,20 @@ def path():
     return profiles.ROOT / "validation" / CSV
 
 
+def predicted_path():
+    """Where benchmarks/bench_throughput.py --write keeps the scored cells (``scored``) the dashboard shows."""
+    return profiles.ROOT / "validation" / "trtllm-perf-overview-predicted.csv"
+
+
+SCORED = ["id", "model", "gpu", "tp", "weights", "kv_dtype", "isl", "osl", "num_requests", "max_batch_size",
+          "max_num_tokens", "output_tok_s_per_gpu", "predicted_tok_s_per_gpu", "error_pct", "tables", "source_url"]
+
+
+def scored(pred: pd.DataFrame) -> pd.DataFrame:
+    """The cells with a prediction, the columns the dashboard's Validation page shows."""
+    return pred.dropna(subset=["error_pct"])[SCORED].reset_index(drop=True)
+
+
 def rows(file=None) -> pd.DataFrame:
     p = file or path()
     if not p.is_file():

@@ -285,6 +285,19 @@ def test_validation_page_shows_the_runs_no_fit_has_seen():
     assert set(shown.loc[shown["group"] == "all", "engine"]) == {"vllm", "sglang", "trtllm"}
 
 
+def test_validation_page_shows_the_offline_throughput_cells():
+    at = app("validation")
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Offline throughput: TensorRT-LLM's published trtllm-bench tables" in labels(at, "subheader")
+    cells = pd.read_csv(profiles.ROOT / "validation" / "trtllm-perf-overview-predicted.csv")
+    shown = next(d.value for d in at.dataframe if list(d.value.columns) == ["group", "n", "median", "p90", "signed"])
+    all_row = shown[shown["group"] == "all"].iloc[0]
+    # the row over every cell: its count and its median |error| straight from the committed cells
+    assert all_row["n"] == len(cells) >= 50
+    assert all_row["median"] == pytest.approx(cells["error_pct"].abs().median(), abs=0.01)
+
+
 def test_capacity_page_ranks_the_core_plans():
     from dashboard import core
     from planner import slo

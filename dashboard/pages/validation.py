@@ -87,6 +87,17 @@ def body(sel: Selection) -> None:
                          n=runs["id"].nunique(), s=runs["source_url"].str.replace(r"/blob/.*", "", regex=True).nunique()))
         with st.expander(t("Every scored run")):
             tables.show(runs.round(2), "validation_external_runs", "vextruns")
+    cells, summ_thr = core.throughput_runs()
+    if len(summ_thr):
+        st.subheader(t("Offline throughput: TensorRT-LLM's published trtllm-bench tables"))
+        tables.show(summ_thr.round(2), "validation_throughput", "vthr")
+        st.caption(t("{n} cells of NVIDIA's TensorRT-LLM perf-overview page (output tokens a second per GPU, every "
+                     "request queued at once, fixed lengths), each simulated with the batch limits trtllm-bench picks "
+                     "itself; median and p90 |error| % and the signed median. No fit has seen them. Cells and what was "
+                     "left out: profiles/validation/trtllm-perf-overview.md. Reproduce: python "
+                     "benchmarks/bench_throughput.py --write.").format(n=len(cells)))
+        with st.expander(t("Every scored cell")):
+            tables.show(cells.round(2), "validation_throughput_cells", "vthrcells")
     st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
