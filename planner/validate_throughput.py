@@ -60,22 +60,17 @@ def rows(file=None) -> pd.DataFrame:
     return pd.read_csv(p, dtype={"kv_dtype": str, "weights": str})
 
 
-def _round_batch(raw: float) -> int:
-    """tuning.py ``finetune_setting`` L179-186 (optimistic tuning): at least 64, up in steps of 32 / 128 / 256."""
-    if raw < 256:
-        return max(64, 32 * math.ceil(raw / 32))
-    if raw < 1024:
-        return 128 * math.ceil(raw / 128)
-    return 256 * math.ceil(raw / 256)
+# tuning.py ``finetune_setting`` L179-197 (optimistic tuning): (below, step) brackets; the floor is the first
+# bracket's (a larger bracket's result is above it anyway)
+BATCH_STEPS = (64, ((256, 32), (1024, 128), (math.inf, 256)))
+TOKEN_STEPS = (2048, ((4096, 256), (8192, 512), (math.inf, 1024)))
 
 
-def _round_tokens(raw: float) -> int:
-    """tuning.py ``finetune_setting`` L192-197: at least 2048, up in steps of 256 / 512 / 1024."""
-    if raw < 4096:
-        return max(2048, 256 * math.ceil(raw / 256))
-    if raw < 8192:
-        return 512 * math.ceil(raw / 512)
-    return 1024 * math.ceil(raw / 1024)
+def _round_up(raw: float, rule: tuple) -> int:
+    """``raw`` rounded up to the step of its bracket, at least the rule's floor (``BATCH_STEPS``, ``TOKEN_STEPS``)."""
+    floor, steps = rule
+    step = next(st for below, st in steps if raw < below)
+    return max(floor, step * math.ceil(raw / step))
 
 
 def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, isl: int, osl: int,
@@ -102,7 +97,7 @@ def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, i
             raise PlannerInputError("gpu", f"{model} in {weights} does not fit {tp * pp} x {gpu}", "add GPUs")
         requests = free * fraction / (per_token * (isl + osl))
         raw_bs = min(requests, 4096) / pp
-        batch, tokens = _round_batch(raw_bs), _round_tokens(min(raw_bs * (1 + isl / osl), 32768))
+        batch, tokens = _round_up(raw_bs, BATCH_STEPS), _round_up(min(raw_bs * (1 + isl / osl), 32768), TOKEN_STEPS)
     else:
         sched = profiles.engine_table("trtllm").resolve(None)[0]["scheduler"]
         batch, tokens = int(sched["max_num_seqs"]), int(sched["max_num_batched_tokens"])

@@ -35,8 +35,12 @@ def test_bench_settings_outside_the_heuristic_take_the_engine_defaults():
 
 
 def test_rounding_steps():
-    assert [vt._round_batch(x) for x in (1, 65, 255.5, 256, 1023, 1024, 3000)] == [64, 96, 256, 256, 1024, 1024, 3072]
-    assert [vt._round_tokens(x) for x in (10, 2049, 4096, 8191, 8192, 32768)] == [2048, 2304, 4096, 8192, 8192, 32768]
+    # batch: below 256 max(64, 32 x ceil(raw / 32)); below 1024 128 x ceil; else 256 x ceil
+    assert [vt._round_up(x, vt.BATCH_STEPS) for x in (1, 65, 255.5, 256, 1023, 1024, 3000)] == [64, 96, 256, 256, 1024,
+                                                                                                1024, 3072]
+    # tokens: below 4096 max(2048, 256 x ceil); below 8192 512 x ceil; else 1024 x ceil
+    assert [vt._round_up(x, vt.TOKEN_STEPS) for x in (10, 2049, 4096, 8191, 8192, 32768)] == [2048, 2304, 4096, 8192,
+                                                                                              8192, 32768]
 
 
 def test_carried_cells_name_their_source_and_a_bundled_model():

@@ -20,6 +20,16 @@ def unit_of(metric: str) -> tuple[float, str]:
     return 1.0, ""
 
 
+def _scored_section(title: str, summary, name: str, key: str, caption: str, rows_label: str, rows, rows_name: str,
+                    rows_key: str) -> None:
+    """A set of published figures no fit has seen: its summary, what it is, and every scored row in an expander."""
+    st.subheader(title)
+    tables.show(summary.round(2), name, key)
+    st.caption(caption)
+    with st.expander(rows_label):
+        tables.show(rows.round(2), rows_name, rows_key)
+
+
 def body(sel: Selection) -> None:
     df = core.validation()
     if df.empty:
@@ -76,28 +86,25 @@ def body(sel: Selection) -> None:
                        "against the band built, level included, from the other models alone."))
     runs, summ_ext = core.external_runs()
     if len(summ_ext):
-        st.subheader(t("Runs no fit has seen"))
-        tables.show(summ_ext.round(2), "validation_external", "vext")
-        st.caption(t("{n:,} published runs of vLLM, SGLang and TensorRT-LLM from {s} other sources (engine pull "
-                     "requests, vendor and cloud benchmark pages, open benchmark repositories), each predicted as the "
-                     "plan page would answer its model, GPU, engine, release, TP, precision, flags and traffic; "
-                     "median and p90 |error| %, the signed median and the share inside the band the plan prints. "
-                     "Sources and what was left out: profiles/validation/external-serving.md. Reproduce: python "
-                     "benchmarks/bench_external.py --write.").format(
-                         n=runs["id"].nunique(), s=runs["source_url"].str.replace(r"/blob/.*", "", regex=True).nunique()))
-        with st.expander(t("Every scored run")):
-            tables.show(runs.round(2), "validation_external_runs", "vextruns")
+        _scored_section(t("Runs no fit has seen"), summ_ext, "validation_external", "vext", t(
+            "{n:,} published runs of vLLM, SGLang and TensorRT-LLM from {s} other sources (engine pull "
+            "requests, vendor and cloud benchmark pages, open benchmark repositories), each predicted as the "
+            "plan page would answer its model, GPU, engine, release, TP, precision, flags and traffic; "
+            "median and p90 |error| %, the signed median and the share inside the band the plan prints. "
+            "Sources and what was left out: profiles/validation/external-serving.md. Reproduce: python "
+            "benchmarks/bench_external.py --write.").format(
+                n=runs["id"].nunique(), s=runs["source_url"].str.replace(r"/blob/.*", "", regex=True).nunique()),
+            t("Every scored run"), runs, "validation_external_runs", "vextruns")
     cells, summ_thr = core.throughput_runs()
     if len(summ_thr):
-        st.subheader(t("Offline throughput: TensorRT-LLM's published trtllm-bench tables"))
-        tables.show(summ_thr.round(2), "validation_throughput", "vthr")
-        st.caption(t("{n} cells of NVIDIA's TensorRT-LLM perf-overview page (output tokens a second per GPU, every "
-                     "request queued at once, fixed lengths), each simulated with the batch limits trtllm-bench picks "
-                     "itself; median and p90 |error| % and the signed median. No fit has seen them. Cells and what was "
-                     "left out: profiles/validation/trtllm-perf-overview.md. Reproduce: python "
-                     "benchmarks/bench_throughput.py --write.").format(n=len(cells)))
-        with st.expander(t("Every scored cell")):
-            tables.show(cells.round(2), "validation_throughput_cells", "vthrcells")
+        _scored_section(t("Offline throughput: TensorRT-LLM's published trtllm-bench tables"), summ_thr,
+                        "validation_throughput", "vthr", t(
+            "{n} cells of NVIDIA's TensorRT-LLM perf-overview page (output tokens a second per GPU, every "
+            "request queued at once, fixed lengths), each simulated with the batch limits trtllm-bench picks "
+            "itself; median and p90 |error| % and the signed median. No fit has seen them. Cells and what was "
+            "left out: profiles/validation/trtllm-perf-overview.md. Reproduce: python "
+            "benchmarks/bench_throughput.py --write.").format(n=len(cells)),
+                        t("Every scored cell"), cells, "validation_throughput_cells", "vthrcells")
     st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
