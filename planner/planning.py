@@ -22,7 +22,7 @@ from .result import (
     ThroughputFigures,
     WorkFigures,
 )
-from .serving import Plan, evaluate
+from .serving import Plan, evaluate, rates
 from .spec import ModelSpec
 
 SIM_PASS_BUDGET = 12_000  # prefill passes one plan's simulation may take (about 1-2 s on one core)
@@ -42,6 +42,10 @@ def plan_request(req: PlanRequest) -> PlanResult:
     m = {k: (v.item() if isinstance(v, np.ndarray) else v)
          for k, v in evaluate(p, wl.batch, wl.prompt_tokens, wl.output_tokens).items()}
     latency, source = _latency(req, spec, p, m)
+    if latency.simulated:  # throughput and cost from the same simulated requests as the headline latency
+        gap = p.scheduler.return_gap_s if p.scheduler is not None else 0.0
+        m.update({k: float(v) for k, v in rates(p, wl.batch, wl.prompt_tokens, wl.output_tokens, latency.e2e_latency_s,
+                                                latency.tpot_s, m["prefill_share_of_gpu_time"], gap).items()})
     memory = _memory(spec, p, m, wl.batch, wl.prompt_tokens, wl.output_tokens)
     fits = bool(m["fits"])
     short = None if fits else p.memory.pool_shortfall(m["memory_total_bytes_per_gpu"])

@@ -66,20 +66,11 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
     interference = np.where(b > 1, (b - 1) / np.maximum(o, 1) * np.maximum(ttft - alone, 0), 0.0)
     tpot = t.tpot(b, p, o) + interference
     e2e = ttft + np.maximum(o - 1, 0) * tpot
-    rps = b / e2e
-    out_tps = rps * o
-    in_tps = rps * p
-    gpus = plan.gpus_per_replica
-    usd_h = plan.usd_per_hour
     # GPU time per request is e2e / b (b requests share it, Little's law); of that, the prefill's
     # own work is what its step adds over a pure decode step (all of the TTFT when alone).
     prefill_gpu_s = np.where(b > 1, np.maximum(ttft - alone, 0), ttft)
     prefill_share = np.clip(prefill_gpu_s / (e2e / b), 0, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cost_out = np.where(out_tps > 0, usd_h / (out_tps * 3600) * 1e6, np.inf)
-        cost_in = np.where(in_tps > 0, usd_h * prefill_share / (in_tps * 3600) * 1e6, np.inf)
-        cost_all = usd_h / ((out_tps + in_tps) * 3600) * 1e6
-        gpu_hours_out = np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf)
+    gpus = plan.gpus_per_replica
     return {
         "fits": mem["fits"], "fits_avg_occupancy": avg_mem["fits"],
         "memory_total_bytes_per_gpu": mem["total_bytes"], "weights_bytes_per_gpu": mem["weights_bytes"],
@@ -95,11 +86,28 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
         "decode_achieved_bytes_per_s": dec_mid["bytes"] / dec_mid["time_s"],
         "decode_achieved_flops_per_s": dec_mid["flops"] / dec_mid["time_s"],
         "prefill_achieved_flops_per_s": pre["flops"] / pre["time_s"],
-        "tokens_per_s_per_user": 1.0 / tpot,
-        "output_tokens_per_s": out_tps, "output_tokens_per_s_per_gpu": out_tps / gpus,
-        "input_tokens_per_s": in_tps, "requests_per_s": rps,
-        "gpus_per_replica": np.full(b.shape, gpus), "usd_per_hour": np.full(b.shape, usd_h),
-        "gpu_hours_per_1m_output_tokens": gpu_hours_out,
-        "cost_usd_per_1m_output_tokens": cost_out, "cost_usd_per_1m_input_tokens": cost_in,
-        "cost_usd_per_1m_tokens": cost_all, "prefill_share_of_gpu_time": prefill_share,
+        "gpus_per_replica": np.full(b.shape, gpus), "usd_per_hour": np.full(b.shape, plan.usd_per_hour),
+        "prefill_share_of_gpu_time": prefill_share,
+        **rates(plan, b, p, o, e2e, tpot, prefill_share),
     }
+
+
+def rates(plan: Plan, b, p, o, e2e, tpot, prefill_share, cycle_gap_s: float = 0.0) -> dict:
+    """Throughput and cost of ``b`` clients in a closed loop whose requests take ``e2e`` each (Little's law: b
+    requests in flight, each cycle e2e plus the client's ``cycle_gap_s`` back to its next request), priced by the
+    replica's GPU-hours; the input tokens' share of the cost is the prefill's share of the GPU time."""
+    b, p, o = (np.asarray(x, dtype=float) for x in (b, p, o))
+    rps = b / (np.asarray(e2e, dtype=float) + cycle_gap_s)
+    out_tps, in_tps = rps * o, rps * p
+    gpus, usd_h = plan.gpus_per_replica, plan.usd_per_hour
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost_out = np.where(out_tps > 0, usd_h / (out_tps * 3600) * 1e6, np.inf)
+        cost_in = np.where(in_tps > 0, usd_h * prefill_share / (in_tps * 3600) * 1e6, np.inf)
+        cost_all = usd_h / ((out_tps + in_tps) * 3600) * 1e6
+        gpu_hours_out = np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf)
+        per_user = 1.0 / np.asarray(tpot, dtype=float)
+    return {"tokens_per_s_per_user": per_user,
+            "output_tokens_per_s": out_tps, "output_tokens_per_s_per_gpu": out_tps / gpus,
+            "input_tokens_per_s": in_tps, "requests_per_s": rps, "gpu_hours_per_1m_output_tokens": gpu_hours_out,
+            "cost_usd_per_1m_output_tokens": cost_out, "cost_usd_per_1m_input_tokens": cost_in,
+            "cost_usd_per_1m_tokens": cost_all}

@@ -210,3 +210,21 @@ def test_a_simulated_plan_states_its_engine_s_band_around_each_headline():
         lo, hi = (float(x) for x in re.fullmatch(r"([\d.]+)(?:st|nd|rd|th)-([\d.]+)th percentile",
                                                     b["coverage"]).groups())
         assert 2.5 <= lo <= 5 and lo + hi == pytest.approx(100)
+
+
+def test_a_simulated_plan_s_throughput_and_cost_follow_its_simulated_latency():
+    # 512 clients of 128 + 128 tokens on TensorRT-LLM: the simulation batches 64 prompts a pass where the mean-value
+    # model charges each its own prefill, so the two e2e differ several-fold; throughput and cost must follow the
+    # headline e2e, not the mean-value one (a closed loop: 512 requests in flight, each cycle e2e + the return gap)
+    p = api.plan(MODEL, GPU, 512, 128, 128, weights="fp8", kv_dtype="fp8", server="trtllm")
+    mv = api.plan(MODEL, GPU, 512, 128, 128, weights="fp8", kv_dtype="fp8", server="trtllm", simulate=False)
+    assert p["latency_source"].startswith("simulated")
+    assert p["e2e_latency_s"] < 0.5 * p["e2e_mean_value_s"]
+    gap = 0.0  # TensorRT-LLM's return gap is held at 0 (profiles/engines/trtllm.json)
+    assert p["requests_per_s"] == pytest.approx(512 / (p["e2e_latency_s"] + gap))
+    assert p["output_tokens_per_s"] == pytest.approx(p["requests_per_s"] * 128)
+    assert p["cost_usd_per_1m_output_tokens"] == pytest.approx(p["usd_per_hour"] / (p["output_tokens_per_s"] * 3600) * 1e6)
+    assert p["tokens_per_s_per_user"] == pytest.approx(1 / p["tpot_s"])
+    # unsimulated, the same figures are the mean-value model's
+    assert mv["requests_per_s"] == pytest.approx(512 / mv["e2e_latency_s"])
+    assert p["output_tokens_per_s"] > 2 * mv["output_tokens_per_s"]

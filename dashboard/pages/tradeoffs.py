@@ -145,7 +145,9 @@ def cost_section(sel: Selection) -> None:
         st.warning(t("The model fits on none of the GPUs at these lengths: add GPUs (TP) or quantize."))
     st.caption(t("Cost = GPU price per hour / tokens per hour. A faster, pricier GPU can be cheaper per "
                "token; filling the memory with a larger batch is the biggest lever. A dash: the plan does not "
-               "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json."))
+               "fit or the GPU has no price (see `note`). Prices: profiles/gpus/*.json. The sweep across GPUs uses the "
+               "mean-value model; the Plan page's cost follows its simulated latency, so the two differ where queueing "
+               "and batched prefills matter."))
     tables.show(df.round(4), "cost_across_gpus", "cost", cells=("note",))
 
 
