@@ -60,10 +60,19 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
     dec_mid = t.decode_step(b, p + o / 2)
     ttft = pre["time_s"]
     # While a request decodes, the other b-1 requests of the batch are replaced as they finish:
-    # (b-1) prefills per o decode steps, each costing the mixed step's extra time over a pure
-    # decode step. vLLM's benchmark TPOT includes this interference.
+    # lam = (b-1) / o new prompts a decode step on average, which the engine batches into the pass they
+    # arrive for (chunked prefill). Taking arrivals as Poisson, a pass carries at least one prompt with
+    # probability 1 - exp(-lam), and then lam / (1 - exp(-lam)) of them on average: the interference is
+    # that probability times what those prompts add to a pass of the b-1 decodes. Few arrivals (lam << 1):
+    # lam x one prompt's extra pass time; many (lam >> 1): the extra time of lam x p prompt tokens in one
+    # pass, the weights read once. vLLM's benchmark TPOT includes it.
     alone = t.decode_step(np.maximum(b - 1, 1), p + o / 2)["time_s"]
-    interference = np.where(b > 1, (b - 1) / np.maximum(o, 1) * np.maximum(ttft - alone, 0), 0.0)
+    lam = (b - 1) / np.maximum(o, 1)
+    busy = -np.expm1(-lam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_pass = np.where(lam > 0, lam / busy, 1.0)
+    joined = t.prefill(per_pass, p, decode_batch=b - 1, decode_context=p + o / 2)["time_s"]
+    interference = np.where(b > 1, busy * np.maximum(joined - alone, 0), 0.0)
     tpot = t.tpot(b, p, o) + interference
     e2e = ttft + np.maximum(o - 1, 0) * tpot
     # GPU time per request is e2e / b (b requests share it, Little's law); of that, the prefill's
