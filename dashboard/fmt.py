@@ -72,11 +72,12 @@ def rate(x: float, what: str = "tokens", digits: int = 0) -> str:
 
 
 def usd(x: float) -> str:
-    """Dollars; a GPU without a price in its profile gives exactly 0 (or NaN): shown as such, not $0."""
+    """Dollars; a GPU without a price in its profile gives exactly 0 (its $ per hour) or NaN (its costs per
+    token): shown as such, not $0."""
+    if x == 0 or math.isnan(x):
+        return unit("no price")
     if not math.isfinite(x):
         return unit("n/a")
-    if x == 0:
-        return unit("no price")
     return f"${x:,.3f}" if x < 100 else f"${x:,.0f}"
 
 

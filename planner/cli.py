@@ -139,6 +139,18 @@ def _print_human(name: str, out) -> None:
         print(f"{k:32s} {_human(k, v)}")
 
 
+def _finite_or_null(v):
+    """JSON has no NaN or Infinity: a figure that is not a number (a cost without a price, a latency of an unbounded
+    queue) is printed as null."""
+    if isinstance(v, dict):
+        return {k: _finite_or_null(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite_or_null(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
 def _human(k: str, v) -> str:
     """One value as a person reads it, the unit from the key's suffix (SI inside, ms / GiB here)."""
     if isinstance(v, bool) or v is None:
@@ -152,7 +164,7 @@ def _human(k: str, v) -> str:
     if not isinstance(v, float):
         return str(v)
     if not math.isfinite(v):
-        return str(v)
+        return "-" if math.isnan(v) else str(v)  # NaN: no such figure (a cost without a price)
     if k.endswith("_bytes") or k.endswith("_bytes_per_gpu"):
         return f"{_gib(v)}  ({v:,.0f} B)"
     if k.endswith("_bytes_per_s"):
@@ -164,7 +176,7 @@ def _human(k: str, v) -> str:
     if k.endswith("_per_s"):
         return f"{v:,.2f} /s"
     if k.startswith(("cost_usd", "usd_", "deployment_usd")) or "_usd_" in k:
-        return f"${v:,.4f}"
+        return f"${v:,.4f}" if v or not k.endswith("usd_per_hour") else "no price (none in the GPU's profile)"
     if k.endswith("_s"):
         return f"{v * 1e3:,.2f} ms" if abs(v) < 10 else f"{v:,.2f} s"
     if k.endswith(("_share_of_gpu_time", "_fraction")):
@@ -205,6 +217,10 @@ def _plan_headline(p: dict) -> list[str]:
         return lines
     lines.append(f"{'throughput':10s} {p['deployment_output_tokens_per_s']:,.0f} output tokens/s, "
                  f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s)")
+    if not p["usd_per_hour"]:  # no price: $0 would read as free
+        lines.append(f"{'cost':10s} - : {p['gpu']} has no price in its profile (profiles/gpus/{p['gpu']}.json); "
+                     "define the GPU with --gpu-file or the --gpu-* figures and --gpu-price to price it")
+        return lines
     lines.append(f"{'cost':10s} ${p['cost_usd_per_1m_output_tokens']:,.3f} per 1M output tokens, "
                  f"${p['deployment_usd_per_hour']:,.2f} per hour")
     return lines
@@ -295,7 +311,7 @@ def _run(a: argparse.Namespace) -> int:
     if out is None:
         return 0
     if getattr(a, "json", False):
-        print(json.dumps(out, indent=2, default=float))
+        print(json.dumps(_finite_or_null(out), indent=2, default=float, allow_nan=False))
     else:
         _print_human(a.command, out)
     sys.stdout.flush()

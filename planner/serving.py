@@ -109,10 +109,12 @@ def rates(plan: Plan, b, p, o, e2e, tpot, prefill_share, cycle_gap_s: float = 0.
     rps = b / (np.asarray(e2e, dtype=float) + cycle_gap_s)
     out_tps, in_tps = rps * o, rps * p
     gpus, usd_h = plan.gpus_per_replica, plan.usd_per_hour
+    # a GPU without a price has no cost per token (NaN: shown as a dash / null), not a cost of $0
+    price = usd_h if usd_h > 0 else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
-        cost_out = np.where(out_tps > 0, usd_h / (out_tps * 3600) * 1e6, np.inf)
-        cost_in = np.where(in_tps > 0, usd_h * prefill_share / (in_tps * 3600) * 1e6, np.inf)
-        cost_all = usd_h / ((out_tps + in_tps) * 3600) * 1e6
+        cost_out = np.where(out_tps > 0, price / (out_tps * 3600) * 1e6, np.inf)
+        cost_in = np.where(in_tps > 0, price * prefill_share / (in_tps * 3600) * 1e6, np.inf)
+        cost_all = price / ((out_tps + in_tps) * 3600) * 1e6
         gpu_hours_out = np.where(out_tps > 0, gpus / (out_tps * 3600) * 1e6, np.inf)
         per_user = 1.0 / np.asarray(tpot, dtype=float)
     return {"tokens_per_s_per_user": per_user,

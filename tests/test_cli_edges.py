@@ -171,3 +171,18 @@ def test_values_are_printed_in_their_units():
     assert _human("cost_usd_per_1m_output_tokens", 0.24163) == "$0.2416"
     assert _human("kv_cache_bytes_per_gpu", 5 * 2**30) == "5.00 GiB  (5,368,709,120 B)"
     assert _human("batch", 32) == "32" and _human("fits", True) == "True"
+
+
+def test_a_gpu_without_a_price_has_no_cost_not_a_cost_of_zero(capsys):
+    # GB200's profile carries no on-demand price (its notes say why): the plan says so, and its JSON has null
+    assert not profiles.gpu("GB200").price_usd_per_hour
+    assert cli.main(["plan", "Llama-3.1-8B", "--gpu", "GB200", "--batch", "4", "--prompt", "512", "--output", "64"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("cost"))
+    assert "GB200 has no price in its profile" in line and "$0.000" not in out
+    assert cli.main(["plan", "Llama-3.1-8B", "--gpu", "GB200", "--batch", "4", "--prompt", "512", "--output", "64",
+                     "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)  # strict JSON: no NaN token
+    assert d["usd_per_hour"] == 0.0
+    assert d["cost_usd_per_1m_output_tokens"] is None and d["cost_usd_per_1m_tokens"] is None
+    assert d["output_tokens_per_s"] > 0
