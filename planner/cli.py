@@ -211,12 +211,14 @@ def _plan_headline(p: dict) -> list[str]:
         lines.append(line)
     lines.append(f"{'':10s} {p.get('latency_source', '')}")
     lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt, nothing queued; the batch's decodes share its passes)")
-    if not p.get("fits"):
+    simulated = p.get("ttft_p50_s") is not None
+    if not p.get("fits") and not (simulated and p.get("runs")):
         lines.append(f"{'throughput':10s} - (and cost -): the mean-value model needs a batch that fits, at most "
                      f"{p['max_batch']:,} at this length")
         return lines
+    queued = "" if p.get("fits") else f" (the engine holds {p['max_batch']:,} at a time and queues the rest)"
     lines.append(f"{'throughput':10s} {p['deployment_output_tokens_per_s']:,.0f} output tokens/s, "
-                 f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s)")
+                 f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s){queued}")
     if not p["usd_per_hour"]:  # no price: $0 would read as free
         lines.append(f"{'cost':10s} - : {p['gpu']} has no price in its profile (profiles/gpus/{p['gpu']}.json); "
                      "define the GPU with --gpu-file or the --gpu-* figures and --gpu-price to price it")

@@ -13,6 +13,8 @@ from test_app_pages import app
 from dashboard import state
 from dashboard.fmt import duration as fmt_duration
 from dashboard.fmt import gib as fmt_gib
+from dashboard.fmt import per_s as fmt_per_s
+from dashboard.fmt import usd as fmt_usd
 from planner import api, profiles
 from planner.request import PlanRequest
 
@@ -104,11 +106,14 @@ def test_a_batch_over_the_pool_queues_and_remedies_fit_in_one_click():
     shown = _metrics(at)
     assert shown["Largest batch"] == "48"
     # the engine's start-up pool (54.69 GiB) holds 48 of the 512 (tests/test_remedies.py has the arithmetic) and
-    # queues the rest: the latency is the simulation's, the throughput and cost (the mean-value model runs the whole
-    # batch at once) need a batch that fits
+    # queues the rest: the latency is the simulation's, and so are the throughput and cost (Little's law on the
+    # queued clients: 512 over the simulated mean e2e plus vLLM's return gap)
     r = api.plan_request(PlanRequest.from_params({k: str(v) for k, v in TOO_BIG.items()}))
     assert (r.fits, r.memory.max_batch, r.latency.simulated) == (False, 48, True)
-    assert all(shown[k] == "—" for k in ("Output tokens/s", "$ / 1M output tokens"))
+    gap = dict(profiles.engine_table("vllm").constants)["return_gap_s"].value
+    assert r.throughput.requests_per_s == pytest.approx(TOO_BIG["batch"] / (r.latency.e2e_latency_s + gap))
+    assert shown["Output tokens/s"] == fmt_per_s(r.throughput.deployment_output_tokens_per_s)
+    assert shown["$ / 1M output tokens"] == fmt_usd(r.cost.cost_usd_per_1m_output_tokens)
     assert shown["TTFT mean"] == fmt_duration(r.latency.ttft_s) and any("queues the rest" in c.value for c in at.caption)
     assert not at.error
     for kind in ("batch", "kv", "tp", "weights"):

@@ -198,9 +198,9 @@ def test_plan_not_fit_remedy_save_compare(server, browser, size):
     for label in ("TTFT mean", "TPOT mean", "$ / 1M output tokens"):
         tile = page.locator('[data-testid="stMetric"]', has_text=label).first
         assert _in_view(page, tile), label
-        # 48 of the 512 fit in the engine's pool: it queues the rest, so the latency is simulated; cost needs a
-        # batch that fits
-        assert ("—" in tile.inner_text()) == label.startswith("$"), label
+        # 48 of the 512 fit in the engine's pool: it queues the rest, so the latency is simulated, and the cost is
+        # what that queue sustains: every tile has a figure
+        assert "—" not in tile.inner_text(), label
     page.get_by_role("button", name="Batch 48").click()
     page.get_by_text("Fits:").first.wait_for(timeout=120_000)
     _settled(page)

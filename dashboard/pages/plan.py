@@ -12,10 +12,16 @@ from planner.result import PlanResult
 # shown when the engine can run the plan (all of it fits, or it holds part and queues the rest: simulated)
 LATENCY = {"TTFT (mean, as a benchmark measures it)", "TTFT p90", "TTFT lower bound (one prompt alone)",
            "TPOT (mean)", "TPOT p90", "end-to-end latency (mean)"}
-# shown only when the whole batch fits (the mean-value model runs the batch at once)
+# shown when the whole batch fits, or when it runs queued and is simulated (the queue's throughput: the batch
+# over the simulated mean end-to-end latency); not for the mean-value model of a batch that does not fit
 FITTING_ONLY = {"output tokens/s (deployment)", "requests/s (deployment)", "$ per 1M output tokens",
                 "$ per 1M tokens (input + output)"}
 NO_PLAN = "—"
+
+
+def rates_shown(r: PlanResult) -> bool:
+    """Throughput and cost have a value: the batch fits, or it runs queued and was simulated."""
+    return r.fits or (r.runs and r.latency.simulated)
 
 
 def metrics_table(r: PlanResult) -> pd.DataFrame:
@@ -52,7 +58,7 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", t("of each replica's busy time")),
         ("efficiencies", t(r.source("eff_compute")), ""),
     ]
-    hidden = set() if r.fits else FITTING_ONLY | (set() if r.runs else LATENCY)
+    hidden = (set() if rates_shown(r) else FITTING_ONLY) | (set() if r.runs else LATENCY)
     rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
     rows = [(t(name), t(value) if value in ("yes", "no") else value, fmt.unit(unit)) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
@@ -192,13 +198,14 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     throughput and cost; a plan that cannot run shows a dash."""
     m, lat, th, cost = r.memory, r.latency, r.throughput, r.cost
     running = r.runs  # a batch over the engine's pool still runs, queued (PlanResult.runs)
+    sized = rates_shown(r)
     sim = t("simulated") if lat.simulated else t("not simulated: the mean")
 
     def v(text: str, need_fit: bool = False) -> str:
-        return text if (r.fits if need_fit else running) else NO_PLAN
+        return text if (sized if need_fit else running) else NO_PLAN
 
     def h(text: str | None, need_fit: bool = False) -> str | None:
-        return text if (r.fits if need_fit else running) else t(NOT_RUN)
+        return text if (sized if need_fit else running) else t(NOT_RUN)
 
     c = st.columns(6)
     c[0].metric(t("TTFT mean"), v(fmt.duration(lat.ttft_s)), help=h(t("Mean time to first token over the simulated requests, "
@@ -226,7 +233,8 @@ def tiles(r: PlanResult, sel: Selection) -> None:
                 help=h(t("an hour's cost over every prompt and output token served in it"), True))
     if running and not r.fits:
         st.caption(t("The engine holds {held:,} of the {batch:,} requests at a time and queues the rest: the latency "
-                     "above is simulated with that queue. Throughput and cost need a batch that fits.")
+                     "above is simulated with that queue, and the throughput and cost are what the engine sustains "
+                     "with it (the clients over the mean end-to-end latency).")
                    .format(held=m.max_batch, batch=sel.batch))
 
 
