@@ -268,7 +268,9 @@ def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str)
         "efficiencies": p.provenance,
         "eff_compute": f"{p.provenance} efficiency (profiles/calibration or the sourced defaults)",
         "eff_memory": f"{p.provenance} efficiency (profiles/calibration or the sourced defaults)",
-        "throughput": "Little's law on the mean-value model: batch / e2e per replica (planner/serving.py)",
+        "throughput": ("Little's law on the simulated requests: batch / (mean e2e + the engine's return gap) per "
+                       "replica (planner/serving.py rates)" if latency_source.startswith("simulated") else
+                       "Little's law on the mean-value model: batch / e2e per replica (planner/serving.py rates)"),
         "cost": f"GPU price x GPUs / tokens per hour; price: {src.get('price_usd_per_hour', 'none in the GPU profile')}",
         "latency_bands": f"profiles/engines/{p.scheduler.engine}.json latency_bands" if p.scheduler else "none",
     }

@@ -513,3 +513,16 @@ def test_engine_page_shows_a_bad_log_as_an_error_not_a_traceback():
     at.get("form_submit_button")[0].click().run()
     no_exception(at)
     assert at.error and "log" in at.error[0].value
+
+
+def test_explain_panel_derives_the_throughput_from_the_simulated_e2e():
+    at = app("plan")
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    s = sel(at)
+    r = api.plan(s["model"], s["gpu"], s["batch"], s["prompt"], s["output"], weights=s["weights"],
+                 kv_dtype=s["kv_dtype"], engine=s["engine"], tp=s["tp"])
+    line = next(ln for c in at.code for ln in c.value.splitlines() if ln.startswith("requests/s = batch / cycle"))
+    # the simulated mean e2e the headline shows, and the requests/s it gives (Little's law), both in the line
+    assert f"simulated mean e2e {r['e2e_latency_s']:.4f} s" in line
+    assert line.endswith(f"{r['deployment_requests_per_s']:,.2f}/s")

@@ -150,10 +150,15 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
             + t("TPOT = mean step over the output + prefill interference ({interference}) = {tpot}").format(
                 interference=fmt.ms(lat.prefill_interference_s), tpot=fmt.ms(lat.tpot_mean_value_s)), language="text")
     th, c = r.throughput, r.cost
-    st.markdown(t("**Latency, throughput, cost** (Little's law: `batch` requests in flight; mean-value figures)"))
-    st.code(f"e2e = TTFT + (output - 1) x TPOT = {fmt.ms(lat.ttft_lower_bound_s)} + ({sel.output} - 1) x "
+    st.markdown(t("**Latency, throughput, cost** (Little's law: `batch` requests in flight; the simulated mean "
+                  "end-to-end latency when simulated, else the mean-value one)"))
+    # the cycle each client's request takes: e2e plus, when simulated, the client's return gap (serving.rates)
+    cycle = sel.batch / th.requests_per_s if th.requests_per_s else float("nan")
+    used = (f"(simulated mean e2e {lat.e2e_latency_s:.4f} s + return gap {cycle - lat.e2e_latency_s:.4f} s)"
+            if lat.simulated else f"{lat.e2e_mean_value_s:.4f} s")
+    st.code(f"e2e (mean-value) = TTFT + (output - 1) x TPOT = {fmt.ms(lat.ttft_lower_bound_s)} + ({sel.output} - 1) x "
             f"{fmt.ms(lat.tpot_mean_value_s)} = {fmt.ms(lat.e2e_mean_value_s)}\n"
-            f"requests/s = batch / e2e x replicas = {sel.batch} / {lat.e2e_mean_value_s:.4f} s x {r.replicas} = "
+            f"requests/s = batch / cycle x replicas = {sel.batch} / {used} x {r.replicas} = "
             f"{fmt.per_s(th.deployment_requests_per_s, 2)}\n"
             f"output tokens/s = requests/s x output = {th.deployment_requests_per_s:.3f} x {sel.output} = "
             f"{fmt.per_s(th.deployment_output_tokens_per_s)}\n"
