@@ -188,7 +188,7 @@ def _plan_headline(p: dict) -> list[str]:
     """What a plan answers, first: fits, the latency a benchmark would measure with its band, cost. A batch
     over the engine's KV pool still runs when at least one request fits (PlanResult.runs): the engine holds
     what fits and queues the rest, and the latency shown is the simulation's with that queue, as on the
-    dashboard; throughput and cost at this batch need a batch that fits."""
+    dashboard, and so are the throughput and cost (what that queue sustains)."""
     ms = lambda x: f"{x * 1e3:,.1f} ms" if math.isfinite(x) else "-"  # noqa: E731
     lines = [("fits: yes" if p.get("fits") else f"fits: NO - {p.get('reason', '')}")]
     lines += [f"{'start':10s} {note}" for note in p.get("notes") or ()]  # what the engine needs to start
@@ -211,17 +211,14 @@ def _plan_headline(p: dict) -> list[str]:
         lines.append(line)
     lines.append(f"{'':10s} {p.get('latency_source', '')}")
     lines.append(f"{'TTFT floor':10s} {ms(p['ttft_lower_bound_s'])} (one prompt, nothing queued; the batch's decodes share its passes)")
-    simulated = p.get("ttft_p50_s") is not None
-    if not p.get("fits") and not (simulated and p.get("runs")):
-        lines.append(f"{'throughput':10s} - (and cost -): the mean-value model needs a batch that fits, at most "
-                     f"{p['max_batch']:,} at this length")
-        return lines
     queued = "" if p.get("fits") else f" (the engine holds {p['max_batch']:,} at a time and queues the rest)"
     lines.append(f"{'throughput':10s} {p['deployment_output_tokens_per_s']:,.0f} output tokens/s, "
                  f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s){queued}")
     if not p["usd_per_hour"]:  # no price: $0 would read as free
-        lines.append(f"{'cost':10s} - : {p['gpu']} has no price in its profile (profiles/gpus/{p['gpu']}.json); "
-                     "define the GPU with --gpu-file or the --gpu-* figures and --gpu-price to price it")
+        where = (f"its profile (profiles/gpus/{p['gpu']}.json); define the GPU with --gpu-file or the --gpu-* figures "
+                 "and --gpu-price to price it" if p["gpu"] in profiles.gpus() and not profiles.gpus()[p["gpu"]].user_defined
+                 else "its definition; give --gpu-price (or price_usd_per_gpu_hour in the --gpu-file)")
+        lines.append(f"{'cost':10s} - : {p['gpu']} has no price in {where}")
         return lines
     lines.append(f"{'cost':10s} ${p['cost_usd_per_1m_output_tokens']:,.3f} per 1M output tokens, "
                  f"${p['deployment_usd_per_hour']:,.2f} per hour")

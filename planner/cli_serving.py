@@ -113,7 +113,7 @@ def _sweep(a):
                 *(sweep.MEAN_VALUE_NAMES[c] for c in ("ttft_s", "tpot_s")), "output_tokens_per_s_per_gpu",
                 "cost_usd_per_1m_output_tokens"]
         with pd.option_context("display.max_rows", 60, "display.width", 200):
-            print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+            print(df[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep="-"))  # NaN: no price
     return summary
 
 

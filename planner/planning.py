@@ -3,7 +3,8 @@
 The mean-value model (planner/serving.py ``evaluate``) gives memory, the roofline work, latency,
 throughput and cost; the memory model the largest batch and longest context; the discrete-event
 simulation (planner/traffic.py) the latency a benchmark with ``batch`` clients would measure,
-whenever one request fits. Every figure's source goes into the result's ``provenance``.
+whenever one request fits, and then the throughput and cost too (``serving.rates`` on its mean e2e).
+Every figure's source goes into the result's ``provenance``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def plan_request(req: PlanRequest) -> PlanResult:
     if latency.simulated:  # throughput and cost from the same simulated requests as the headline latency
         gap = p.scheduler.return_gap_s if p.scheduler is not None else 0.0
         m.update({k: float(v) for k, v in rates(p, wl.batch, wl.prompt_tokens, wl.output_tokens, latency.e2e_latency_s,
-                                                latency.tpot_s, m["prefill_share_of_gpu_time"], gap).items()})
+                                                latency.tpot_s, m["prefill_gpu_s"], gap).items()})
     memory = _memory(spec, p, m, wl.batch, wl.prompt_tokens, wl.output_tokens)
     fits = bool(m["fits"])
     short = None if fits else p.memory.pool_shortfall(m["memory_total_bytes_per_gpu"])

@@ -157,8 +157,8 @@ class PlanResult:
     @property
     def runs(self) -> bool:
         """The engine can serve the plan: all of it fits, or the engine holds part of the batch and queues
-        the rest (the latency is then the simulation's, with that queue). Throughput and cost at this batch
-        are the mean-value model's, which runs the whole batch at once: they need ``fits``."""
+        the rest (the latency is then the simulation's, with that queue, and so are the throughput and cost:
+        what that queue sustains)."""
         return self.fits or (self.latency.simulated and self.memory.max_batch >= 1)
 
     def source(self, name: str) -> str:

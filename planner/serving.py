@@ -76,9 +76,10 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
     tpot = t.tpot(b, p, o) + interference
     e2e = ttft + np.maximum(o - 1, 0) * tpot
     # GPU time per request is e2e / b (b requests share it, Little's law); of that, the prefill's
-    # own work is what its step adds over a pure decode step (all of the TTFT when alone).
-    prefill_gpu_s = np.where(b > 1, np.maximum(ttft - alone, 0), ttft)
-    prefill_share = np.clip(prefill_gpu_s / (e2e / b), 0, 1)
+    # own work is its share of the interference it causes (lam prompts a step add ``interference``: each
+    # interference / lam), all of the TTFT when alone.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prefill_gpu_s = np.where(b > 1, interference / np.where(lam > 0, lam, 1.0), ttft)
     gpus = plan.gpus_per_replica
     return {
         "fits": mem["fits"], "fits_avg_occupancy": avg_mem["fits"],
@@ -96,17 +97,20 @@ def evaluate(plan: Plan, batch, prompt, output) -> dict[str, np.ndarray]:
         "decode_achieved_flops_per_s": dec_mid["flops"] / dec_mid["time_s"],
         "prefill_achieved_flops_per_s": pre["flops"] / pre["time_s"],
         "gpus_per_replica": np.full(b.shape, gpus), "usd_per_hour": np.full(b.shape, plan.usd_per_hour),
-        "prefill_share_of_gpu_time": prefill_share,
-        **rates(plan, b, p, o, e2e, tpot, prefill_share),
+        "prefill_gpu_s": prefill_gpu_s,
+        **rates(plan, b, p, o, e2e, tpot, prefill_gpu_s),
     }
 
 
-def rates(plan: Plan, b, p, o, e2e, tpot, prefill_share, cycle_gap_s: float = 0.0) -> dict:
+def rates(plan: Plan, b, p, o, e2e, tpot, prefill_gpu_s, cycle_gap_s: float = 0.0) -> dict:
     """Throughput and cost of ``b`` clients in a closed loop whose requests take ``e2e`` each (Little's law: b
     requests in flight, each cycle e2e plus the client's ``cycle_gap_s`` back to its next request), priced by the
-    replica's GPU-hours; the input tokens' share of the cost is the prefill's share of the GPU time."""
+    replica's GPU-hours; the input tokens' share of the cost is the prefill's share of the GPU time, its
+    ``prefill_gpu_s`` (the extra pass time one request's prompt adds) over the GPU time a request holds (cycle / b)."""
     b, p, o = (np.asarray(x, dtype=float) for x in (b, p, o))
-    rps = b / (np.asarray(e2e, dtype=float) + cycle_gap_s)
+    cycle = np.asarray(e2e, dtype=float) + cycle_gap_s
+    rps = b / cycle
+    prefill_share = np.clip(np.asarray(prefill_gpu_s, dtype=float) / (cycle / b), 0, 1)
     out_tps, in_tps = rps * o, rps * p
     gpus, usd_h = plan.gpus_per_replica, plan.usd_per_hour
     # a GPU without a price has no cost per token (NaN: shown as a dash / null), not a cost of $0
@@ -121,4 +125,4 @@ def rates(plan: Plan, b, p, o, e2e, tpot, prefill_share, cycle_gap_s: float = 0.
             "output_tokens_per_s": out_tps, "output_tokens_per_s_per_gpu": out_tps / gpus,
             "input_tokens_per_s": in_tps, "requests_per_s": rps, "gpu_hours_per_1m_output_tokens": gpu_hours_out,
             "cost_usd_per_1m_output_tokens": cost_out, "cost_usd_per_1m_input_tokens": cost_in,
-            "cost_usd_per_1m_tokens": cost_all}
+            "cost_usd_per_1m_tokens": cost_all, "prefill_share_of_gpu_time": prefill_share}

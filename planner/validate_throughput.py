@@ -88,14 +88,20 @@ def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, i
     spec = profiles.load_model(model)
     g = profiles.gpu(gpu)
     if weights in HEURISTIC_WEIGHTS:
+        if any(k not in (FULL, SLIDING, CHUNKED) for k in spec.layer_kinds):
+            # tuning.py sizes Mamba hybrids with their state cache and plain rounding (L82-113), and MLA with the
+            # per-head formula below; neither is reproduced here
+            raise PlannerInputError("model", f"trtllm-bench's batch heuristic for {model}'s layer kinds "
+                                    f"({', '.join(sorted(set(spec.layer_kinds)))}) is not reproduced",
+                                    "give the run's max_batch_size and max_num_tokens")
         w_bytes = BENCH_BYTES.get(weights, 2.0)
         kv_bytes = BENCH_BYTES.get(kv_dtype, 2.0)
-        attn_layers = sum(1 for k in spec.layer_kinds if k in (FULL, SLIDING, CHUNKED))
-        per_token = 2 * attn_layers * max(tp, spec.num_kv_heads) * spec.head_dim * kv_bytes / GIB
+        per_token = 2 * spec.num_layers * max(tp, spec.num_kv_heads) * spec.head_dim * kv_bytes / GIB
         free = g.total_memory_bytes / GIB * tp * pp - params.params_total(spec) * w_bytes / GIB
-        if free <= 0:
-            raise PlannerInputError("gpu", f"{model} in {weights} does not fit {tp * pp} x {gpu}", "add GPUs")
-        requests = free * fraction / (per_token * (isl + osl))
+        requests = free * fraction / (per_token * (isl + osl)) if free > 0 else 0.0
+        if requests < 1:  # calc_engine_setting L116-137 raises: the weights or the KV cache do not fit
+            raise PlannerInputError("gpu", f"{model} in {weights} leaves no KV cache for one {isl} + {osl}-token "
+                                    f"request on {tp * pp} x {gpu}", "add GPUs (TP)")
         raw_bs = min(requests, 4096) / pp
         batch, tokens = _round_up(raw_bs, BATCH_STEPS), _round_up(min(raw_bs * (1 + isl / osl), 32768), TOKEN_STEPS)
     else:

@@ -6,6 +6,7 @@ import pytest
 
 from planner import profiles
 from planner import validate_throughput as vt
+from planner.errors import PlannerInputError
 
 
 def test_bench_settings_llama70b_nvfp4_b200_by_hand():
@@ -67,3 +68,18 @@ def test_predict_one_cell_is_the_simulated_run():
     assert math.isfinite(p["predicted_tok_s_per_gpu"]) and p["predicted_tok_s_per_gpu"] > 0
     assert p["error_pct"] == pytest.approx((p["predicted_tok_s_per_gpu"] - 398.0) / 398.0 * 100)
     assert bool(p["tables"])
+
+
+@pytest.mark.parametrize("model", ["DeepSeek-V3", "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"])
+def test_layer_kinds_the_heuristic_sizes_otherwise_are_refused_by_name(model):
+    # MLA and Mamba hybrids: tuning.py sizes them differently; a clear refusal, not a division by zero
+    with pytest.raises(PlannerInputError) as e:
+        vt.bench_settings(model, "B200", "fp8", "fp8", 8, 1024, 1024)
+    assert e.value.field == "model" and "max_batch_size" in e.value.fix
+
+
+def test_no_room_for_one_request_is_refused():
+    # Llama-3.1-70B in bf16 (141 GB) on one 80 GB H100: calc_engine_setting raises, so does this
+    with pytest.raises(PlannerInputError) as e:
+        vt.bench_settings("Llama-3.1-70B", "H100-SXM", "bf16", "bf16", 1, 1024, 1024)
+    assert e.value.field == "gpu" and "TP" in e.value.fix

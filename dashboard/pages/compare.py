@@ -43,7 +43,7 @@ def side_by_side(results: list[PlanResult]) -> pd.DataFrame:
     """One row per figure, one column per plan, formatted; a plan that cannot run shows a dash."""
     cols = {}
     for i, r in enumerate(results, 1):
-        cols[f"{i}. {plan_name(r.request)}"] = [NO_PLAN if needs_run and not r.fits else t(show(get(r)))
+        cols[f"{i}. {plan_name(r.request)}"] = [NO_PLAN if needs_run and not r.runs else t(show(get(r)))
                                                 for _, get, show, needs_run in ROWS]
     return pd.DataFrame({"figure": [t(label) for label, *_ in ROWS], **cols})
 

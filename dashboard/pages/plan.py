@@ -12,16 +12,11 @@ from planner.result import PlanResult
 # shown when the engine can run the plan (all of it fits, or it holds part and queues the rest: simulated)
 LATENCY = {"TTFT (mean, as a benchmark measures it)", "TTFT p90", "TTFT lower bound (one prompt alone)",
            "TPOT (mean)", "TPOT p90", "end-to-end latency (mean)"}
-# shown when the whole batch fits, or when it runs queued and is simulated (the queue's throughput: the batch
-# over the simulated mean end-to-end latency); not for the mean-value model of a batch that does not fit
+# shown when the engine runs the plan (PlanResult.runs): all of it fits, or it runs queued and is simulated
+# (the queue's throughput: the batch over the simulated mean end-to-end latency)
 FITTING_ONLY = {"output tokens/s (deployment)", "requests/s (deployment)", "$ per 1M output tokens",
                 "$ per 1M tokens (input + output)"}
 NO_PLAN = "—"
-
-
-def rates_shown(r: PlanResult) -> bool:
-    """Throughput and cost have a value: the batch fits, or it runs queued and was simulated."""
-    return r.fits or (r.runs and r.latency.simulated)
 
 
 def metrics_table(r: PlanResult) -> pd.DataFrame:
@@ -58,7 +53,7 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", t("of each replica's busy time")),
         ("efficiencies", t(r.source("eff_compute")), ""),
     ]
-    hidden = (set() if rates_shown(r) else FITTING_ONLY) | (set() if r.runs else LATENCY)
+    hidden = set() if r.runs else FITTING_ONLY | LATENCY
     rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
     rows = [(t(name), t(value) if value in ("yes", "no") else value, fmt.unit(unit)) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
@@ -203,7 +198,7 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     throughput and cost; a plan that cannot run shows a dash."""
     m, lat, th, cost = r.memory, r.latency, r.throughput, r.cost
     running = r.runs  # a batch over the engine's pool still runs, queued (PlanResult.runs)
-    sized = rates_shown(r)
+    sized = r.runs  # throughput and cost too: the simulation's when the batch runs queued
     sim = t("simulated") if lat.simulated else t("not simulated: the mean")
 
     def v(text: str, need_fit: bool = False) -> str:
