@@ -79,7 +79,8 @@ def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, i
     (tuning.py ``calc_engine_setting`` L53-108 and ``finetune_setting``; general.py L145-152):
 
     * KV GiB per token = 2 x attention layers x max(tp, KV heads) x head size x KV bytes / 2^30;
-    * the engine's GiB = parameters x bytes per weight / 2^30; free = the device's GiB x GPUs - that;
+    * the engine's GiB = parameters x bytes per weight / 2^30; free = the device's GiB (NVML's total,
+      ``bench/build/utils.py get_device_memory``) x GPUs - that;
     * requests the KV cache holds = free x fraction / (KV GiB per token x (ISL + OSL));
     * batch = that (at most 4096) / pp, rounded up; tokens = batch x (1 + ISL / OSL), at most 32,768, rounded up;
     * chunked prefill off: tokens at least ISL + batch.
@@ -97,7 +98,9 @@ def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, i
         w_bytes = BENCH_BYTES.get(weights, 2.0)
         kv_bytes = BENCH_BYTES.get(kv_dtype, 2.0)
         per_token = 2 * spec.num_layers * max(tp, spec.num_kv_heads) * spec.head_dim * kv_bytes / GIB
-        free = g.total_memory_bytes / GIB * tp * pp - params.params_total(spec) * w_bytes / GIB
+        # bench/build/utils.py get_device_memory: NVML's total (nvmlDeviceGetMemoryInfo), not CUDA's
+        device = (g.nvml_total_memory_bytes or g.total_memory_bytes) / GIB
+        free = device * tp * pp - params.params_total(spec) * w_bytes / GIB
         requests = free * fraction / (per_token * (isl + osl)) if free > 0 else 0.0
         if requests < 1:  # calc_engine_setting L116-137 raises: the weights or the KV cache do not fit
             raise PlannerInputError("gpu", f"{model} in {weights} leaves no KV cache for one {isl} + {osl}-token "

@@ -11,17 +11,17 @@ from planner.errors import PlannerInputError
 
 def test_bench_settings_llama70b_nvfp4_b200_by_hand():
     # tuning.py calc_engine_setting: KV GiB a token = 2 x 80 layers x max(1, 8) heads x 128 x 1 B / 2^30 = 1.52588e-4;
-    # engine = 70,553,706,496 params x 0.5 B / 2^30 = 32.854 GiB; device = 191,502,483,456 B / 2^30 = 178.351 GiB;
-    # cache = (178.351 - 32.854) x 0.9 = 130.947 GiB; requests = 130.947 / (1.52588e-4 x 2048) = 419.0
-    # finetune_setting: 256 <= 419.0 < 1024 -> 128 x ceil(419.0 / 128) = 512; tokens 419.0 x 2 = 838 -> at least 2048;
+    # engine = 70,553,706,496 params x 0.5 B / 2^30 = 32.854 GiB; device (NVML) = 192,265,846,784 B / 2^30 = 179.062
+    # GiB; cache = (179.062 - 32.854) x 0.9 = 131.587 GiB; requests = 131.587 / (1.52588e-4 x 2048) = 421.1
+    # finetune_setting: 256 <= 421.1 < 1024 -> 128 x ceil(421.1 / 128) = 512; tokens 421.1 x 2 = 842 -> at least 2048;
     # chunked prefill off: max(2048, 1024 + 512) = 2048
     assert vt.bench_settings("Llama-3.1-70B", "B200", "nvfp4", "fp8", 1, 1024, 1024) == (512, 2048)
 
 
 def test_bench_settings_llama70b_fp8_h200_tp2_long_prompt_by_hand():
     # per token 2 x 80 x max(2, 8) x 128 x 1 B = 163,840 B = 1.52588e-4 GiB; engine 70,553,706,496 B / 2^30 = 65.708 GiB;
-    # free = 2 x 150,109,945,856 / 2^30 - 65.708 = 213.889 GiB; x 0.9 = 192.500; requests = 192.500 / (1.52588e-4 x 9216)
-    # = 136.9 -> below 256: max(64, 32 x ceil(136.9 / 32)) = 160; tokens 136.9 x (1 + 8) = 1,232 -> 2048;
+    # free = 2 x 150,754,820,096 / 2^30 (NVML) - 65.708 = 215.091 GiB; x 0.9 = 193.582; requests = 193.582 /
+    # (1.52588e-4 x 9216) = 137.7 -> below 256: max(64, 32 x ceil(137.7 / 32)) = 160; tokens 137.7 x 9 = 1,239 -> 2048;
     # chunked prefill off: max(2048, 8192 + 160) = 8352
     assert vt.bench_settings("Llama-3.1-70B", "H200", "fp8-tensor", "fp8", 2, 8192, 1024) == (160, 8352)
 
