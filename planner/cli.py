@@ -216,7 +216,7 @@ def _plan_headline(p: dict) -> list[str]:
                  f"{p['deployment_requests_per_s']:,.2f} requests/s on {p['replicas']} replica(s){queued}")
     if not p["usd_per_hour"]:  # no price: $0 would read as free
         where = (f"its profile (profiles/gpus/{p['gpu']}.json); define the GPU with --gpu-file or the --gpu-* figures "
-                 "and --gpu-price to price it" if p["gpu"] in profiles.gpus() and not profiles.gpus()[p["gpu"]].user_defined
+                 "and --gpu-price to price it" if p["gpu"] in profiles.gpus()  # bundled; user-defined ones are not
                  else "its definition; give --gpu-price (or price_usd_per_gpu_hour in the --gpu-file)")
         lines.append(f"{'cost':10s} - : {p['gpu']} has no price in {where}")
         return lines

@@ -2,8 +2,7 @@
 
 Source: NVIDIA aiconfigurator (ai-dynamo/aiconfigurator @095f58a, Apache-2.0), per-op tables of
 vLLM on H100/H200/B200 SXM, GB200, RTX PRO 6000 SE and L40S (vLLM 0.24; L40S all-reduce 0.22) and A100 SXM
-(0.14), carried
-as CSV slices in profiles/reference (its README names every source file and the selection).
+(0.14), carried as CSV slices in profiles/reference (its README names every source file and the selection).
 
 Every figure is **one call on one GPU (one TP rank), one layer**, in seconds:
 
@@ -42,9 +41,8 @@ from .opgrid import LogGrid
 SOURCE = "ai-dynamo/aiconfigurator @095f58a (Apache-2.0)"
 AIC_ROOT = "aic-core/src/aiconfigurator_core/systems/data"
 # Our GPU profile ids (profiles/gpus/<id>.json) -> AIC system names.
-SYSTEMS = {"H100-SXM": "h100_sxm", "H200": "h200_sxm", "A100-SXM-80GB": "a100_sxm", "B200": "b200_sxm", "GB200": "gb200",
-           "RTX-PRO-6000-SE": "rtx_pro_6000_server",
-           "L40S": "l40s"}
+SYSTEMS = {"H100-SXM": "h100_sxm", "H200": "h200_sxm", "A100-SXM-80GB": "a100_sxm", "B200": "b200_sxm",
+           "GB200": "gb200", "RTX-PRO-6000-SE": "rtx_pro_6000_server", "L40S": "l40s"}
 # table name in our files -> the AIC file it was cut from (under <gpu>/)
 AIC_FILES = {"gemm": "gemm/vllm/{v}/gemm_perf.parquet",
              "generation_attention": "attention/vllm/{v}/generation_attention_perf.parquet",

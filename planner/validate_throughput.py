@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import api, params, profiles
+from .deploy import resolve
 from .errors import PlannerInputError
 from .memory import Deployment
 from .spec import CHUNKED, FULL, SLIDING
@@ -107,9 +108,9 @@ def bench_settings(model: str, gpu: str, weights: str, kv_dtype: str, tp: int, i
                                     f"request on {tp * pp} x {gpu}", "add GPUs (TP)")
         raw_bs = min(requests, 4096) / pp
         batch, tokens = _round_up(raw_bs, BATCH_STEPS), _round_up(min(raw_bs * (1 + isl / osl), 32768), TOKEN_STEPS)
-    else:
-        sched = profiles.engine_table("trtllm").resolve(None)[0]["scheduler"]
-        batch, tokens = int(sched["max_num_seqs"]), int(sched["max_num_batched_tokens"])
+    else:  # the LLM API's defaults, as every TensorRT-LLM plan resolves them (planner/deploy.py)
+        d = resolve(spec, g, Deployment(weights=weights, kv_dtype=kv_dtype, tp=tp, pp=pp, server="trtllm")).dep
+        batch, tokens = d.seqs, d.mnbt
     return batch, max(tokens, isl + batch)
 
 

@@ -86,7 +86,7 @@ def test_the_translated_non_literals_have_korean_too():
         assert label in i18n.KO and helptext in i18n.KO
     from dashboard.pages import plan  # noqa: F401 - the module draws nothing outside a Streamlit run
 
-    for name in plan.LATENCY | plan.FITTING_ONLY:
+    for name in plan.LATENCY | plan.RATES:
         assert name in i18n.KO, name
     # the pages' row labels, notes and headers, the core's words shown in tables and legends, the label templates
     from dashboard.pages import capacity, compare, learn, quantization

@@ -271,14 +271,20 @@ def test_validation_page_table_equals_the_core_summary():
     pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
 
 
-def test_validation_page_shows_the_runs_no_fit_has_seen():
-    from planner import validate_external
-
+def validation_section(subheader: str, committed: str):
+    """The Validation page, rendered without an error and showing ``subheader``, and the committed scored file
+    (profiles/validation/``committed``) that section reads."""
     at = app("validation")
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    assert "Runs no fit has seen" in labels(at, "subheader")
-    long = pd.read_csv(profiles.ROOT / "validation" / "external-serving-predicted.csv")
+    assert subheader in labels(at, "subheader")
+    return at, pd.read_csv(profiles.ROOT / "validation" / committed)
+
+
+def test_validation_page_shows_the_runs_no_fit_has_seen():
+    from planner import validate_external
+
+    at, long = validation_section("Runs no fit has seen", "external-serving-predicted.csv")
     expected = validate_external.summary(long).round(2).reset_index(drop=True)
     shown = next(d.value for d in at.dataframe if "ttft_in_band" in d.value.columns).reset_index(drop=True)
     pd.testing.assert_frame_equal(shown, expected, check_dtype=False)
@@ -287,11 +293,8 @@ def test_validation_page_shows_the_runs_no_fit_has_seen():
 
 
 def test_validation_page_shows_the_offline_throughput_cells():
-    at = app("validation")
-    no_exception(at)
-    assert not at.error, [e.value for e in at.error]
-    assert "Offline throughput: TensorRT-LLM's published trtllm-bench tables" in labels(at, "subheader")
-    cells = pd.read_csv(profiles.ROOT / "validation" / "trtllm-perf-overview-predicted.csv")
+    at, cells = validation_section("Offline throughput: TensorRT-LLM's published trtllm-bench tables",
+                                   "trtllm-perf-overview-predicted.csv")
     shown = next(d.value for d in at.dataframe if list(d.value.columns) == ["group", "n", "median", "p90", "signed"])
     all_row = shown[shown["group"] == "all"].iloc[0]
     # the row over every cell: its count and its median |error| straight from the committed cells

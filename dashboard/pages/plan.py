@@ -9,12 +9,11 @@ from dashboard.i18n import label, t
 from dashboard.state import Selection
 from planner.result import PlanResult
 
-# shown when the engine can run the plan (all of it fits, or it holds part and queues the rest: simulated)
+# both shown when the engine can run the plan (PlanResult.runs: all of it fits, or it holds part and queues the
+# rest, simulated; the throughput is then the queue's: the batch over the simulated mean end-to-end latency)
 LATENCY = {"TTFT (mean, as a benchmark measures it)", "TTFT p90", "TTFT lower bound (one prompt alone)",
            "TPOT (mean)", "TPOT p90", "end-to-end latency (mean)"}
-# shown when the engine runs the plan (PlanResult.runs): all of it fits, or it runs queued and is simulated
-# (the queue's throughput: the batch over the simulated mean end-to-end latency)
-FITTING_ONLY = {"output tokens/s (deployment)", "requests/s (deployment)", "$ per 1M output tokens",
+RATES = {"output tokens/s (deployment)", "requests/s (deployment)", "$ per 1M output tokens",
                 "$ per 1M tokens (input + output)"}
 NO_PLAN = "—"
 
@@ -53,7 +52,7 @@ def metrics_table(r: PlanResult) -> pd.DataFrame:
         ("prefill share of GPU time", f"{w.prefill_share_of_gpu_time:.1%}", t("of each replica's busy time")),
         ("efficiencies", t(r.source("eff_compute")), ""),
     ]
-    hidden = set() if r.runs else FITTING_ONLY | LATENCY
+    hidden = set() if r.runs else RATES | LATENCY
     rows = [(name, NO_PLAN if name in hidden else value, unit) for name, value, unit in rows]
     rows = [(t(name), t(value) if value in ("yes", "no") else value, fmt.unit(unit)) for name, value, unit in rows]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
@@ -197,15 +196,14 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     """The key figures in two compact rows: latency (mean and p90, as a serving benchmark reports them),
     throughput and cost; a plan that cannot run shows a dash."""
     m, lat, th, cost = r.memory, r.latency, r.throughput, r.cost
-    running = r.runs  # a batch over the engine's pool still runs, queued (PlanResult.runs)
-    sized = r.runs  # throughput and cost too: the simulation's when the batch runs queued
+    running = r.runs  # a batch over the engine's pool still runs, queued (PlanResult.runs): every tile has a figure
     sim = t("simulated") if lat.simulated else t("not simulated: the mean")
 
-    def v(text: str, need_fit: bool = False) -> str:
-        return text if (sized if need_fit else running) else NO_PLAN
+    def v(text: str) -> str:
+        return text if running else NO_PLAN
 
-    def h(text: str | None, need_fit: bool = False) -> str | None:
-        return text if (sized if need_fit else running) else t(NOT_RUN)
+    def h(text: str | None) -> str | None:
+        return text if running else t(NOT_RUN)
 
     c = st.columns(6)
     c[0].metric(t("TTFT mean"), v(fmt.duration(lat.ttft_s)), help=h(t("Mean time to first token over the simulated requests, "
@@ -214,11 +212,10 @@ def tiles(r: PlanResult, sel: Selection) -> None:
                 "the tail far longer than the mean under load").format(sim=sim)))
     c[2].metric(t("TPOT mean"), v(fmt.ms(lat.tpot_s)), help=h(t("Mean time per output token. ") + (band_help(r, "tpot") or "")))
     c[3].metric(t("TPOT p90"), v(fmt.ms(lat.percentile("tpot", 90))), help=h(t("90th percentile ({sim})").format(sim=sim)))
-    c[4].metric(t("Output tokens/s"), v(fmt.per_s(th.deployment_output_tokens_per_s), True),
-                help=h(t("all {n} replica(s) of {g} GPU(s)").format(n=r.replicas, g=r.gpus_per_replica), True))
-    c[5].metric(t("$ / 1M output tokens"), v(fmt.usd(cost.cost_usd_per_1m_output_tokens), True),
-                help=h(t("{usd} an hour per replica, over the output tokens it writes").format(usd=fmt.usd(cost.usd_per_hour)),
-                       True))
+    c[4].metric(t("Output tokens/s"), v(fmt.per_s(th.deployment_output_tokens_per_s)),
+                help=h(t("all {n} replica(s) of {g} GPU(s)").format(n=r.replicas, g=r.gpus_per_replica)))
+    c[5].metric(t("$ / 1M output tokens"), v(fmt.usd(cost.cost_usd_per_1m_output_tokens)),
+                help=h(t("{usd} an hour per replica, over the output tokens it writes").format(usd=fmt.usd(cost.usd_per_hour))))
     c = st.columns(6)
     c[0].metric(t("Largest batch"), fmt.count(m.max_batch), help=t("at {tokens:,} tokens per request (peak); {avg:,} at average occupancy (prompt + half the "
                        "output)").format(tokens=sel.prompt + sel.output, avg=m.max_batch_avg_occupancy))
@@ -228,9 +225,9 @@ def tiles(r: PlanResult, sel: Selection) -> None:
     c[2].metric(t("TTFT lower bound"), v(fmt.ms(lat.ttft_lower_bound_s)),
                 help=h(t("The lower bound: one prompt's prefill with nothing queued; the batch's other requests decode in its passes")))
     c[3].metric(t("End-to-end mean"), v(fmt.duration(lat.e2e_latency_s)))
-    c[4].metric(t("Requests/s"), v(fmt.per_s(th.deployment_requests_per_s, 2), True))
-    c[5].metric(t("$ / 1M tokens (in+out)"), v(fmt.usd(cost.cost_usd_per_1m_tokens), True),
-                help=h(t("an hour's cost over every prompt and output token served in it"), True))
+    c[4].metric(t("Requests/s"), v(fmt.per_s(th.deployment_requests_per_s, 2)))
+    c[5].metric(t("$ / 1M tokens (in+out)"), v(fmt.usd(cost.cost_usd_per_1m_tokens)),
+                help=h(t("an hour's cost over every prompt and output token served in it")))
     if running and not r.fits:
         st.caption(t("The engine holds {held:,} of the {batch:,} requests at a time and queues the rest: the latency "
                      "above is simulated with that queue, and the throughput and cost are what the engine sustains "
