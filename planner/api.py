@@ -112,10 +112,11 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
              engine: str = "vllm", engine_version: str | None = None, entry_point: str = "serve",
              max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
              block_size: int | None = None, enforce_eager: bool = False,
-             mem_fraction_static: float | None = None) -> dict[str, Any]:
+             mem_fraction_static: float | None = None,
+             free_gpu_memory_fraction: float | None = None) -> dict[str, Any]:
     """The KV-cache pool a serving engine allocates at start-up, line by line (planner/startup.py).
 
-    ``engine`` is vllm or sglang; ``engine_version`` defaults to the newest release in
+    ``engine`` is vllm, sglang or trtllm (TensorRT-LLM's PyTorch backend); ``engine_version`` defaults to the newest release in
     profiles/engines/<engine>.json, whose rules (each with the engine's file and line) decide the
     budget, the scheduler defaults and how the pool is logged. Settings left None take that
     version's defaults; the result says which were assumed. The KV pool carries the spread observed
@@ -123,21 +124,20 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
     by ``engine-log --save`` for the same GPU, engine version and TP corrects the budget.
     """
     from . import logcheck
-    from .startup import EngineSettings, sglang_startup, vllm_startup
+    from .startup import STARTUP, EngineSettings
 
     spec = resolve_model(model)
     if engine == "paged":
         engine = "vllm"
-    if engine not in ("vllm", "sglang"):
-        raise PlannerInputError("engine", f"no start-up model for {engine!r}", "choose vllm or sglang")
+    if engine not in STARTUP:
+        raise PlannerInputError("engine", f"no start-up model for {engine!r}", "choose vllm, sglang or trtllm")
     s = EngineSettings(engine=engine, version=engine_version, entry_point=entry_point, tp=tp, pp=pp,
                        weights=weights or default_weights(spec), kv_cache_dtype=kv_dtype or "auto",
                        gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
-                       max_model_len=max_model_len, max_num_seqs=max_num_seqs,
+                       free_gpu_memory_fraction=free_gpu_memory_fraction, max_model_len=max_model_len, max_num_seqs=max_num_seqs,
                        max_num_batched_tokens=max_num_batched_tokens, block_size=block_size, enforce_eager=enforce_eager)
     g = profiles.gpu(gpu)
-    run = sglang_startup if engine == "sglang" else vllm_startup
-    m = run(spec, g, s, profiles.engine_table(engine), profiles.formats())
+    m = STARTUP[engine](spec, g, s, profiles.engine_table(engine), profiles.formats())
     cal = logcheck.matching_calibration(engine, m.era, g.id, tp, pp, spec.name,
                                         m.setting("max_num_batched_tokens") if engine == "vllm" else None,
                                         m.setting("max_num_seqs") if engine == "vllm" else None)
@@ -192,7 +192,12 @@ def _capacity_dict(spec: ModelSpec, s, m, calibration: str | None) -> dict[str, 
     }
     out["kv_cache_tokens_low"] = int(m.kv_tokens * (1 + band["low_pct"] / 100)) if band["n"] else None
     out["kv_cache_tokens_high"] = int(m.kv_tokens * (1 + band["high_pct"] / 100)) if band["n"] else None
-    if m.kv_budget_bytes <= 0:
+    if m.kv_budget_bytes <= 0 and m.engine == "trtllm":
+        need = sum(x.bytes for x in counted)
+        out["reason"] = (f"weights + activations + memory outside torch peak at {need / 2**30:.2f} GiB of the "
+                         f"{m.total_bytes / 2**30:.2f} GiB device: no room for any KV cache (add GPUs (tp), quantize "
+                         "the weights, or lower max_num_tokens)")
+    elif m.kv_budget_bytes <= 0:
         need = sum(x.bytes for x in counted)
         out["reason"] = (f"weights + activations + overhead need {need / 2**30:.2f} GiB of the "
                          f"{m.requested_bytes / 2**30:.2f} GiB allowed: no room for any KV cache (raise "

@@ -115,7 +115,8 @@ def _capacity(a):
                         engine=a.engine, engine_version=a.engine_version, entry_point=a.entry_point,
                         max_num_batched_tokens=a.max_num_batched_tokens, max_num_seqs=a.max_num_seqs,
                         block_size=a.block_size, enforce_eager=a.enforce_eager,
-                        mem_fraction_static=a.mem_fraction_static)
+                        mem_fraction_static=a.mem_fraction_static,
+                        free_gpu_memory_fraction=a.free_gpu_memory_fraction)
 
 
 @command("fit")
@@ -254,19 +255,22 @@ def build_parser(extensions: tuple[str, ...] = EXTENSIONS_CORE) -> argparse.Argu
     sp.add_argument("--batch", type=int, default=1, help="sequences for kv_cache_bytes")
     sp.add_argument("--verify", action="store_true", help="check the parameter count against transformers' "
                     "meta-device build of the model (needs torch; the build is cached); differences name the parts")
-    sp = sub.add_parser("capacity", help="the KV-cache pool vLLM or SGLang allocates at start-up (tokens, max "
-                                         "concurrency), with the rules of the engine version")
+    sp = sub.add_parser("capacity", help="the KV-cache pool vLLM, SGLang or TensorRT-LLM allocates at start-up "
+                                         "(tokens, max concurrency), with the rules of the engine version")
     common(sp, gpu=True)
-    sp.add_argument("--engine", default="vllm", choices=("vllm", "sglang"))
+    sp.add_argument("--engine", default="vllm", choices=("vllm", "sglang", "trtllm"))
     sp.add_argument("--engine-version", default=None, help="default: the newest release in profiles/engines/")
     sp.add_argument("--entry-point", default="serve", choices=("serve", "LLM"),
                     help="vllm serve (API server) or the offline LLM class: their scheduler defaults differ")
     sp.add_argument("--gpu-memory-utilization", type=float, default=None, help="default: the version's (0.9; 0.92 from 0.20)")
     sp.add_argument("--mem-fraction-static", type=float, default=None, help="SGLang (default: its rule for the GPU and TP)")
+    sp.add_argument("--free-gpu-memory-fraction", type=float, default=None,
+                    help="TensorRT-LLM's kv_cache_config.free_gpu_memory_fraction (default 0.9 of the memory its "
+                         "profiling pass leaves free)")
     sp.add_argument("--max-model-len", type=whole(), default=None, help="tokens per request (default: derived from the config as vLLM does)")
-    sp.add_argument("--max-num-batched-tokens", type=whole(), default=None, help="default: the version's for the GPU")
-    sp.add_argument("--max-num-seqs", type=whole(), default=None, help="default: the version's for the GPU")
-    sp.add_argument("--block-size", type=whole(), default=None, help="default: 16 (64 for MLA where vLLM forces it)")
+    sp.add_argument("--max-num-batched-tokens", type=whole(), default=None, help="default: the version's for the GPU (TensorRT-LLM: max_num_tokens, 8192)")
+    sp.add_argument("--max-num-seqs", type=whole(), default=None, help="default: the version's for the GPU (TensorRT-LLM: max_batch_size, 2048)")
+    sp.add_argument("--block-size", type=whole(), default=None, help="default: 16 (64 for MLA where vLLM forces it; TensorRT-LLM: tokens_per_block 32)")
     sp.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs (no graph estimate)")
     sp = sub.add_parser("fit", help="memory plan for a batch and length: fits or not, largest batch, longest context")
     common(sp, gpu=True)

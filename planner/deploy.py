@@ -18,7 +18,7 @@ from .gpus import GpuSpec
 from .memory import Deployment
 from .scheduler import SchedulerProfile, profile_for
 from .spec import ModelSpec
-from .startup import EngineSettings, StartupMemory, sglang_startup, vllm_startup
+from .startup import EngineSettings, StartupMemory, sglang_startup, trtllm_startup, vllm_startup
 from .startup_terms import capture_sizes
 
 
@@ -34,15 +34,19 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
         return Resolved(dep, None, None)
     table = profiles.engine_table(dep.server)
     if dep.server == "trtllm":
-        era, _, _ = table.resolve(dep.server_version)
-        d = era["scheduler"]
-        dep = replace(dep, max_num_batched_tokens=dep.max_num_batched_tokens or d["max_num_batched_tokens"],
-                      max_num_seqs=dep.max_num_seqs or d["max_num_seqs"], gpu_memory_utilization=dep.util)
+        s = EngineSettings(engine="trtllm", version=dep.server_version, tp=dep.tp, pp=dep.pp, weights=dep.weights,
+                           kv_cache_dtype=dep.kv_dtype, free_gpu_memory_fraction=dep.gpu_memory_utilization,
+                           max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
+                           block_size=dep.block_size)
+        m = trtllm_startup(spec, gpu, s, table, profiles.formats())
+        dep = replace(dep, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
+                      max_num_seqs=m.setting("max_num_seqs"), block_size=m.setting("block_size"),
+                      gpu_memory_utilization=m.setting("free_gpu_memory_fraction"), server_version=m.version)
         sched = profile_for(table, dep.server_version, dep.mnbt, dep.seqs, _graphs(dep))
         if dep.batch_wait_timeout_iters:  # PyExecutor._waiting_requests: hold a context batch (see simulate.py)
             sched = replace(sched, batch_wait_iters=dep.batch_wait_timeout_iters,
                             batch_wait_tokens=dep.batch_wait_max_tokens_ratio * dep.mnbt)
-        return Resolved(dep, None, sched)
+        return Resolved(dep, m, sched)
     s = EngineSettings(engine=dep.server, version=dep.server_version, entry_point=dep.entry_point, tp=dep.tp,
                        pp=dep.pp, weights=dep.weights, kv_cache_dtype=dep.kv_dtype,
                        gpu_memory_utilization=dep.gpu_memory_utilization if dep.server == "vllm" else None,

@@ -42,7 +42,7 @@ LINES: dict[str, tuple[tuple[str, str, str], ...]] = {
 COMPONENTS = ("weights_gib", "non_torch_gib", "activation_peak_gib", "cuda_graph_estimate_gib",
               "avail_mem_before_load_gb", "weights_gb")
 POOL = {"vllm": "kv_cache_tokens", "sglang": "kv_tokens"}
-NON_TORCH = ("cuda_context", "nccl", "runtime_workspaces")
+NON_TORCH = ("cuda_context", "nccl", "runtime_workspaces", "non_torch")
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,8 @@ META_SETTINGS = {"tensor_parallel_size": "tp", "tp_size": "tp", "pipeline_parall
 GROUPS = {"vllm": ((None, "0.6.0", "vLLM < 0.6 (V0)"), ("0.6.0", "0.8.0", "vLLM 0.6-0.7 (V0)"),
                    ("0.8.0", "0.11.0", "vLLM 0.8-0.10 (V1)"), ("0.11.0", "0.20.0", "vLLM 0.11-0.19 (V1)"),
                    ("0.20.0", None, "vLLM >= 0.20 (V1, CUDA-graph estimate)")),
-          "sglang": ((None, "0.4.7", "SGLang < 0.4.7"), ("0.4.7", None, "SGLang >= 0.4.7"))}
+          "sglang": ((None, "0.4.7", "SGLang < 0.4.7"), ("0.4.7", None, "SGLang >= 0.4.7")),
+          "trtllm": ((None, None, "TensorRT-LLM (PyTorch backend)"),)}
 
 
 def version_group(engine: str, version: str | None) -> str:
@@ -345,7 +346,7 @@ def band(engine: str, version: str | None, tp: int) -> dict[str, Any]:
     group = version_group(engine, version)
     sel = df[df["group"] == group] if not df.empty else df
     label = group
-    if len(sel) < 3 and not df.empty:  # too few: every group of the same engine core (V0 or V1)
+    if len(sel) < 3 and not df.empty and engine != "trtllm":  # too few: every group of the same engine core (V0 or V1)
         core = "(V1" in group
         sel = df[(df["engine"] == engine) & (df["group"].str.contains("(V1", regex=False) == core)]
         label = f"{group} (too few logs: every {engine} {'V1' if core else 'V0'} log)"

@@ -230,7 +230,9 @@ class MemoryModel:
         frac = stage_layers(spec.num_layers, dep.pp).max() / spec.num_layers
         groups = tuple(kvmod.KvGroup(g.kind, g.layers, g.window, g.bytes_per_token * frac, g.bytes_per_seq * frac)
                        for g in groups)
-        cap = gpu.total_memory_bytes * (dep.util if dep.engine == "paged" else 1.0)
+        # TensorRT-LLM's fraction is of the memory free after its profiling peak, not of the device (planner/startup.py
+        # trtllm_startup): the whole device is what its weights, pool and activations share
+        cap = gpu.total_memory_bytes * (dep.util if dep.engine == "paged" and dep.server != "trtllm" else 1.0)
         return cls(spec, gpu, dep, weight_bytes_per_gpu(spec, table, dep), groups, overhead_bytes(dep, rt), cap, rt)
 
     def kv_bytes(self, batch, context):

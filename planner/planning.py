@@ -257,7 +257,10 @@ def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str)
         "kv_cache_bytes_per_gpu": f"planner/kv.py: {d.engine} layout, {kvmod.kv_dtype(d.kv_dtype).source}",
         "kv_budget_bytes_per_gpu": start or "MemoryModel.kv_budget_bytes: capacity - weights - one chunk's activation "
                                             "peak - overhead",
-        "capacity_bytes_per_gpu": f"{g.memory_source} x utilization {d.util if d.engine == 'paged' else 1.0}",
+        "capacity_bytes_per_gpu": (f"{g.memory_source}: the whole device (TensorRT-LLM's free_gpu_memory_fraction "
+                                   "applies to what its profiling pass leaves free)" if d.server == "trtllm" and
+                                   d.engine == "paged" else
+                                   f"{g.memory_source} x utilization {d.util if d.engine == 'paged' else 1.0}"),
         "gpu_memory_bytes": g.memory_source,
         "latency": latency_source,
         "ttft_lower_bound_s": f"{MEAN_VALUE}; step times: {p.timing.source}",

@@ -45,6 +45,7 @@ class EngineSettings:
     kv_cache_dtype: str = "auto"
     gpu_memory_utilization: float | None = None   # vLLM
     mem_fraction_static: float | None = None      # SGLang
+    free_gpu_memory_fraction: float | None = None  # TensorRT-LLM (kv_cache_config)
     max_model_len: int | None = None
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
@@ -57,7 +58,7 @@ class EngineSettings:
     def __post_init__(self):
         require_positive_int("tp", self.tp, maximum=1024)
         require_positive_int("pp", self.pp, maximum=1024)
-        for name in ("gpu_memory_utilization", "mem_fraction_static"):
+        for name in ("gpu_memory_utilization", "mem_fraction_static", "free_gpu_memory_fraction"):
             if getattr(self, name) is not None:
                 require_fraction(name, getattr(self, name))
         for name, top in (("max_model_len", MAX_CONTEXT), ("max_num_seqs", 1 << 20),
@@ -397,3 +398,86 @@ def _sglang_cell(spec: ModelSpec, dep: Deployment, era: Era):
         return cell, None
     layers = n_swa + n_full
     return cell, (lambda t: int(t * layers / (r * n_swa + n_full)))
+
+
+# ---- TensorRT-LLM (PyTorch backend) -----------------------------------------------------------
+def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: EngineTable,
+                   formats: FormatTable) -> StartupMemory:
+    """TensorRT-LLM's KvCacheCreator (tensorrt_llm/_torch/pyexecutor/_util.py, ``estimate_max_tokens`` and
+    ``_cal_max_tokens``): a dummy pass of max_num_tokens prompt tokens runs on a temporary KV cache; then
+
+        peak      = torch peak during it + memory outside torch (CUDA context, NCCL, workspaces, graphs)
+        available = (device total - peak + the temporary cache) x free_gpu_memory_fraction
+        tokens    = available // KV bytes per token (all attention layers of one rank), in 32-token blocks
+
+    The fraction applies to what is free after the peak, not to the device (vLLM's utilization does)."""
+    era, version, note = table.resolve(s.version)
+    kvd = _kv_dtype(spec, s, None)
+    st: dict[str, Setting] = {}
+    sched = era["scheduler"]
+    mml, why = default_max_model_len(spec)
+    st["max_model_len"] = Setting(s.max_model_len, "given") if s.max_model_len else Setting(
+        mml, "max_seq_len: the model config's max_position_embeddings (x rope-scaling factor)")
+    frac_rule = era.rule("free_gpu_memory_fraction")
+    st["free_gpu_memory_fraction"] = (Setting(s.free_gpu_memory_fraction, "given") if s.free_gpu_memory_fraction
+                                      else Setting(frac_rule.value, f"default of {era.label}: {frac_rule.source}"))
+    st["max_num_batched_tokens"] = Setting(s.max_num_batched_tokens, "given") if s.max_num_batched_tokens else Setting(
+        sched["max_num_batched_tokens"], f"max_num_tokens, default of {era.label}: {era.rule('scheduler').source}")
+    st["max_num_seqs"] = Setting(s.max_num_seqs, "given") if s.max_num_seqs else Setting(
+        sched["max_num_seqs"], f"max_batch_size, default of {era.label}: {era.rule('scheduler').source}")
+    block_rule = era.rule("tokens_per_block")
+    st["block_size"] = Setting(s.block_size, "given") if s.block_size else Setting(
+        block_rule.value, f"tokens_per_block, default of {era.label}: {block_rule.source}")
+    st["kv_cache_dtype"] = Setting(kvd, "given" if s.kv_cache_dtype not in ("auto", None) else "auto: the model's dtype")
+    val = {k: v.value for k, v in st.items()}
+    dep = Deployment(weights=s.weights, kv_dtype=kvd, engine="paged", tp=s.tp, pp=s.pp,
+                     max_num_batched_tokens=val["max_num_batched_tokens"], max_num_seqs=val["max_num_seqs"],
+                     block_size=val["block_size"])
+    check_parallelism(spec, dep)
+    ctx = terms.Context(spec, gpu, dep, era, table, formats, "serve", s.enforce_eager,
+                        weight_bytes_per_gpu(spec, formats, dep))
+    per_token = trtllm_kv_bytes_per_token(spec, dep)
+    bs = val["block_size"]
+    tmp_tokens = trtllm_estimation_tokens(val["max_num_batched_tokens"], val["max_model_len"], bs)
+    ts = tuple(Term(t.name, t.bytes, True, t.source) for t in terms.trtllm_terms(ctx)) + (
+        Term("estimation_kv_cache", tmp_tokens * per_token, True,
+             f"the temporary KV cache of the dummy pass: {tmp_tokens:,} tokens (its requests' tokens + 2, "
+             f"in {bs}-token blocks: _get_token_num_for_estimation) x {per_token:,.0f} B"),)
+    peak = sum(t.bytes for t in ts)
+    total = gpu.total_memory_bytes
+    f = val["free_gpu_memory_fraction"]
+    back = tmp_tokens * per_token if era["estimation_cache_returned"] else 0.0
+    budget = (total - peak + back) * f
+    tokens = max(int(budget // per_token), 0) if per_token else 0
+    blocks = -(-tokens // bs) if tokens else 0
+    notes = [note] if note else []
+    if spec.sliding_window and any(k == "sliding" for k in spec.layer_kinds):
+        notes.append("sliding-window layers: TensorRT-LLM's variable-window manager splits the same budget "
+                     "between the windows; the token count here is the pool as if every layer kept every token")
+    mml = val["max_model_len"]
+    rules = tuple((k, f"{r.value} -- {r.source}") for k, r in era.rules)
+    return StartupMemory("trtllm", str(version), era.label, gpu.id, total, (total - peak + back) * f, ts,
+                         budget, per_token, bs, blocks, blocks * bs, mml, blocks * bs / mml if mml else 0.0,
+                         tuple(st.items()), rules, tuple(notes))
+
+
+def trtllm_kv_bytes_per_token(spec: ModelSpec, dep: Deployment) -> float:
+    """KvCacheCreator._get_cache_size_per_token: every attention layer of the rank's stage x (MLA: kv_lora_rank +
+    qk_rope_head_dim, once; else head_dim x KV heads / TP, for K and V) x the KV dtype's bytes. Equal to the
+    planner's own paged bytes per token for these layers (planner/kv.py)."""
+    groups = kvmod.layer_groups(spec, dep.kv_dtype, "paged", dep.tp)
+    frac = max(-(-spec.num_layers // dep.pp), 1) / spec.num_layers
+    return sum(g.layers * g.bytes_per_token for g in groups) * frac
+
+
+def trtllm_estimation_tokens(max_num_tokens: int, max_seq_len: int, tokens_per_block: int) -> int:
+    """The tokens of the temporary KV cache the estimation runs on (_get_token_num_for_estimation): dummy
+    requests of min(max_num_tokens, max_seq_len - 1) tokens filling max_num_tokens, each with 2 more
+    (the generated token and the overlap scheduler's), each rounded up to whole blocks."""
+    per = max(1, min(max_num_tokens, max_seq_len - 1))
+    full, rest = divmod(max_num_tokens, per)
+    blocks = full * -(-(per + 2) // tokens_per_block) + (-(-(rest + 2) // tokens_per_block) if rest else 0)
+    return blocks * tokens_per_block
+
+
+STARTUP = {"vllm": vllm_startup, "sglang": sglang_startup, "trtllm": trtllm_startup}  # engine -> its start-up rules

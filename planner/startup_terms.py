@@ -189,3 +189,27 @@ def cuda_graph_estimate(ctx: Context) -> Estimate:
 
 def state_layers(spec: ModelSpec) -> int:
     return sum(k in (LINEAR, MAMBA) for k in spec.layer_kinds)
+
+
+def trtllm_terms(ctx: Context) -> list[Estimate]:
+    """What TensorRT-LLM's memory profiling counts in its peak (besides the temporary KV cache): the weights
+    (torch), the memory outside torch once the model is built (CUDA context, cuBLAS / NCCL / all-reduce
+    workspaces: a constant by TP fitted on start-up logs) and the torch peak of the dummy pass of max_num_tokens
+    prompt tokens (the forward's widest point x a fitted factor, plus the MoE workspace)."""
+    s, dep = ctx.spec, ctx.dep
+    t = dep.max_num_batched_tokens
+    fwd = (forward_bytes(s, dep.tp, t, ctx.act_bytes) * ctx.c("activation_forward_factor")
+           + moe_workspace_bytes(s, dep.tp, t, ctx.act_bytes, 0.0))
+    w = weights(ctx)
+    table = ctx.table.constant("non_torch_bytes")
+    ranks = dep.tp * dep.pp
+    sizes = sorted(int(k) for k in table)
+    near = min(sizes, key=lambda k: abs(k - ranks))
+    return [Estimate("weights", w.bytes, w.source.replace("vLLM logs the torch memory allocated while loading "
+                                                          "(v0.10.2 vllm/platforms/cuda.py:204-209)",
+                                                          "TensorRT-LLM logs it as 'Memory used after loading model "
+                                                          "weights (inside torch)'")),
+            Estimate("non_torch", float(table[str(near)]), f"{ranks} rank(s) (table entry {near}); "
+                     f"{ctx.src('non_torch_bytes')}"),
+            Estimate("activation_peak", fwd, f"forward of {t:,} tokens (max_num_tokens) "
+                     f"{fwd / 2**30:.2f} GiB; {ctx.src('activation_forward_factor')}")]
