@@ -313,9 +313,10 @@ def engine_capacity(model: str, text: str, gpu: str, tp: int, weights: str, kv_d
                     version: str | None, entry_point: str, gpu_memory_utilization: float | None,
                     max_model_len: int | None) -> dict:
     """The KV pool the engine allocates at start-up (planner.api.capacity), keyed by primitives.
-    ``gpu_memory_utilization`` is vLLM's flag, or SGLang's mem_fraction_static for sglang."""
-    frac = {"gpu_memory_utilization": gpu_memory_utilization} if engine == "vllm" else \
-        {"mem_fraction_static": gpu_memory_utilization}
+    ``gpu_memory_utilization`` is vLLM's flag, SGLang's mem_fraction_static for sglang, TensorRT-LLM's
+    free_gpu_memory_fraction for trtllm."""
+    key = {"vllm": "gpu_memory_utilization", "sglang": "mem_fraction_static"}.get(engine, "free_gpu_memory_fraction")
+    frac = {key: gpu_memory_utilization}
     return _plain(api.capacity(spec(model, text), gpu, tp=tp, weights=weights, kv_dtype=kv_dtype, engine=engine,
                                engine_version=version, entry_point=entry_point, max_model_len=max_model_len, **frac))
 

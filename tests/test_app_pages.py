@@ -510,6 +510,21 @@ def test_engine_page_shows_the_cores_pool_and_checks_a_pasted_log():
     assert "GPU KV cache size" in set(shown["line"]) and (shown["logged"] == 457024).any()
 
 
+def test_engine_page_shows_tensorrt_llms_pool_with_its_fraction():
+    at = app("engine")
+    at.selectbox(key="e_engine").set_value("trtllm").run()
+    at.number_input(key="e_frac").set_value(0.8).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    s = sel(at)
+    c = api.capacity(s["model"], s["gpu"], tp=s["tp"], weights=s["weights"], kv_dtype=s["kv_dtype"], engine="trtllm",
+                     engine_version=str(profiles.engine_table("trtllm").newest), free_gpu_memory_fraction=0.8)
+    assert c["settings"]["free_gpu_memory_fraction"]["source"] == "given"
+    assert metrics(at)["KV cache pool"] == fmt.tokens(c["kv_cache_tokens"])
+    terms = next(d.value for d in at.dataframe if "term" in d.value.columns)
+    assert {"weights", "non_torch", "activation_peak", "estimation_kv_cache"} <= set(terms["term"])
+
+
 def test_engine_page_shows_a_bad_log_as_an_error_not_a_traceback():
     at = app("engine")
     at.text_area(key="e_log").input("this is not a start-up log")

@@ -1,4 +1,4 @@
-"""Page: the KV pool vLLM or SGLang allocates at start-up, line by line, and a pasted log checked."""
+"""Page: the KV pool vLLM, SGLang or TensorRT-LLM allocates at start-up, line by line, and a pasted log checked."""
 
 import pandas as pd
 import streamlit as st
@@ -7,7 +7,8 @@ from dashboard import core, fmt, page, tables, urlstate
 from dashboard.i18n import t
 from dashboard.state import Selection
 
-ENGINES = ("vllm", "sglang")
+ENGINES = ("vllm", "sglang", "trtllm")
+NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
 
 
 def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int | None]:
@@ -16,7 +17,7 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
     fields = (F("e_engine", "one", tuple(ENGINES)), F("e_entry", "one", ("serve", "LLM")),
               F("e_frac", "float", low=0.0, high=1.0), F("e_mml", "int", low=0, high=1 << 24))
     urlstate.seed(fields, {"e_engine": ENGINES[0], "e_entry": "serve", "e_frac": 0.0, "e_mml": 0})
-    engine = c1.selectbox(t("Engine"), ENGINES, key="e_engine", format_func={"vllm": "vLLM", "sglang": "SGLang"}.get)
+    engine = c1.selectbox(t("Engine"), ENGINES, key="e_engine", format_func=NAMES.get)
     versions = core.engine_versions(engine)
     # the version and utilization widgets are keyed by engine and version (each keeps its own value); their
     # URL parameters carry the same names: e_version_vllm=0.19.1, e_util_0.19.1=0.85
@@ -34,6 +35,10 @@ def _settings(sel: Selection) -> tuple[str, str | None, str, float | None, int |
                                key=f"e_util_{version}", help=t("--gpu-memory-utilization; {default:.2f} is vLLM "
                                                                 "{version}'s default").format(default=default,
                                                                                              version=version))
+    elif engine == "trtllm":
+        util = c4.number_input(t("free_gpu_memory_fraction (0 = 0.9)"), min_value=0.0, max_value=1.0,
+                               step=0.01, key="e_frac", help=t("kv_cache_config.free_gpu_memory_fraction: the share "
+                               "of the memory TensorRT-LLM's profiling pass leaves free that the KV cache takes"))
     else:
         util = c4.number_input(t("mem_fraction_static (0 = SGLang's rule)"), min_value=0.0, max_value=1.0,
                                step=0.01, key="e_frac", help=t("--mem-fraction-static; 0 = the release's rule for "
@@ -51,7 +56,8 @@ def pool_section(sel: Selection) -> None:
     band = c["band"]
     a, b, d = st.columns(3)
     a.metric(t("KV cache pool"), fmt.tokens(c["kv_cache_tokens"]),
-             help=t("As the engine logs it ('GPU KV cache size' / 'max_total_num_tokens')"))
+             help=t("As the engine logs it ('GPU KV cache size' / 'max_total_num_tokens' / 'max tokens in paged KV "
+                    "cache')"))
     b.metric(t("Max concurrency at {n:,} tokens").format(n=c["max_model_len"]), f"{c['max_concurrency']:,.2f} x")
     d.metric(t("KV memory per GPU"), fmt.gib(c["kv_budget_bytes_per_gpu"]))
     if band["n"]:
@@ -111,6 +117,6 @@ def body(sel: Selection) -> None:
 
 
 page.run(body, t("Engine KV pool"),
-         t("How many tokens of KV cache vLLM or SGLang will actually allocate for this model on this GPU, as the "
+         t("How many tokens of KV cache vLLM, SGLang or TensorRT-LLM will actually allocate for this model on this GPU, as the "
          "engine's own start-up arithmetic computes it for the chosen release, with the spread measured on public "
          "start-up logs."))
