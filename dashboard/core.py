@@ -231,6 +231,22 @@ def throughput_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @st.cache_data(**CACHE)
+def trtllm_pool_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """TensorRT-LLM's start-up KV pool predicted for every carried start-up log (planner.validate_trtllm_pool), and
+    the summary; empty frames without the file."""
+    from planner import validate_trtllm_pool as vt
+
+    d = vt.rows()
+    if d.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    p = vt.predict(d)
+    cols = ["id", "engine_version", "model", "weights", "gpu", "tp", "ep", "free_gpu_memory_fraction",
+            "weights_inside_torch_gib", "predicted_weights_gib", "available_kv_gib", "predicted_kv_gib", "error_pct",
+            "error_given_weights_pct", "clean", "source_url"]
+    return p[cols], vt.summary(p)
+
+
+@st.cache_data(**CACHE)
 def latency_bands() -> pd.DataFrame:
     """Per engine and metric: the band a plan states (measured / predicted, a percentile range of held-out runs)."""
     rows = []

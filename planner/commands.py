@@ -282,7 +282,8 @@ def _sglang_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int
 
 def _trtllm_serve(mid: str, spec: ModelSpec, dep: Deployment, max_model_len: int, notes: list[str]) -> list[str]:
     """trtllm-serve's click options (TRT_SERVE): --tp_size, --pp_size, --max_batch_size, --max_num_tokens,
-    --max_seq_len, --kv_cache_free_gpu_memory_fraction (a fraction of the memory free after the weights)."""
+    --max_seq_len, --kv_cache_free_gpu_memory_fraction (a fraction of the memory its profiling pass leaves free:
+    planner/startup.py trtllm_startup)."""
     argv = ["trtllm-serve", mid, "--backend", "pytorch", "--tp_size", str(dep.tp)]
     if dep.pp > 1:
         argv += ["--pp_size", str(dep.pp)]

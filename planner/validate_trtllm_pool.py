@@ -52,7 +52,7 @@ def clean(d: pd.DataFrame) -> pd.Series:
 
 def predict(d: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every row with the planner's pool and terms (GiB) and the error of the pool in %; ``why`` where none."""
-    d = rows() if d is None else d
+    d = rows() if d is None else d.astype(object).where(d.notna(), "")  # a frame read without rows(): blanks as ""
     out = []
     for r in d.itertuples():
         rec = {"id": r.id, "why": ""}

@@ -302,6 +302,17 @@ def test_validation_page_shows_the_offline_throughput_cells():
     assert all_row["median"] == pytest.approx(cells["error_pct"].abs().median(), abs=0.01)
 
 
+def test_validation_page_shows_tensorrt_llms_pool_against_its_logs():
+    at, logs = validation_section("TensorRT-LLM's KV pool against published start-up logs", "trtllm-startup.csv")
+    shown = next(d.value for d in at.dataframe if "figure" in d.value.columns)
+    pool_all = shown[(shown["figure"] == "pool") & (shown["rows"] == "all")].iloc[0]
+    # every carried log is scored (each prints its pool), and the summary is the core's over them
+    assert pool_all["n"] == len(logs) >= 20
+    from planner import validate_trtllm_pool
+    p = validate_trtllm_pool.predict(logs)
+    assert pool_all["median_abs_pct"] == pytest.approx(p["error_pct"].abs().median(), abs=0.01)
+
+
 def test_capacity_page_ranks_the_core_plans():
     from dashboard import core
     from planner import slo

@@ -105,6 +105,18 @@ def body(sel: Selection) -> None:
             "left out: profiles/validation/trtllm-perf-overview.md. Reproduce: python "
             "benchmarks/bench_throughput.py --write.").format(n=len(cells)),
                         t("Every scored cell"), cells, "validation_throughput_cells", "vthrcells")
+    pool, summ_pool = core.trtllm_pool_runs()
+    if len(summ_pool):
+        _scored_section(t("TensorRT-LLM's KV pool against published start-up logs"), summ_pool,
+                        "validation_trtllm_pool", "vtrtpool", t(
+            "{n} published TensorRT-LLM start-up logs (the pool it printed: 'available KV cache memory when "
+            "calculating max tokens'), each predicted by capacity --engine trtllm with the run's model, GPU, TP, "
+            "weights, KV dtype and fraction; |error| % of the pool, and of the pool recomputed with the weights "
+            "the log printed (the start-up rule apart from the weight estimate). The memory outside torch was "
+            "read off nine of them (in-sample); clean: no expert parallelism beyond TP, no piecewise CUDA graphs. "
+            "Sources: profiles/validation/trtllm-startup.md. Reproduce: python "
+            "benchmarks/bench_trtllm_pool.py.").format(n=len(pool)),
+                        t("Every scored log"), pool, "validation_trtllm_pool_runs", "vtrtpoolruns")
     st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
