@@ -439,15 +439,15 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     per_token = trtllm_kv_bytes_per_token(spec, dep)
     bs = val["block_size"]
     tmp_tokens = trtllm_estimation_tokens(val["max_num_batched_tokens"], val["max_model_len"], bs)
+    returned = bool(era["estimation_cache_returned"])
     ts = tuple(Term(t.name, t.bytes, True, t.source) for t in terms.trtllm_terms(ctx)) + (
-        Term("estimation_kv_cache", tmp_tokens * per_token, True,
+        Term("estimation_kv_cache", tmp_tokens * per_token, not returned,
              f"the temporary KV cache of the dummy pass: {tmp_tokens:,} tokens (its requests' tokens + 2, "
-             f"in {bs}-token blocks: _get_token_num_for_estimation) x {per_token:,.0f} B"),)
-    peak = sum(t.bytes for t in ts)
+             f"in {bs}-token blocks: _get_token_num_for_estimation) x {per_token:,.0f} B; "
+             + ("in the peak and added back (not subtracted)" if returned else "left inside the peak (subtracted)")),)
     total = gpu.total_memory_bytes
     f = val["free_gpu_memory_fraction"]
-    back = tmp_tokens * per_token if era["estimation_cache_returned"] else 0.0
-    budget = (total - peak + back) * f
+    budget = (total - sum(t.bytes for t in ts if t.counted)) * f
     tokens = max(int(budget // per_token), 0) if per_token else 0
     blocks = -(-tokens // bs) if tokens else 0
     notes = [note] if note else []
@@ -456,7 +456,7 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
                      "between the windows; the token count here is the pool as if every layer kept every token")
     mml = val["max_model_len"]
     rules = tuple((k, f"{r.value} -- {r.source}") for k, r in era.rules)
-    return StartupMemory("trtllm", str(version), era.label, gpu.id, total, (total - peak + back) * f, ts,
+    return StartupMemory("trtllm", str(version), era.label, gpu.id, total, budget, ts,
                          budget, per_token, bs, blocks, blocks * bs, mml, blocks * bs / mml if mml else 0.0,
                          tuple(st.items()), rules, tuple(notes))
 
