@@ -28,7 +28,7 @@ def main() -> int:
     t0 = time.perf_counter()
     checks = logcheck.committed_checks()
     df = logcheck.pool_errors(checks)
-    fitted = profiles.engine_table("vllm").fitted_on() | profiles.engine_table("sglang").fitted_on()
+    fitted = set().union(*(profiles.engine_table(e).fitted_on() for e in ("vllm", "sglang", "trtllm")))
     df["sample"] = df["id"].map(lambda i: "in-sample" if i in fitted else "held-out")
     bands = {(r.engine, r.version, r.tp): logcheck.band(r.engine, r.version, r.tp) for r in df.itertuples()}
     # optimistic beyond the band: the engine's pool is below our low bound

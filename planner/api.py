@@ -152,6 +152,11 @@ def _calibrated(spec, s, m, offset_bytes: float, engine: str):
 
     from .startup import kv_pool
     budget = max(m.kv_budget_bytes + offset_bytes, 0.0)
+    if engine == "trtllm":  # max_tokens = budget // bytes a token, in whole blocks (startup.trtllm_startup)
+        tokens = int(budget // m.bytes_per_token) if m.bytes_per_token else 0
+        blocks = -(-tokens // m.block_size) if tokens else 0
+        return replace(m, kv_budget_bytes=budget, kv_tokens=blocks * m.block_size, num_blocks=blocks,
+                       max_concurrency=blocks * m.block_size / m.max_model_len if m.max_model_len else 0.0)
     if engine == "sglang":
         tokens = int(budget // m.bytes_per_token) if m.bytes_per_token else 0
         return replace(m, kv_budget_bytes=budget, kv_tokens=tokens, num_blocks=tokens,

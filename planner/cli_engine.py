@@ -1,4 +1,4 @@
-"""``python -m planner engine-log FILE``: a vLLM or SGLang start-up log against the planner.
+"""``python -m planner engine-log FILE``: a vLLM, SGLang or TensorRT-LLM start-up log against the planner.
 
 Parses the log (its settings and every memory line), predicts each line with the engine's rules for
 that version, prints them side by side and names the term that disagrees. ``--save`` keeps what the
@@ -73,10 +73,12 @@ def _check(a) -> logcheck.LogCheck:
     if log.line(logcheck.POOL[log.engine]) is None and log.line("gpu_blocks") is None and log.line("kv_cache_gib") is None:
         found = sorted({v.key for v in log.logged}) or ["no memory line"]
         raise PlannerInputError("log", f"no KV-cache size line in this {log.engine} log (found: {', '.join(found)})",
-                                "include the lines up to 'GPU KV cache size' / '# GPU blocks' (vLLM) or "
-                                "'KV Cache is allocated' / 'max_total_num_tokens' (SGLang)")
+                                "include the lines up to 'GPU KV cache size' / '# GPU blocks' (vLLM), "
+                                "'KV Cache is allocated' / 'max_total_num_tokens' (SGLang) or 'Peak memory during memory "
+                                "usage profiling' / 'Allocated ... for max tokens in paged KV cache' (TensorRT-LLM)")
     overrides = {k: getattr(a, k) for k in ("tp", "pp", "gpu_memory_utilization", "max_model_len", "max_num_seqs",
-                                            "max_num_batched_tokens", "kv_cache_dtype", "mem_fraction_static")
+                                            "max_num_batched_tokens", "kv_cache_dtype", "mem_fraction_static",
+                                            "free_gpu_memory_fraction", "weights")
                  if getattr(a, k) is not None}
     if a.engine_version:
         overrides["version"] = a.engine_version
@@ -104,7 +106,9 @@ def report(c: logcheck.LogCheck) -> dict:
 _MEMORY_SETTINGS = {"model", "model_path", "tensor_parallel_size", "tp_size", "pipeline_parallel_size", "pp_size",
                     "gpu_memory_utilization", "mem_fraction_static", "max_model_len", "max_seq_len", "context_length",
                     "max_num_seqs", "max_num_batched_tokens", "chunked_prefill_size", "kv_cache_dtype", "dtype",
-                    "quantization", "enforce_eager", "block_size", "page_size", "max_running_requests"}
+                    "quantization", "enforce_eager", "block_size", "page_size", "max_running_requests",
+                    "free_gpu_memory_fraction", "max_batch_size", "max_num_tokens", "tokens_per_block",
+                    "moe_expert_parallel_size"}
 
 
 def print_report(r: dict) -> None:
@@ -126,8 +130,8 @@ def print_report(r: dict) -> None:
 
 
 def register(sub, command):
-    sp = sub.add_parser("engine-log", help="a vLLM or SGLang start-up log against the planner: every memory line "
-                                           "predicted, side by side, and the term that disagrees")
+    sp = sub.add_parser("engine-log", help="a vLLM, SGLang or TensorRT-LLM start-up log against the planner: every "
+                                           "memory line predicted, side by side, and the term that disagrees")
     sp.add_argument("file", help="the saved start-up log (- reads stdin)")
     sp.add_argument("--model", default=None, help="bundled model or config.json (default: the model the log names)")
     sp.add_argument("--gpu", default=None, help="GPU id (default: the card the log names)")
@@ -135,8 +139,10 @@ def register(sub, command):
     sp.add_argument("--entry-point", default=None, choices=("serve", "LLM"), help="vllm serve or the LLM class")
     for flag, typ in (("--tp", int), ("--pp", int), ("--gpu-memory-utilization", float), ("--max-model-len", int),
                       ("--max-num-seqs", int), ("--max-num-batched-tokens", int), ("--kv-cache-dtype", str),
-                      ("--mem-fraction-static", float)):
+                      ("--mem-fraction-static", float), ("--free-gpu-memory-fraction", float)):
         sp.add_argument(flag, type=typ, default=None, help="fills or overrides what the log states")
+    sp.add_argument("--weights", default=None, help="the weight format (see `list`), where the model's config is "
+                                                   "another checkpoint's (default: the config's own, or the log's dtype)")
     sp.add_argument("--save", action="store_true", help="store what the log measured as a calibration entry "
                                                         "(profiles/engine_calibration.json) for `capacity`")
     sp.add_argument("--json", action="store_true")

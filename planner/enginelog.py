@@ -1,7 +1,7 @@
 """Read a serving engine's start-up log: its settings and every memory line it printed.
 
 Pure text in, an ``EngineLog`` out (the CLI reads the file; ``planner/profiles.py`` is the one
-module that reads the project's own files). Two engines:
+module that reads the project's own files). Three engines:
 
 * vLLM (V0 and V1): the engine's printed configuration ("Initializing a V1 LLM engine (v0.8.5)
   with config: model=..., tensor_parallel_size=...", "non-default args: {...}", "args:
@@ -10,6 +10,12 @@ module that reads the project's own files). Two engines:
 * SGLang: ``server_args=ServerArgs(...)``, a ``sglang.launch_server`` command line and the lines of
   ``model_runner.py`` ("Load weight end ... mem usage=", "KV Cache is allocated. #tokens:",
   "max_total_num_tokens=").
+* TensorRT-LLM (PyTorch backend): the 'LLM Args:' dump, a ``trtllm-serve`` command line, the runtime line
+  ("max_seq_len=..., max_num_requests=..., max_num_tokens=..., max_batch_size=...") and the memory lines of
+  ``_torch/pyexecutor/_util.py`` ("Memory used after loading model weights (inside torch) ...", "Peak memory
+  during memory usage profiling ...: available KV cache memory when calculating max tokens: ..., fraction is
+  set ...") and of its KV cache manager ("Allocated ... for max tokens in paged KV cache (N)"; the first such
+  line is the profiling pass's temporary cache and is left out).
 
 Settings keep the engine's own names (``tensor_parallel_size``, ``gpu_memory_utilization``,
 ``mem_fraction_static``...). Where several sources state one, the engine's printed configuration
@@ -93,6 +99,22 @@ LINE_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("sglang", "max_running_requests", r"max_running_requests=" + _NUM),
     ("sglang", "context_len", r"max_total_num_tokens=.*context_len=" + _NUM),
     ("sglang", "cuda_graph_gb", r"Capture cuda graph end\..*?mem usage=" + _NUM + r" ?GB"),
+    # TensorRT-LLM's PyTorch backend: tensorrt_llm/_torch/pyexecutor/_util.py KvCacheCreator (estimate_max_tokens,
+    # _cal_max_tokens) and the C++ KV cache manager's '[MemUsageChange] Allocated ... for max tokens'
+    ("trtllm", "weights_gib", r"Memory used after loading model weights \(inside torch\) in memory usage profiling: "
+     + _NUM + r" ?GiB"),
+    ("trtllm", "outside_torch_gib", r"Memory used after loading model weights \(outside torch\) in memory usage "
+     r"profiling: " + _NUM + r" ?GiB"),
+    ("trtllm", "activation_peak_gib", r"Memory dynamically allocated during inference \(inside torch\) in memory usage "
+     r"profiling: " + _NUM + r" ?GiB"),
+    ("trtllm", "non_torch_gib", r"Memory used outside torch \(e\.g\., NCCL and CUDA graphs\) in memory usage profiling: "
+     + _NUM + r" ?GiB"),
+    ("trtllm", "peak_gib", r"Peak memory during memory usage profiling \(torch \+ non-torch\): " + _NUM + r" ?GiB"),
+    ("trtllm", "kv_cache_gib", r"available KV cache memory when calculating max tokens: " + _NUM + r" ?GiB"),
+    ("trtllm", "total_gpu_memory_gib", r"device total memory " + _NUM + r" ?GiB"),
+    ("trtllm", "kv_pool_gib", r"Allocated " + _NUM + r" ?GiB for max tokens in paged KV cache"),
+    ("trtllm", "kv_cache_tokens", r"Allocated [0-9.]+ ?GiB for max tokens in paged KV cache \(" + _NUM + r"\)"),
+    ("trtllm", "kv_cache_tokens", r"Estimated max tokens in KV cache ?: " + _NUM),
 )
 
 # Where the engine prints its version (first match wins, in this order).
@@ -104,6 +126,8 @@ VERSION_PATTERNS: tuple[tuple[str, str], ...] = (
     ("vllm", r"\bvllm(?:==| )v?([0-9]+\.[0-9]+\.[0-9][\w.+-]*)"),
     ("sglang", r"sglang(?:==| version:? |:v)v?([0-9]+\.[0-9]+\.[0-9][\w.+-]*)"),
     ("sglang", r"lmsysorg/sglang:v([0-9][\w.+-]*)"),
+    ("trtllm", r"TensorRT[- ]LLM version: ([0-9][\w.+-]*)"),
+    ("trtllm", r"tensorrt[_-]llm(?:==| )v?([0-9]+\.[0-9]+\.[0-9][\w.+-]*)"),
 )
 
 # Command-line flags -> the engine's setting name; True = a switch without a value.
@@ -127,6 +151,11 @@ SGLANG_FLAGS = {
     "chunked-prefill-size": "chunked_prefill_size", "kv-cache-dtype": "kv_cache_dtype", "dtype": "dtype",
     "quantization": "quantization", "page-size": "page_size", "cuda-graph-max-bs": "cuda_graph_max_bs",
     "disable-cuda-graph": True, "enable-dp-attention": True,
+}
+TRTLLM_FLAGS = {  # trtllm-serve's click options (tensorrt_llm/commands/serve.py)
+    "tp-size": "tensor_parallel_size", "pp-size": "pipeline_parallel_size", "ep-size": "moe_expert_parallel_size",
+    "max-batch-size": "max_batch_size", "max-num-tokens": "max_num_tokens", "max-seq-len": "max_seq_len",
+    "kv-cache-free-gpu-memory-fraction": "free_gpu_memory_fraction", "backend": "backend",
 }
 
 
@@ -161,6 +190,11 @@ SETTING_NAMES = {
                "block_size": ("page_size",), "max_total_tokens": ("max_total_tokens",),
                "cuda_graph_max_bs": ("cuda_graph_max_bs",), "disable_cuda_graph": ("disable_cuda_graph",),
                "enable_dp_attention": ("enable_dp_attention",)},
+    "trtllm": {"model": ("model",), "tp": ("tensor_parallel_size",), "pp": ("pipeline_parallel_size",),
+               "ep": ("moe_expert_parallel_size",), "free_gpu_memory_fraction": ("free_gpu_memory_fraction",),
+               "max_model_len": ("max_seq_len",), "kv_cache_dtype": ("kv_cache_dtype",), "dtype": ("dtype",),
+               "max_num_seqs": ("max_batch_size",), "max_num_batched_tokens": ("max_num_tokens",),
+               "block_size": ("tokens_per_block",), "enable_dp_attention": ("enable_attention_dp",)},
 }
 
 
@@ -297,6 +331,7 @@ SETTING_BLOCKS: tuple[tuple[str, str, str], ...] = (
     ("vllm", "the 'non-default args' line", r"non-default args: \{"),
     ("vllm", "the printed arguments (Namespace)", r"args: Namespace\("),
     ("sglang", "the printed server_args", r"server_args=ServerArgs\("),
+    ("trtllm", "the printed LLM Args", r"LLM Args:[ \t]*\n?"),
 )
 
 
@@ -307,6 +342,12 @@ MEMORY_LINE_SETTINGS = {
              ("max_model_len", r"Maximum concurrency for ([0-9,]+) tokens per request"),
              ("max_model_len", r"max seq len \(([0-9]+)\)")),
     "sglang": (("max_model_len", r"context_len=([0-9]+)"),),
+    "trtllm": (("free_gpu_memory_fraction", r"fraction is set ([0-9.]+)"),
+               ("max_seq_len", r"\bmax_seq_len=([0-9]+), max_num_requests"),
+               ("max_num_tokens", r"max_num_requests=[0-9]+, max_num_tokens=([0-9]+)"),
+               ("max_batch_size", r"max_num_tokens=[0-9]+, max_batch_size=([0-9]+)"),
+               ("kv_cache_dtype", r'against kv_cache_dtype="(\w+)"'),
+               ("tokens_per_block", r"tokens_per_block=([0-9]+)")),
 }
 _LOG_START = re.compile(r"^\s*(INFO|WARNING|WARN|DEBUG|ERROR|CRITICAL|\(|\[|\$|#|```|>)")
 
@@ -335,9 +376,31 @@ def _block_settings(text: str) -> list[tuple[str, str, dict]]:
             settings = val if isinstance(val, dict) else {}
         elif pat.endswith("("):
             settings = parse_kwargs(_enclosed(chunk, 0))
+        elif engine == "trtllm":  # LLM Args: key=value pairs separated by spaces, on the line after
+            settings = _space_kwargs(chunk)
         else:  # the config line runs to the end of its line
             settings = parse_kwargs(chunk)
         out.append((engine, label, settings))
+    return out
+
+
+def _space_kwargs(text: str) -> dict[str, Any]:
+    """TensorRT-LLM's 'LLM Args:' dump, ``model='...' tensor_parallel_size=4 kv_cache_config=KvCacheConfig(...)``:
+    the top-level pairs, and the KV cache config's own (``free_gpu_memory_fraction``, ``dtype`` as
+    ``kv_cache_dtype``, ``tokens_per_block``)."""
+    out: dict[str, Any] = {}
+    for part in split_top_level(text, " "):
+        k, eq, v = part.partition("=")
+        if not eq or not re.fullmatch(r"\w+", k):
+            continue
+        if v.startswith("KvCacheConfig("):
+            inner = parse_kwargs(_enclosed(v[v.index("(") + 1:], 0))
+            for name, target in (("free_gpu_memory_fraction", "free_gpu_memory_fraction"), ("dtype", "kv_cache_dtype"),
+                                 ("tokens_per_block", "tokens_per_block")):
+                if inner.get(name) not in (None, "auto"):
+                    out[target] = inner[name]
+            continue
+        out[k] = _literal(v)
     return out
 
 
@@ -354,29 +417,29 @@ def _command_lines(lines: list[str]) -> list[tuple[str, list[str]]]:
     out = []
     for ln in joined:
         m = re.search(r"(vllm serve\s|vllm\.entrypoints\.openai\.api_server|sglang\.launch_server|"
-                      r"sglang serve\s)(.*)", ln)
+                      r"sglang serve\s|trtllm-serve\s)(.*)", ln)
         if not m:
             continue
         try:
             argv = shlex.split(m.group(2))
         except ValueError:
             argv = m.group(2).split()
-        engine = "sglang" if "sglang" in m.group(1) else "vllm"
+        engine = "sglang" if "sglang" in m.group(1) else "trtllm" if "trtllm" in m.group(1) else "vllm"
         out.append((engine, argv))
     return out
 
 
 def parse_argv(engine: str, argv: list[str]) -> dict[str, Any]:
     """Known flags of a command line (``--max-model-len 8192``, ``--max_model_len=8192``)."""
-    flags = VLLM_FLAGS if engine == "vllm" else SGLANG_FLAGS
+    flags = {"vllm": VLLM_FLAGS, "sglang": SGLANG_FLAGS, "trtllm": TRTLLM_FLAGS}[engine]
     out: dict[str, Any] = {}
     i = 0
     while i < len(argv):
         tok = argv[i]
         i += 1
         if not tok.startswith("-"):
-            if engine == "vllm" and "model" not in out and not tok.startswith(("&", "|", ">")):
-                out["model"] = tok  # `vllm serve MODEL`: the positional argument
+            if engine in ("vllm", "trtllm") and "model" not in out and not tok.startswith(("&", "|", ">")):
+                out["model"] = tok  # `vllm serve MODEL` / `trtllm-serve MODEL`: the positional argument
             continue
         name, eq, val = tok.lstrip("-").partition("=")
         name = name.replace("_", "-")
@@ -417,7 +480,7 @@ def _rank(line: str) -> str:
 
 
 def _detect_engine(text: str) -> str | None:
-    scores = {"vllm": 0, "sglang": 0}
+    scores = {"vllm": 0, "sglang": 0, "trtllm": 0}
     for engine, _, pat in LINE_PATTERNS:
         if re.search(pat, text):
             scores[engine] += 1
@@ -428,6 +491,8 @@ def _detect_engine(text: str) -> str | None:
         scores["vllm"] += 1
     if re.search(r"\bsglang\b|launch_server", text):
         scores["sglang"] += 1
+    if re.search(r"TensorRT[- ]LLM|\[TRT-LLM\]|trtllm-serve|tensorrt_llm", text):
+        scores["trtllm"] += 2
     best = max(scores, key=scores.get)
     return best if scores[best] else None
 
@@ -448,14 +513,14 @@ def parse_log(text: str, gpu_names: tuple[str, ...] = ()) -> EngineLog:
     Raises PlannerInputError when the text is no serving-engine log or holds no KV-cache line.
     """
     if not isinstance(text, str) or not text.strip():
-        raise PlannerInputError("log", "is empty", "paste or point at a vLLM or SGLang start-up log")
+        raise PlannerInputError("log", "is empty", "paste or point at a vLLM, SGLang or TensorRT-LLM start-up log")
     if len(text) > MAX_LOG_BYTES:
         raise PlannerInputError("log", f"is {len(text):,} characters, more than a start-up log "
                                 f"({MAX_LOG_BYTES:,})", "keep the lines from the start to 'GPU KV cache size'")
     text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     engine = _detect_engine(text.replace("**", "").replace("`", ""))
     if engine is None:
-        raise PlannerInputError("log", "is not a vLLM or SGLang start-up log (no engine line recognised)",
+        raise PlannerInputError("log", "is not a vLLM, SGLang or TensorRT-LLM start-up log (no engine line recognised)",
                                 "paste the engine's own output from the start to the KV-cache size line")
     lines = text.split("\n")
     logged = []
@@ -469,6 +534,10 @@ def parse_log(text: str, gpu_names: tuple[str, ...] = ()) -> EngineLog:
             if m:
                 seen.add(key)
                 logged.append(LoggedValue(key, float(m.group(1).replace(",", "")), no, ln.strip(), _rank(ln)))
+    if engine == "trtllm":  # the first 'Allocated ... for max tokens' is the profiling pass's temporary cache
+        est = [v.line_no for v in logged if v.key in ("kv_cache_gib", "peak_gib")]
+        if est:
+            logged = [v for v in logged if v.key not in ("kv_cache_tokens", "kv_pool_gib") or v.line_no > min(est)]
     settings, evidence = {}, {}
     sources = [(label, s) for eng, label, s in _block_settings(text) if eng == engine]
     sources += [(f"the command line ({' '.join(argv[:2])} ...)", parse_argv(eng, argv))

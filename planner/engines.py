@@ -132,7 +132,7 @@ class EngineTable:
         v = self.newest if version in (None, "", "newest", "latest") else (
             version if isinstance(version, Version) else Version.parse(version))
         note = ""
-        if v > self.newest:
+        if v.parts > self.newest.parts:  # a release candidate or post-release of the newest is not newer
             note = (f"{self.engine} {v} is newer than the newest release the table knows ({self.newest}); "
                     f"the rules of {self.newest} are applied")
         if v < self.eras[0].since and "dev" in v.text and v.parts[:2] == (0, 1):

@@ -17,7 +17,7 @@ from .errors import PlannerInputError
 from .formats import format_from_quantization_config
 from .gpus import GpuSpec
 from .spec import ModelSpec
-from .startup import GIB, EngineSettings, StartupMemory, sglang_startup, vllm_startup
+from .startup import GIB, STARTUP, EngineSettings, StartupMemory
 
 # (logged key, label, unit, how to read the prediction)
 LINES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -38,10 +38,19 @@ LINES: dict[str, tuple[tuple[str, str, str], ...]] = {
                ("k_size_gb", "K cache", "GiB"),
                ("v_size_gb", "V cache", "GiB"),
                ("kv_size_gb", "KV cache (MLA)", "GiB")),
+    "trtllm": (("total_gpu_memory_gib", "device total memory", "GiB"),
+               ("weights_gib", "weights (inside torch)", "GiB"),
+               ("outside_torch_gib", "outside torch after loading", "GiB"),
+               ("activation_peak_gib", "dummy pass (inside torch)", "GiB"),
+               ("non_torch_gib", "outside torch at the peak", "GiB"),
+               ("peak_gib", "profiling peak", "GiB"),
+               ("kv_cache_gib", "available KV cache memory", "GiB"),
+               ("kv_pool_gib", "KV cache allocated", "GiB"),
+               ("kv_cache_tokens", "max tokens in paged KV cache", "tokens")),
 }
 COMPONENTS = ("weights_gib", "non_torch_gib", "activation_peak_gib", "cuda_graph_estimate_gib",
               "avail_mem_before_load_gb", "weights_gb")
-POOL = {"vllm": "kv_cache_tokens", "sglang": "kv_tokens"}
+POOL = {"vllm": "kv_cache_tokens", "sglang": "kv_tokens", "trtllm": "kv_cache_tokens"}
 NON_TORCH = ("cuda_context", "nccl", "runtime_workspaces", "non_torch")
 
 
@@ -120,7 +129,8 @@ def settings_from_log(log: EngineLog, spec: ModelSpec, overrides: dict[str, Any]
     if not kw["version"]:
         assumed.append(f"{log.engine} version: not in the log, the newest in the table is assumed")
     names = {"tp": "tp", "pp": "pp", "gpu_memory_utilization": "gpu_memory_utilization",
-             "mem_fraction_static": "mem_fraction_static", "max_model_len": "max_model_len",
+             "mem_fraction_static": "mem_fraction_static", "free_gpu_memory_fraction": "free_gpu_memory_fraction",
+             "max_model_len": "max_model_len",
              "max_num_seqs": "max_num_seqs", "max_num_batched_tokens": "max_num_batched_tokens",
              "block_size": "block_size", "kv_cache_dtype": "kv_cache_dtype", "enforce_eager": "enforce_eager",
              "num_gpu_blocks_override": "num_gpu_blocks_override", "max_total_tokens": "max_total_tokens",
@@ -147,7 +157,7 @@ def settings_from_log(log: EngineLog, spec: ModelSpec, overrides: dict[str, Any]
     fmt, why = _weights_format(log, spec)
     kw["weights"] = ov.pop("weights", None) or fmt
     kw["entry_point"] = entry_point or log.entry_point or "serve"
-    if not (entry_point or log.entry_point):
+    if not (entry_point or log.entry_point) and log.engine == "vllm":
         assumed.append("entry point: `vllm serve` / the API server (the log does not show `LLM(...)`)")
     if ov:
         raise PlannerInputError("settings", f"unknown setting(s) {sorted(ov)}", f"use {', '.join(names)}")
@@ -156,6 +166,14 @@ def settings_from_log(log: EngineLog, spec: ModelSpec, overrides: dict[str, Any]
 
 def predicted_value(engine: str, key: str, m: StartupMemory) -> float | None:
     t = {x.name: x for x in m.terms}
+    if engine == "trtllm":
+        # the memory outside torch holds the estimation's temporary KV cache (the C++ pool) at both readings
+        outside = (t["non_torch"].bytes + t["estimation_kv_cache"].bytes) / GIB
+        return {"total_gpu_memory_gib": m.total_bytes / GIB, "weights_gib": t["weights"].bytes / GIB,
+                "outside_torch_gib": outside, "non_torch_gib": outside,
+                "activation_peak_gib": t["activation_peak"].bytes / GIB,
+                "peak_gib": sum(x.bytes for x in m.terms) / GIB, "kv_cache_gib": m.kv_budget_bytes / GIB,
+                "kv_pool_gib": m.kv_tokens * m.bytes_per_token / GIB, "kv_cache_tokens": m.kv_tokens}.get(key)
     counted_non_torch = sum(t[n].bytes for n in NON_TORCH if n in t and t[n].counted)
     table = {
         "total_gpu_memory_gib": m.total_bytes / GIB, "requested_memory_gib": m.requested_bytes / GIB,
@@ -179,10 +197,7 @@ def predicted_value(engine: str, key: str, m: StartupMemory) -> float | None:
 def check(log: EngineLog, spec: ModelSpec, gpu: GpuSpec, overrides: dict[str, Any] | None = None,
           entry_point: str | None = None) -> LogCheck:
     settings, assumed = settings_from_log(log, spec, overrides, entry_point)
-    if log.engine == "sglang":
-        m = sglang_startup(spec, gpu, settings, profiles.engine_table("sglang"), profiles.formats())
-    else:
-        m = vllm_startup(spec, gpu, settings, profiles.engine_table("vllm"), profiles.formats())
+    m = STARTUP[log.engine](spec, gpu, settings, profiles.engine_table(log.engine), profiles.formats())
     assumed = assumed + tuple(f"{k} = {v.value}: {v.source}" for k, v in m.settings if v.source != "given"
                               and log.setting(k) is None)
     lines = []
@@ -207,7 +222,10 @@ META_SETTINGS = {"tensor_parallel_size": "tp", "tp_size": "tp", "pipeline_parall
                  "max_num_batched_tokens": "max_num_batched_tokens", "kv_cache_dtype": "kv_cache_dtype",
                  "enforce_eager": "enforce_eager", "block_size": "block_size", "max_total_tokens": "max_total_tokens",
                  "num_gpu_blocks_override": "num_gpu_blocks_override", "chunked_prefill_size": "max_num_batched_tokens",
-                 "max_running_requests": "max_num_seqs", "page_size": "block_size"}
+                 "max_running_requests": "max_num_seqs", "page_size": "block_size",
+                 "free_gpu_memory_fraction": "free_gpu_memory_fraction", "max_seq_len": "max_model_len",
+                 "max_batch_size": "max_num_seqs", "max_num_tokens": "max_num_batched_tokens",
+                 "tokens_per_block": "block_size"}
 
 # version groups reported apart (docs/validation.md); the band of a plan is its group's spread
 GROUPS = {"vllm": ((None, "0.6.0", "vLLM < 0.6 (V0)"), ("0.6.0", "0.8.0", "vLLM 0.6-0.7 (V0)"),
@@ -237,6 +255,8 @@ def meta_overrides(meta: dict) -> dict[str, Any]:
         ov.setdefault(name, v)
     if meta.get("version"):
         ov["version"] = meta["version"]
+    if meta.get("weights"):  # the planner's weight format where the bundled config is another checkpoint's
+        ov["weights"] = meta["weights"]
     return ov
 
 

@@ -439,11 +439,13 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     per_token = trtllm_kv_bytes_per_token(spec, dep)
     bs = val["block_size"]
     tmp_tokens = trtllm_estimation_tokens(val["max_num_batched_tokens"], val["max_model_len"], bs)
+    if era["estimation_tokens"] == "requests_or_batch_blocks":
+        tmp_tokens = max(tmp_tokens, val["max_num_seqs"] * bs)
     returned = bool(era["estimation_cache_returned"])
     ts = tuple(Term(t.name, t.bytes, True, t.source) for t in terms.trtllm_terms(ctx)) + (
         Term("estimation_kv_cache", tmp_tokens * per_token, not returned,
-             f"the temporary KV cache of the dummy pass: {tmp_tokens:,} tokens (its requests' tokens + 2, "
-             f"in {bs}-token blocks: _get_token_num_for_estimation) x {per_token:,.0f} B; "
+             f"the temporary KV cache of the dummy pass: {tmp_tokens:,} tokens x {per_token:,.0f} B "
+             f"({era.rule('estimation_tokens').value}: {era.rule('estimation_tokens').source}); "
              + ("in the peak and added back (not subtracted)" if returned else "left inside the peak (subtracted)")),)
     total = gpu.total_memory_bytes
     f = val["free_gpu_memory_fraction"]

@@ -38,7 +38,7 @@ def test_every_printed_figure_is_parsed(lid, text, meta):
 def test_at_least_thirty_logs_with_sources():
     assert len(LOGS) >= 30
     for lid, _, meta in LOGS:
-        assert meta.get("source") and meta.get("engine") in ("vllm", "sglang"), lid
+        assert meta.get("source") and meta.get("engine") in ("vllm", "sglang", "trtllm"), lid
 
 
 CHECKS = [c for c in logcheck.committed_checks() if c[2] is not None]
@@ -156,3 +156,43 @@ def test_saved_log_calibrates_capacity(tmp_path, monkeypatch):
     assert "the-log.txt" in after["calibration"] and before["calibration"].startswith("none")
     # the same model and settings: the calibrated budget is the logged one (55.79 GiB)
     assert after["kv_budget_bytes_per_gpu"] / GIB == pytest.approx(check.line("kv_cache_gib").logged, abs=1e-6)
+
+
+TRT_LOG = "trtllm-1.3.0rc10-deepseek-r1-0528-nvfp4-b200-tp4-ep4"
+
+
+def test_tensorrt_llm_log_is_read_without_its_temporary_cache():
+    text = (profiles.ROOT / "engine-logs" / "trtllm" / f"{TRT_LOG}.log").read_text()
+    log = enginelog.parse_log(text)
+    assert log.engine == "trtllm" and log.version == "1.3.0rc10"
+    # the LLM Args dump (space-separated, KvCacheConfig nested) and the runtime line
+    assert log.setting("tp") == 4 and log.setting("free_gpu_memory_fraction") == 0.8
+    assert log.setting("kv_cache_dtype") == "fp8" and log.setting("max_num_seqs") == 2048
+    assert log.setting("max_num_batched_tokens") == 8192 and log.setting("max_model_len") == 8192
+    # the first 'Allocated 2.14 GiB ... (65536)' is the profiling pass's cache: only the final pool counts
+    assert log.value("kv_cache_tokens") == 1809952 and log.value("kv_pool_gib") == 59.23
+    assert log.value("weights_gib") == 93.90 and log.value("kv_cache_gib") == 59.23 and log.value("peak_gib") == 106.46
+
+
+def test_tensorrt_llm_log_is_predicted_line_by_line():
+    lid, meta, c = next(x[:3] for x in CHECKS if x[0] == TRT_LOG)
+    # (178.35 GiB device - 89.32 nvfp4 weights - 7.2 outside torch (TP 4) - 1.50 dummy pass) x 0.8 = 64.26 GiB
+    kv = c.line("kv_cache_gib")
+    assert kv.logged == 59.23 and kv.predicted == pytest.approx(64.26, abs=0.01)
+    # the rule with the printed peak and temporary cache: (178.35 - 106.46 + 2.14) x 0.8 = 59.22 GiB, as logged
+    assert (c.line("total_gpu_memory_gib").logged - c.line("peak_gib").logged + 2.14) * 0.8 == pytest.approx(59.23, abs=0.02)
+    # 1.3's temporary cache: max_batch_size 2,048 x 32 tokens x 35,136 B = 2.14 GiB, inside the memory outside torch
+    tmp = next(t for t in c.startup.terms if t.name == "estimation_kv_cache")
+    assert tmp.bytes == 2048 * 32 * 35136 and not tmp.counted
+    assert c.pool.key == "kv_cache_tokens" and c.pool.error_pct == pytest.approx(8.5, abs=0.1)
+
+
+def test_engine_log_cli_reads_a_tensorrt_llm_log():
+    r = run("engine-log", f"profiles/engine-logs/trtllm/{TRT_LOG}.log", "--model", "DeepSeek-R1", "--gpu", "B200",
+            "--weights", "nvfp4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["engine"] == "trtllm" and {x["key"] for x in out["lines"]} >= {"weights_gib", "peak_gib", "kv_cache_gib"}
+    r = run("engine-log", f"profiles/engine-logs/trtllm/{TRT_LOG}.log", "--model", "DeepSeek-R1", "--gpu", "B200",
+            "--weights", "no-such-format")
+    assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -85,7 +85,8 @@ def pool_section(sel: Selection) -> None:
 
 def log_section(sel: Selection) -> None:
     st.subheader(t("Check a start-up log"))
-    st.caption(t("Paste a vLLM or SGLang start-up log (the lines up to 'GPU KV cache size' or 'max_total_num_tokens'). "
+    st.caption(t("Paste a vLLM, SGLang or TensorRT-LLM start-up log (the lines up to 'GPU KV cache size', "
+               "'max_total_num_tokens' or 'Allocated ... for max tokens in paged KV cache'). "
                "Its settings are read from the log; the model is the sidebar's, the GPU the one the log names "
                "(else the sidebar's). Nothing is stored."))
     with st.form("e_log_form"):
