@@ -138,11 +138,17 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
                        max_num_batched_tokens=max_num_batched_tokens, block_size=block_size, enforce_eager=enforce_eager)
     g = profiles.gpu(gpu)
     m = STARTUP[engine](spec, g, s, profiles.engine_table(engine), profiles.formats())
+    limits = engine in logcheck.SAME_LIMITS
+    trt = {"free_gpu_memory_fraction": m.setting("free_gpu_memory_fraction"), "weights": s.weights} \
+        if engine == "trtllm" else None
     cal = logcheck.matching_calibration(engine, m.era, g.id, tp, pp, spec.name,
-                                        m.setting("max_num_batched_tokens") if engine == "vllm" else None,
-                                        m.setting("max_num_seqs") if engine == "vllm" else None)
+                                        m.setting("max_num_batched_tokens") if limits else None,
+                                        m.setting("max_num_seqs") if limits else None, trt)
     if cal:
-        m = _calibrated(spec, s, m, cal[0], engine)
+        offset = cal[0]
+        if trt and "non-torch" in cal[1]:  # the memory outside torch moves TensorRT-LLM's budget x its fraction
+            offset *= trt["free_gpu_memory_fraction"]
+        m = _calibrated(spec, s, m, offset, engine)
     return _capacity_dict(spec, s, m, cal[1] if cal else None)
 
 
@@ -153,8 +159,9 @@ def _calibrated(spec, s, m, offset_bytes: float, engine: str):
     from .startup import kv_pool
     budget = max(m.kv_budget_bytes + offset_bytes, 0.0)
     if engine == "trtllm":  # max_tokens = budget // bytes a token, in whole blocks (startup.trtllm_startup)
-        tokens = int(budget // m.bytes_per_token) if m.bytes_per_token else 0
-        blocks = -(-tokens // m.block_size) if tokens else 0
+        from .startup import trtllm_pool_blocks
+        blocks = trtllm_pool_blocks(budget, m.bytes_per_token, m.block_size,
+                                    profiles.engine_table("trtllm").resolve(m.version)[0])
         return replace(m, kv_budget_bytes=budget, kv_tokens=blocks * m.block_size, num_blocks=blocks,
                        max_concurrency=blocks * m.block_size / m.max_model_len if m.max_model_len else 0.0)
     if engine == "sglang":

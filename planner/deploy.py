@@ -15,6 +15,7 @@ from . import profiles
 from .engines import Version
 from .errors import PlannerInputError
 from .gpus import GpuSpec
+from .kv import PAGED_BLOCK_SIZE
 from .memory import Deployment
 from .scheduler import SchedulerProfile, profile_for
 from .spec import ModelSpec
@@ -37,7 +38,8 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
         s = EngineSettings(engine="trtllm", version=dep.server_version, tp=dep.tp, pp=dep.pp, weights=dep.weights,
                            kv_cache_dtype=dep.kv_dtype, free_gpu_memory_fraction=dep.gpu_memory_utilization,
                            max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
-                           block_size=dep.block_size)
+                           # Deployment's block size defaults to vLLM's 16: left at it, TensorRT-LLM's own (32)
+                           block_size=None if dep.block_size == PAGED_BLOCK_SIZE else dep.block_size)
         m = trtllm_startup(spec, gpu, s, table, profiles.formats())
         dep = replace(dep, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
                       max_num_seqs=m.setting("max_num_seqs"), block_size=m.setting("block_size"),

@@ -536,6 +536,9 @@ def parse_log(text: str, gpu_names: tuple[str, ...] = ()) -> EngineLog:
                 logged.append(LoggedValue(key, float(m.group(1).replace(",", "")), no, ln.strip(), _rank(ln)))
     if engine == "trtllm":  # the first 'Allocated ... for max tokens' is the profiling pass's temporary cache
         est = [v.line_no for v in logged if v.key in ("kv_cache_gib", "peak_gib")]
+        alloc = sorted({v.line_no for v in logged if v.key == "kv_pool_gib"})
+        if not est and len(alloc) > 1:  # no profiling line: the first of several 'Allocated' lines is the temporary one
+            est = [alloc[0]]
         if est:
             logged = [v for v in logged if v.key not in ("kv_cache_tokens", "kv_pool_gib") or v.line_no > min(est)]
     settings, evidence = {}, {}

@@ -12,7 +12,7 @@ Versions compare on their release numbers: ``0.6.4.post1`` is 0.6.4, ``0.5.2rc2-
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PlannerInputError
@@ -25,7 +25,7 @@ class Version:
     """A release number; ``text`` keeps what was given (``0.6.4.post1``)."""
 
     parts: tuple[int, int, int]
-    text: str = ""
+    text: str = field(default="", compare=False)  # a release's rc / post builds order with it: 0.20 == 0.20.0
 
     @classmethod
     def parse(cls, text: str, field: str = "engine_version") -> Version:

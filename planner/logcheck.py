@@ -309,8 +309,11 @@ def calibration_entry(c: LogCheck, source: str) -> dict:
     entry: dict[str, Any] = {
         "engine": c.log.engine, "version": m.version, "era": m.era, "gpu": c.gpu, "tp": c.settings.tp,
         "pp": c.settings.pp, "model": c.model, "max_num_batched_tokens": m.setting("max_num_batched_tokens")
-        if c.log.engine == "vllm" else None, "max_num_seqs": m.setting("max_num_seqs") if c.log.engine == "vllm" else None,
+        if c.log.engine in SAME_LIMITS else None,
+        "max_num_seqs": m.setting("max_num_seqs") if c.log.engine in SAME_LIMITS else None,
         "source": source, "saved": datetime.now(UTC).date().isoformat()}
+    if c.log.engine == "trtllm":  # its budget also moves with the fraction and the weights
+        entry.update(free_gpu_memory_fraction=m.setting("free_gpu_memory_fraction"), weights=c.settings.weights)
     if budget is not None:
         entry["budget_offset_bytes"] = (budget.logged - budget.predicted) * GIB
     elif pool is not None and pool.predicted:
@@ -341,15 +344,20 @@ def Path_name(source: str) -> str:  # noqa: N802 - a file name, never a host pat
     return source.replace("\\", "/").rstrip("/").split("/")[-1]
 
 
+SAME_LIMITS = ("vllm", "trtllm")  # engines whose saved budget depends on the scheduler limits
+
+
 def matching_calibration(engine: str, era: str, gpu: str, tp: int, pp: int, model: str,
-                         mnbt: int | None, seqs: int | None) -> tuple[float, str] | None:
+                         mnbt: int | None, seqs: int | None, extra: dict | None = None) -> tuple[float, str] | None:
     """The budget correction (bytes) a saved log gives this plan, and what it is based on: the
-    whole offset when the same model ran with the same scheduler limits, else the non-torch part."""
+    whole offset when the same model ran with the same scheduler limits (and ``extra`` settings: TensorRT-LLM's
+    fraction and weights), else the non-torch part."""
     best = None
     for e in profiles.engine_calibrations():
         if (e.get("engine"), e.get("era"), e.get("gpu"), e.get("tp"), e.get("pp")) != (engine, era, gpu, tp, pp):
             continue
-        same = e.get("model") == model and e.get("max_num_batched_tokens") == mnbt and e.get("max_num_seqs") == seqs
+        same = (e.get("model") == model and e.get("max_num_batched_tokens") == mnbt and e.get("max_num_seqs") == seqs
+                and all(e.get(k) == v for k, v in (extra or {}).items()))
         if same and "budget_offset_bytes" in e:
             return float(e["budget_offset_bytes"]), f"the saved log {e['source']} of this model and settings"
         if "non_torch_offset_bytes" in e and best is None:
@@ -361,12 +369,22 @@ def band(engine: str, version: str | None, tp: int) -> dict[str, Any]:
     """The spread of the engine's real pool around the prediction over the committed logs of this
     version group: low/high = the smallest and largest (real - predicted) / predicted, n the logs.
     A pool of N tokens is reported as N, between N x (1 + low) and N x (1 + high). With fewer than 3
-    logs in the group, every log of the engine is used (and ``group`` says so)."""
+    logs in the group, every log of the same engine core is used (and ``group`` says so). TensorRT-LLM's comes
+    from the published start-up figures of profiles/validation/trtllm-startup.csv (``startup_pool_band``)."""
+    if engine == "trtllm":  # one committed log: the band of the published start-up figures instead
+        try:
+            b = profiles.engine_table("trtllm").constant("startup_pool_band")
+        except PlannerInputError:
+            b = None
+        if b:
+            return {"group": f"TensorRT-LLM: {b['n']} published start-up logs (profiles/validation/trtllm-startup.csv)",
+                    "n": int(b["n"]), "low_pct": float(b["low_pct"]), "high_pct": float(b["high_pct"]),
+                    "median_pct": float(b["median_pct"])}
     df = _errors_table()
     group = version_group(engine, version)
     sel = df[df["group"] == group] if not df.empty else df
     label = group
-    if len(sel) < 3 and not df.empty and engine != "trtllm":  # too few: every group of the same engine core (V0 or V1)
+    if len(sel) < 3 and not df.empty:  # too few: every group of the same engine core (V0 or V1)
         core = "(V1" in group
         sel = df[(df["engine"] == engine) & (df["group"].str.contains("(V1", regex=False) == core)]
         label = f"{group} (too few logs: every {engine} {'V1' if core else 'V0'} log)"

@@ -412,10 +412,11 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
 
     The fraction applies to what is free after the peak, not to the device (vLLM's utilization does)."""
     era, version, note = table.resolve(s.version)
+    _trtllm_refuse(spec, s)
     kvd = _kv_dtype(spec, s, None)
     st: dict[str, Setting] = {}
     sched = era["scheduler"]
-    mml, why = default_max_model_len(spec)
+    mml, _ = default_max_model_len(spec)
     st["max_model_len"] = Setting(s.max_model_len, "given") if s.max_model_len else Setting(
         mml, "max_seq_len: the model config's max_position_embeddings (x rope-scaling factor)")
     frac_rule = era.rule("free_gpu_memory_fraction")
@@ -437,6 +438,9 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     ctx = terms.Context(spec, gpu, dep, era, table, formats, "serve", s.enforce_eager,
                         weight_bytes_per_gpu(spec, formats, dep))
     per_token = trtllm_kv_bytes_per_token(spec, dep)
+    if per_token <= 0:
+        raise PlannerInputError("model", "has no attention layer: TensorRT-LLM sizes no paged KV cache for it",
+                                "plan it with the transformers engine")
     bs = val["block_size"]
     tmp_tokens = trtllm_estimation_tokens(val["max_num_batched_tokens"], val["max_model_len"], bs)
     if era["estimation_tokens"] == "requests_or_batch_blocks":
@@ -449,24 +453,69 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
              + ("in the peak and added back (not subtracted)" if returned else "left inside the peak (subtracted)")),)
     total = gpu.total_memory_bytes
     f = val["free_gpu_memory_fraction"]
-    budget = (total - sum(t.bytes for t in ts if t.counted)) * f
-    tokens = max(int(budget // per_token), 0) if per_token else 0
-    blocks = -(-tokens // bs) if tokens else 0
+    free = total - sum(t.bytes for t in ts if t.counted)
+    budget = free * f
+    blocks = trtllm_pool_blocks(budget, per_token, bs, era)
     notes = [note] if note else []
+    if not era.get("source_read", True):
+        notes.append(f"{era.label}: the start-up rule of these releases was not read in their source (the planner "
+                     "applies 0.20's formula without returning the estimation cache); the pool may differ")
     if spec.sliding_window and any(k == "sliding" for k in spec.layer_kinds):
         notes.append("sliding-window layers: TensorRT-LLM's variable-window manager splits the same budget "
                      "between the windows; the token count here is the pool as if every layer kept every token")
     mml = val["max_model_len"]
     rules = tuple((k, f"{r.value} -- {r.source}") for k, r in era.rules)
-    return StartupMemory("trtllm", str(version), era.label, gpu.id, total, budget, ts,
+    return StartupMemory("trtllm", str(version), era.label, gpu.id, total, free, ts,
                          budget, per_token, bs, blocks, blocks * bs, mml, blocks * bs / mml if mml else 0.0,
                          tuple(st.items()), rules, tuple(notes))
 
 
+def _trtllm_refuse(spec: ModelSpec, s: EngineSettings) -> None:
+    """What TensorRT-LLM's start-up rule here does not cover, or another engine's setting, named."""
+    if any(k in (LINEAR, MAMBA) for k in spec.layer_kinds):
+        raise PlannerInputError("engine", "TensorRT-LLM's hybrid cache (MambaHybridCacheManager: the recurrent "
+                                "state of max_batch_size sequences, allocated before its memory profiling) is not "
+                                "modelled", "plan this model with --engine vllm or sglang")
+    for name, what in (("gpu_memory_utilization", "vLLM's --gpu-memory-utilization"),
+                       ("mem_fraction_static", "SGLang's --mem-fraction-static"),
+                       ("kv_cache_memory_bytes", "vLLM's --kv-cache-memory"),
+                       ("num_gpu_blocks_override", "vLLM's --num-gpu-blocks-override"),
+                       ("max_total_tokens", "SGLang's --max-total-tokens")):
+        if getattr(s, name) is not None:
+            raise PlannerInputError(name, f"is {what}; TensorRT-LLM has no such setting",
+                                    "give --free-gpu-memory-fraction (kv_cache_config.free_gpu_memory_fraction)")
+    if s.enforce_eager:
+        raise PlannerInputError("enforce_eager", "is vLLM's --enforce-eager; TensorRT-LLM's CUDA graphs are set in "
+                                "cuda_graph_config", "drop --enforce-eager")
+    if s.entry_point != "serve":
+        raise PlannerInputError("entry_point", f"{s.entry_point!r} is vLLM's offline LLM class",
+                                "leave it to serve for TensorRT-LLM")
+    if s.block_size is not None and s.block_size & (s.block_size - 1):
+        raise PlannerInputError("block_size", f"TensorRT-LLM's tokens_per_block must be a power of 2, got {s.block_size}",
+                                "e.g. 32 (its default) or 64")
+    if s.max_model_len is not None and s.max_model_len < 2:
+        raise PlannerInputError("max_model_len", f"must be at least 2 tokens for TensorRT-LLM, got {s.max_model_len}",
+                                "e.g. 8192")
+    if str(s.kv_cache_dtype).lower() not in ("auto", "", "none") and kvmod.kv_dtype(s.kv_cache_dtype).bits not in (8, 16):
+        raise PlannerInputError("kv_cache_dtype", f"TensorRT-LLM's KV cache is fp8 or 16-bit, got {s.kv_cache_dtype!r}",
+                                "choose fp8, bf16 or fp16")
+
+
+def trtllm_pool_blocks(budget: float, per_token: float, tokens_per_block: int, era: Era) -> int:
+    """max_tokens = budget // bytes a token (``_cal_max_tokens``), as whole blocks: rounded up on the token path
+    (resource_manager.calculate_max_num_blocks), down where the pool is sized in bytes (``pool_rounding``)."""
+    tokens = max(int(budget // per_token), 0) if per_token > 0 else 0
+    if era.get("pool_rounding", "up") == "down":
+        return tokens // tokens_per_block
+    return -(-tokens // tokens_per_block)
+
+
 def trtllm_kv_bytes_per_token(spec: ModelSpec, dep: Deployment) -> float:
     """KvCacheCreator._get_cache_size_per_token: every attention layer of the rank's stage x (MLA: kv_lora_rank +
-    qk_rope_head_dim, once; else head_dim x KV heads / TP, for K and V) x the KV dtype's bytes. Equal to the
-    planner's own paged bytes per token for these layers (planner/kv.py)."""
+    qk_rope_head_dim, once; else head_dim x KV heads / TP, for K and V) x the KV dtype's bytes: the planner's own
+    paged bytes per token for these layers (planner/kv.py). Above TP = KV heads the planner keeps one whole KV head
+    a rank (what the ranks hold); TensorRT-LLM's estimate divides the heads (head_dim x KV heads // TP), so it
+    counts fewer bytes a token there and logs more tokens than its ranks hold."""
     groups = kvmod.layer_groups(spec, dep.kv_dtype, "paged", dep.tp)
     frac = max(-(-spec.num_layers // dep.pp), 1) / spec.num_layers
     return sum(g.layers * g.bytes_per_token for g in groups) * frac

@@ -200,15 +200,15 @@ def trtllm_terms(ctx: Context) -> list[Estimate]:
     t = dep.max_num_batched_tokens
     fwd = (forward_bytes(s, dep.tp, t, ctx.act_bytes) * ctx.c("activation_forward_factor")
            + moe_workspace_bytes(s, dep.tp, t, ctx.act_bytes, 0.0))
-    w = weights(ctx)
+    rot = rotary_cache_bytes(s, ctx.act_bytes)
     table = ctx.table.constant("non_torch_bytes")
     ranks = dep.tp * dep.pp
     sizes = sorted(int(k) for k in table)
     near = min(sizes, key=lambda k: abs(k - ranks))
-    return [Estimate("weights", w.bytes, w.source.replace("vLLM logs the torch memory allocated while loading "
-                                                          "(v0.10.2 vllm/platforms/cuda.py:204-209)",
-                                                          "TensorRT-LLM logs it as 'Memory used after loading model "
-                                                          "weights (inside torch)'")),
+    return [Estimate("weights", ctx.weight_bytes + rot,
+                     "tensor inventory x weight format, split by TP/PP (planner/memory.weight_bytes_per_gpu) + rotary "
+                     f"cos/sin cache {rot / 2**20:.0f} MiB; TensorRT-LLM logs it as 'Memory used after loading model "
+                     "weights (inside torch)'"),
             Estimate("non_torch", float(table[str(near)]), f"{ranks} rank(s) (table entry {near}); "
                      f"{ctx.src('non_torch_bytes')}"),
             Estimate("activation_peak", fwd, f"forward of {t:,} tokens (max_num_tokens) "

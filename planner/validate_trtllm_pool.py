@@ -95,3 +95,13 @@ def summary(p: pd.DataFrame) -> pd.DataFrame:
                          "max_abs_pct": float(e.abs().max()) if len(e) else None,
                          "signed_median_pct": float(e.median()) if len(e) else None})
     return pd.DataFrame(recs)
+
+
+def pool_band(p: pd.DataFrame) -> dict:
+    """The spread of TensorRT-LLM's real pool around the prediction over the clean logs: low / high / median of
+    (logged - predicted) / predicted in %, as ``capacity`` states a band (``benchmarks/bench_trtllm_pool.py
+    --write`` stores it in profiles/engines/trtllm.json, ``startup_pool_band``)."""
+    e = p.loc[p["clean"] & p["error_pct"].notna(), "error_pct"]
+    real = (1 / (1 + e / 100) - 1) * 100
+    return {"n": int(len(real)), "low_pct": round(float(real.min()), 2), "high_pct": round(float(real.max()), 2),
+            "median_pct": round(float(real.median()), 2)}

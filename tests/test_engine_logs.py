@@ -196,3 +196,29 @@ def test_engine_log_cli_reads_a_tensorrt_llm_log():
     r = run("engine-log", f"profiles/engine-logs/trtllm/{TRT_LOG}.log", "--model", "DeepSeek-R1", "--gpu", "B200",
             "--weights", "no-such-format")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_tensorrt_llm_excerpt_without_profiling_lines_takes_the_last_allocation():
+    # two 'Allocated' lines and no profiling line (a trimmed paste): the first is the temporary cache
+    text = ("[TensorRT-LLM] TensorRT LLM version: 1.3.0rc10\n"
+            "[TensorRT-LLM][INFO] [MemUsageChange] Allocated 2.14 GiB for max tokens in paged KV cache (65536).\n"
+            "[TensorRT-LLM][INFO] [MemUsageChange] Allocated 59.23 GiB for max tokens in paged KV cache (1809952).\n")
+    log = enginelog.parse_log(text)
+    assert log.engine == "trtllm" and log.value("kv_cache_tokens") == 1809952
+
+
+def test_a_saved_tensorrt_llm_log_calibrates_only_its_own_settings(tmp_path, monkeypatch):
+    from planner import api
+    monkeypatch.setattr(profiles, "engine_calibration_path", lambda: tmp_path / "engine_calibration.json")
+    profiles.engine_calibrations.cache_clear()
+    lid, meta, check = next(c[:3] for c in CHECKS if c[0] == TRT_LOG)
+    logcheck.save_calibration(check, "trt.log")
+    kw = dict(tp=4, weights="nvfp4", kv_dtype="fp8", engine="trtllm", engine_version="1.3.0rc10",
+              max_num_batched_tokens=8192, max_num_seqs=2048, max_model_len=8192)
+    same = api.capacity("DeepSeek-R1", "B200", free_gpu_memory_fraction=0.8, **kw)
+    other = api.capacity("DeepSeek-R1", "B200", free_gpu_memory_fraction=0.5, **kw)
+    profiles.engine_calibrations.cache_clear()
+    # the same settings: the budget the log printed (59.23 GiB); another fraction: only the non-torch part
+    assert "this model and settings" in same["calibration"]
+    assert same["kv_budget_bytes_per_gpu"] / GIB == pytest.approx(59.23, abs=1e-6)
+    assert "non-torch" in other["calibration"]

@@ -1,10 +1,13 @@
 """TensorRT-LLM's start-up KV pool (planner/startup.py trtllm_startup): the rule of its KvCacheCreator, derived by
 hand, and the published start-up logs of profiles/validation/trtllm-startup.csv."""
 
+import json
+
 import pytest
 
 from planner import api, cli, profiles
 from planner import validate_trtllm_pool as vt
+from planner.errors import PlannerInputError
 from planner.memory import Deployment
 from planner.startup import EngineSettings, trtllm_estimation_tokens, trtllm_startup
 
@@ -91,9 +94,11 @@ def test_published_logs_within_a_few_percent_given_their_weights():
 
 def test_cli_capacity_trtllm(capsys):
     assert cli.main(["capacity", "Llama-3.1-8B", "--gpu", "H100-SXM", "--engine", "trtllm", "--weights", "fp8",
-                     "--free-gpu-memory-fraction", "0.8"]) == 0
-    out = capsys.readouterr().out
-    assert "trtllm" in out and "kv_cache_tokens" in out
+                     "--free-gpu-memory-fraction", "0.8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    core = api.capacity("Llama-3.1-8B", "H100-SXM", engine="trtllm", weights="fp8", free_gpu_memory_fraction=0.8)
+    assert out["engine"] == "trtllm" and out["kv_cache_tokens"] == core["kv_cache_tokens"] > 0
+    assert out["settings"]["free_gpu_memory_fraction"] == {"value": 0.8, "source": "given"}
     assert cli.main(["capacity", "Llama-3.1-8B", "--gpu", "H100-SXM", "--engine", "trtllm",
                      "--free-gpu-memory-fraction", "0"]) == 2
     err = capsys.readouterr().err
@@ -104,3 +109,57 @@ def test_no_room_says_what_to_change():
     d = api.capacity("Llama-3.1-70B", "H100-SXM", engine="trtllm")
     assert not d["fits"] and d["kv_budget_bytes_per_gpu"] == 0
     assert "add GPUs (tp)" in d["reason"] and "gpu_memory_utilization" not in d["reason"]
+
+
+def test_hybrid_mamba_models_are_refused_by_name():
+    # TensorRT-LLM's MambaHybridCacheManager holds the recurrent state of max_batch_size sequences before its
+    # memory profiling; the rule here has no term for it, so the pool would be silently far too large
+    with pytest.raises(PlannerInputError) as e:
+        api.capacity("Nemotron-H-8B-Base-8K", "H200", engine="trtllm")
+    assert e.value.field == "engine" and "MambaHybridCacheManager" in str(e.value)
+
+
+@pytest.mark.parametrize("flags, field", [
+    (["--enforce-eager"], "enforce_eager"),
+    (["--block-size", "7"], "block_size"),
+    (["--kv-dtype", "int4"], "kv_cache_dtype"),
+    (["--max-model-len", "1"], "max_model_len"),
+    (["--gpu-memory-utilization", "0.8"], "gpu_memory_utilization"),
+    (["--entry-point", "LLM"], "entry_point"),
+])
+def test_settings_tensorrt_llm_does_not_have_exit_2(flags, field, capsys):
+    assert cli.main(["capacity", "Llama-3.1-8B", "--gpu", "H100-SXM", "--engine", "trtllm", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {field}") and "Traceback" not in err
+
+
+def test_a_plan_takes_tensorrt_llms_own_block_size():
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(weights="bf16", kv_dtype="bf16", engine="paged",
+                                                               server="trtllm"))
+    assert p.startup.block_size == 32 and dict(p.startup.settings)["block_size"].source != "given"
+
+
+def test_the_band_is_the_published_logs_spread():
+    d = api.capacity("Llama-3.1-8B", "H100-SXM", engine="trtllm")
+    b = d["band"]
+    assert b["n"] >= 10 and "trtllm-startup.csv" in b["group"]
+    assert d["kv_cache_tokens_low"] == int(d["kv_cache_tokens"] * (1 + b["low_pct"] / 100))
+    assert b["low_pct"] <= b["median_pct"] <= b["high_pct"]
+
+
+@pytest.mark.parametrize("version, era", [("0.19.0", "trtllm-pytorch"), ("0.20", "trtllm-pytorch-estimation"),
+                                          ("1.2.0", "trtllm-pytorch-estimation"), ("1.3", "trtllm-1.3-estimation-batch"),
+                                          ("1.3.0rc10", "trtllm-1.3-estimation-batch")])
+def test_versions_find_their_era(version, era):
+    # a two-part version is its .0 release, a release candidate is its release (engines.Version orders on numbers)
+    e, _, note = profiles.engine_table("trtllm").resolve(version)
+    assert e.id == era and not note
+
+
+def test_1_3_rounds_the_pool_down_to_blocks():
+    # 1.3.0rc10 logs max_tokens=1,809,966 and allocates 1,809,952: whole 32-token blocks, rounded down
+    from planner.startup import trtllm_pool_blocks
+    e13 = profiles.engine_table("trtllm").resolve("1.3.0")[0]
+    e12 = profiles.engine_table("trtllm").resolve("1.2.0")[0]
+    assert trtllm_pool_blocks(1_809_966 * 35_136, 35_136, 32, e13) * 32 == 1_809_952
+    assert trtllm_pool_blocks(1_809_966 * 35_136, 35_136, 32, e12) * 32 == 1_809_984
