@@ -45,6 +45,7 @@ def main() -> int:
     if a.write:
         path = profiles.ROOT / "engines" / "trtllm.json"
         d = json.loads(path.read_text())
+        band["group"] = f"TensorRT-LLM: {band['n']} published start-up logs (profiles/validation/{vt.CSV})"
         d["constants"]["startup_pool_band"] = {"value": band, "source": (
             f"(logged - predicted) / predicted of the KV pool over the {band['n']} clean runs of "
             "profiles/validation/trtllm-startup.csv (python benchmarks/bench_trtllm_pool.py --write); the memory "

@@ -204,17 +204,23 @@ def validation() -> pd.DataFrame:
     return validate.validation_table()
 
 
+def _scored_file(module) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A validation module's committed scored rows (``predicted_path()``) and its ``summary``; empty frames without
+    the file."""
+    path = module.predicted_path()
+    if not path.is_file():
+        return pd.DataFrame(), pd.DataFrame()
+    rows = pd.read_csv(path)
+    return rows, module.summary(rows)
+
+
 @st.cache_data(**CACHE)
 def external_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Published serving runs no fit has seen, each scored against its prediction (the committed output of
     benchmarks/bench_external.py --write), and their summary per engine; empty frames without the file."""
     from planner import validate_external
 
-    path = validate_external.predicted_path()
-    if not path.is_file():
-        return pd.DataFrame(), pd.DataFrame()
-    long = pd.read_csv(path)
-    return long, validate_external.summary(long)
+    return _scored_file(validate_external)
 
 
 @st.cache_data(**CACHE)
@@ -223,11 +229,7 @@ def throughput_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
     output of benchmarks/bench_throughput.py --write), and their summary; empty frames without the file."""
     from planner import validate_throughput
 
-    path = validate_throughput.predicted_path()
-    if not path.is_file():
-        return pd.DataFrame(), pd.DataFrame()
-    cells = pd.read_csv(path)
-    return cells, validate_throughput.summary(cells)
+    return _scored_file(validate_throughput)
 
 
 @st.cache_data(**CACHE)
@@ -331,10 +333,11 @@ def engine_capacity(model: str, text: str, gpu: str, tp: int, weights: str, kv_d
     """The KV pool the engine allocates at start-up (planner.api.capacity), keyed by primitives.
     ``gpu_memory_utilization`` is vLLM's flag, SGLang's mem_fraction_static for sglang, TensorRT-LLM's
     free_gpu_memory_fraction for trtllm."""
-    key = {"vllm": "gpu_memory_utilization", "sglang": "mem_fraction_static"}.get(engine, "free_gpu_memory_fraction")
-    frac = {key: gpu_memory_utilization}
+    from planner.startup import FRACTION_SETTING
+
     return _plain(api.capacity(spec(model, text), gpu, tp=tp, weights=weights, kv_dtype=kv_dtype, engine=engine,
-                               engine_version=version, entry_point=entry_point, max_model_len=max_model_len, **frac))
+                               engine_version=version, entry_point=entry_point, max_model_len=max_model_len,
+                               **{FRACTION_SETTING[engine]: gpu_memory_utilization}))
 
 
 def engine_default_util(engine: str, version: str | None) -> float:

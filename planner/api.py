@@ -143,12 +143,10 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
         if engine == "trtllm" else None
     cal = logcheck.matching_calibration(engine, m.era, g.id, tp, pp, spec.name,
                                         m.setting("max_num_batched_tokens") if limits else None,
-                                        m.setting("max_num_seqs") if limits else None, trt)
+                                        m.setting("max_num_seqs") if limits else None, trt,
+                                        trt["free_gpu_memory_fraction"] if trt else 1.0)
     if cal:
-        offset = cal[0]
-        if trt and "non-torch" in cal[1]:  # the memory outside torch moves TensorRT-LLM's budget x its fraction
-            offset *= trt["free_gpu_memory_fraction"]
-        m = _calibrated(spec, s, m, offset, engine)
+        m = _calibrated(spec, s, m, cal[0], engine)
     return _capacity_dict(spec, s, m, cal[1] if cal else None)
 
 
@@ -204,16 +202,14 @@ def _capacity_dict(spec: ModelSpec, s, m, calibration: str | None) -> dict[str, 
     }
     out["kv_cache_tokens_low"] = int(m.kv_tokens * (1 + band["low_pct"] / 100)) if band["n"] else None
     out["kv_cache_tokens_high"] = int(m.kv_tokens * (1 + band["high_pct"] / 100)) if band["n"] else None
-    if m.kv_budget_bytes <= 0 and m.engine == "trtllm":
-        need = sum(x.bytes for x in counted)
-        out["reason"] = (f"weights + activations + memory outside torch peak at {need / 2**30:.2f} GiB of the "
-                         f"{m.total_bytes / 2**30:.2f} GiB device: no room for any KV cache (add GPUs (tp), quantize "
-                         "the weights, or lower max_num_tokens)")
-    elif m.kv_budget_bytes <= 0:
-        need = sum(x.bytes for x in counted)
-        out["reason"] = (f"weights + activations + overhead need {need / 2**30:.2f} GiB of the "
-                         f"{m.requested_bytes / 2**30:.2f} GiB allowed: no room for any KV cache (raise "
-                         "gpu_memory_utilization, add GPUs (tp), or quantize the weights)")
+    if m.kv_budget_bytes <= 0:
+        need = sum(x.bytes for x in counted) / 2**30
+        out["reason"] = (  # TensorRT-LLM's fraction is of what its peak leaves: raising it makes no room
+            f"weights + activations + memory outside torch peak at {need:.2f} GiB of the {m.total_bytes / 2**30:.2f} "
+            "GiB device: no room for any KV cache (add GPUs (tp), quantize the weights, or lower max_num_tokens)"
+            if m.engine == "trtllm" else
+            f"weights + activations + overhead need {need:.2f} GiB of the {m.requested_bytes / 2**30:.2f} GiB allowed: "
+            "no room for any KV cache (raise gpu_memory_utilization, add GPUs (tp), or quantize the weights)")
     elif not m.fits:
         per_seq = m.bytes_per_token * m.max_model_len
         longest = int(m.kv_tokens // 1) if m.kv_tokens else 0

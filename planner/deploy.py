@@ -19,7 +19,7 @@ from .kv import PAGED_BLOCK_SIZE
 from .memory import Deployment
 from .scheduler import SchedulerProfile, profile_for
 from .spec import ModelSpec
-from .startup import EngineSettings, StartupMemory, sglang_startup, trtllm_startup, vllm_startup
+from .startup import FRACTION_SETTING, STARTUP, EngineSettings, StartupMemory
 from .startup_terms import capture_sizes
 
 
@@ -34,32 +34,20 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
     if dep.engine != "paged":
         return Resolved(dep, None, None)
     table = profiles.engine_table(dep.server)
-    if dep.server == "trtllm":
-        s = EngineSettings(engine="trtllm", version=dep.server_version, tp=dep.tp, pp=dep.pp, weights=dep.weights,
-                           kv_cache_dtype=dep.kv_dtype, free_gpu_memory_fraction=dep.gpu_memory_utilization,
-                           max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
-                           # Deployment's block size defaults to vLLM's 16: left at it, TensorRT-LLM's own (32)
-                           block_size=None if dep.block_size == PAGED_BLOCK_SIZE else dep.block_size)
-        m = trtllm_startup(spec, gpu, s, table, profiles.formats())
-        dep = replace(dep, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
-                      max_num_seqs=m.setting("max_num_seqs"), block_size=m.setting("block_size"),
-                      gpu_memory_utilization=m.setting("free_gpu_memory_fraction"), server_version=m.version)
-        sched = profile_for(table, dep.server_version, dep.mnbt, dep.seqs, _graphs(dep))
-        if dep.batch_wait_timeout_iters:  # PyExecutor._waiting_requests: hold a context batch (see simulate.py)
-            sched = replace(sched, batch_wait_iters=dep.batch_wait_timeout_iters,
-                            batch_wait_tokens=dep.batch_wait_max_tokens_ratio * dep.mnbt)
-        return Resolved(dep, m, sched)
-    s = EngineSettings(engine=dep.server, version=dep.server_version, entry_point=dep.entry_point, tp=dep.tp,
-                       pp=dep.pp, weights=dep.weights, kv_cache_dtype=dep.kv_dtype,
-                       gpu_memory_utilization=dep.gpu_memory_utilization if dep.server == "vllm" else None,
-                       mem_fraction_static=dep.gpu_memory_utilization if dep.server == "sglang" else None,
-                       max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
-                       block_size=dep.block_size)
-    run = sglang_startup if dep.server == "sglang" else vllm_startup
-    m = run(spec, gpu, s, table, profiles.formats())
-    util = m.setting("gpu_memory_utilization") if dep.server == "vllm" else m.setting("mem_fraction_static")
-    dep = replace(dep, gpu_memory_utilization=util, max_num_batched_tokens=m.setting("max_num_batched_tokens"),
-                  max_num_seqs=m.setting("max_num_seqs"), server_version=m.version)
+    trt = dep.server == "trtllm"
+    fraction = FRACTION_SETTING[dep.server]  # the Deployment's memory fraction, in the engine's own terms
+    s = EngineSettings(engine=dep.server, version=dep.server_version, tp=dep.tp, pp=dep.pp, weights=dep.weights,
+                       entry_point="serve" if trt else dep.entry_point,  # TensorRT-LLM has no offline-class defaults
+                       kv_cache_dtype=dep.kv_dtype, max_num_seqs=dep.max_num_seqs,
+                       max_num_batched_tokens=dep.max_num_batched_tokens,
+                       # Deployment's block size defaults to vLLM's 16: left at it, TensorRT-LLM takes its own (32)
+                       block_size=None if trt and dep.block_size == PAGED_BLOCK_SIZE else dep.block_size,
+                       **{fraction: dep.gpu_memory_utilization})
+    m = STARTUP[dep.server](spec, gpu, s, table, profiles.formats())
+    settled = dict(m.settings)
+    dep = replace(dep, gpu_memory_utilization=m.setting(fraction), max_num_batched_tokens=m.setting("max_num_batched_tokens"),
+                  max_num_seqs=m.setting("max_num_seqs"), server_version=m.version,
+                  block_size=settled["block_size"].value if "block_size" in settled else dep.block_size)
     return Resolved(dep, m, _policy(profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep), dep.pp), dep, table))
 
 
@@ -77,7 +65,11 @@ def _policy(sched: SchedulerProfile, dep: Deployment, table) -> SchedulerProfile
     """SGLang with --enable-mixed-chunk runs a prefill chunk in the decode batch's pass
     (0.5.6 srt/managers/scheduler.py, get_new_batch_prefill: ``self.is_mixed_chunk``); vLLM's
     --async-scheduling / --no-async-scheduling overrides the release's default (on from 0.14.0, off with
-    pipeline parallelism before 0.17.0); a release without it, or one that refuses it with PP, is refused."""
+    pipeline parallelism before 0.17.0); a release without it, or one that refuses it with PP, is refused;
+    TensorRT-LLM's batch wait holds a context batch for more tokens (PyExecutor._waiting_requests, see simulate.py)."""
+    if dep.server == "trtllm" and dep.batch_wait_timeout_iters:
+        return replace(sched, batch_wait_iters=dep.batch_wait_timeout_iters,
+                       batch_wait_tokens=dep.batch_wait_max_tokens_ratio * dep.mnbt)
     if dep.server == "vllm" and dep.async_scheduling is not None:
         if dep.async_scheduling:
             if Version.parse(sched.version) < Version.parse(ASYNC_SINCE):

@@ -348,10 +348,12 @@ SAME_LIMITS = ("vllm", "trtllm")  # engines whose saved budget depends on the sc
 
 
 def matching_calibration(engine: str, era: str, gpu: str, tp: int, pp: int, model: str,
-                         mnbt: int | None, seqs: int | None, extra: dict | None = None) -> tuple[float, str] | None:
+                         mnbt: int | None, seqs: int | None, extra: dict | None = None,
+                         non_torch_scale: float = 1.0) -> tuple[float, str] | None:
     """The budget correction (bytes) a saved log gives this plan, and what it is based on: the
     whole offset when the same model ran with the same scheduler limits (and ``extra`` settings: TensorRT-LLM's
-    fraction and weights), else the non-torch part."""
+    fraction and weights), else the non-torch part, x ``non_torch_scale`` (how much of a byte outside torch the
+    budget loses: 1 for vLLM, TensorRT-LLM's fraction of what the peak leaves free)."""
     best = None
     for e in profiles.engine_calibrations():
         if (e.get("engine"), e.get("era"), e.get("gpu"), e.get("tp"), e.get("pp")) != (engine, era, gpu, tp, pp):
@@ -361,7 +363,8 @@ def matching_calibration(engine: str, era: str, gpu: str, tp: int, pp: int, mode
         if same and "budget_offset_bytes" in e:
             return float(e["budget_offset_bytes"]), f"the saved log {e['source']} of this model and settings"
         if "non_torch_offset_bytes" in e and best is None:
-            best = (-float(e["non_torch_offset_bytes"]), f"the non-torch memory of the saved log {e['source']}")
+            best = (-float(e["non_torch_offset_bytes"]) * non_torch_scale,
+                    f"the non-torch memory of the saved log {e['source']}")
     return best
 
 
@@ -369,20 +372,17 @@ def band(engine: str, version: str | None, tp: int) -> dict[str, Any]:
     """The spread of the engine's real pool around the prediction over the committed logs of this
     version group: low/high = the smallest and largest (real - predicted) / predicted, n the logs.
     A pool of N tokens is reported as N, between N x (1 + low) and N x (1 + high). With fewer than 3
-    logs in the group, every log of the same engine core is used (and ``group`` says so). TensorRT-LLM's comes
-    from the published start-up figures of profiles/validation/trtllm-startup.csv (``startup_pool_band``)."""
-    if engine == "trtllm":  # one committed log: the band of the published start-up figures instead
-        try:
-            b = profiles.engine_table("trtllm").constant("startup_pool_band")
-        except PlannerInputError:
-            b = None
-        if b:
-            return {"group": f"TensorRT-LLM: {b['n']} published start-up logs (profiles/validation/trtllm-startup.csv)",
-                    "n": int(b["n"]), "low_pct": float(b["low_pct"]), "high_pct": float(b["high_pct"]),
-                    "median_pct": float(b["median_pct"])}
+    logs in the group, the engine's band of published start-up figures where its table stores one
+    (``startup_pool_band``: TensorRT-LLM's, from profiles/validation/trtllm-startup.csv), else every log of the
+    same engine core (and ``group`` says so)."""
     df = _errors_table()
     group = version_group(engine, version)
     sel = df[df["group"] == group] if not df.empty else df
+    stored = dict(profiles.engine_table(engine).constants).get("startup_pool_band")
+    if len(sel) < 3 and stored is not None:
+        b = stored.value
+        return {"group": b["group"], "n": int(b["n"]), "low_pct": float(b["low_pct"]), "high_pct": float(b["high_pct"]),
+                "median_pct": float(b["median_pct"])}
     label = group
     if len(sel) < 3 and not df.empty:  # too few: every group of the same engine core (V0 or V1)
         core = "(V1" in group

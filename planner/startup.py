@@ -389,8 +389,7 @@ def _sglang_cell(spec: ModelSpec, dep: Deployment, era: Era):
     """Bytes per token of every attention layer on one rank, and the sliding-window split (0.4.9+):
     full = int(T x L / (r x L_swa + L_full)) (0.4.9.post6 model_runner.py:1036-1062)."""
     groups = kvmod.layer_groups(spec, dep.kv_dtype, "paged", dep.tp)
-    frac = max(-(-spec.num_layers // dep.pp), 1) / spec.num_layers
-    cell = sum(g.layers * g.bytes_per_token for g in groups) * frac
+    cell = rank_kv_bytes_per_token(spec, dep)
     n_swa = sum(g.layers for g in groups if g.window)
     n_full = sum(g.layers for g in groups if g.bytes_per_token and not g.window)
     r = era["hybrid_swa_ratio"]
@@ -414,21 +413,22 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     era, version, note = table.resolve(s.version)
     _trtllm_refuse(spec, s)
     kvd = _kv_dtype(spec, s, None)
-    st: dict[str, Setting] = {}
     sched = era["scheduler"]
+
+    def given_or(name: str, value: Any, what: str, rule: str) -> Setting:
+        v = getattr(s, name)
+        return Setting(v, "given") if v else Setting(value, f"{what}default of {era.label}: {era.rule(rule).source}")
+
+    st: dict[str, Setting] = {}
     mml, _ = default_max_model_len(spec)
     st["max_model_len"] = Setting(s.max_model_len, "given") if s.max_model_len else Setting(
         mml, "max_seq_len: the model config's max_position_embeddings (x rope-scaling factor)")
-    frac_rule = era.rule("free_gpu_memory_fraction")
-    st["free_gpu_memory_fraction"] = (Setting(s.free_gpu_memory_fraction, "given") if s.free_gpu_memory_fraction
-                                      else Setting(frac_rule.value, f"default of {era.label}: {frac_rule.source}"))
-    st["max_num_batched_tokens"] = Setting(s.max_num_batched_tokens, "given") if s.max_num_batched_tokens else Setting(
-        sched["max_num_batched_tokens"], f"max_num_tokens, default of {era.label}: {era.rule('scheduler').source}")
-    st["max_num_seqs"] = Setting(s.max_num_seqs, "given") if s.max_num_seqs else Setting(
-        sched["max_num_seqs"], f"max_batch_size, default of {era.label}: {era.rule('scheduler').source}")
-    block_rule = era.rule("tokens_per_block")
-    st["block_size"] = Setting(s.block_size, "given") if s.block_size else Setting(
-        block_rule.value, f"tokens_per_block, default of {era.label}: {block_rule.source}")
+    st["free_gpu_memory_fraction"] = given_or("free_gpu_memory_fraction", era["free_gpu_memory_fraction"], "",
+                                              "free_gpu_memory_fraction")
+    st["max_num_batched_tokens"] = given_or("max_num_batched_tokens", sched["max_num_batched_tokens"],
+                                            "max_num_tokens, ", "scheduler")
+    st["max_num_seqs"] = given_or("max_num_seqs", sched["max_num_seqs"], "max_batch_size, ", "scheduler")
+    st["block_size"] = given_or("block_size", era["tokens_per_block"], "tokens_per_block, ", "tokens_per_block")
     st["kv_cache_dtype"] = Setting(kvd, "given" if s.kv_cache_dtype not in ("auto", None) else "auto: the model's dtype")
     val = {k: v.value for k, v in st.items()}
     dep = Deployment(weights=s.weights, kv_dtype=kvd, engine="paged", tp=s.tp, pp=s.pp,
@@ -437,7 +437,7 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     check_parallelism(spec, dep)
     ctx = terms.Context(spec, gpu, dep, era, table, formats, "serve", s.enforce_eager,
                         weight_bytes_per_gpu(spec, formats, dep))
-    per_token = trtllm_kv_bytes_per_token(spec, dep)
+    per_token = rank_kv_bytes_per_token(spec, dep)
     if per_token <= 0:
         raise PlannerInputError("model", "has no attention layer: TensorRT-LLM sizes no paged KV cache for it",
                                 "plan it with the transformers engine")
@@ -510,12 +510,13 @@ def trtllm_pool_blocks(budget: float, per_token: float, tokens_per_block: int, e
     return -(-tokens // tokens_per_block)
 
 
-def trtllm_kv_bytes_per_token(spec: ModelSpec, dep: Deployment) -> float:
-    """KvCacheCreator._get_cache_size_per_token: every attention layer of the rank's stage x (MLA: kv_lora_rank +
-    qk_rope_head_dim, once; else head_dim x KV heads / TP, for K and V) x the KV dtype's bytes: the planner's own
-    paged bytes per token for these layers (planner/kv.py). Above TP = KV heads the planner keeps one whole KV head
-    a rank (what the ranks hold); TensorRT-LLM's estimate divides the heads (head_dim x KV heads // TP), so it
-    counts fewer bytes a token there and logs more tokens than its ranks hold."""
+def rank_kv_bytes_per_token(spec: ModelSpec, dep: Deployment) -> float:
+    """KV bytes a token of every attention layer on one rank of the fullest pipeline stage (planner/kv.py's paged
+    layout): SGLang's cell, TensorRT-LLM's KvCacheCreator._get_cache_size_per_token (MLA: kv_lora_rank +
+    qk_rope_head_dim, once; else head_dim x KV heads / TP, for K and V, x the KV dtype's bytes). Above TP = KV
+    heads the planner keeps one whole KV head a rank (what the ranks hold); TensorRT-LLM's estimate divides the
+    heads (head_dim x KV heads // TP), so it counts fewer bytes a token there and logs more tokens than its ranks
+    hold."""
     groups = kvmod.layer_groups(spec, dep.kv_dtype, "paged", dep.tp)
     frac = max(-(-spec.num_layers // dep.pp), 1) / spec.num_layers
     return sum(g.layers * g.bytes_per_token for g in groups) * frac
@@ -532,3 +533,6 @@ def trtllm_estimation_tokens(max_num_tokens: int, max_seq_len: int, tokens_per_b
 
 
 STARTUP = {"vllm": vllm_startup, "sglang": sglang_startup, "trtllm": trtllm_startup}  # engine -> its start-up rules
+# engine -> the EngineSettings field of its memory fraction (a Deployment's gpu_memory_utilization)
+FRACTION_SETTING = {"vllm": "gpu_memory_utilization", "sglang": "mem_fraction_static",
+                    "trtllm": "free_gpu_memory_fraction"}

@@ -136,13 +136,16 @@ def nvswitch(gpu: GpuSpec) -> bool:
     return "nvlink" in name and any(g in name for g in ("4", "5", "6"))
 
 
+def nearest_degree(table: dict, ranks: int) -> int:
+    """The listed degree (a key of a per-TP constant) nearest ``ranks``."""
+    return min((int(k) for k in table), key=lambda k: abs(k - ranks))
+
+
 def nccl_bytes(table: dict, gpu: GpuSpec, ranks: int) -> float:
     """NCCL and custom all-reduce memory per GPU for ``ranks`` GPUs (the nearest listed degree)."""
     if ranks <= 1:
         return 0.0
-    sizes = sorted(int(k) for k in table)
-    near = min(sizes, key=lambda k: abs(k - ranks))
-    return float(table[str(near)])
+    return float(table[str(nearest_degree(table, ranks))])
 
 
 def nccl(ctx: Context) -> Estimate:
@@ -203,8 +206,7 @@ def trtllm_terms(ctx: Context) -> list[Estimate]:
     rot = rotary_cache_bytes(s, ctx.act_bytes)
     table = ctx.table.constant("non_torch_bytes")
     ranks = dep.tp * dep.pp
-    sizes = sorted(int(k) for k in table)
-    near = min(sizes, key=lambda k: abs(k - ranks))
+    near = nearest_degree(table, ranks)
     return [Estimate("weights", ctx.weight_bytes + rot,
                      "tensor inventory x weight format, split by TP/PP (planner/memory.weight_bytes_per_gpu) + rotary "
                      f"cos/sin cache {rot / 2**20:.0f} MiB; TensorRT-LLM logs it as 'Memory used after loading model "

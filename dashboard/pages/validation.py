@@ -84,39 +84,37 @@ def body(sel: Selection) -> None:
                        "prediction, a percentile range over held-out runs (5th-95th, widened up to 2.5th-97.5th "
                        "until a model left out falls inside 90 % of the time); coverage counts each model's runs "
                        "against the band built, level included, from the other models alone."))
-    runs, summ_ext = core.external_runs()
-    if len(summ_ext):
-        _scored_section(t("Runs no fit has seen"), summ_ext, "validation_external", "vext", t(
+    # published figures no fit has seen: (rows, summary), title, table names and keys, caption ({n}: rows, {s}: sources)
+    for (rows, summary), title, name, key, caption, rows_label, rows_name, rows_key in (
+        (core.external_runs(), t("Runs no fit has seen"), "validation_external", "vext", t(
             "{n:,} published runs of vLLM, SGLang and TensorRT-LLM from {s} other sources (engine pull "
             "requests, vendor and cloud benchmark pages, open benchmark repositories), each predicted as the "
             "plan page would answer its model, GPU, engine, release, TP, precision, flags and traffic; "
             "median and p90 |error| %, the signed median and the share inside the band the plan prints. "
             "Sources and what was left out: profiles/validation/external-serving.md. Reproduce: python "
-            "benchmarks/bench_external.py --write.").format(
-                n=runs["id"].nunique(), s=runs["source_url"].str.replace(r"/blob/.*", "", regex=True).nunique()),
-            t("Every scored run"), runs, "validation_external_runs", "vextruns")
-    cells, summ_thr = core.throughput_runs()
-    if len(summ_thr):
-        _scored_section(t("Offline throughput: TensorRT-LLM's published trtllm-bench tables"), summ_thr,
-                        "validation_throughput", "vthr", t(
+            "benchmarks/bench_external.py --write."), t("Every scored run"), "validation_external_runs", "vextruns"),
+        (core.throughput_runs(), t("Offline throughput: TensorRT-LLM's published trtllm-bench tables"),
+         "validation_throughput", "vthr", t(
             "{n} cells of NVIDIA's TensorRT-LLM perf-overview page (output tokens a second per GPU, every "
             "request queued at once, fixed lengths), each simulated with the batch limits trtllm-bench picks "
             "itself; median and p90 |error| % and the signed median. No fit has seen them. Cells and what was "
             "left out: profiles/validation/trtllm-perf-overview.md. Reproduce: python "
-            "benchmarks/bench_throughput.py --write.").format(n=len(cells)),
-                        t("Every scored cell"), cells, "validation_throughput_cells", "vthrcells")
-    pool, summ_pool = core.trtllm_pool_runs()
-    if len(summ_pool):
-        _scored_section(t("TensorRT-LLM's KV pool against published start-up logs"), summ_pool,
-                        "validation_trtllm_pool", "vtrtpool", t(
+            "benchmarks/bench_throughput.py --write."), t("Every scored cell"), "validation_throughput_cells",
+         "vthrcells"),
+        (core.trtllm_pool_runs(), t("TensorRT-LLM's KV pool against published start-up logs"),
+         "validation_trtllm_pool", "vtrtpool", t(
             "{n} published TensorRT-LLM start-up logs (the pool it printed: 'available KV cache memory when "
             "calculating max tokens'), each predicted by capacity --engine trtllm with the run's model, GPU, TP, "
             "weights, KV dtype and fraction; |error| % of the pool, and of the pool recomputed with the weights "
             "the log printed (the start-up rule apart from the weight estimate). The memory outside torch was "
             "read off nine of them (in-sample); clean: no expert parallelism beyond TP, no piecewise CUDA graphs. "
             "Sources: profiles/validation/trtllm-startup.md. Reproduce: python "
-            "benchmarks/bench_trtllm_pool.py.").format(n=len(pool)),
-                        t("Every scored log"), pool, "validation_trtllm_pool_runs", "vtrtpoolruns")
+            "benchmarks/bench_trtllm_pool.py."), t("Every scored log"), "validation_trtllm_pool_runs", "vtrtpoolruns"),
+    ):
+        if len(summary):
+            counts = {"n": rows["id"].nunique(),
+                      "s": rows["source_url"].str.replace(r"/blob/.*", "", regex=True).nunique()}
+            _scored_section(title, summary, name, key, caption.format(**counts), rows_label, rows, rows_name, rows_key)
     st.subheader(t("Error per metric and GPU"))
     s = validate.summary(df, by=("source", "metric", "gpu"))
     s = s.round(2)
