@@ -1,6 +1,6 @@
 """How well the measured operator tables (planner/optables.py) predict a point they did not see.
 
-    .venv/bin/python benchmarks/bench_optables.py [--gpu H100-SXM,...] [--csv rows.csv]
+    .venv/bin/python benchmarks/bench_optables.py [--gpu H100-SXM,...] [--engine vllm,sglang] [--csv rows.csv]
 
 Leave one out along the size axis of every carried table (GEMM m, decode-attention and MLA-decode
 context, prefill-attention and MLA-prefill isl, MoE tokens, all-reduce message size): each interior
@@ -11,6 +11,7 @@ rows are predicted. The planner's per-kernel roofline is scored on the same rows
 profiles/calibration.json where it has one, else the datasheet defaults (validate.efficiency,
 validate.kernel_latency); all-reduce: ring bytes / link + ``allreduce_latency_s`` (timing.comm_s).
 A second table holds out whole MoE shapes (bf16; each predicted from the nearest other shape).
+SGLang's own tables (H100 / H200) are scored the same way, their rows marked ``[sglang]``.
 ``error = (predicted - measured) / measured``; the figures are |error| in %.
 """
 
@@ -30,16 +31,20 @@ from planner import csvsafe, optables, profiles  # noqa: E402
 from planner import validate as val  # noqa: E402
 from planner.opgrid import LogGrid  # noqa: E402
 
-ATTENTION_FAMILY = ("generation_attention", "context_attention", "mla_generation_module", "mla_context_module")
+ATTENTION_FAMILY = ("generation_attention", "context_attention", "mla_generation_module", "mla_context_module",
+                    "mla_generation", "mla_context")
+CONTEXT = ("context_attention", "mla_context_module", "mla_context")
 
 
-def variants(op: str, d: pd.DataFrame) -> list[str]:
+def variants(op: str, d: pd.DataFrame, engine: str = "vllm") -> list[str]:
     if op == "moe":
         have = set(d["distribution"])
         return ["balanced"] if "balanced" in have else ["power_law_1.01"]
-    if op.startswith("mla_"):
+    if op == "mla_bmm":
+        return sorted(set(d["op_name"]))
+    if op.endswith("_module"):
         return sorted(set(d["gemm_type"]))
-    return ["vllm_graph"] if op == "allreduce" else [""]
+    return [f"{engine}_graph"] if op == "allreduce" else [""]
 
 
 def planner_roofline_s(gpu_id: str, op: str, roof, cols: dict, cal: dict) -> np.ndarray:
@@ -48,7 +53,7 @@ def planner_roofline_s(gpu_id: str, op: str, roof, cols: dict, cal: dict) -> np.
     flops, bytes_ = roof.counts(cols)
     if op == "allreduce":
         return bytes_ / roof.bandwidth_bytes_per_s + eff.allreduce_latency_s
-    compute = eff.attention_compute or eff.compute if op in ("context_attention", "mla_context_module") else eff.compute
+    compute = eff.attention_compute or eff.compute if op in CONTEXT else eff.compute
     fixed = val.kernel_latency(cal, gpu_id, eff)["attention" if op in ATTENTION_FAMILY else "gemm"]
     return np.maximum(flops / (roof.peak_flops * compute), bytes_ / (roof.bandwidth_bytes_per_s * eff.memory)) + fixed
 
@@ -112,18 +117,22 @@ def print_table(summary: pd.DataFrame) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gpu", default=",".join(optables.SYSTEMS))
+    ap.add_argument("--engine", default=",".join(optables.ENGINES), help="whose tables (SGLang's: H100 / H200 only)")
     ap.add_argument("--csv", default=None)
     a = ap.parse_args()
     t0 = time.perf_counter()
     cal = profiles.load_calibrations()
     parts = []
-    for gpu_id in a.gpu.split(","):
-        tables = optables.OpTables.load(gpu_id)
-        for op, dtype, _, _ in tables.files if tables else ():
-            d = tables.table(op, dtype)
-            parts += [loo_table(tables.gpu, op, dtype, d, v, cal) for v in variants(op, d)]
-            if op == "moe" and dtype == "bf16":
-                parts.append(shape_out_table(tables.gpu, d, variants(op, d)[0], cal))
+    for engine in a.engine.split(","):
+        for gpu_id in a.gpu.split(","):
+            tables = optables.OpTables.load(gpu_id, engine)
+            label = "" if engine == "vllm" else f" [{engine}]"
+            for op, dtype, _, _ in tables.files if tables else ():
+                d = tables.table(op, dtype)
+                got = [loo_table(tables.gpu, op, dtype, d, v, cal) for v in variants(op, d, engine)]
+                if op == "moe" and dtype == "bf16":
+                    got.append(shape_out_table(tables.gpu, d, variants(op, d)[0], cal))
+                parts += [g.assign(dtype=g["dtype"] + label) for g in got]
     rows = pd.concat(parts, ignore_index=True)
     summary = summarise(rows)
     print_table(summary)

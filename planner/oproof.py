@@ -139,6 +139,38 @@ def mla(gpu: GpuSpec, kv_dtype: str, gemm_dtype: str, decode: bool, m: ModelSpec
     return _hbm(gpu, counts, _peak(gpu, gemm_dtype))
 
 
+def mla_attention(gpu: GpuSpec, kv_dtype: str, decode: bool, m: ModelSpec) -> OpRoofline:
+    """The MLA attention kernel alone (SGLang's ``mla_{generation,context}`` tables), ``heads`` per rank:
+    decode absorbed over the latent cache (kv_lora + rope per token, read once per sequence), prefill
+    causal over per-head q / k (nope + rope) and v, as ``mla`` counts them without the projections."""
+    kb = KV_BYTES[kv_dtype]
+    qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+    latent = m.kv_lora_rank + m.qk_rope_head_dim
+
+    def counts(c):
+        b, n, h = (np.asarray(c[x], dtype=float) for x in ("batch", "length", "heads"))
+        if decode:
+            keys = b * (n + 1)
+            return (2 * h * (2 * m.kv_lora_rank + m.qk_rope_head_dim) * keys,
+                    keys * latent * kb + 2 * ACT_BYTES * b * h * latent)
+        return (b * 2 * h * (qk + m.v_head_dim) * n * (n + 1) / 2,
+                b * n * h * (2 * qk + 2 * m.v_head_dim) * ACT_BYTES)
+    return _hbm(gpu, counts, gpu.flops("bf16"))
+
+
+def mla_bmm(gpu: GpuSpec, dtype: str, m: ModelSpec) -> OpRoofline:
+    """SGLang's absorbed MLA BMMs, either side of decode attention: per head, ``tokens`` x nope (128) against
+    the head's kv_lora x nope slice of kv_b_proj (pre: into the latent; post: the latent back to v)."""
+    wb = WEIGHT_BYTES[dtype]
+    inner = m.kv_lora_rank * m.qk_nope_head_dim
+
+    def counts(c):
+        t, h = (np.asarray(c[x], dtype=float) for x in ("tokens", "heads"))
+        return (2 * t * h * inner,
+                h * inner * wb + t * h * (m.kv_lora_rank + m.qk_nope_head_dim) * ACT_BYTES)
+    return _hbm(gpu, counts, _peak(gpu, dtype))
+
+
 def allreduce(gpu: GpuSpec) -> OpRoofline:
     """Ring all-reduce: each rank sends ``2 (r - 1) / r`` of the message over its link (no FLOPs
     counted: the reductions are far below any peak)."""

@@ -31,6 +31,7 @@ import numpy as np
 from . import kv as kvmod
 from .errors import PlannerInputError
 from .memory import Deployment, stage_layers
+from .optables import ENGINES as TABLE_ENGINES
 from .optables import OpTables
 from .spec import FULL, MLA, SLIDING, ModelSpec
 
@@ -169,20 +170,26 @@ class OpCurves:
         from . import profiles
         if gpu_id not in profiles.gpus():
             return None, f"{gpu_id} is not a bundled GPU: no measured operator tables"
-        ops = OpTables.load(gpu_id, "vllm")
-        if ops is None:
-            return None, f"no measured operator tables for {gpu_id}"
         if any(k not in (FULL, SLIDING, MLA) for k in spec.layer_kinds) or spec.attn_overrides or spec.kv_shared_layers:
             return None, ("linear-attention / Mamba / chunked / sparse / MLP-only layers and per-kind attention shapes "
                           "are not in the measured tables")
-        gdt = GEMM_DTYPE.get(gemm_kind)
-        if gdt is None or gdt not in ops.dtypes("gemm"):
-            return None, f"no measured GEMM for {gemm_kind} weights on {gpu_id}"
         kvd = "fp8" if kvmod.kv_dtype(kv_dtype_name).bits == 8 else "bf16"
-        try:
-            return cls._build(spec, dep, ops, gdt, moe_dtype(weights_family, gdt, dep, ops.dtypes("moe")), kvd), ""
-        except PlannerInputError as e:
-            return None, f"measured tables do not cover this plan ({e.problem})"
+        why = f"no measured operator tables for {gpu_id}"
+        # the engine's own tables where they are carried and cover the plan (SGLang on H100 / H200), else vLLM's:
+        # the kernels of one engine stand for another's (TensorRT-LLM's plans; SGLang's gpt-oss MXFP4 experts)
+        for engine in dict.fromkeys((dep.server if dep.server in TABLE_ENGINES else "vllm", "vllm")):
+            ops = OpTables.load(gpu_id, engine)
+            if ops is None:
+                continue
+            gdt = GEMM_DTYPE.get(gemm_kind)
+            if gdt is None or gdt not in ops.dtypes("gemm"):
+                why = f"no measured GEMM for {gemm_kind} weights on {gpu_id}"
+                continue
+            try:
+                return cls._build(spec, dep, ops, gdt, moe_dtype(weights_family, gdt, dep, ops.dtypes("moe")), kvd), ""
+            except PlannerInputError as e:
+                why = f"measured tables do not cover this plan ({e.problem})"
+        return None, why
 
     @classmethod
     def _build(cls, s: ModelSpec, dep: Deployment, ops: OpTables, gdt: str, mdt: str, kvd: str) -> OpCurves:
@@ -239,7 +246,8 @@ class OpCurves:
             pre += n_mla * np.array([ops.mla_prefill_s(1, c, heads, kvd, mla_gemm) for c in context])
         rows = _grid(max(dep.seqs, 2) + 1, 2)
         lm = ops.gemm_s(rows, max(1, s.vocab_size // tp), s.word_embed_proj_dim or h, "bf16")
-        src = "measured operator tables" + moe_note + ": " + "; ".join(sorted(set(ops.provenance.values())))[:400]
+        own = "" if ops.engine == dep.server or dep.server not in TABLE_ENGINES else f" ({ops.engine}'s kernels)"
+        src = "measured operator tables" + own + moe_note + ": " + "; ".join(sorted(set(ops.provenance.values())))[:400]
         return cls(tokens, tok, batch, context, dec, pre, rows, lm, src, borrowed)
 
 

@@ -17,6 +17,14 @@ Every figure is **one call on one GPU (one TP rank), one layer**, in seconds:
   projections, attention, o_proj) with ``heads`` per rank.
 * ``allreduce``: vLLM's ``tensor_model_parallel_all_reduce`` of ``message_bytes`` over ``ranks``.
 
+SGLang's own tables (SGLang 0.5.9 on H100 / H200, ``OpTables.load(gpu, "sglang")``) hold the same GEMM,
+attention, MoE and all-reduce calls timed through SGLang's kernels, and its MLA as AIC measured it for
+SGLang: the attention kernel alone (``mla_generation`` / ``mla_context``) and the absorbed BMMs around
+decode attention (``mla_bmm``). ``mla_decode`` / ``mla_prefill`` compose those with the projection GEMMs
+as AIC's own SGLang model does (aic-core ``sdk/models/deepseek.py``, the generation path
+"MLABmm + GenerationMLA + MLABmm" between the fused q_a/kv_a, q_b and o projections; the context path
+with kv_b too), so both engines answer the same question: the whole MLA module of one layer.
+
 Each op returns an ``Estimate`` (seconds, whether the query was inside the measured grid, the
 datasheet roofline of the same call, the source); ``<op>_s`` returns the seconds alone.
 """
@@ -43,18 +51,31 @@ AIC_ROOT = "aic-core/src/aiconfigurator_core/systems/data"
 # Our GPU profile ids (profiles/gpus/<id>.json) -> AIC system names.
 SYSTEMS = {"H100-SXM": "h100_sxm", "H200": "h200_sxm", "A100-SXM-80GB": "a100_sxm", "B200": "b200_sxm",
            "GB200": "gb200", "RTX-PRO-6000-SE": "rtx_pro_6000_server", "L40S": "l40s"}
-# table name in our files -> the AIC file it was cut from (under <gpu>/)
-AIC_FILES = {"gemm": "gemm/vllm/{v}/gemm_perf.parquet",
+# engine -> table name in our files -> the AIC file it was cut from (under <gpu>/)
+AIC_FILES = {
+    "vllm": {"gemm": "gemm/vllm/{v}/gemm_perf.parquet",
              "generation_attention": "attention/vllm/{v}/generation_attention_perf.parquet",
              "context_attention": "attention/vllm/{v}/context_attention_perf.parquet",
              "moe": "moe/vllm/{v}/moe_perf.parquet",
              "mla_generation_module": "mla/vllm/{v}/mla_generation_module_perf.parquet",
              "mla_context_module": "mla/vllm/{v}/mla_context_module_perf.parquet",
-             "allreduce": "comm/vllm/{v}/custom_allreduce_perf.parquet"}
+             "allreduce": "comm/vllm/{v}/custom_allreduce_perf.parquet"},
+    "sglang": {"gemm": "gemm/sglang/{v}/gemm_perf.parquet",
+               "generation_attention": "attention/sglang/{v}/generation_attention_perf.parquet",
+               "context_attention": "attention/sglang/{v}/context_attention_perf.parquet",
+               "moe": "moe/sglang/{v}/moe_perf.parquet",
+               "mla_generation": "mla/sglang/{v}/generation_mla_perf.parquet",
+               "mla_context": "mla/sglang/{v}/context_mla_perf.parquet",
+               "mla_bmm": "mla_bmm/sglang/{v}/mla_bmm_perf.parquet",
+               "allreduce": "comm/sglang/{v}/custom_allreduce_perf.parquet"},
+}
+ENGINES = tuple(AIC_FILES)
 DTYPE_ALIASES = {"bfloat16": "bf16", "fp16": "bf16", "float16": "bf16", "half": "bf16", "fp8_e4m3": "fp8",
                  "int4": "w4a16", "int4_wo": "w4a16", "awq": "w4a16", "gptq": "w4a16", "mxfp4": "w4a16_mxfp4"}
 ALLREDUCE_ELEMENT_BYTES = 2.0  # AIC's message_size counts bfloat16 elements (collect_all_reduce.py)
-_NAME = re.compile(r"aic_vllm(\d)(\d\d)_(" + "|".join(SYSTEMS.values()) + ")_(" + "|".join(AIC_FILES) + r")_(\w+)\.csv$")
+_TABLE_NAMES = sorted({op for ops in AIC_FILES.values() for op in ops}, key=len, reverse=True)  # longest first
+_NAME = re.compile(r"aic_(" + "|".join(ENGINES) + r")(\d+)_(" + "|".join(SYSTEMS.values()) + ")_("
+                   + "|".join(_TABLE_NAMES) + r")_(\w+)\.csv$")
 
 
 @dataclass(frozen=True)
@@ -80,23 +101,27 @@ class OpTables:
     def load(cls, gpu_id: str, engine: str = "vllm", version: str | None = None) -> OpTables | None:
         """The newest carried table of each op (at or below ``version`` when given, e.g. "0.14");
         None when the GPU has none."""
-        if engine != "vllm":
-            raise PlannerInputError("engine", f"no measured operator tables for {engine!r}", "use engine 'vllm'")
+        if engine not in AIC_FILES:
+            raise PlannerInputError("engine", f"no measured operator tables for {engine!r}",
+                                    f"use one of {', '.join(ENGINES)}")
         gpu = profiles.gpu(gpu_id)
         folder = profiles.reference_dir()
         if gpu.id not in SYSTEMS or folder is None:
             return None
-        cap = _version_key(version) if version else (99, 99)
-        best: dict[tuple[str, str], tuple[tuple[int, int], str]] = {}
+        cap = _version_key(version) if version else (99, 99, 99)
+        best: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
         for name in profiles.reference_names(folder):
             m = _NAME.match(name)
-            if m and m.group(3) == SYSTEMS[gpu.id] and (int(m.group(1)), int(m.group(2))) <= cap:
-                key, ver = (m.group(4), m.group(5)), (int(m.group(1)), int(m.group(2)))
+            if not (m and m.group(1) == engine and m.group(3) == SYSTEMS[gpu.id]):
+                continue
+            ver = _file_version(engine, m.group(2))
+            if ver <= cap:
+                key = (m.group(4), m.group(5))
                 if key not in best or ver > best[key][0]:
                     best[key] = (ver, name)
         if not best:
             return None
-        files = tuple(sorted((op, dt, f"{v[0]}.{v[1]}.0", name) for (op, dt), (v, name) in best.items()))
+        files = tuple(sorted((op, dt, ".".join(map(str, v)), name) for (op, dt), (v, name) in best.items()))
         return cls(gpu, engine, files)
 
     # ---- what is carried ---------------------------------------------------------------------
@@ -122,7 +147,7 @@ class OpTables:
 
     def _source(self, op: str, dtype: str) -> str:
         _, _, ver, name = next(f for f in self.files if f[0] == op and f[1] == dtype)
-        aic = AIC_FILES[op].format(v=ver)
+        aic = AIC_FILES[self.engine][op].format(v=ver)
         return f"profiles/reference/{name} ({SOURCE}, {AIC_ROOT}/{SYSTEMS[self.gpu.id]}/{aic})"
 
     def _estimate(self, grid: LogGrid, op: str, dtype: str, *no_call: str, **query) -> Estimate:
@@ -202,12 +227,16 @@ class OpTables:
         return self.moe(tokens, hidden, moe_intermediate, experts, topk, tp, ep, dtype, distribution).seconds
 
     def mla_decode(self, batch, context, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> Estimate:
+        if not self.dtypes("mla_generation_module") and self.dtypes("mla_generation"):
+            return self._mla_granular(True, batch, context, heads, kv_dtype, gemm_dtype)
         return self._mla("mla_generation_module", batch, context, heads, kv_dtype, gemm_dtype, "context")
 
     def mla_decode_s(self, batch, context, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> np.ndarray:
         return self.mla_decode(batch, context, heads, kv_dtype, gemm_dtype).seconds
 
     def mla_prefill(self, batch, isl, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> Estimate:
+        if not self.dtypes("mla_context_module") and self.dtypes("mla_context"):
+            return self._mla_granular(False, batch, isl, heads, kv_dtype, gemm_dtype)
         return self._mla("mla_context_module", batch, isl, heads, kv_dtype, gemm_dtype, "isl")
 
     def mla_prefill_s(self, batch, isl, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> np.ndarray:
@@ -223,10 +252,48 @@ class OpTables:
         return self._estimate(grid, op, dt, *no_call, batch=_size("batch", batch), length=_size(length_field, length),
                               heads=_size("heads", heads, positive=True))
 
+    def _mla_granular(self, decode: bool, batch, length, heads, kv_dtype, gemm_dtype) -> Estimate:
+        """SGLang's MLA module of one layer from its parts, with DeepSeek-V3's dimensions (the model AIC timed
+        every MLA table on; ``oproof.MLA_MODEL``), as AIC composes it for SGLang (aic-core
+        ``sdk/models/deepseek.py``, ``generation_mla_granular`` and the context MLA block): the fused q_a + kv_a
+        projection (hidden -> q_lora + kv_lora + rope), q_b (q_lora -> heads x (nope + rope)), then at decode the
+        absorbed BMM into the latent, the attention kernel over the latent cache and the BMM back to v, at
+        prefill kv_b (kv_lora -> heads x (nope + v)) and causal attention, and o_proj (heads x v -> hidden).
+        The absorbed BMMs run in fp8 when the projections do (the rule of the same file); the layer norms and
+        RoPE between them are left out, as AIC leaves them out of this path."""
+        dt, gd = _kv_dtype(kv_dtype), _dtype(gemm_dtype)
+        if gd not in ("bf16", "fp8_block"):
+            raise PlannerInputError("gemm_dtype", f"MLA projections are timed in bf16 or fp8_block, not {gemm_dtype!r}",
+                                    "choose bf16 or fp8-block")
+        m = profiles.load_model(roof.MLA_MODEL)
+        b, n = _size("batch", batch), _size("decode context" if decode else "isl", length)
+        h = _size("heads", heads, positive=True)
+        tokens = b if decode else b * n
+        qk, latent = m.qk_nope_head_dim + m.qk_rope_head_dim, m.kv_lora_rank + m.qk_rope_head_dim
+        parts = [self.gemm(tokens, m.q_lora_rank + latent, m.hidden_size, gd),
+                 self.gemm(tokens, h * qk, m.q_lora_rank, gd),
+                 self.gemm(tokens, m.hidden_size, h * m.v_head_dim, gd)]
+        op = "mla_generation" if decode else "mla_context"
+        attn = self._estimate(_grid(self.gpu.id, self._file(op, dt, "kv_dtype"), op, dt), op, dt,
+                              *(("batch",) if decode else ("batch", "length")), batch=b, length=n, heads=h)
+        parts.append(attn)
+        if decode:
+            bmm = "fp8" if gd == "fp8_block" else "bf16"
+            name = self._file("mla_bmm", bmm, "gemm_dtype")
+            for side in ("mla_gen_pre", "mla_gen_post"):
+                parts.append(self._estimate(_grid(self.gpu.id, name, "mla_bmm", bmm, side), "mla_bmm", bmm, "tokens",
+                                            tokens=tokens, heads=h))
+        else:
+            parts.append(self.gemm(tokens, h * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, gd))
+        seconds = sum(np.broadcast_to(p.seconds, attn.seconds.shape) for p in parts)
+        inside = np.logical_and.reduce([np.broadcast_to(p.inside, attn.seconds.shape) for p in parts])
+        bound = sum(np.broadcast_to(p.roofline_s, attn.seconds.shape) for p in parts)
+        return Estimate(seconds, inside, bound, "; ".join(dict.fromkeys(p.source for p in parts)))
+
     def allreduce(self, message_bytes, ranks, cuda_graph: bool = True) -> Estimate:
         """One all-reduce of ``message_bytes`` (bf16 payload) over ``ranks`` GPUs; 0 s for one rank."""
         grid = _grid(self.gpu.id, self._file("allreduce", "bf16", "gpu"), "allreduce", "bf16",
-                     "vllm_graph" if cuda_graph else "vllm_eager")
+                     f"{self.engine}_graph" if cuda_graph else f"{self.engine}_eager")
         return self._estimate(grid, "allreduce", "bf16", message_bytes=_size("message_bytes", message_bytes),
                               ranks=_size("ranks", ranks))
 
@@ -235,12 +302,22 @@ class OpTables:
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
-def _version_key(version: str) -> tuple[int, int]:
+def _version_key(version: str) -> tuple[int, int, int]:
     parts = str(version).lstrip("v").split(".")
     try:
-        return int(parts[0]), int(parts[1])
+        major, minor = int(parts[0]), int(parts[1])
+        patch = int(re.match(r"\d*", parts[2]).group() or 0) if len(parts) > 2 else 0
     except (IndexError, ValueError):
         raise PlannerInputError("version", f"{version!r} is not a version like 0.24 or 0.24.0", "give major.minor") from None
+    return major, minor, patch
+
+
+def _file_version(engine: str, digits: str) -> tuple[int, int, int]:
+    """The release in a carried file's name: vLLM's ``aic_vllm024`` is 0.24 (major, two-digit minor), SGLang's
+    ``aic_sglang059`` 0.5.9 (major, minor, patch)."""
+    if engine == "sglang":
+        return int(digits[0]), int(digits[1]), int(digits[2:])
+    return int(digits[0]), int(digits[1:]), 0
 
 
 def _dtype(name: str) -> str:
@@ -327,6 +404,10 @@ def _mla_roofline(decode: bool):
     return lambda gpu, dt, variant, _: roof.mla(gpu, dt, variant, decode, profiles.load_model(roof.MLA_MODEL))
 
 
+def _mla_attention_roofline(decode: bool):
+    return lambda gpu, dt, variant, _: roof.mla_attention(gpu, dt, decode, profiles.load_model(roof.MLA_MODEL))
+
+
 @dataclass(frozen=True)
 class TableKind:
     """How one kind of carried table becomes a LogGrid: its CSV columns -> grid coordinates (size
@@ -351,6 +432,14 @@ TABLES = {
         "length": c["step"] - 1, "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_roofline(True), "gemm_type"),
     "mla_context_module": TableKind(("length", "batch"), lambda c, _: {
         "length": c["isl"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_roofline(False), "gemm_type"),
+    # SGLang's MLA attention kernel alone (collector/sglang/collect_mla.py: decode ``step`` = cached tokens, the
+    # kernel reading step + 1; context ``isl`` new tokens) and its absorbed BMMs (collect_mla_bmm.py)
+    "mla_generation": TableKind(("length", "batch"), lambda c, _: {
+        "length": c["step"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_attention_roofline(True)),
+    "mla_context": TableKind(("length", "batch"), lambda c, _: {
+        "length": c["isl"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_attention_roofline(False)),
+    "mla_bmm": TableKind(("tokens",), lambda c, _: {"tokens": c["num_tokens"], "heads": c["num_heads"]},
+                         lambda gpu, dt, v, _: roof.mla_bmm(gpu, dt, profiles.load_model(roof.MLA_MODEL)), "op_name"),
     "allreduce": TableKind(("message_bytes",), lambda c, _: {
         "message_bytes": c["message_size"] * ALLREDUCE_ELEMENT_BYTES, "ranks": c["num_gpus"]},
         lambda gpu, dt, v, _: roof.allreduce(gpu), "backend"),

@@ -3,8 +3,8 @@
     python scripts/slice_aic_optables.py AIC [--out profiles/reference]
 
 ``AIC`` is a checkout of ai-dynamo/aiconfigurator (a work tree, or a git directory, from which the
-files are read at commit 095f58a5). Writes ``aic_vllm<ver>_<gpu>_<op>_<dtype>.csv.gz`` with the
-selection profiles/reference/README.md describes; latencies are rounded to 5 significant digits
+files are read at commit 095f58a5). Writes ``aic_vllm<ver>_<gpu>_<op>_<dtype>.csv.gz`` (vLLM) and
+``aic_sglang<ver>_<gpu>_<op>_<dtype>.csv.gz`` (SGLang) with the selection profiles/reference/README.md describes; latencies are rounded to 5 significant digits
 (the collector's own repeat-to-repeat spread is about 1 %). Needs pyarrow (a parquet reader); the
 planner itself only ever reads the CSV.
 """
@@ -33,6 +33,10 @@ SLICES = {
     "l40s": {"gemm": "0.24.0", "attention": "0.24.0", "moe": "0.24.0", "mla": "0.24.0", "comm": "0.22.0"},
     "a100_sxm": {"moe": "0.14.0", "comm": "0.14.0"},
 }
+# SGLang's own tables (planner/optables.py reads them for SGLang plans): one release with native data for every op
+# on both Hopper GPUs its published end-to-end runs were served on; 0.5.9 is the release of AIC's DeepSeek rows
+SGLANG_SLICES = {"h100_sxm": "0.5.9", "h200_sxm": "0.5.9"}
+SGLANG_OPS = ("gemm", "attention", "moe", "mla", "mla_bmm", "comm")
 GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "nvfp4": "nvfp4"}
 KV_DTYPES = {"bfloat16": "bf16", "fp8": "fp8"}
 MOE_DTYPES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8_block", "int4_wo": "w4a16",
@@ -109,6 +113,51 @@ def cut(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
         write(d, ["num_gpus", "message_size", "backend"], out, f"{pre}_allreduce_bf16.csv.gz")
 
 
+def cut_sglang(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
+    """SGLang's tables: the same columns as vLLM's where the op is the same; its MLA is the attention kernel
+    alone (``mla_{context,generation}``) with the absorbed BMMs around it (``mla_bmm``), which
+    planner/optables.py composes with the projection GEMMs as AIC's sdk/models/deepseek.py does."""
+    pre = f"aic_sglang{version.replace('.', '')}_{gpu}"
+    root = f"{gpu}/{op}/sglang/{version}"
+    if op == "gemm":
+        d = read_parquet(aic, f"{root}/gemm_perf.parquet")
+        for src, dt in GEMM_DTYPES.items():
+            if (d["gemm_dtype"] == src).any():
+                write(deduplicate(d[d["gemm_dtype"] == src], ["m", "n", "k"]), ["m", "n", "k"], out,
+                      f"{pre}_gemm_{dt}.csv.gz")
+    elif op == "attention":
+        for phase in ("context", "generation"):
+            d = read_parquet(aic, f"{root}/{phase}_attention_perf.parquet")
+            # attention computed in bf16 (the fp8 attn_dtype rows are FP8 attention math, not SGLang's default)
+            d = d[(d["attn_dtype"] == "bfloat16") & d["head_dim"].isin([64, 128])]
+            for src, dt in KV_DTYPES.items():
+                write(deduplicate(d[d["kv_cache_dtype"] == src], ATTN_COLS), ATTN_COLS, out,
+                      f"{pre}_{phase}_attention_{dt}.csv.gz")
+    elif op == "moe":
+        d = read_parquet(aic, f"{root}/moe_perf.parquet")
+        d = d[d["distribution"].isin(MOE_DISTRIBUTIONS)]
+        for src, dt in MOE_DTYPES.items():
+            if (d["moe_dtype"] == src).any():
+                write(deduplicate(d[d["moe_dtype"] == src], MOE_COLS), MOE_COLS, out, f"{pre}_moe_{dt}.csv.gz")
+    elif op == "mla":
+        cols = ["num_heads", "batch_size", "isl", "step"]
+        for phase in ("context", "generation"):
+            d = read_parquet(aic, f"{root}/{phase}_mla_perf.parquet")
+            d = d[d["mla_dtype"] == "bfloat16"]
+            for src, dt in KV_DTYPES.items():
+                # one per-rank head count was timed at several TP sizes (the same kernel call): the faster kept
+                write(deduplicate(d[d["kv_cache_dtype"] == src], cols), cols, out, f"{pre}_mla_{phase}_{dt}.csv.gz")
+    elif op == "mla_bmm":
+        d = read_parquet(aic, f"{root}/mla_bmm_perf.parquet")
+        for src, dt in GEMM_DTYPES.items():
+            if (d["bmm_dtype"] == src).any():
+                cols = ["op_name", "num_tokens", "num_heads"]
+                write(deduplicate(d[d["bmm_dtype"] == src], cols), cols, out, f"{pre}_mla_bmm_{dt}.csv.gz")
+    elif op == "comm":
+        d = read_parquet(aic, f"{root}/custom_allreduce_perf.parquet")
+        write(d, ["num_gpus", "message_size", "backend"], out, f"{pre}_allreduce_bf16.csv.gz")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("aic", type=Path, help="ai-dynamo/aiconfigurator checkout (work tree or git directory)")
@@ -117,6 +166,9 @@ def main() -> int:
     for gpu, ops in SLICES.items():
         for op, version in ops.items():
             cut(a.aic, gpu, op, version, a.out)
+    for gpu, version in SGLANG_SLICES.items():
+        for op in SGLANG_OPS:
+            cut_sglang(a.aic, gpu, op, version, a.out)
     return 0
 
 

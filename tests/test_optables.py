@@ -165,8 +165,8 @@ def test_dtype_aliases_and_bad_dtypes_name_the_field():
         OpTables.load("A100-SXM-80GB").moe_s(8, 4096, 1536, 128, 8)  # A100 has power-law routing only
     assert e.value.field == "distribution" and "power_law_1.01" in str(e.value)
     with pytest.raises(PlannerInputError) as e:
-        OpTables.load("H100-SXM", engine="sglang")
-    assert e.value.field == "engine"
+        OpTables.load("H100-SXM", engine="trtllm")  # TensorRT-LLM's plans take vLLM's tables (planner/opstep.py)
+    assert e.value.field == "engine" and "sglang" in e.value.fix
 
 
 def test_moe_measured_shape_is_inside_and_an_unmeasured_one_borrows_the_nearest():
@@ -312,3 +312,67 @@ def test_per_tensor_fp8_weights_use_the_fp8_gemm_table():
     q = api.build_plan("Llama-3.1-70B", "H200", Deployment(weights="fp8", kv_dtype="fp8", tp=2, server="trtllm"))
     # same kernel table, same weight bytes: the decode step of a batch is timed alike
     assert p.timing.step_time_s(64, 2048) == pytest.approx(q.timing.step_time_s(64, 2048), rel=0.02)
+
+
+# ---- SGLang's own tables (profiles/reference/aic_sglang059_*) ---------------------------------------
+SGL_H200 = OpTables.load("H200", engine="sglang")
+
+
+def test_sglang_tables_load_on_the_two_hopper_gpus_only():
+    for gpu in ("H100-SXM", "H200"):
+        t = OpTables.load(gpu, engine="sglang")
+        assert t.engine == "sglang" and {v for _, _, v, _ in t.files} == {"0.5.9"}
+        assert set(t.dtypes("gemm")) == {"bf16", "fp8", "fp8_block"} and t.dtypes("mla_bmm") == ("bf16", "fp8")
+        assert not t.dtypes("mla_generation_module")  # SGLang's MLA is the kernel alone, composed below
+    assert OpTables.load("B200", engine="sglang") is None and OpTables.load("A100-SXM-80GB", engine="sglang") is None
+    # no SGLang release at or below 0.5.8 is carried; vLLM's file names still read as 0.24 / 0.14, not 0.2.4
+    assert OpTables.load("H200", engine="sglang", version="0.5.8") is None
+    assert OpTables.load("H200", engine="sglang", version="0.5.9.post1") is not None
+    assert OpTables.load("H100-SXM", version="0.14") is not None
+
+
+def test_sglang_rows_are_its_own_not_vllms():
+    # aic_sglang059_h200_sxm_allreduce_bf16 row "2,128,sglang_graph,0.004191": 128 bf16 elements = 256 bytes
+    assert float(SGL_H200.allreduce_s(256, 2)) == pytest.approx(0.004191e-3, rel=1e-12)
+    # the eager backend's rows (a launch outside a CUDA graph: "2,128,sglang_eager,0.020526") are its own variant
+    assert float(SGL_H200.allreduce_s(256, 2, cuda_graph=False)) > 4 * float(SGL_H200.allreduce_s(256, 2))
+    assert "aic_sglang059_h200_sxm_allreduce_bf16.csv" in SGL_H200.allreduce(256, 2).source
+    assert "mla/sglang/0.5.9/generation_mla_perf.parquet" in SGL_H200.mla_decode(64, 1023, 16).source
+
+
+def test_sglang_mla_decode_is_the_kernel_and_bmm_rows_plus_the_three_projections():
+    # DeepSeek-V3 at TP 8 (16 heads a rank), 64 sequences with 1,023 cached tokens, fp8_block projections:
+    # mla_generation_bf16 row "16,64,1,1023,0.038269"; mla_bmm_fp8 rows "mla_gen_pre,64,16,0.008992" and
+    # "mla_gen_post,64,16,0.0094272" (the BMMs run fp8 with fp8 projections); projections of 64 tokens:
+    # fused q_a + kv_a 7168 -> 1536 + 512 + 64 = 2112, q_b 1536 -> 16 x 192 = 3072, o 16 x 128 = 2048 -> 7168
+    gemms = sum(float(SGL_H200.gemm_s(64, n, k, "fp8_block")) for n, k in ((2112, 7168), (3072, 1536), (7168, 2048)))
+    rows = (0.038269 + 0.008992 + 0.0094272) * 1e-3
+    d = SGL_H200.mla_decode(64, 1023, 16, "bf16", "fp8_block")
+    assert float(d.seconds) == pytest.approx(rows + gemms, rel=1e-9)
+    # bf16 projections take the bf16 BMM rows (aic-core sdk/models/deepseek.py: the BMMs follow kv_b's dtype)
+    assert "aic_sglang059_h200_sxm_mla_bmm_bf16" in SGL_H200.mla_decode(64, 1023, 16, "bf16", "bf16").source
+    assert "aic_sglang059_h200_sxm_mla_bmm_fp8" in d.source
+    # no sequences, no call
+    assert float(SGL_H200.mla_decode_s(0, 1023, 16)) == 0.0
+
+
+def test_sglang_mla_prefill_adds_kv_b_and_the_causal_kernel():
+    # mla_context_bf16 row "16,1,1024,0,0.049246": one 1,024-token prompt, 16 heads; projections of 1,024 tokens,
+    # kv_b 512 -> 16 x (128 + 128) = 4096 on top of the decode path's three
+    shapes = ((2112, 7168), (3072, 1536), (7168, 2048), (4096, 512))
+    gemms = sum(float(SGL_H200.gemm_s(1024, n, k, "bf16")) for n, k in shapes)
+    assert float(SGL_H200.mla_prefill_s(1, 1024, 16)) == pytest.approx(0.049246e-3 + gemms, rel=1e-9)
+
+
+def test_an_sglang_plan_is_timed_on_sglangs_tables_and_falls_back_to_vllms_where_they_stop():
+    def source(model, server, gpu="H200", **kw):
+        weights = api.default_weights(profiles.load_model(model))
+        return api.build_plan(model, gpu, Deployment(weights=weights, server=server, **kw)).timing.source
+    assert "aic_sglang059_h200_sxm" in source("DeepSeek-V3", "sglang", tp=8)
+    assert "aic_sglang" not in source("DeepSeek-V3", "vllm", tp=8)
+    assert "aic_sglang" not in source("Llama-3.1-8B", "trtllm")  # TensorRT-LLM: vLLM's tables, as before
+    # gpt-oss's MXFP4 experts were not timed for SGLang: the plan takes vLLM's whole set and says so
+    oss = source("gpt-oss-120b", "sglang")
+    assert "(vllm's kernels)" in oss and "aic_sglang" not in oss
+    # no SGLang tables on B200: vLLM's
+    assert "aic_vllm024_b200" in source("Llama-3.1-8B", "sglang", gpu="B200")
