@@ -137,7 +137,8 @@ def main() -> int:
     summary = summarise(rows)
     print_table(summary)
     print("\nall GPUs and dtypes together:")
-    print_table(summarise(rows.assign(dtype="all", gpu="all")))
+    engine = rows["dtype"].str.extract(r"( \[\w+\])$", expand=False).fillna("")  # vLLM's rows unmarked
+    print_table(summarise(rows.assign(dtype="all" + engine, gpu="all")))
     print(f"\n{len(rows):,} held-out points, {len(summary)} tables ({time.perf_counter() - t0:.1f} s)")
     if a.csv:
         csvsafe.to_csv(rows, a.csv)

@@ -133,6 +133,7 @@ def deployment(row, spec, flags: str = "generator") -> Deployment:
     if flags == "inferencex":
         ix = _inferencex(row, spec)
         if ix is not None:
+            kv = ix.pop("kv_dtype", kv)  # a script that sets no KV dtype serves the engine's default
             return Deployment(weights=weights, engine="paged", tp=int(row.tp_size), pp=int(row.pp_size),
                               server=row.backend, server_version=version, kv_dtype=kv, **ix)
     b, isl = int(row.batch_size), int(row.isl)
@@ -169,9 +170,11 @@ def _inferencex(row, spec) -> dict | None:
                 "mxfp4_moe_backend": "marlin" if marlin else "auto", "async_scheduling": True}
     if row.backend == "sglang":
         # --chunked-prefill-size 32768 --max-prefill-tokens 32768 --max-running-requests 512
-        # --cuda-graph-max-bs 512 --mem-fraction-static 0.82, no --enable-mixed-chunk
+        # --cuda-graph-max-bs 512 --mem-fraction-static 0.82, no --enable-mixed-chunk; and no --kv-cache-dtype
+        # (dsr1_fp8_h200.sh @0f78cf4 and @161e7f6): SGLang's "auto" is the model's dtype, bf16, for DeepSeek-R1's
+        # block-fp8 checkpoint (its quantization_config names no KV scheme), whatever the row's precision says
         return {"max_num_seqs": 512, "max_num_batched_tokens": 32768, "cuda_graph_sizes": tuple(range(1, 513)),
-                "gpu_memory_utilization": 0.82}
+                "gpu_memory_utilization": 0.82, "kv_dtype": "bf16"}
     if oss:  # --max_batch_size CONC --max_num_tokens 20000, cuda_graph_config max_batch_size CONC
         return {"max_num_seqs": b, "max_num_batched_tokens": 20000, "cuda_graph_sizes": tuple(range(1, b + 1))}
     if spec.model_type == "llama":  # --max_num_tokens 16384, cuda_graph_config max_batch_size 1024; at 1k/1k

@@ -200,6 +200,11 @@ def test_the_pipeline_runs_are_predicted_with_inferencex_s_launch_flags():
     s = v.deployment(_row("sglang", 16, 1024), llama, "inferencex")
     assert (s.max_num_batched_tokens, s.max_num_seqs, s.enable_mixed_chunk) == (32768, 512, False)
     assert s.gpu_memory_utilization == 0.82
+    # and no --kv-cache-dtype: SGLang's default (bf16) even on an fp8 row, where vLLM's fp8 rows serve an fp8 cache
+    fp8 = lambda backend: pd.concat([_row(backend, 16, 1024), pd.Series({"precision": "fp8"})])  # noqa: E731
+    assert v.deployment(fp8("sglang"), llama, "inferencex").kv_dtype == "bf16"
+    assert v.deployment(fp8("vllm"), llama, "inferencex").kv_dtype == "fp8"
+    assert v.deployment(fp8("sglang"), llama, "defaults").kv_dtype == "fp8"  # the gap rows: the generator's fp8 KV
     # gptoss_fp4_h200_trt_slurm.sh: --max_batch_size $CONC --max_num_tokens 20000; the Llama script 16384
     t = v.deployment(_row("trtllm", 16, 1024), oss, "inferencex")
     assert (t.max_num_batched_tokens, t.max_num_seqs) == (20000, 16)
