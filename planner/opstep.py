@@ -177,22 +177,27 @@ class OpCurves:
         why = f"no measured operator tables for {gpu_id}"
         # the engine's own tables where they are carried and cover the plan (SGLang on H100 / H200), else vLLM's:
         # the kernels of one engine stand for another's (TensorRT-LLM's plans; SGLang's gpt-oss MXFP4 experts)
+        own = ""  # why the engine's own tables were passed over
         for engine in dict.fromkeys((dep.server if dep.server in TABLE_ENGINES else "vllm", "vllm")):
             ops = OpTables.load(gpu_id, engine)
             if ops is None:
-                continue
-            gdt = GEMM_DTYPE.get(gemm_kind)
-            if gdt is None or gdt not in ops.dtypes("gemm"):
+                why = f"no measured operator tables for {gpu_id}"
+            elif (gdt := GEMM_DTYPE.get(gemm_kind)) is None or gdt not in ops.dtypes("gemm"):
                 why = f"no measured GEMM for {gemm_kind} weights on {gpu_id}"
-                continue
-            try:
-                return cls._build(spec, dep, ops, gdt, moe_dtype(weights_family, gdt, dep, ops.dtypes("moe")), kvd), ""
-            except PlannerInputError as e:
-                why = f"measured tables do not cover this plan ({e.problem})"
+            else:
+                try:
+                    mdt = moe_dtype(weights_family, gdt, dep, ops.dtypes("moe"))
+                    return cls._build(spec, dep, ops, gdt, mdt, kvd, own), ""
+                except PlannerInputError as e:
+                    why = f"measured tables do not cover this plan ({e.problem})"
+            if engine == dep.server:
+                own = why
         return None, why
 
     @classmethod
-    def _build(cls, s: ModelSpec, dep: Deployment, ops: OpTables, gdt: str, mdt: str, kvd: str) -> OpCurves:
+    def _build(cls, s: ModelSpec, dep: Deployment, ops: OpTables, gdt: str, mdt: str, kvd: str,
+               passed_over: str = "") -> OpCurves:
+        """``passed_over``: why the plan's own engine's tables were not used (``ops`` is then vLLM's)."""
         tp, h = dep.tp, s.hidden_size
         layers = int(stage_layers(s.num_layers, dep.pp).max())
         frac = layers / s.num_layers
@@ -246,7 +251,7 @@ class OpCurves:
             pre += n_mla * np.array([ops.mla_prefill_s(1, c, heads, kvd, mla_gemm) for c in context])
         rows = _grid(max(dep.seqs, 2) + 1, 2)
         lm = ops.gemm_s(rows, max(1, s.vocab_size // tp), s.word_embed_proj_dim or h, "bf16")
-        own = "" if ops.engine == dep.server or dep.server not in TABLE_ENGINES else f" ({ops.engine}'s kernels)"
+        own = f" ({ops.engine}'s kernels: {dep.server}'s {passed_over})" if passed_over else ""
         src = "measured operator tables" + own + moe_note + ": " + "; ".join(sorted(set(ops.provenance.values())))[:400]
         return cls(tokens, tok, batch, context, dec, pre, rows, lm, src, borrowed)
 

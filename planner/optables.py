@@ -42,6 +42,7 @@ import pandas as pd
 from . import kv as kvmod
 from . import oproof as roof
 from . import profiles
+from .engines import Version
 from .errors import PlannerInputError
 from .gpus import GpuSpec
 from .opgrid import LogGrid
@@ -74,7 +75,8 @@ DTYPE_ALIASES = {"bfloat16": "bf16", "fp16": "bf16", "float16": "bf16", "half": 
                  "int4": "w4a16", "int4_wo": "w4a16", "awq": "w4a16", "gptq": "w4a16", "mxfp4": "w4a16_mxfp4"}
 ALLREDUCE_ELEMENT_BYTES = 2.0  # AIC's message_size counts bfloat16 elements (collect_all_reduce.py)
 _TABLE_NAMES = sorted({op for ops in AIC_FILES.values() for op in ops}, key=len, reverse=True)  # longest first
-_NAME = re.compile(r"aic_(" + "|".join(ENGINES) + r")(\d+)_(" + "|".join(SYSTEMS.values()) + ")_("
+# vLLM's files name their release in three digits (aic_vllm024: 0.24), SGLang's in full (aic_sglang-0.5.9)
+_NAME = re.compile(r"aic_(" + "|".join(ENGINES) + r")(\d\d\d|-\d+\.\d+\.\d+)_(" + "|".join(SYSTEMS.values()) + ")_("
                    + "|".join(_TABLE_NAMES) + r")_(\w+)\.csv$")
 
 
@@ -112,9 +114,9 @@ class OpTables:
         best: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
         for name in profiles.reference_names(folder):
             m = _NAME.match(name)
-            if not (m and m.group(1) == engine and m.group(3) == SYSTEMS[gpu.id]):
+            if not (m and m.group(1) == engine and m.group(3) == SYSTEMS[gpu.id] and m.group(4) in AIC_FILES[engine]):
                 continue
-            ver = _file_version(engine, m.group(2))
+            ver = _file_version(m.group(2))
             if ver <= cap:
                 key = (m.group(4), m.group(5))
                 if key not in best or ver > best[key][0]:
@@ -227,32 +229,35 @@ class OpTables:
         return self.moe(tokens, hidden, moe_intermediate, experts, topk, tp, ep, dtype, distribution).seconds
 
     def mla_decode(self, batch, context, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> Estimate:
-        if not self.dtypes("mla_generation_module") and self.dtypes("mla_generation"):
-            return self._mla_granular(True, batch, context, heads, kv_dtype, gemm_dtype)
-        return self._mla("mla_generation_module", batch, context, heads, kv_dtype, gemm_dtype, "context")
+        return self._mla_layer(True, batch, context, heads, kv_dtype, gemm_dtype)
 
     def mla_decode_s(self, batch, context, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> np.ndarray:
         return self.mla_decode(batch, context, heads, kv_dtype, gemm_dtype).seconds
 
     def mla_prefill(self, batch, isl, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> Estimate:
-        if not self.dtypes("mla_context_module") and self.dtypes("mla_context"):
-            return self._mla_granular(False, batch, isl, heads, kv_dtype, gemm_dtype)
-        return self._mla("mla_context_module", batch, isl, heads, kv_dtype, gemm_dtype, "isl")
+        return self._mla_layer(False, batch, isl, heads, kv_dtype, gemm_dtype)
 
     def mla_prefill_s(self, batch, isl, heads, kv_dtype: str = "bf16", gemm_dtype: str = "bf16") -> np.ndarray:
         return self.mla_prefill(batch, isl, heads, kv_dtype, gemm_dtype).seconds
 
-    def _mla(self, op, batch, length, heads, kv_dtype, gemm_dtype, length_field) -> Estimate:
+    def _mla_layer(self, decode: bool, batch, length, heads, kv_dtype, gemm_dtype) -> Estimate:
+        """One MLA layer: vLLM's measured module, or SGLang's composed from its parts (``_mla_granular``)."""
         dt, gd = _kv_dtype(kv_dtype), _dtype(gemm_dtype)
         if gd not in ("bf16", "fp8_block"):
-            raise PlannerInputError("gemm_dtype", f"MLA modules were measured with bf16 or fp8_block GEMMs, not {gemm_dtype!r}",
+            raise PlannerInputError("gemm_dtype", f"MLA projections were measured in bf16 or fp8_block, not {gemm_dtype!r}",
                                     "choose bf16 or fp8-block")
+        module = "mla_generation_module" if decode else "mla_context_module"
+        if not self.dtypes(module) and self.dtypes("mla_generation" if decode else "mla_context"):
+            return self._mla_granular(decode, batch, length, heads, dt, gd)
+        return self._mla(module, batch, length, heads, dt, gd, "context" if decode else "isl")
+
+    def _mla(self, op, batch, length, heads, dt, gd, length_field) -> Estimate:
         grid = _grid(self.gpu.id, self._file(op, dt, "kv_dtype"), op, dt, gd)
         no_call = ("batch",) if op == "mla_generation_module" else ("batch", "length")
         return self._estimate(grid, op, dt, *no_call, batch=_size("batch", batch), length=_size(length_field, length),
                               heads=_size("heads", heads, positive=True))
 
-    def _mla_granular(self, decode: bool, batch, length, heads, kv_dtype, gemm_dtype) -> Estimate:
+    def _mla_granular(self, decode: bool, batch, length, heads, dt: str, gd: str) -> Estimate:
         """SGLang's MLA module of one layer from its parts, with DeepSeek-V3's dimensions (the model AIC timed
         every MLA table on; ``oproof.MLA_MODEL``), as AIC composes it for SGLang (aic-core
         ``sdk/models/deepseek.py``, ``generation_mla_granular`` and the context MLA block): the fused q_a + kv_a
@@ -260,13 +265,11 @@ class OpTables:
         absorbed BMM into the latent, the attention kernel over the latent cache and the BMM back to v, at
         prefill kv_b (kv_lora -> heads x (nope + v)) and causal attention, and o_proj (heads x v -> hidden).
         The absorbed BMMs run in fp8 when the projections do (the rule of the same file); the layer norms and
-        RoPE between them are left out, as AIC leaves them out of this path."""
-        dt, gd = _kv_dtype(kv_dtype), _dtype(gemm_dtype)
-        if gd not in ("bf16", "fp8_block"):
-            raise PlannerInputError("gemm_dtype", f"MLA projections are timed in bf16 or fp8_block, not {gemm_dtype!r}",
-                                    "choose bf16 or fp8-block")
+        RoPE between them are left out, as AIC leaves them out of this path. One difference: AIC reads the attention
+        kernel at DeepSeek's 128 heads / TP for every MLA model (``_MLA_KERNEL_TABLE_NATIVE_HEADS``); here it is read
+        at the plan's own heads per rank, as the BMMs and projections are."""
         m = profiles.load_model(roof.MLA_MODEL)
-        b, n = _size("batch", batch), _size("decode context" if decode else "isl", length)
+        b, n = _size("batch", batch), _size("context" if decode else "isl", length)
         h = _size("heads", heads, positive=True)
         tokens = b if decode else b * n
         qk, latent = m.qk_nope_head_dim + m.qk_rope_head_dim, m.kv_lora_rank + m.qk_rope_head_dim
@@ -303,21 +306,15 @@ class OpTables:
 
 # ---- inputs ----------------------------------------------------------------------------------------
 def _version_key(version: str) -> tuple[int, int, int]:
-    parts = str(version).lstrip("v").split(".")
-    try:
-        major, minor = int(parts[0]), int(parts[1])
-        patch = int(re.match(r"\d*", parts[2]).group() or 0) if len(parts) > 2 else 0
-    except (IndexError, ValueError):
-        raise PlannerInputError("version", f"{version!r} is not a version like 0.24 or 0.24.0", "give major.minor") from None
-    return major, minor, patch
+    return Version.parse(version, "version").parts
 
 
-def _file_version(engine: str, digits: str) -> tuple[int, int, int]:
-    """The release in a carried file's name: vLLM's ``aic_vllm024`` is 0.24 (major, two-digit minor), SGLang's
-    ``aic_sglang059`` 0.5.9 (major, minor, patch)."""
-    if engine == "sglang":
-        return int(digits[0]), int(digits[1]), int(digits[2:])
-    return int(digits[0]), int(digits[1:]), 0
+def _file_version(tag: str) -> tuple[int, int, int]:
+    """The release in a carried file's name: vLLM's ``024`` is 0.24 (major, two-digit minor), SGLang's
+    ``-0.5.9`` 0.5.9."""
+    if tag.startswith("-"):
+        return Version.parse(tag[1:], "file").parts
+    return int(tag[0]), int(tag[1:]), 0
 
 
 def _dtype(name: str) -> str:

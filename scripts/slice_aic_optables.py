@@ -4,7 +4,7 @@
 
 ``AIC`` is a checkout of ai-dynamo/aiconfigurator (a work tree, or a git directory, from which the
 files are read at commit 095f58a5). Writes ``aic_vllm<ver>_<gpu>_<op>_<dtype>.csv.gz`` (vLLM) and
-``aic_sglang<ver>_<gpu>_<op>_<dtype>.csv.gz`` (SGLang) with the selection profiles/reference/README.md describes; latencies are rounded to 5 significant digits
+``aic_sglang-<ver>_<gpu>_<op>_<dtype>.csv.gz`` (SGLang) with the selection profiles/reference/README.md describes; latencies are rounded to 5 significant digits
 (the collector's own repeat-to-repeat spread is about 1 %). Needs pyarrow (a parquet reader); the
 planner itself only ever reads the CSV.
 """
@@ -117,7 +117,7 @@ def cut_sglang(aic: Path, gpu: str, op: str, version: str, out: Path) -> None:
     """SGLang's tables: the same columns as vLLM's where the op is the same; its MLA is the attention kernel
     alone (``mla_{context,generation}``) with the absorbed BMMs around it (``mla_bmm``), which
     planner/optables.py composes with the projection GEMMs as AIC's sdk/models/deepseek.py does."""
-    pre = f"aic_sglang{version.replace('.', '')}_{gpu}"
+    pre = f"aic_sglang-{version}_{gpu}"
     root = f"{gpu}/{op}/sglang/{version}"
     if op == "gemm":
         d = read_parquet(aic, f"{root}/gemm_perf.parquet")

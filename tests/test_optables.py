@@ -314,7 +314,7 @@ def test_per_tensor_fp8_weights_use_the_fp8_gemm_table():
     assert p.timing.step_time_s(64, 2048) == pytest.approx(q.timing.step_time_s(64, 2048), rel=0.02)
 
 
-# ---- SGLang's own tables (profiles/reference/aic_sglang059_*) ---------------------------------------
+# ---- SGLang's own tables (profiles/reference/aic_sglang-0.5.9_*) ---------------------------------------
 SGL_H200 = OpTables.load("H200", engine="sglang")
 
 
@@ -328,15 +328,15 @@ def test_sglang_tables_load_on_the_two_hopper_gpus_only():
     # no SGLang release at or below 0.5.8 is carried; vLLM's file names still read as 0.24 / 0.14, not 0.2.4
     assert OpTables.load("H200", engine="sglang", version="0.5.8") is None
     assert OpTables.load("H200", engine="sglang", version="0.5.9.post1") is not None
-    assert OpTables.load("H100-SXM", version="0.14") is not None
+    assert {v for _, _, v, _ in OpTables.load("H100-SXM", version="0.14").files} == {"0.14.0"}
 
 
 def test_sglang_rows_are_its_own_not_vllms():
-    # aic_sglang059_h200_sxm_allreduce_bf16 row "2,128,sglang_graph,0.004191": 128 bf16 elements = 256 bytes
+    # aic_sglang-0.5.9_h200_sxm_allreduce_bf16 row "2,128,sglang_graph,0.004191": 128 bf16 elements = 256 bytes
     assert float(SGL_H200.allreduce_s(256, 2)) == pytest.approx(0.004191e-3, rel=1e-12)
     # the eager backend's rows (a launch outside a CUDA graph: "2,128,sglang_eager,0.020526") are its own variant
     assert float(SGL_H200.allreduce_s(256, 2, cuda_graph=False)) > 4 * float(SGL_H200.allreduce_s(256, 2))
-    assert "aic_sglang059_h200_sxm_allreduce_bf16.csv" in SGL_H200.allreduce(256, 2).source
+    assert "aic_sglang-0.5.9_h200_sxm_allreduce_bf16.csv" in SGL_H200.allreduce(256, 2).source
     assert "mla/sglang/0.5.9/generation_mla_perf.parquet" in SGL_H200.mla_decode(64, 1023, 16).source
 
 
@@ -350,8 +350,16 @@ def test_sglang_mla_decode_is_the_kernel_and_bmm_rows_plus_the_three_projections
     d = SGL_H200.mla_decode(64, 1023, 16, "bf16", "fp8_block")
     assert float(d.seconds) == pytest.approx(rows + gemms, rel=1e-9)
     # bf16 projections take the bf16 BMM rows (aic-core sdk/models/deepseek.py: the BMMs follow kv_b's dtype)
-    assert "aic_sglang059_h200_sxm_mla_bmm_bf16" in SGL_H200.mla_decode(64, 1023, 16, "bf16", "bf16").source
-    assert "aic_sglang059_h200_sxm_mla_bmm_fp8" in d.source
+    assert "aic_sglang-0.5.9_h200_sxm_mla_bmm_bf16" in SGL_H200.mla_decode(64, 1023, 16, "bf16", "bf16").source
+    assert "aic_sglang-0.5.9_h200_sxm_mla_bmm_fp8" in d.source
+    # its datasheet bound is the parts' bounds added; inside the measured grids only where every part is
+    parts = [SGL_H200.gemm(64, n, k, "fp8_block") for n, k in ((2112, 7168), (3072, 1536), (7168, 2048))]
+    m = profiles.load_model(oproof.MLA_MODEL)
+    kernel = oproof.mla_attention(SGL_H200.gpu, "bf16", True, m)({"batch": 64, "length": 1023, "heads": 16})
+    bmm = oproof.mla_bmm(SGL_H200.gpu, "fp8", m)({"tokens": 64, "heads": 16})
+    assert float(d.roofline_s) == pytest.approx(sum(float(p.roofline_s) for p in parts) + float(kernel) + 2 * float(bmm),
+                                                rel=1e-9)
+    assert bool(d.inside) and not bool(SGL_H200.mla_decode(64, 1023, 256).inside)  # 256 heads a rank: never timed
     # no sequences, no call
     assert float(SGL_H200.mla_decode_s(0, 1023, 16)) == 0.0
 
@@ -368,11 +376,15 @@ def test_an_sglang_plan_is_timed_on_sglangs_tables_and_falls_back_to_vllms_where
     def source(model, server, gpu="H200", **kw):
         weights = api.default_weights(profiles.load_model(model))
         return api.build_plan(model, gpu, Deployment(weights=weights, server=server, **kw)).timing.source
-    assert "aic_sglang059_h200_sxm" in source("DeepSeek-V3", "sglang", tp=8)
+    assert "aic_sglang-0.5.9_h200_sxm" in source("DeepSeek-V3", "sglang", tp=8)
     assert "aic_sglang" not in source("DeepSeek-V3", "vllm", tp=8)
     assert "aic_sglang" not in source("Llama-3.1-8B", "trtllm")  # TensorRT-LLM: vLLM's tables, as before
-    # gpt-oss's MXFP4 experts were not timed for SGLang: the plan takes vLLM's whole set and says so
+    # gpt-oss's MXFP4 experts were not timed for SGLang: the plan takes vLLM's whole set and says why
     oss = source("gpt-oss-120b", "sglang")
-    assert "(vllm's kernels)" in oss and "aic_sglang" not in oss
-    # no SGLang tables on B200: vLLM's
-    assert "aic_vllm024_b200" in source("Llama-3.1-8B", "sglang", gpu="B200")
+    assert "(vllm's kernels: sglang's measured tables do not cover this plan (no measured moe table for " \
+           "'w4a16_mxfp4'" in oss and "aic_sglang" not in oss
+    # no SGLang tables on B200: vLLM's, said so; a vLLM or TensorRT-LLM plan never carries the marker
+    b200 = source("Llama-3.1-8B", "sglang", gpu="B200")
+    assert "aic_vllm024_b200" in b200 and "(vllm's kernels: sglang's no measured operator tables for B200)" in b200
+    for server in ("vllm", "trtllm"):
+        assert "kernels" not in source("gpt-oss-120b", server) and "kernels" not in source("Llama-3.1-8B", server)
