@@ -174,10 +174,9 @@ class OpCurves:
             return None, ("linear-attention / Mamba / chunked / sparse / MLP-only layers and per-kind attention shapes "
                           "are not in the measured tables")
         kvd = "fp8" if kvmod.kv_dtype(kv_dtype_name).bits == 8 else "bf16"
-        why = f"no measured operator tables for {gpu_id}"
         # the engine's own tables where they are carried and cover the plan (SGLang on H100 / H200), else vLLM's:
         # the kernels of one engine stand for another's (TensorRT-LLM's plans; SGLang's gpt-oss MXFP4 experts)
-        own = ""  # why the engine's own tables were passed over
+        own = why = ""  # why the engine's own tables were passed over; why the last ones were
         for engine in dict.fromkeys((dep.server if dep.server in TABLE_ENGINES else "vllm", "vllm")):
             ops = OpTables.load(gpu_id, engine)
             if ops is None:

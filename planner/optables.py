@@ -397,11 +397,10 @@ def _attention_columns(length: str):
                          "head_dim": c["head_dim"]}
 
 
-def _mla_roofline(decode: bool):
-    return lambda gpu, dt, variant, _: roof.mla(gpu, dt, variant, decode, profiles.load_model(roof.MLA_MODEL))
-
-
-def _mla_attention_roofline(decode: bool):
+def _mla_roofline(decode: bool, module: bool = True):
+    """vLLM's whole MLA module (its GEMM type the table's variant), or SGLang's attention kernel alone."""
+    if module:
+        return lambda gpu, dt, variant, _: roof.mla(gpu, dt, variant, decode, profiles.load_model(roof.MLA_MODEL))
     return lambda gpu, dt, variant, _: roof.mla_attention(gpu, dt, decode, profiles.load_model(roof.MLA_MODEL))
 
 
@@ -432,9 +431,9 @@ TABLES = {
     # SGLang's MLA attention kernel alone (collector/sglang/collect_mla.py: decode ``step`` = cached tokens, the
     # kernel reading step + 1; context ``isl`` new tokens) and its absorbed BMMs (collect_mla_bmm.py)
     "mla_generation": TableKind(("length", "batch"), lambda c, _: {
-        "length": c["step"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_attention_roofline(True)),
+        "length": c["step"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_roofline(True, module=False)),
     "mla_context": TableKind(("length", "batch"), lambda c, _: {
-        "length": c["isl"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_attention_roofline(False)),
+        "length": c["isl"], "batch": c["batch_size"], "heads": c["num_heads"]}, _mla_roofline(False, module=False)),
     "mla_bmm": TableKind(("tokens",), lambda c, _: {"tokens": c["num_tokens"], "heads": c["num_heads"]},
                          lambda gpu, dt, v, _: roof.mla_bmm(gpu, dt, profiles.load_model(roof.MLA_MODEL)), "op_name"),
     "allreduce": TableKind(("message_bytes",), lambda c, _: {

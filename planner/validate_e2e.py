@@ -171,11 +171,11 @@ def _inferencex(row, spec) -> dict | None:
     if row.backend == "sglang":
         # --chunked-prefill-size 32768 --max-prefill-tokens 32768 --max-running-requests 512
         # --cuda-graph-max-bs 512 --mem-fraction-static 0.82, no --enable-mixed-chunk; and no --kv-cache-dtype
-        # (dsr1_fp8_h200.sh @0f78cf4 and @161e7f6): SGLang's "auto" is the model's dtype, bf16, for a checkpoint
-        # whose quantization_config names no KV scheme (DeepSeek-R1's block fp8), whatever the row's precision says
-        kv = {} if _names_kv_scheme(spec) else {"kv_dtype": "bf16"}
+        # (dsr1_fp8_h200.sh @0f78cf4 and @161e7f6): the engine's "auto", the model's dtype (startup._kv_dtype: bf16
+        # for DeepSeek-R1's block-fp8 checkpoint, whose quantization_config names no KV scheme), whatever the row's
+        # precision says
         return {"max_num_seqs": 512, "max_num_batched_tokens": 32768, "cuda_graph_sizes": tuple(range(1, 513)),
-                "gpu_memory_utilization": 0.82, **kv}
+                "gpu_memory_utilization": 0.82, "kv_dtype": spec.dtype}
     if oss:  # --max_batch_size CONC --max_num_tokens 20000, cuda_graph_config max_batch_size CONC
         return {"max_num_seqs": b, "max_num_batched_tokens": 20000, "cuda_graph_sizes": tuple(range(1, b + 1))}
     if spec.model_type == "llama":  # --max_num_tokens 16384, cuda_graph_config max_batch_size 1024; at 1k/1k
@@ -362,10 +362,3 @@ def screen(d: pd.DataFrame) -> pd.DataFrame:
                              np.where((d["source"] == "gap-analysis") & file.isin(reused - {""}),
                                       "same campaign as a run whose prompts cannot have been computed", ""))
     return d
-
-
-def _names_kv_scheme(spec) -> bool:
-    """Whether a checkpoint's quantization_config names a KV-cache scheme (``kv_cache_quant_algo``, or a
-    compressed-tensors ``kv_cache_scheme``), which an engine's "auto" KV dtype then follows."""
-    q = spec.quant
-    return bool(q.get("kv_cache_quant_algo") or q.get("kv_cache_scheme"))
