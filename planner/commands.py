@@ -218,7 +218,7 @@ _KV_VALUES = {("vllm", "fp8"): "fp8", ("sglang", "fp8"): "fp8_e4m3", ("vllm", "b
 def _kv(engine: str, version: str, spec: ModelSpec, weights: str, kv_dtype: str, notes: list[str]) -> list[str]:
     """``--kv-cache-dtype``: nothing when the KV cache is the model's own dtype ("auto")."""
     compute = weights if weights in _FLOAT else spec.dtype
-    if kv_dtype == compute:
+    if kv_dtype in (compute, "auto"):  # "auto": the engine's own choice (planner/startup.py _kv_dtype)
         return []
     if engine == "trtllm":
         if kv_dtype == "fp8":

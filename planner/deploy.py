@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from . import kv as kvmod
 from . import profiles
 from .engines import Version
 from .errors import PlannerInputError
@@ -48,6 +49,11 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
     dep = replace(dep, gpu_memory_utilization=m.setting(fraction), max_num_batched_tokens=m.setting("max_num_batched_tokens"),
                   max_num_seqs=m.setting("max_num_seqs"), server_version=m.version,
                   block_size=settled["block_size"].value if "block_size" in settled else dep.block_size)
+    kv = m.setting("kv_cache_dtype")
+    if str(dep.kv_dtype).lower() in ("auto", "", "none") or kvmod.kv_dtype(kv).bits == 8 != kvmod.kv_dtype(dep.kv_dtype).bits:
+        # "auto" (or a dtype the engine overrides) is the cache the engine allocates (startup._kv_dtype: the model's
+        # dtype, or the checkpoint's fp8 KV scheme where that release reads it): the whole plan takes it
+        dep = replace(dep, kv_dtype=kv)
     return Resolved(dep, m, _policy(profile_for(table, m.version, dep.mnbt, dep.seqs, _graphs(dep), dep.pp), dep, table))
 
 

@@ -9,6 +9,8 @@ Every figure's source goes into the result's ``provenance``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import api, profiles
@@ -60,6 +62,8 @@ def plan_request(req: PlanRequest) -> PlanResult:
                   f"{m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; largest batch at this length: {memory.max_batch}")
     rdep = p.memory.dep
     paged = req.deployment.engine == "paged"
+    if paged and rdep.kv_dtype != req.deployment.kv_dtype:  # "auto": the cache the engine allocates (deploy.resolve)
+        req = replace(req, deployment=replace(req.deployment, kv_dtype=rdep.kv_dtype))
     return PlanResult(
         request=req, model=spec.name, gpu=p.memory.gpu.id, server=rdep.server if paged else None,
         server_version=rdep.server_version if paged else None, replicas=req.replicas,
@@ -246,6 +250,14 @@ def _ordinal(q: float) -> str:
     return f"{n}{suffix}"
 
 
+def _kv_source(p: Plan) -> str:
+    """Why the plan's KV dtype is the one its engine allocates (startup._kv_dtype), "" when it was given as is."""
+    if p.startup is None:
+        return ""
+    why = dict(p.startup.settings)["kv_cache_dtype"].source if "kv_cache_dtype" in dict(p.startup.settings) else ""
+    return "" if why == "given" else why
+
+
 def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str) -> dict[str, str]:
     g, d = p.memory.gpu, p.memory.dep
     src = dict(g.sources)
@@ -254,7 +266,8 @@ def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str)
     return {
         "memory": "planner/memory.py: weights (TP x PP split) + KV cache + activation peak + overhead, per GPU",
         "weights_bytes_per_gpu": api._weight_bytes_source(spec, req.deployment.weights),
-        "kv_cache_bytes_per_gpu": f"planner/kv.py: {d.engine} layout, {kvmod.kv_dtype(d.kv_dtype).source}",
+        "kv_cache_bytes_per_gpu": f"planner/kv.py: {d.engine} layout, {kvmod.kv_dtype(d.kv_dtype).source}"
+                                  + (f"; {d.kv_dtype}: {kv_why}" if (kv_why := _kv_source(p)) else ""),
         "kv_budget_bytes_per_gpu": start or "MemoryModel.kv_budget_bytes: capacity - weights - one chunk's activation "
                                             "peak - overhead",
         "capacity_bytes_per_gpu": (f"{g.memory_source}: the whole device (TensorRT-LLM's free_gpu_memory_fraction "

@@ -418,3 +418,45 @@ def read(spec: ModelSpec, table: FormatTable) -> CheckpointQuant | None:
     for rule in cq.rules:
         _matcher(rule)  # every pattern compiles (and is refused here, at load, when it cannot)
     return cq
+
+
+@dataclass(frozen=True)
+class KvScheme:
+    """The KV-cache quantization a checkpoint declares: ``dtype`` the cache it asks for ("fp8", "nvfp4"), or ""
+    for a scheme no engine maps (then its ``auto`` keeps the model dtype); ``method`` its quant_method;
+    ``per_tensor_symmetric`` whether a compressed-tensors scheme is static, symmetric and per tensor (SGLang maps
+    only those); ``weights_algo`` ModelOpt's quant_algo; ``field`` where it was read."""
+
+    dtype: str
+    method: str
+    field: str
+    per_tensor_symmetric: bool = True
+    weights_algo: str = ""
+
+
+def kv_scheme(spec: ModelSpec) -> KvScheme | None:
+    """The KV scheme of the checkpoint's quantization_config, read as vLLM reads it
+    (v0.14.0 vllm/utils/torch_utils.py ``get_kv_cache_quant_algo_string``): ``kv_cache_scheme``, then
+    ``kv_cache_quant_algo``, in the ``quantization`` block of hf_quant_config.json or at the top. The string "FP8"
+    or a static 8-bit float scheme (``{"num_bits": 8, "type": "float", "dynamic": false}``) is an fp8 cache, "NVFP4"
+    or a 4-bit float scheme an nvfp4 one, anything else a scheme no engine maps. None when it declares none."""
+    q = spec.quant
+    if not q:
+        return None
+    inner = q.get("quantization") if isinstance(q.get("quantization"), dict) else q
+    where = "hf_quant_config.json:quantization" if q.get("_file") == "hf_quant_config.json" else FIELD
+    method = str(q.get("quant_method") or "").lower()
+    algo = str(inner.get("quant_algo") or "").upper()
+    for key in ("kv_cache_scheme", "kv_cache_quant_algo"):
+        for block, name in ((inner, where), (q, FIELD)):
+            v = block.get(key)
+            if not v:
+                continue
+            if isinstance(v, dict):
+                static_float = v.get("dynamic") is False and str(v.get("type")).lower() == "float"
+                dtype = {8: "fp8", 4: "nvfp4"}.get(v.get("num_bits"), "") if static_float else ""
+                tensor = str(v.get("strategy") or "tensor").lower() == "tensor" and v.get("symmetric", True) is not False
+                return KvScheme(dtype, method, f"{name}.{key}", tensor, algo)
+            dtype = {"fp8": "fp8", "nvfp4": "nvfp4"}.get(str(v).strip().lower(), "")
+            return KvScheme(dtype, method, f"{name}.{key}", True, algo)
+    return None

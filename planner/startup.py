@@ -22,7 +22,7 @@ from typing import Any
 
 from . import kv as kvmod
 from . import startup_terms as terms
-from .engines import EngineTable, Era, scheduler_defaults
+from .engines import EngineTable, Era, Version, scheduler_defaults
 from .errors import PlannerInputError, require_fraction, require_positive_int
 from .formats import FormatTable
 from .gpus import GpuSpec
@@ -129,13 +129,55 @@ def default_max_model_len(spec: ModelSpec) -> tuple[int, str]:
     return n, "the model's max_position_embeddings (x rope-scaling factor), vLLM _get_and_verify_max_len"
 
 
-def _kv_dtype(spec: ModelSpec, s: EngineSettings, era: Era | None) -> str:
-    if str(s.kv_cache_dtype).lower() in ("auto", "", "none") or (era and era.get("kv_dtype_follows_model")):
-        return spec.dtype
-    return kvmod.kv_dtype(s.kv_cache_dtype).name
+def _kv_dtype(spec: ModelSpec, s: EngineSettings, era: Era | None, table: EngineTable, version: Version) -> Setting:
+    """The KV cache dtype the engine allocates: the one given, else ("auto") the checkpoint's own KV scheme where this
+    engine release reads it (``kv_auto_from_checkpoint`` in profiles/engines: vLLM from 0.14 for ModelOpt, 0.15 for
+    compressed-tensors; SGLang from 0.5.3 / 0.5.4 / 0.5.19; TensorRT-LLM's PyTorch flow), else the model's dtype."""
+    given = str(s.kv_cache_dtype).lower() not in ("auto", "", "none")
+    model, model_why = (spec.dtype, "the model's dtype") if spec.dtype != "fp32" else (
+        "bf16", "the dtype a 32-bit checkpoint is served in: bf16 (vllm/config/model.py _resolve_auto_dtype, "
+                "'Downcast for float32 models' to the platform's first supported dtype; SGLang's ModelConfig the same)")
+    if era and era.get("kv_dtype_follows_model"):
+        return Setting(model, "given" if given else f"auto: {model_why}")
+    scheme, rule = checkpoint_kv_rule(spec, table, version)
+    forced = rule is not None and given and version < Version.parse(rule.get("overrides_given_until", "0.0"))
+    if rule is not None and (not given or forced):
+        if scheme.dtype not in kvmod.KV_DTYPES:  # NVFP4: 4-bit elements + block scales, not modelled
+            return Setting(model, f"auto: {model_why} for the bytes; the checkpoint's {scheme.field} asks for "
+                                       f"an {scheme.dtype} cache, which {table.engine} {version} allocates and the planner "
+                                       f"does not model (an upper bound: give kv_dtype fp8 or bf16 to choose)")
+        what = f"the checkpoint's KV scheme ({scheme.field}: {scheme.dtype})"
+        if forced:
+            return Setting(scheme.dtype, f"{what} over the given {s.kv_cache_dtype}: {table.engine} {rule['since']} to "
+                                         f"{rule['overrides_given_until']} (exclusive) applies it whatever is given")
+        return Setting(scheme.dtype, f"auto: {what}, which {table.engine} {rule['since']} and later read")
+    if given:
+        return Setting(kvmod.kv_dtype(s.kv_cache_dtype).name, "given")
+    if scheme is not None and scheme.dtype:
+        return Setting(model, f"auto: {model_why} ({table.engine} {version} does not read the checkpoint's "
+                                   f"{scheme.field}, {scheme.dtype}, for a {scheme.method or 'its'} checkpoint"
+                                   f"{' with MLA' if spec.is_mla else ''}: give kv_dtype {scheme.dtype} if it is served so)")
+    return Setting(model, f"auto: {model_why}")
 
 
-def _resolve(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, era: Era) -> dict[str, Setting]:
+def checkpoint_kv_rule(spec: ModelSpec, table: EngineTable, version: Version):
+    """(the checkpoint's KV scheme or None, the engine rule of ``version`` that reads it or None)."""
+    from .quantconfig import kv_scheme
+    scheme = kv_scheme(spec)
+    if scheme is None or not scheme.dtype:
+        return scheme, None
+    rules = next((r.value for k, r in table.constants if k == "kv_auto_from_checkpoint"), [])
+    for r in rules:
+        if (Version.parse(r["since"]) <= version and any(scheme.method.startswith(m) for m in r["methods"])
+                and scheme.dtype in r["kv"] and not (r.get("not_mla") and spec.is_mla)
+                and (scheme.per_tensor_symmetric or not r.get("per_tensor_symmetric"))
+                and (not r.get("weights_algo") or scheme.weights_algo == r["weights_algo"])):
+            return scheme, r
+    return scheme, None
+
+
+def _resolve(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, era: Era, table: EngineTable,
+             version: Version) -> dict[str, Setting]:
     out: dict[str, Setting] = {}
 
     def given_or(name: str, value: Any, source: str) -> Any:
@@ -159,8 +201,7 @@ def _resolve(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, era: Era) -> dict
                             sliding_or_mla=spec.is_mla or "sliding" in spec.layer_kinds)
     given_or("max_num_seqs", sd.max_num_seqs, f"default of {era.label}: {sd.source}")
     given_or("max_num_batched_tokens", sd.max_num_batched_tokens, f"default of {era.label}: {sd.source}")
-    out["kv_cache_dtype"] = Setting(_kv_dtype(spec, s, era), "given" if s.kv_cache_dtype not in ("auto", None)
-                                    else "auto: the model's dtype")
+    out["kv_cache_dtype"] = _kv_dtype(spec, s, era, table, version)
     return out
 
 
@@ -168,7 +209,7 @@ def _resolve(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, era: Era) -> dict
 def vllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: EngineTable,
                  formats: FormatTable) -> StartupMemory:
     era, version, note = table.resolve(s.version)
-    st = _resolve(spec, gpu, s, era)
+    st = _resolve(spec, gpu, s, era, table, version)
     val = {k: v.value for k, v in st.items()}
     dep = Deployment(weights=s.weights, kv_dtype=val["kv_cache_dtype"], engine="paged", tp=s.tp, pp=s.pp,
                      gpu_memory_utilization=val["gpu_memory_utilization"], block_size=val["block_size"],
@@ -320,7 +361,8 @@ def _by_class(table: list, gpu_mem_mib: float, tp: int) -> int:
 def sglang_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: EngineTable,
                    formats: FormatTable) -> StartupMemory:
     era, version, note = table.resolve(s.version)
-    kvd = _kv_dtype(spec, s, None)
+    kv_setting = _kv_dtype(spec, s, None, table, version)
+    kvd = kv_setting.value
     dep = Deployment(weights=s.weights, kv_dtype=kvd, engine="paged", tp=s.tp, pp=s.pp)
     check_parallelism(spec, dep)
     st: dict[str, Setting] = {}
@@ -337,7 +379,7 @@ def sglang_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
         f, src = sglang_fraction(era, gpu_mib, s.tp * s.pp, chunk, graph_bs)
         st["mem_fraction_static"] = Setting(f, f"default of {era.label} for {gpu_mib:,.0f} MiB, tp x pp = "
                                                f"{s.tp * s.pp}: {src}")
-    st["kv_cache_dtype"] = Setting(kvd, "given" if s.kv_cache_dtype not in ("auto", None) else "auto: the model's dtype")
+    st["kv_cache_dtype"] = kv_setting
     st["max_num_batched_tokens"] = Setting(chunk, "given" if s.max_num_batched_tokens else
                                            f"chunked_prefill_size, default of {era.label} for {gpu_mib:,.0f} MiB")
     f = st["mem_fraction_static"].value
@@ -412,7 +454,8 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
     The fraction applies to what is free after the peak, not to the device (vLLM's utilization does)."""
     era, version, note = table.resolve(s.version)
     _trtllm_refuse(spec, s)
-    kvd = _kv_dtype(spec, s, None)
+    kv_setting = _kv_dtype(spec, s, None, table, version)
+    kvd = kv_setting.value
     sched = era["scheduler"]
 
     def given_or(name: str, value: Any, what: str, rule: str) -> Setting:
@@ -429,7 +472,7 @@ def trtllm_startup(spec: ModelSpec, gpu: GpuSpec, s: EngineSettings, table: Engi
                                             "max_num_tokens, ", "scheduler")
     st["max_num_seqs"] = given_or("max_num_seqs", sched["max_num_seqs"], "max_batch_size, ", "scheduler")
     st["block_size"] = given_or("block_size", era["tokens_per_block"], "tokens_per_block, ", "tokens_per_block")
-    st["kv_cache_dtype"] = Setting(kvd, "given" if s.kv_cache_dtype not in ("auto", None) else "auto: the model's dtype")
+    st["kv_cache_dtype"] = kv_setting
     val = {k: v.value for k, v in st.items()}
     dep = Deployment(weights=s.weights, kv_dtype=kvd, engine="paged", tp=s.tp, pp=s.pp,
                      max_num_batched_tokens=val["max_num_batched_tokens"], max_num_seqs=val["max_num_seqs"],

@@ -93,7 +93,9 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
         except PlannerInputError as e:
             skipped.append({"model": spec.name, "gpu": gpu, "weights": fmt, "kv_dtype": kvd, "tp": tp, "reason": str(e)})
             continue
-        plans.append(((spec.name, plan.memory.gpu.id, fmt, kvd, engine, plan.provenance), int(tp), plan))
+        # the KV dtype the plan was built with ("auto": the engine's own, deploy.resolve)
+        plans.append(((spec.name, plan.memory.gpu.id, fmt, plan.memory.dep.kv_dtype if engine == "paged" else kvd, engine,
+                       plan.provenance), int(tp), plan))
     if not plans:
         raise PlannerInputError("sweep", "no deployment of the grid is valid: " + "; ".join(s["reason"] for s in skipped),
                                 "change the TP degrees, formats or GPUs")
