@@ -35,7 +35,8 @@ from planner.requestparams import parse_value
 TP_OPTIONS = (1, 2, 4, 8, 16)
 PP_OPTIONS = (1, 2, 4, 8)   # pipeline stages; the core checks them against the model's layers (memory.check_parallelism)
 INT_LIMITS = {"gpus": (1, 4096), "batch": (1, 65536), "prompt": (1, 1 << 20), "output": (1, 1 << 20)}
-DEFAULTS = {"tp": 1, "pp": 1, "gpus": 1, "kv": "bf16", "engine": "paged", "server": "vllm", "batch": 32, "prompt": 1024,
+KV_OPTIONS = ("auto", *kvmod.KV_DTYPES)  # "auto": what the engine allocates (planner/startup.py _kv_dtype)
+DEFAULTS = {"tp": 1, "pp": 1, "gpus": 1, "kv": "auto", "engine": "paged", "server": "vllm", "batch": 32, "prompt": 1024,
             "output": 256, "hub": ""}
 PREFERRED_MODELS = ("Llama-3.1-8B", "Meta-Llama-3.1-8B", "Qwen3-8B", "Mistral-7B-v0.1")
 PREFERRED_GPUS = ("H100-SXM", "H100-SXM-80GB", "A100-SXM-80GB")
@@ -195,7 +196,7 @@ def _parse_param(name: str, raw: str) -> object:
     if name == "weights":
         return profiles.formats().get(raw).id
     if name == "kv":
-        return kvmod.kv_dtype(raw).name
+        return "auto" if str(raw).lower() == "auto" else kvmod.kv_dtype(raw).name
     if name == "engine":
         if raw not in kvmod.ENGINES:
             raise PlannerInputError("engine", f"unknown engine {raw!r}", f"choose one of {', '.join(kvmod.ENGINES)}")
@@ -376,7 +377,7 @@ def sidebar() -> Selection:
     d = _defaults(None)
     _keep_valid("model", names, d["model"])
     _keep_valid("gpu", gids, d["gpu"])
-    _keep_valid("kv", tuple(kvmod.KV_DTYPES), "bf16")
+    _keep_valid("kv", KV_OPTIONS, "auto")
     _keep_valid("engine", kvmod.ENGINES, "paged")
     _keep_valid("server", SERVERS, "vllm")
     _keep_valid("tp", TP_OPTIONS, 1)
@@ -418,7 +419,9 @@ def sidebar() -> Selection:
         st.selectbox(t("Weights"), fmts, key=key("weights"), format_func=_fmt_label,
                      help=t("Starts at the checkpoint's own format (its quantization_config), as the CLI does"))
         c1, c2 = st.columns(2)
-        c1.selectbox(t("KV dtype"), tuple(kvmod.KV_DTYPES), key=key("kv"))
+        c1.selectbox(t("KV dtype"), KV_OPTIONS, key=key("kv"),
+                     help=t("auto: the cache the serving engine allocates: the model's dtype, or the checkpoint's fp8 "
+                            "KV scheme where that engine release reads it"))
         c2.selectbox(t("Engine"), kvmod.ENGINES, key=key("engine"),
                      help=t("paged: a serving engine's block-paged KV cache; transformers: HF generate's dynamic cache"))
         paged = st.session_state[key("engine")] == "paged"

@@ -154,8 +154,10 @@ def register(sub, command):
     def deployment(sp, many: bool):
         sp.add_argument("--weights", default=None, type=_list(str) if many else str,
                         help="weight format(s) (default: the checkpoint's own, else bf16)")
-        sp.add_argument("--kv-dtype", default=["bf16"] if many else "bf16", type=_list(str) if many else str,
-                        help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8, int4")
+        sp.add_argument("--kv-dtype", default=["bf16"] if many else "auto", type=_list(str) if many else str,
+                        help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8, int4" + ("" if many else
+                             "; default auto: what the engine allocates (the model's dtype, or the checkpoint's fp8 "
+                             "KV scheme where that engine release reads it)"))
         sp.add_argument("--tp", default=[1] if many else 1, type=_list(_count) if many else int,
                         help="tensor-parallel degree(s)")
         sp.add_argument("--engine", default="vllm", choices=ENGINE_CHOICES,

@@ -40,7 +40,7 @@ class Deployment:
     back to vLLM's long-standing 8192 / 256 / 0.9."""
 
     weights: str = "bf16"
-    kv_dtype: str = "bf16"
+    kv_dtype: str = "auto"  # the cache the serving engine allocates (deploy.resolve, startup._kv_dtype)
     engine: str = "paged"
     tp: int = 1
     pp: int = 1

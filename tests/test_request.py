@@ -70,9 +70,12 @@ def test_params_round_trip(req):
 
 
 def test_params_are_short_for_a_default_request():
-    # the dashboard's long-standing URL keys, and nothing at its default beyond them
+    # the dashboard's long-standing URL keys, and nothing at its default beyond them; the KV dtype defaults to
+    # "auto" (the engine's own cache, 2026-12-03), and a link written with kv=bf16 before still reads
     assert _req().to_params() == {"model": MODEL, "gpu": GPU, "batch": "8", "prompt": "1000", "output": "200",
-                                  "weights": "bf16", "kv": "bf16", "engine": "paged", "tp": "1"}
+                                  "weights": "bf16", "kv": "auto", "engine": "paged", "tp": "1"}
+    old = {**_req().to_params(), "kv": "bf16"}
+    assert PlanRequest.from_params(old).deployment.kv_dtype == "bf16"
 
 
 @pytest.mark.parametrize("name,raw", [("batch", "0"), ("batch", "x"), ("tp", "-2"), ("simulate", "maybe"),
