@@ -99,12 +99,14 @@ def _engine_name(sel: Selection, plan_page: bool) -> str:
     return SERVER_NAMES[sel.server] if plan_page and sel.engine == "paged" else sel.engine
 
 
-def describe(sel: Selection, plan_page: bool = False, served: bool | None = None) -> str:
+def describe(sel: Selection, plan_page: bool = False, served: bool | None = None, kv: str | None = None) -> str:
     """The sidebar's choices in one line; PP is planned on the Plan page only (the others study one TP group);
-    ``served`` (default: on the Plan page) names the serving engine the page computes with."""
+    ``served`` (default: on the Plan page) names the serving engine the page computes with; ``kv`` the KV dtype a
+    plan resolved the sidebar's "auto" to (the cache its engine allocates; default: the selection's, ``sel.kv``)."""
     return t("{model} on {tp} x {gpu} (TP={tp}), {weights} weights, {kv} KV, {engine} engine, batch {batch}, "
              "{prompt:,} + {output:,} tokens").format(model=plain(sel.model), tp=sel.tp, gpu=sel.gpu, weights=sel.weights,
-                                                      kv=sel.kv_dtype, engine=_engine_name(sel, plan_page if served is None else served),
+                                                      kv=f"{kv or sel.kv} (auto)" if sel.kv_dtype == "auto" else sel.kv_dtype,
+                                                      engine=_engine_name(sel, plan_page if served is None else served),
                                                       batch=sel.batch,
                                                       prompt=sel.prompt, output=sel.output) \
         + ((t("; PP={pp}") if plan_page else t("; PP={pp} on the Plan page only")).format(pp=sel.pp) if sel.pp > 1 else "")

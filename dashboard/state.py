@@ -78,16 +78,23 @@ class Selection:
     server: str = "vllm"   # the serving engine of a paged plan (its KV pool, scheduler and fitted costs)
 
     @property
+    def kv(self) -> str:
+        """The KV dtype the pages compute with: ``kv_dtype``, its "auto" resolved to the cache the serving engine
+        allocates (core.kv_of); the request, the URL and the CSV keep "auto" itself."""
+        return core.kv_of(self.model, self.text, self.kv_dtype, self.engine, self.server)
+
+    @property
     def dep(self) -> tuple:
-        """(gpu, tp, weights, kv_dtype, engine): the deployment part of the core calls (the pages other than
+        """(gpu, tp, weights, kv dtype, engine): the deployment part of the core calls (the pages other than
         the plan's study one replica's TP; PP is the Plan page's, through ``request``)."""
-        return (self.gpu, self.tp, self.weights, self.kv_dtype, self.engine)
+        return (self.gpu, self.tp, self.weights, self.kv, self.engine)
 
     def request(self, simulate: bool = True, stages: bool = True) -> PlanRequest:
         """The one PlanRequest of these choices (what the plan page, the URL and the CSV share); ``stages=False``:
         one pipeline stage, for the pages that study one replica's TP group."""
-        return core.request(self.model, self.text, *self.dep, self.batch, self.prompt, self.output, self.gpus,
-                            simulate, pp=self.pp if stages else 1, server=self.server)
+        return core.request(self.model, self.text, self.gpu, self.tp, self.weights, self.kv_dtype, self.engine,
+                            self.batch, self.prompt, self.output, self.gpus, simulate, pp=self.pp if stages else 1,
+                            server=self.server)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -113,3 +113,11 @@ def test_a_32_bit_checkpoint_caches_in_16_bits():
     c = api.capacity("gemma-2-9b", "H100-SXM", engine="vllm")
     assert (c["kv_dtype"], c["kv_bytes_per_token_per_gpu"]) == ("bf16", 344_064)
     assert "Downcast for float32 models" in c["settings"]["kv_cache_dtype"]["source"]
+
+
+def test_auto_kv_dtype_is_the_one_rule_capacity_and_plans_use():
+    # api.auto_kv_dtype (what the dashboard's pages compute with under "auto") answers as capacity does
+    assert api.auto_kv_dtype("Gemma-4-31B-IT-NVFP4")[0] == "fp8"
+    assert api.auto_kv_dtype("Gemma-4-31B-IT-NVFP4", "vllm", "0.13.0")[0] == "bf16"
+    assert api.auto_kv_dtype("Llama-3.1-8B", "sglang")[0] == "bf16"
+    assert api.auto_kv_dtype("gemma-2-9b", "trtllm")[0] == "bf16"

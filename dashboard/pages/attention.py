@@ -16,7 +16,7 @@ CONTEXTS = tuple(int(x) for x in np.unique(np.geomspace(256, 1 << 18, 25).round(
 
 def body(sel: Selection) -> None:
     st.caption(page.describe(sel))
-    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv, sel.engine, sel.prompt + sel.output, sel.batch)
     kinds = ", ".join(f"{n} {t(k)}" for k, n in ins["layer_kinds"].items())
     st.markdown(t("**{model}**: {heads} query heads, {kv_heads} KV heads of {dim} dims, {layers} layers ({kinds})").format(
                     model=fmt.plain(ins["model"]), heads=ins["num_heads"], kv_heads=ins["num_kv_heads"],
@@ -36,7 +36,7 @@ def body(sel: Selection) -> None:
                      "largest_batch": r["max_batch"], "longest_context": r["max_context"],
                      "tpot_ms": r["tpot_s"] * 1e3, "output_tokens_per_s": r["output_tokens_per_s"],
                      "fits": r["fits"]})
-        kvb = core.variant_kv_curve(sel.model, sel.text, kind, sel.kv_dtype, sel.engine, sel.tp, sel.batch, CONTEXTS)
+        kvb = core.variant_kv_curve(sel.model, sel.text, kind, sel.kv, sel.engine, sel.tp, sel.batch, CONTEXTS)
         curves.append(pd.DataFrame({"variant": label(name), "context": CONTEXTS, "kv_gib": kvb / 2**30}))
     df = pd.DataFrame(rows)
     st.subheader(t("KV cache per token (all layers), largest batch, longest context"))
@@ -86,7 +86,7 @@ def body(sel: Selection) -> None:
     tables.show(pd.DataFrame(drows).round(3), "kv_dtypes", "kvd", cells=("source",))
     st.caption(t("Current choice: {kv}, {gib} at batch {batch} x {n:,} tokens ({engine} layout, the whole cache before "
                  "TP splits it). fp8 halves the cache at a small accuracy cost; int8/int4 add per-group scales and "
-                 "zeros.").format(kv=sel.kv_dtype, gib=fmt.gib(ins["kv_cache_bytes"]), batch=sel.batch,
+                 "zeros.").format(kv=sel.kv, gib=fmt.gib(ins["kv_cache_bytes"]), batch=sel.batch,
                                   n=sel.prompt + sel.output, engine=sel.engine))
 
 

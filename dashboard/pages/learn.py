@@ -48,7 +48,7 @@ def kv_cache(sel: Selection, p: dict, ins: dict) -> None:
     ctx = sel.prompt + sel.output
     st.markdown(t("Keys and values already computed for earlier tokens are kept, so a decode step computes them only "
                   "for the new token. The price is memory, growing with every token of every sequence:"))
-    seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)  # bytes per element from the KV dtype table
+    seed = core.seed_kv(sel.model, sel.text, sel.kv, sel.batch, ctx)  # bytes per element from the KV dtype table
     st.code(f"2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
             f"= 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
             f"{seed['bytes_per_element']:g} = {fmt.gib(seed['bytes'])}", language="text")
@@ -265,7 +265,7 @@ def body(sel: Selection) -> None:
     st.caption(page.describe(sel))
     p = core.plan(sel.model, sel.text, *sel.dep, sel.batch, sel.prompt, sel.output)
     r = core.roofline(sel.model, sel.text, *sel.dep)
-    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv, sel.engine, sel.prompt + sel.output, sel.batch)
     page.guarded(lambda: generation(sel, p, r))
     page.guarded(lambda: kv_cache(sel, p, ins))
     page.guarded(lambda: attention(sel, ins))

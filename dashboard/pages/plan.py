@@ -90,12 +90,12 @@ def explain(sel: Selection, r: PlanResult, ins: dict) -> None:
     """Each number's formula with this plan's values substituted (every value from the core)."""
     m, w, lat = r.memory, r.work, r.latency
     ctx = sel.prompt + sel.output
-    seed = core.seed_kv(sel.model, sel.text, sel.kv_dtype, sel.batch, ctx)
+    seed = core.seed_kv(sel.model, sel.text, sel.kv, sel.batch, ctx)
     st.markdown(t("**KV cache** (the textbook formula: 2 for K and V)"))
-    scales = t(", group scales included") if sel.kv_dtype.startswith("int") else ""
+    scales = t(", group scales included") if sel.kv.startswith("int") else ""
     st.code(f"KV = 2 x layers x kv_heads x head_dim x seq_len x batch x bytes\n"
             f"   = 2 x {seed['layers']} x {seed['kv_heads']} x {seed['head_dim']} x {ctx:,} x {sel.batch} x "
-            f"{seed['bytes_per_element']:g} B ({sel.kv_dtype}{scales})\n"
+            f"{seed['bytes_per_element']:g} B ({sel.kv}{scales})\n"
             f"   = {seed['bytes']:,.0f} B = {fmt.gib(seed['bytes'])}\n"
             + t("planner (per GPU, TP={tp}, {engine} layout): {gib}").format(tp=sel.tp, engine=sel.engine,
                                                                             gib=fmt.gib(m.kv_cache_bytes_per_gpu)),
@@ -269,7 +269,7 @@ def save_button(sel: Selection) -> None:
 def body(sel: Selection) -> None:
     r = core.result(sel.request())
     m = r.memory
-    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv_dtype, sel.engine, sel.prompt + sel.output, sel.batch)
+    ins = core.inspect(sel.model, sel.text, sel.weights, sel.kv, sel.engine, sel.prompt + sel.output, sel.batch)
     c = st.columns([4, 1], vertical_alignment="center")
     with c[0]:
         status(r)
@@ -278,7 +278,7 @@ def body(sel: Selection) -> None:
     tiles(r, sel)
     if not r.fits:
         remedies(r)
-    st.caption(page.describe(sel, plan_page=True) + t("; {n} GPU(s) in all. Latency: {source}. ").format(n=sel.gpus,
+    st.caption(page.describe(sel, plan_page=True, kv=r.request.deployment.kv_dtype) + t("; {n} GPU(s) in all. Latency: {source}. ").format(n=sel.gpus,
                                                                                           source=label(r.source("ttft_s")))
                + (band_sentence(r) if r.fits else ""))
     parts = pd.DataFrame({"component": ["weights", "KV cache", "activations", "overhead"],

@@ -35,7 +35,7 @@ def formats_table(sel: Selection) -> pd.DataFrame:
     table = profiles.formats()
     fids, gids = format_ids(), gpu_ids()
     sizes = core.format_rows(sel.model, sel.text, fids).set_index("format")
-    mb = core.max_batches(sel.model, sel.text, gids, fids, sel.tp, sel.kv_dtype, sel.engine, sel.prompt, sel.output)
+    mb = core.max_batches(sel.model, sel.text, gids, fids, sel.tp, sel.kv, sel.engine, sel.prompt, sel.output)
     speed, skipped = core.sweep_grid(sel.model, sel.text, (sel.gpu,), fids, (sel.kv_dtype,), (sel.tp,), sel.engine,
                                      (sel.batch,), (sel.prompt,), (sel.output,))
     speed = speed.assign(weights=speed["weights"].astype(str)).set_index("weights")

@@ -98,7 +98,7 @@ def cost_table(sel: Selection) -> pd.DataFrame:
     largest = {}
     for g in gids:
         try:
-            largest[g] = int(min(core.fit(sel.model, sel.text, g, sel.tp, sel.weights, sel.kv_dtype, sel.engine,
+            largest[g] = int(min(core.fit(sel.model, sel.text, g, sel.tp, sel.weights, sel.kv, sel.engine,
                                           sel.batch, sel.prompt, sel.output)["max_batch"], MAX_BATCH))
         except PlannerInputError:
             largest[g] = 0
