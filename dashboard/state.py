@@ -81,7 +81,7 @@ class Selection:
     def kv(self) -> str:
         """The KV dtype the pages compute with: ``kv_dtype``, its "auto" resolved to the cache the serving engine
         allocates (core.kv_of); the request, the URL and the CSV keep "auto" itself."""
-        return core.kv_of(self.model, self.text, self.kv_dtype, self.engine, self.server)
+        return core.kv_of(self.model, self.text, self.kv_dtype, self.engine, self.server, self.weights)
 
     @property
     def dep(self) -> tuple:

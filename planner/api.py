@@ -150,17 +150,18 @@ def capacity(model: str | ModelSpec, gpu: str, tp: int = 1, pp: int = 1, weights
     return _capacity_dict(spec, s, m, cal[1] if cal else None)
 
 
-def auto_kv_dtype(model: str | ModelSpec, engine: str = "vllm", engine_version: str | None = None) -> tuple[str, str]:
+def auto_kv_dtype(model: str | ModelSpec, engine: str = "vllm", engine_version: str | None = None,
+                  weights: str | None = None) -> tuple[str, str]:
     """The KV cache dtype ``engine`` (vllm, sglang, trtllm) at ``engine_version`` (default: its newest) allocates for
-    this model under "auto", and why: the model's dtype, or the checkpoint's fp8 KV scheme where that release reads it
-    (planner/startup.py ``_kv_dtype``; what ``capacity`` and a plan built with "auto" take)."""
-    from .startup import STARTUP, EngineSettings, _kv_dtype
-    spec = resolve_model(model)
+    this model served with ``weights`` (default: the checkpoint's own, as a plan) under "auto", and why: the dtype it
+    is served in, or the checkpoint's fp8 KV scheme where that release reads it (planner/startup.py ``_kv_dtype``;
+    what ``capacity`` and a plan built with "auto" take)."""
+    from .startup import STARTUP
+    from .startup import auto_kv_dtype as engine_auto
     if engine not in STARTUP:
         raise PlannerInputError("engine", f"no start-up model for {engine!r}", "choose vllm, sglang or trtllm")
-    table = profiles.engine_table(engine)
-    era, version, _ = table.resolve(engine_version)
-    k = _kv_dtype(spec, EngineSettings(engine=engine, version=engine_version, kv_cache_dtype="auto"), era, table, version)
+    spec = resolve_model(model)
+    k = engine_auto(spec, profiles.engine_table(engine), engine_version, weights or default_weights(spec))
     return k.value, k.source
 
 

@@ -57,7 +57,8 @@ def register(sub, command):
                     help="the requests' max_tokens cap (max_model_len becomes prompt + max_tokens)")
     sp.add_argument("--max-model-len", type=whole(), default=None, help="default: prompt + (max-tokens or output)")
     sp.add_argument("--weights", default=None, help="weight format (default: the checkpoint's own)")
-    sp.add_argument("--kv-dtype", default="bf16", help="KV cache dtype: bf16, fp16, fp8 (int8, int4: refused)")
+    sp.add_argument("--kv-dtype", default="auto", help="KV cache dtype: auto (the default: what the engine allocates, "
+                                                      "no flag written), bf16, fp16, fp8 (int8, int4: refused)")
     sp.add_argument("--async-scheduling", default=None, type=_on_off, metavar="{on,off}",
                     help="vLLM's async scheduling (default: the release's, on from 0.14.0); written as "
                          "--async-scheduling / --no-async-scheduling where it differs from the default")

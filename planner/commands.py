@@ -216,14 +216,17 @@ _KV_VALUES = {("vllm", "fp8"): "fp8", ("sglang", "fp8"): "fp8_e4m3", ("vllm", "b
 
 
 def _kv(engine: str, version: str, spec: ModelSpec, weights: str, kv_dtype: str, notes: list[str]) -> list[str]:
-    """``--kv-cache-dtype``: nothing when the KV cache is the model's own dtype ("auto")."""
+    """``--kv-cache-dtype``: nothing when the plan's cache is the one the engine allocates under its "auto" (the
+    served dtype, or the checkpoint's fp8 KV scheme where this release reads it: startup.auto_kv_dtype); else the
+    flag that asks for it (a bf16 cache on a checkpoint whose scheme the engine would make fp8 needs one)."""
+    from .startup import auto_kv_dtype
     compute = weights if weights in _FLOAT else spec.dtype
-    if kv_dtype in (compute, "auto"):  # "auto": the engine's own choice (planner/startup.py _kv_dtype)
+    if kv_dtype in ("auto", auto_kv_dtype(spec, profiles.engine_table(engine), version, weights).value):
         return []
     if engine == "trtllm":
-        if kv_dtype == "fp8":
-            notes.append("fp8 KV: trtllm-serve has no flag; pass `--config kv.yaml` with `kv_cache_config: "
-                         "{dtype: fp8}` (LLM API KvCacheConfig)")
+        if kv_dtype in ("fp8", "bf16", "fp16"):
+            notes.append(f"{kv_dtype} KV: trtllm-serve has no flag; pass `--config kv.yaml` with `kv_cache_config: "
+                         f"{{dtype: {kv_dtype}}}` (LLM API KvCacheConfig)")
             return []
     value = _KV_VALUES.get((engine, kv_dtype))
     if value is None:

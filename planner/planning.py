@@ -62,8 +62,11 @@ def plan_request(req: PlanRequest) -> PlanResult:
                   f"{m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; largest batch at this length: {memory.max_batch}")
     rdep = p.memory.dep
     paged = req.deployment.engine == "paged"
-    if paged and rdep.kv_dtype != req.deployment.kv_dtype:  # "auto": the cache the engine allocates (deploy.resolve)
-        req = replace(req, deployment=replace(req.deployment, kv_dtype=rdep.kv_dtype))
+    # "auto": the cache the engine allocates (deploy.resolve); HF generate's, the model's 16-bit dtype (kvmod)
+    kv = rdep.kv_dtype if paged else (kvmod.kv_dtype("auto").name if req.deployment.kv_dtype == "auto"
+                                      else req.deployment.kv_dtype)
+    if kv != req.deployment.kv_dtype:
+        req = replace(req, deployment=replace(req.deployment, kv_dtype=kv))
     return PlanResult(
         request=req, model=spec.name, gpu=p.memory.gpu.id, server=rdep.server if paged else None,
         server_version=rdep.server_version if paged else None, replicas=req.replicas,

@@ -452,10 +452,12 @@ def kv_scheme(spec: ModelSpec) -> KvScheme | None:
             v = block.get(key)
             if not v:
                 continue
-            if isinstance(v, dict):
+            if isinstance(v, dict):  # anything but the documented fields is a scheme no engine maps ("")
                 static_float = v.get("dynamic") is False and str(v.get("type")).lower() == "float"
-                dtype = {8: "fp8", 4: "nvfp4"}.get(v.get("num_bits"), "") if static_float else ""
-                tensor = str(v.get("strategy") or "tensor").lower() == "tensor" and v.get("symmetric", True) is not False
+                bits = v.get("num_bits")
+                dtype = {8: "fp8", 4: "nvfp4"}.get(bits, "") if static_float and type(bits) is int else ""
+                symmetric = str(v.get("symmetric", True)).lower() not in ("false", "0", "none")
+                tensor = str(v.get("strategy") or "tensor").lower() == "tensor" and symmetric
                 return KvScheme(dtype, method, f"{name}.{key}", tensor, algo)
             dtype = {"fp8": "fp8", "nvfp4": "nvfp4"}.get(str(v).strip().lower(), "")
             return KvScheme(dtype, method, f"{name}.{key}", True, algo)

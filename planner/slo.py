@@ -217,8 +217,14 @@ def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, 
         raise PlannerInputError("targets", "no latency target given", "set at least one of TTFT, TPOT or end-to-end")
     spec = api.resolve_model(model)
     version = _server_version(candidates)
+    # "auto": the cache the serving engine allocates for this checkpoint (api.auto_kv_dtype), so that the bound,
+    # the plans and the table count and name the same cache
+    paged = candidates.engine == "paged"
+    kv_dtypes = tuple(dict.fromkeys(
+        (api.auto_kv_dtype(spec, candidates.server, version)[0] if paged else "bf16") if k == "auto" else k
+        for k in candidates.kv_dtypes))
     pts, whole = slo_space.points(spec, candidates.gpus, candidates.tps, candidates.pps, candidates.weights,
-                                  candidates.kv_dtypes)
+                                  kv_dtypes)
     if not pts and not whole:
         raise PlannerInputError("gpus", "no candidate GPU types", "choose at least one GPU")
     rows = [{"gpu": g, "status": "rejected", "failed": "price" if "price" in why else "input", "reason": why,

@@ -134,9 +134,14 @@ def _kv_dtype(spec: ModelSpec, s: EngineSettings, era: Era | None, table: Engine
     engine release reads it (``kv_auto_from_checkpoint`` in profiles/engines: vLLM from 0.14 for ModelOpt, 0.15 for
     compressed-tensors; SGLang from 0.5.3 / 0.5.4 / 0.5.19; TensorRT-LLM's PyTorch flow), else the model's dtype."""
     given = str(s.kv_cache_dtype).lower() not in ("auto", "", "none")
-    model, model_why = (spec.dtype, "the model's dtype") if spec.dtype != "fp32" else (
-        "bf16", "the dtype a 32-bit checkpoint is served in: bf16 (vllm/config/model.py _resolve_auto_dtype, "
-                "'Downcast for float32 models' to the platform's first supported dtype; SGLang's ModelConfig the same)")
+    if s.weights in ("bf16", "fp16"):  # served in that dtype (--dtype): the engine's cache follows it
+        model, model_why = s.weights, "the dtype the model is served in"
+    elif spec.dtype != "fp32":
+        model, model_why = spec.dtype, "the model's dtype"
+    else:
+        model, model_why = "bf16", ("the dtype a 32-bit checkpoint is served in: bf16 (vllm/config/model.py "
+                                    "_resolve_auto_dtype, 'Downcast for float32 models' to the platform's first "
+                                    "supported dtype; SGLang's ModelConfig the same)")
     if era and era.get("kv_dtype_follows_model"):
         return Setting(model, "given" if given else f"auto: {model_why}")
     scheme, rule = checkpoint_kv_rule(spec, table, version)
@@ -158,6 +163,14 @@ def _kv_dtype(spec: ModelSpec, s: EngineSettings, era: Era | None, table: Engine
                                    f"{scheme.field}, {scheme.dtype}, for a {scheme.method or 'its'} checkpoint"
                                    f"{' with MLA' if spec.is_mla else ''}: give kv_dtype {scheme.dtype} if it is served so)")
     return Setting(model, f"auto: {model_why}")
+
+
+def auto_kv_dtype(spec: ModelSpec, table: EngineTable, version: str | None = None, weights: str = "") -> Setting:
+    """The cache the engine of ``table`` at ``version`` (default: its newest) allocates under "auto" for the model
+    served with ``weights`` (a 16-bit format is the dtype it is served in; "": the checkpoint's own)."""
+    era, v, _ = table.resolve(version)
+    s = EngineSettings(engine=table.engine, version=version, kv_cache_dtype="auto", weights=weights or "checkpoint")
+    return _kv_dtype(spec, s, era, table, v)
 
 
 def checkpoint_kv_rule(spec: ModelSpec, table: EngineTable, version: Version):

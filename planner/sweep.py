@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import api
+from . import kv as kvmod
 from .errors import PlannerInputError, require_positive_int
 from .memory import MAX_BATCH, MAX_CONTEXT, Deployment
 from .serving import evaluate
@@ -93,9 +94,13 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
         except PlannerInputError as e:
             skipped.append({"model": spec.name, "gpu": gpu, "weights": fmt, "kv_dtype": kvd, "tp": tp, "reason": str(e)})
             continue
-        # the KV dtype the plan was built with ("auto": the engine's own, deploy.resolve)
-        plans.append(((spec.name, plan.memory.gpu.id, fmt, plan.memory.dep.kv_dtype if engine == "paged" else kvd, engine,
-                       plan.provenance), int(tp), plan))
+        # the KV dtype the plan was built with ("auto": the engine's own, deploy.resolve); a grid naming one cache
+        # twice (auto and what it resolves to) keeps one row
+        names = (spec.name, plan.memory.gpu.id, fmt, kvmod.kv_dtype(plan.memory.dep.kv_dtype).name, engine,
+                 plan.provenance)
+        if any(n == names and t == int(tp) for n, t, _ in plans):
+            continue
+        plans.append((names, int(tp), plan))
     if not plans:
         raise PlannerInputError("sweep", "no deployment of the grid is valid: " + "; ".join(s["reason"] for s in skipped),
                                 "change the TP degrees, formats or GPUs")

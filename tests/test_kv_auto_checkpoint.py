@@ -6,6 +6,8 @@ keep their quantization), the way a downloaded checkpoint is."""
 
 import json
 
+import pytest
+
 from planner import api, profiles
 from planner.memory import Deployment
 from planner.planning import plan_request
@@ -110,9 +112,12 @@ def test_a_plan_takes_the_cache_its_engine_allocates():
 def test_a_32_bit_checkpoint_caches_in_16_bits():
     # gemma-2-9b ships float32 weights; vLLM downcasts float32 models to the platform's first dtype (bf16) and its
     # cache follows: 42 layers x 8 KV heads x 256 x (K, V) x 2 B = 344,064 B a token (fp32 would be 688,128)
-    c = api.capacity("gemma-2-9b", "H100-SXM", engine="vllm")
+    c = api.capacity("gemma-2-9b", "H100-SXM", engine="vllm")  # weights bf16 (its default): served, and cached, so
     assert (c["kv_dtype"], c["kv_bytes_per_token_per_gpu"]) == ("bf16", 344_064)
-    assert "Downcast for float32 models" in c["settings"]["kv_cache_dtype"]["source"]
+    # fp8 weights leave the checkpoint's dtype to the engine: float32 is downcast to bf16, and the cache with it
+    q = api.capacity("gemma-2-9b", "H100-SXM", engine="vllm", weights="fp8")
+    assert (q["kv_dtype"], q["kv_bytes_per_token_per_gpu"]) == ("bf16", 344_064)
+    assert "Downcast for float32 models" in q["settings"]["kv_cache_dtype"]["source"]
 
 
 def test_auto_kv_dtype_is_the_one_rule_capacity_and_plans_use():
@@ -121,3 +126,64 @@ def test_auto_kv_dtype_is_the_one_rule_capacity_and_plans_use():
     assert api.auto_kv_dtype("Gemma-4-31B-IT-NVFP4", "vllm", "0.13.0")[0] == "bf16"
     assert api.auto_kv_dtype("Llama-3.1-8B", "sglang")[0] == "bf16"
     assert api.auto_kv_dtype("gemma-2-9b", "trtllm")[0] == "bf16"
+    # an fp16 checkpoint planned with bf16 weights (its default) is served, and cached, in bf16
+    assert api.auto_kv_dtype("Llama-2-7b-hf")[0] == "bf16" and api.auto_kv_dtype("Llama-2-7b-hf", weights="fp16")[0] == "fp16"
+
+
+def test_boundaries_a_rule_filter_alone_decides():
+    # SGLang 0.5.3 read the scheme of ModelOpt NVFP4 checkpoints only (ModelOptFp4Config): Gemma-4-31B-IT-NVFP4 fp8
+    assert kv("Gemma-4-31B-IT-NVFP4", "sglang", "0.5.3")[0] == "fp8"
+    assert kv("Gemma-4-31B-IT-NVFP4", "sglang", "0.5.2")[0] == "bf16"
+
+
+def test_vllm_0_21_is_the_last_release_that_overrides_a_given_dtype(tmp_path):
+    static = checkpoint(tmp_path, "ct", {**LLAMA, "quantization_config": compressed_tensors(CT_KV["static"])})
+    assert kv(static, "vllm", "0.21.0", "bf16")[0] == "fp8" and kv(static, "vllm", "0.22.0", "bf16")[0] == "bf16"
+
+
+@pytest.mark.parametrize("scheme", [[8, "float"], 8, "int8", {}, {"num_bits": [8], "type": "float", "dynamic": False},
+                                    {"num_bits": "8", "type": "float", "dynamic": False},
+                                    {"num_bits": 8, "type": "float", "dynamic": True}])
+def test_a_scheme_no_engine_maps_keeps_the_model_dtype_and_never_raises(tmp_path, scheme):
+    m = checkpoint(tmp_path, "odd", {**LLAMA, "quantization_config": compressed_tensors(scheme)})
+    for engine in ("vllm", "sglang", "trtllm"):
+        assert kv(m, engine, None)[::2] == ("bf16", 131_072)
+
+
+def test_a_scheme_written_asymmetric_as_text_is_not_per_tensor_symmetric(tmp_path):
+    odd = {**CT_KV["static"], "symmetric": "false"}
+    m = checkpoint(tmp_path, "asym", {**LLAMA, "quantization_config": compressed_tensors(odd)})
+    assert kv(m, "sglang", "0.5.23")[0] == "bf16" and kv(m, "vllm", "0.33.0")[0] == "fp8"
+
+
+def test_engine_commands_ask_for_a_cache_only_where_auto_would_allocate_another():
+    from planner.commands import commands
+
+    def kv_flags(model, engine, kv_dtype):
+        c = commands(model, "H100-SXM", Deployment(weights=api.default_weights(profiles.load_model(model)),
+                                                    kv_dtype=kv_dtype, server=engine), 512, 64, 4)
+        argv = c.serve.argv
+        i = argv.index("--kv-cache-dtype") if "--kv-cache-dtype" in argv else None
+        return (argv[i + 1] if i is not None else None), " ".join(c.serve.notes)
+    # an fp16 checkpoint served in 16 bits: auto and bf16 are the engine's own cache, no flag, no refusal
+    for engine in ("vllm", "sglang", "trtllm"):
+        assert kv_flags("Llama-2-7b-hf", engine, "auto")[0] is None and kv_flags("Llama-2-7b-hf", engine, "bf16")[0] is None
+    # a checkpoint whose fp8 scheme the engine reads: auto writes nothing, a bf16 plan must ask for bf16
+    assert kv_flags("Gemma-4-31B-IT-NVFP4", "vllm", "auto")[0] is None
+    assert kv_flags("Gemma-4-31B-IT-NVFP4", "vllm", "bf16")[0] == "bfloat16"
+    assert kv_flags("Gemma-4-31B-IT-NVFP4", "sglang", "bf16")[0] == "bf16"
+    assert "kv_cache_config: {dtype: bf16}" in kv_flags("Gemma-4-31B-IT-NVFP4", "trtllm", "bf16")[1]
+
+
+def test_sweep_slo_and_hf_generate_name_the_cache_auto_resolves_to():
+    from planner import sweep
+    from planner.slo import Candidates, Targets, plan_capacity
+    df = sweep.sweep(["Gemma-4-31B-IT-NVFP4"], ["H100-SXM"], [8], [1024], [128], kv_dtypes=["auto", "fp8"])
+    assert list(df["kv_dtype"].astype(str)) == ["fp8"]  # auto is fp8 here: one row, not two alike
+    wl = Workload(2.0, 1024, 128)
+    cap = plan_capacity("Gemma-4-31B-IT-NVFP4", wl, Targets(ttft_s=2.0, tpot_s=0.1),
+                        Candidates(gpus=("H100-SXM",), tps=(1,), weights=("nvfp4",), kv_dtypes=("auto",)))
+    assert set(cap["kv_dtype"].astype(str)) == {"fp8"}
+    hf = plan_request(PlanRequest("Llama-3.1-8B", "H100-SXM", Workload(None, 512, 64, batch=2),
+                                  Deployment(engine="transformers", kv_dtype="auto")))
+    assert hf.labels()["kv_dtype"] == "bf16"
