@@ -90,10 +90,11 @@ def deployment(r) -> Deployment:
     if a is not None and r.engine == "vllm":
         opt["async_scheduling"] = a
     version = r.engine_version if isinstance(r.engine_version, str) and r.engine_version else None
+    # a run that names no KV dtype ran the engine's own: "auto" (the checkpoint's KV scheme where the release reads it)
     kv = r.kv_dtype if isinstance(r.kv_dtype, str) and r.kv_dtype not in ("", "auto") else None
     spec = profiles.load_model(r.model)
     weights = r.weights if isinstance(r.weights, str) and r.weights else api.default_weights(spec)
-    return Deployment(weights=weights, kv_dtype=kv or "bf16", engine="paged", tp=int(r.tp), server=r.engine,
+    return Deployment(weights=weights, kv_dtype=kv or "auto", engine="paged", tp=int(r.tp), server=r.engine,
                       server_version=version, **opt)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import profiles
+from planner import api, profiles
 from planner import validate_external as ve
 
 D = ve.rows()
@@ -59,7 +59,9 @@ def test_the_row_s_flags_become_the_deployment_and_the_rest_are_the_engine_s_def
     assert (d.max_num_seqs, d.max_num_batched_tokens, d.gpu_memory_utilization) == (64, 4096, 0.85)
     assert d.cuda_graph_sizes == () and d.kv_dtype == "fp8" and d.weights == "fp8" and d.server_version == "0.11.0"
     plain = ve.deployment(_row())
-    assert plain.max_num_seqs is None and plain.cuda_graph_sizes is None and plain.kv_dtype == "bf16"
+    # no KV dtype stated: the engine's own ("auto", resolved when the plan is built: the model's bf16 here)
+    assert plain.max_num_seqs is None and plain.cuda_graph_sizes is None and plain.kv_dtype == "auto"
+    assert api.build_plan(_row().model, "H100-SXM", plain).memory.dep.kv_dtype == "bf16"
     # no weights stated: the checkpoint's own (DeepSeek-R1's block fp8 quantization_config)
     assert ve.deployment(_row(model="DeepSeek-R1", weights=np.nan, tp=8)).weights == "fp8-block"
 
