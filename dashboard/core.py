@@ -84,13 +84,10 @@ def inspect(model: str, text: str, weights: str, kv_dtype: str, engine: str, con
 
 def kv_of(model: str, text: str, kv_dtype: str, engine: str, server: str = "vllm", weights: str | None = None) -> str:
     """The KV dtype the pages compute with: the sidebar's, its "auto" being the cache the serving engine allocates
-    for a paged layout (api.auto_kv_dtype: the model's dtype, or the checkpoint's fp8 KV scheme), HF generate's
-    model dtype otherwise."""
+    for a paged layout, HF generate's otherwise (api.auto_kv_dtype, the rule the plans take)."""
     if kv_dtype != "auto":
         return kv_dtype
-    if engine != "paged":
-        return "bf16" if spec(model, text).dtype == "fp32" else spec(model, text).dtype
-    return api.auto_kv_dtype(spec(model, text), server, weights=weights)[0]
+    return api.auto_kv_dtype(spec(model, text), server if engine == "paged" else "transformers", weights=weights)[0]
 
 
 def request(model: str, text: str, gpu: str, tp: int, weights: str, kv_dtype: str, engine: str, batch: int,

@@ -155,9 +155,12 @@ def auto_kv_dtype(model: str | ModelSpec, engine: str = "vllm", engine_version: 
     """The KV cache dtype ``engine`` (vllm, sglang, trtllm) at ``engine_version`` (default: its newest) allocates for
     this model served with ``weights`` (default: the checkpoint's own, as a plan) under "auto", and why: the dtype it
     is served in, or the checkpoint's fp8 KV scheme where that release reads it (planner/startup.py ``_kv_dtype``;
-    what ``capacity`` and a plan built with "auto" take)."""
+    what ``capacity`` and a plan built with "auto" take). ``engine`` "transformers" (HF generate, no engine rule):
+    the 16-bit cache planner/kv.py counts for "auto"."""
     from .startup import STARTUP
     from .startup import auto_kv_dtype as engine_auto
+    if engine == "transformers":
+        return kvmod.kv_dtype("auto").name, "auto: HF generate's cache in the model's 16-bit dtype (planner/kv.py)"
     if engine not in STARTUP:
         raise PlannerInputError("engine", f"no start-up model for {engine!r}", "choose vllm, sglang or trtllm")
     spec = resolve_model(model)

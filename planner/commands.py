@@ -217,11 +217,10 @@ _KV_VALUES = {("vllm", "fp8"): "fp8", ("sglang", "fp8"): "fp8_e4m3", ("vllm", "b
 
 def _kv(engine: str, version: str, spec: ModelSpec, weights: str, kv_dtype: str, notes: list[str]) -> list[str]:
     """``--kv-cache-dtype``: nothing when the plan's cache is the one the engine allocates under its "auto" (the
-    served dtype, or the checkpoint's fp8 KV scheme where this release reads it: startup.auto_kv_dtype); else the
+    served dtype, or the checkpoint's fp8 KV scheme where this release reads it: api.auto_kv_dtype); else the
     flag that asks for it (a bf16 cache on a checkpoint whose scheme the engine would make fp8 needs one)."""
-    from .startup import auto_kv_dtype
     compute = weights if weights in _FLOAT else spec.dtype
-    if kv_dtype in ("auto", auto_kv_dtype(spec, profiles.engine_table(engine), version, weights).value):
+    if kv_dtype in ("auto", api.auto_kv_dtype(spec, engine, version, weights)[0]):
         return []
     if engine == "trtllm":
         if kv_dtype in ("fp8", "bf16", "fp16"):

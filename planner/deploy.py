@@ -20,7 +20,7 @@ from .kv import PAGED_BLOCK_SIZE
 from .memory import Deployment
 from .scheduler import SchedulerProfile, profile_for
 from .spec import ModelSpec
-from .startup import FRACTION_SETTING, STARTUP, EngineSettings, StartupMemory
+from .startup import FRACTION_SETTING, STARTUP, EngineSettings, StartupMemory, is_auto
 from .startup_terms import capture_sizes
 
 
@@ -50,7 +50,7 @@ def resolve(spec: ModelSpec, gpu: GpuSpec, dep: Deployment) -> Resolved:
                   max_num_seqs=m.setting("max_num_seqs"), server_version=m.version,
                   block_size=settled["block_size"].value if "block_size" in settled else dep.block_size)
     kv = m.setting("kv_cache_dtype")
-    if str(dep.kv_dtype).lower() in ("auto", "", "none") or kvmod.kv_dtype(kv).bits == 8 != kvmod.kv_dtype(dep.kv_dtype).bits:
+    if is_auto(dep.kv_dtype) or kvmod.kv_dtype(kv).bits == 8 != kvmod.kv_dtype(dep.kv_dtype).bits:
         # "auto" (or a dtype the engine overrides) is the cache the engine allocates (startup._kv_dtype: the model's
         # dtype, or the checkpoint's fp8 KV scheme where that release reads it): the whole plan takes it
         dep = replace(dep, kv_dtype=kv)

@@ -62,8 +62,8 @@ def plan_request(req: PlanRequest) -> PlanResult:
                   f"{m['capacity_bytes_per_gpu'] / 2**30:.2f} GiB; largest batch at this length: {memory.max_batch}")
     rdep = p.memory.dep
     paged = req.deployment.engine == "paged"
-    # "auto": the cache the engine allocates (deploy.resolve); HF generate's, the model's 16-bit dtype (kvmod)
-    kv = rdep.kv_dtype if paged else (kvmod.kv_dtype("auto").name if req.deployment.kv_dtype == "auto"
+    # "auto": the cache the engine allocates (deploy.resolve), HF generate's 16-bit one (api.auto_kv_dtype)
+    kv = rdep.kv_dtype if paged else (api.auto_kv_dtype(spec, "transformers")[0] if req.deployment.kv_dtype == "auto"
                                       else req.deployment.kv_dtype)
     if kv != req.deployment.kv_dtype:
         req = replace(req, deployment=replace(req.deployment, kv_dtype=kv))
@@ -257,8 +257,8 @@ def _kv_source(p: Plan) -> str:
     """Why the plan's KV dtype is the one its engine allocates (startup._kv_dtype), "" when it was given as is."""
     if p.startup is None:
         return ""
-    why = dict(p.startup.settings)["kv_cache_dtype"].source if "kv_cache_dtype" in dict(p.startup.settings) else ""
-    return "" if why == "given" else why
+    setting = dict(p.startup.settings).get("kv_cache_dtype")
+    return "" if setting is None or setting.source == "given" else setting.source
 
 
 def _provenance(spec: ModelSpec, p: Plan, req: PlanRequest, latency_source: str) -> dict[str, str]:

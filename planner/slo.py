@@ -221,7 +221,7 @@ def plan_capacity(model: str | ModelSpec, workload: Workload, targets: Targets, 
     # the plans and the table count and name the same cache
     paged = candidates.engine == "paged"
     kv_dtypes = tuple(dict.fromkeys(
-        (api.auto_kv_dtype(spec, candidates.server, version)[0] if paged else "bf16") if k == "auto" else k
+        api.auto_kv_dtype(spec, candidates.server if paged else "transformers", version)[0] if k == "auto" else k
         for k in candidates.kv_dtypes))
     pts, whole = slo_space.points(spec, candidates.gpus, candidates.tps, candidates.pps, candidates.weights,
                                   kv_dtypes)

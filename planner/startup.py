@@ -129,11 +129,16 @@ def default_max_model_len(spec: ModelSpec) -> tuple[int, str]:
     return n, "the model's max_position_embeddings (x rope-scaling factor), vLLM _get_and_verify_max_len"
 
 
+def is_auto(kv_dtype) -> bool:
+    """Whether a KV dtype setting leaves the choice to the engine ("auto", or none given)."""
+    return str(kv_dtype).lower() in ("auto", "", "none")
+
+
 def _kv_dtype(spec: ModelSpec, s: EngineSettings, era: Era | None, table: EngineTable, version: Version) -> Setting:
     """The KV cache dtype the engine allocates: the one given, else ("auto") the checkpoint's own KV scheme where this
     engine release reads it (``kv_auto_from_checkpoint`` in profiles/engines: vLLM from 0.14 for ModelOpt, 0.15 for
     compressed-tensors; SGLang from 0.5.3 / 0.5.4 / 0.5.19; TensorRT-LLM's PyTorch flow), else the model's dtype."""
-    given = str(s.kv_cache_dtype).lower() not in ("auto", "", "none")
+    given = not is_auto(s.kv_cache_dtype)
     if s.weights in ("bf16", "fp16"):  # served in that dtype (--dtype): the engine's cache follows it
         model, model_why = s.weights, "the dtype the model is served in"
     elif spec.dtype != "fp32":
@@ -552,7 +557,7 @@ def _trtllm_refuse(spec: ModelSpec, s: EngineSettings) -> None:
     if s.max_model_len is not None and s.max_model_len < 2:
         raise PlannerInputError("max_model_len", f"must be at least 2 tokens for TensorRT-LLM, got {s.max_model_len}",
                                 "e.g. 8192")
-    if str(s.kv_cache_dtype).lower() not in ("auto", "", "none") and kvmod.kv_dtype(s.kv_cache_dtype).bits not in (8, 16):
+    if not is_auto(s.kv_cache_dtype) and kvmod.kv_dtype(s.kv_cache_dtype).bits not in (8, 16):
         raise PlannerInputError("kv_cache_dtype", f"TensorRT-LLM's KV cache is fp8 or 16-bit, got {s.kv_cache_dtype!r}",
                                 "choose fp8, bf16 or fp16")
 

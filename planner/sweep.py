@@ -85,7 +85,7 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
     _check_grid(b.size * p.size * o.size, len(models) * len(gpus) * len(weights) * len(kv_dtypes) * len(tps))
     bb, pp_, oo = (a.ravel() for a in np.meshgrid(b, p, o, indexing="ij"))
     n = bb.size
-    plans, skipped = [], []
+    plans, skipped, seen = [], [], set()
     for spec, gpu, fmt, kvd, tp in itertools.product(models, gpus, weights, kv_dtypes, tps):
         fmt = fmt or api.default_weights(spec)
         try:
@@ -98,8 +98,9 @@ def sweep(models: Sequence[str | ModelSpec] | str | ModelSpec, gpus: Sequence[st
         # twice (auto and what it resolves to) keeps one row
         names = (spec.name, plan.memory.gpu.id, fmt, kvmod.kv_dtype(plan.memory.dep.kv_dtype).name, engine,
                  plan.provenance)
-        if any(n == names and t == int(tp) for n, t, _ in plans):
+        if (names, int(tp)) in seen:
             continue
+        seen.add((names, int(tp)))
         plans.append((names, int(tp), plan))
     if not plans:
         raise PlannerInputError("sweep", "no deployment of the grid is valid: " + "; ".join(s["reason"] for s in skipped),
