@@ -303,7 +303,7 @@ def build_plan(model: str | ModelSpec, gpu: str, dep: Deployment, gpu_layers: in
 def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float,
                       eager_layer_overhead_s: float, eager_overlaps: bool | None = None,
                       prefill_token_layer_s: float | None = None, allreduce_spread: float | None = None,
-                      return_gap_s: float | None = None) -> Plan:
+                      return_gap_s: float | None = None, sequence_step_s: float | None = None) -> Plan:
     """The same plan with other engine fixed costs (planner/fit_e2e.py fits them this way)."""
     from dataclasses import replace
 
@@ -314,9 +314,10 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
     prefill = old.prefill_token_layer_s if prefill_token_layer_s is None else prefill_token_layer_s
     allreduce = old.allreduce_spread if allreduce_spread is None else allreduce_spread
     gap = old.return_gap_s if return_gap_s is None else return_gap_s
+    seq = old.sequence_step_s if sequence_step_s is None else sequence_step_s
     sched = replace(old, step_overhead_s=step_overhead_s, request_overhead_s=request_overhead_s,
                     eager_layer_overhead_s=eager_layer_overhead_s, eager_overlaps=overlaps,
-                    prefill_token_layer_s=prefill, allreduce_spread=allreduce, return_gap_s=gap)
+                    prefill_token_layer_s=prefill, allreduce_spread=allreduce, return_gap_s=gap, sequence_step_s=seq)
     eff = p.timing.eff
     eff = _engine_efficiency(eff, eff.step_overhead_s - old.exposed_step_s, sched)
     return replace(p, scheduler=sched, timing=p.timing.with_efficiency(eff))
@@ -324,14 +325,15 @@ def with_engine_costs(p: Plan, step_overhead_s: float, request_overhead_s: float
 
 def _engine_efficiency(eff: Efficiency, base_step_s: float, sc) -> Efficiency:
     """``eff`` with the engine's fitted costs of scheduler profile ``sc``: its per-pass cost on top of
-    ``base_step_s`` (the calibration's own; none with vLLM's async scheduling, ``exposed_step_s``), the per-eager-layer, prefill and all-reduce costs, and the
+    ``base_step_s`` (the calibration's own; none with vLLM's async scheduling, ``exposed_step_s``), the per-eager-layer, prefill,
+    all-reduce and per-sequence costs, and the
     largest captured CUDA graph (passes above it run eager)."""
     from dataclasses import replace
 
     return replace(eff, step_overhead_s=base_step_s + sc.exposed_step_s,
                    eager_layer_overhead_s=sc.eager_layer_overhead_s, eager_overlaps=sc.eager_overlaps,
                    prefill_token_layer_s=sc.prefill_token_layer_s, allreduce_spread=sc.allreduce_spread,
-                   graph_max_tokens=max(sc.graph_sizes, default=0))
+                   sequence_step_s=sc.sequence_step_s, graph_max_tokens=max(sc.graph_sizes, default=0))
 
 
 def plan_request(req: PlanRequest) -> PlanResult:

@@ -1,6 +1,6 @@
 """Fit an engine's fixed costs on end-to-end runs, and score them on models left out.
 
-Six costs the measured operator tables cannot see (planner/scheduler.py):
+Seven costs the measured operator tables cannot see (planner/scheduler.py):
 
 * ``request_overhead_s``: per request, on the client's clock (HTTP, tokenization, detokenization);
 * ``eager_layer_overhead_s``: per layer, for a forward pass larger than the largest captured CUDA
@@ -18,7 +18,11 @@ Six costs the measured operator tables cannot see (planner/scheduler.py):
   the engine's scheduler (the last chunk back, the next HTTP request, tokenization; planner/simulate.py draws it
   per request): clients that finish within it of each other come back together and queue behind each other,
   which fixed lengths make visible (Qwen3-32B's gap rows: a TTFT about 3x one prompt's prefill at 8 clients,
-  whatever the output length).
+  whatever the output length);
+* ``sequence_step_s``: per decoding sequence, added to every pass: the engine's own CPU work per running request
+  each step (processing its output, checking its stop, streaming its token) grows with the batch where the
+  per-pass cost does not: SGLang's Llama-3.1-8B gap rows decode at 23-34 ms a token at 448-512 clients at every
+  TP from 2 to 8, where the GPU pass takes 11-26 ms (docs/validation.md).
 
 The prefill cost is fitted on the TTFT growth with the prompt at light load, measured against simulated
 (``prefill_cost``), the request cost on the level of the same light-load TTFTs (``request_cost``). Each
@@ -54,12 +58,21 @@ from .scheduler import FITTED_COSTS
 
 PARAMS = FITTED_COSTS
 STEPS = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 0.5e-3, "step_overhead_s": 2e-3,
-         "prefill_token_layer_s": 0.25e-6, "allreduce_spread": 0.05, "return_gap_s": 2.5e-3}
-# costs an engine's fit leaves at 0 because, fitted, they made its held-out errors worse (docs/validation.md,
-# "The return gap"): the return gap came out 10 ms (its bound) for SGLang, whose 50 ms request cost is at
-# its own bound and is no round trip, with held-out TTFT 18.2 -> 24.7 %, and 4.7 ms for TensorRT-LLM with
-# held-out TTFT 27.9 -> 32.1 %, TPOT 7.2 -> 9.1 % (and in-sample worse too)
-NOT_FITTED = {"sglang": ("return_gap_s",), "trtllm": ("return_gap_s",)}
+         "prefill_token_layer_s": 0.25e-6, "allreduce_spread": 0.05, "return_gap_s": 2.5e-3,
+         "sequence_step_s": 10e-6}
+# costs an engine's fit leaves at 0, and why (the reason goes into the engine table's source)
+_WORSE = "fitted, it made the held-out errors worse (docs/validation.md, \"The return gap\")"
+NOT_FITTED = {
+    # the return gap came out 10 ms (its bound) for SGLang, whose 50 ms request cost is at its own bound and is
+    # no round trip, with held-out TTFT 18.2 -> 24.7 %, and 4.7 ms for TensorRT-LLM with held-out TTFT
+    # 27.9 -> 32.1 %, TPOT 7.2 -> 9.1 % (and in-sample worse too)
+    "sglang": {"return_gap_s": _WORSE},
+    "trtllm": {"return_gap_s": _WORSE},
+    # vLLM V1's scheduler works about 1 us per running request a step (PR #46112: update_from_output 0.287 ms for
+    # 256 requests), 0.5 ms a pass at its largest fitted batches, below what its runs resolve
+    "vllm": {"sequence_step_s": ("vLLM V1's scheduler works about 1 us per running request a step (vllm-project/vllm "
+                                 "PR #46112: update_from_output 0.287 ms for 256 requests), below what its runs resolve")},
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Sensitivity:
 
 def sensitivity(d: pd.DataFrame, engine: str, start: dict[str, float] | None = None,
                 light: pd.DataFrame | None = None) -> Sensitivity:
-    frozen = NOT_FITTED.get(engine, ())
+    frozen = tuple(NOT_FITTED.get(engine, {}))
     start = {**dict(start or {k: 0.0 for k in PARAMS}), **{k: 0.0 for k in frozen}}
     base = v.predict(d, overheads={engine: start})
     slopes = {}
@@ -195,10 +208,14 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
     # -300 % and more would decide this fit alone
     near = b.loc[sel, "tpot_s"] / (b.loc[sel, "silicon_tpot_ms"] / 1e3)
     kept = sel[near.between(0.5, 2.0).to_numpy()]
-    tpot_only = _solve(s, b, kept, ["allreduce_spread", "step_overhead_s"], fixed, ("tpot",))
+    tpot_only = _solve(s, b, kept, [k for k in TPOT_ONLY if k not in fixed], fixed, ("tpot",))
     fixed.update(tpot_only)
     free = [k for k in PARAMS if k not in fixed]
     return {**fixed, **_solve(s, b, sel, free, fixed, ("ttft", "tpot"))}
+
+
+# the costs fitted on TPOT alone (``fit``, step 2)
+TPOT_ONLY = ("allreduce_spread", "step_overhead_s", "sequence_step_s")
 
 
 def _solve(s: Sensitivity, b: pd.DataFrame, sel: pd.Index, free: list[str], fixed: dict[str, float],
@@ -259,9 +276,13 @@ def _bounded_lstsq(a: np.ndarray, y: np.ndarray, names: tuple[str, ...] = PARAMS
 # completion to the next request reaching the scheduler, 10 ms: on one host the last chunk and the next request
 # are sub-millisecond HTTP, and tokenizing a prompt of a few thousand tokens takes milliseconds (a C++ server
 # measured 1.3-2.8 ms for 131 tokens, chat template included: tenstorrent/tt-inference-server#2173); more is
-# not the round trip but a cost the request cost or the tables should carry.
+# not the round trip but a cost the request cost or the tables should carry; per decoding sequence and pass, 50 us:
+# a running request's output handled by Python each step (append the token, check the stop, build and send its
+# streamed chunk) is tens of Python operations, tens of microseconds; SGLang's single-process tokenizer manager
+# was found to bottleneck on one core at high concurrency (sgl-project/sglang#6553, hence --tokenizer-worker-num)
+# and 50 us a sequence caps 512 streams at 39 tokens a second each.
 UPPER = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
-         "prefill_token_layer_s": 1e-6, "allreduce_spread": 0.3, "return_gap_s": 0.01}
+         "prefill_token_layer_s": 1e-6, "allreduce_spread": 0.3, "return_gap_s": 0.01, "sequence_step_s": 50e-6}
 
 
 def leave_one_model_out(s: Sensitivity) -> pd.DataFrame:
@@ -471,13 +492,16 @@ def write(r: Report) -> None:
                                  "1.03 at 4, 1.42 at 8) times its measured kernels (planner/timing.py _allreduce_wait_s)"),
             "return_gap_s": ("in a closed loop, the mean time from a completion to the client's next request reaching the "
                              "scheduler (the last chunk back, the next HTTP request, tokenization), drawn per request from "
-                             "the exponential with that mean (planner/simulate.py)")}
+                             "the exponential with that mean (planner/simulate.py)"),
+            "sequence_step_s": ("per decoding sequence, added to every pass: the engine's CPU work per running request "
+                                "each step (its output processed, its stop checked, its token streamed), fitted on TPOT "
+                                "alone (planner/timing.py)")}
     for k, val in r.costs.items():
         how = (f"fitted by planner/fit_e2e.py ({COMMAND}, {today}) on {n_fit} published {r.engine} runs{left} (AIC "
                f"silicon rows, profiles/reference) of {models} on {gpus}; leave-one-model-out median |error| TTFT "
                f"{held['ttft_median']:.0f} %, TPOT {held['tpot_median']:.0f} %")
-        if k in NOT_FITTED.get(r.engine, ()):
-            how = f"held at 0 for {r.engine}, not fitted: fitted, it made the held-out errors worse (fit_e2e.NOT_FITTED)"
+        if k in NOT_FITTED.get(r.engine, {}):
+            how = f"held at 0 for {r.engine}, not fitted: {NOT_FITTED[r.engine][k]} (fit_e2e.NOT_FITTED)"
         data["constants"][k] = {"value": float(f"{val:.4g}"), "source": f"{what[k]}: {how}",
                                 "fitted_on": [f"aic-silicon:{r.engine}"]}
     data["latency_bands"] = {

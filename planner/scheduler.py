@@ -20,7 +20,7 @@ from .errors import PlannerInputError
 POLICIES = ("mixed", "prefill_first")
 # The engine costs fitted end to end (planner/fit_e2e.py), read from the engine table's constants
 FITTED_COSTS = ("request_overhead_s", "eager_layer_overhead_s", "step_overhead_s", "prefill_token_layer_s",
-                "allreduce_spread", "return_gap_s")
+                "allreduce_spread", "return_gap_s", "sequence_step_s")
 RESERVATIONS = ("incremental", "whole_request", "new_token_ratio")
 
 
@@ -43,6 +43,8 @@ class SchedulerProfile:
     allreduce_spread: float = 0.0    # the TP ranks' spread at an all-reduce, a fraction of the decode work (fitted)
     return_gap_s: float = 0.0        # closed loop: the mean time from a completion to the client's next request
                                      # reaching the scheduler (fitted)
+    sequence_step_s: float = 0.0     # per running sequence, added to every pass it decodes in: the engine's own
+                                     # per-request work each step (output processing, streaming), fitted
     batch_wait_iters: int = 0        # TensorRT-LLM batch_wait_timeout_iters: steps a context batch may be held
     batch_wait_tokens: float = 0.0   # ... until its tokens + the decodes reach this (batch_wait_max_tokens_ratio x budget)
     async_scheduling: bool = False   # vLLM: the next step is scheduled while the GPU runs this one (the per-pass

@@ -53,6 +53,8 @@ class Efficiency:
     allreduce_spread: float = 0.0        # the spread (standard deviation) of the TP ranks' arrival at an all-reduce,
                                          # as a fraction of the decode work before it: each all-reduce waits for the
                                          # slowest rank (fitted per engine)
+    sequence_step_s: float = 0.0         # per decoding sequence in a pass: the engine's per-request CPU work each
+                                         # step (output processing, streaming; fitted per engine)
     provenance: str = "datasheet"
 
     @classmethod
@@ -204,9 +206,9 @@ class TimingModel:
             b, ctx, pt, pctx, has_prefill, kvmod.kv_cache_bytes, self.weight_read_bytes, self.attention_flops)
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
             t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
-                 + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx))
+                 + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx) + self.eff.sequence_step_s * b)
         else:
-            fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
+            fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s + self.eff.sequence_step_s * b
             t = (np.maximum(t_c, t_m) + self.comm_s(tokens)) * self._realism(b, pt) + fixed + self._cpu_s(tokens)
         return self._pipeline(t), flops, bytes_, kv_read, t_c, t_m
 
@@ -242,7 +244,7 @@ class TimingModel:
         if self.ops is None:
             return self._roofline_step1(b, ctx, pt, pctx)
         t = self._with_launch1(self.ops.step1(b, ctx, pt, pctx), b + pt) + self.eff.step_overhead_s
-        t = t + self._prefill_extra1(pt)
+        t = t + self._prefill_extra1(pt) + self.eff.sequence_step_s * b
         if b > 0 and self._spreads():  # _allreduce_wait_from of one pass (x 1.0: exact)
             t = t + self.eff.allreduce_spread * expected_max_normal(self.dep.tp) * self.ops.step1(b, ctx, 0.0, 0.0)
         return t * self.dep.pp
@@ -250,7 +252,7 @@ class TimingModel:
     def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
         """``_step``'s time on the roofline for one pass, in plain floats: the same arithmetic in the same order
         (``kv.kv_cache_bytes1`` and the ``...1`` twins below), so equal to it to the bit."""
-        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
+        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s + self.eff.sequence_step_s * b
         cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s if self.cpu_layers else 0.0
         kernels = self._roofline_kernels1(b, ctx, pt, pctx) * float(self._realism(b, pt))
         return float(self._pipeline(kernels + fixed + cpu))

@@ -236,7 +236,8 @@ def predict(d: pd.DataFrame, overheads: dict | None = None, gap_flags: str | Non
             c = overheads[key[5]]
             p = api.with_engine_costs(p, c["step_overhead_s"], c["request_overhead_s"], c["eager_layer_overhead_s"],
                                       c.get("eager_overlaps"), c.get("prefill_token_layer_s", 0.0),
-                                      c.get("allreduce_spread", 0.0), c.get("return_gap_s", 0.0))
+                                      c.get("allreduce_spread", 0.0), c.get("return_gap_s", 0.0),
+                                      c.get("sequence_step_s", 0.0))
         mv = evaluate(p, g["batch_size"], np.array([mean_length(key[9], int(n)) for n in g["isl"]]),
                       np.array([mean_length(key[9], int(n)) for n in g["osl"]]))
         for i, r in enumerate(g.itertuples()):
@@ -307,7 +308,7 @@ def table_prefill_s(row, batched: bool = False) -> float:
     can be had."""
     p = api.build_plan(row.model, row.gpu, deployment(row, profiles.load_model(row.model),
                                                       flags_for(row.source, row.backend)))
-    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_spread=0.0)
+    p = api.with_engine_costs(p, 0.0, 0.0, 0.0, prefill_token_layer_s=0.0, allreduce_spread=0.0, sequence_step_s=0.0)
     isl = round(mean_length(row.source, int(row.isl)))
     k = max(1, min(int(row.batch_size), p.timing.dep.mnbt // max(isl, 1))) if batched else 1
     return float(np.asarray(p.timing.prefill(k, isl)["time_s"])) / k

@@ -120,6 +120,18 @@ def deployment(r) -> Deployment:
                       max_num_seqs=batch, max_num_batched_tokens=tokens)
 
 
+def offline(p: api.Plan) -> api.Plan:
+    """``p`` run as trtllm-bench runs it: no server and no streaming (``--streaming`` is off by default), so
+    no request's token is handed on at every step, and the engine's per-sequence cost, fitted on served, streamed
+    runs (the scheduler's work for each running request at each step, its output streamed included:
+    planner/fit_e2e.py ``sequence_step_s``), is left out; the other fitted costs stay."""
+    sc = p.scheduler
+    if sc is None:
+        return p
+    return api.with_engine_costs(p, sc.step_overhead_s, sc.request_overhead_s, sc.eager_layer_overhead_s,
+                                 sequence_step_s=0.0)
+
+
 def predict(d: pd.DataFrame) -> pd.DataFrame:
     """Every row with the simulated output tokens a second per GPU (all requests at once, every one measured,
     output tokens over the run's length) and the settings ``bench_settings`` gave it; ``why`` where none."""
@@ -128,7 +140,7 @@ def predict(d: pd.DataFrame) -> pd.DataFrame:
         rec = {"id": r.id, "why": ""}
         try:
             dep = deployment(r)
-            p = api.build_plan(r.model, r.gpu, dep)
+            p = offline(api.build_plan(r.model, r.gpu, dep))
             n = int(r.num_requests)
             prompts, outputs = np.full(n, int(r.isl), np.int64), np.full(n, int(r.osl), np.int64)
             s = serve_lengths(p, prompts, outputs, concurrency=n, measure="all", max_queue=10 ** 6)

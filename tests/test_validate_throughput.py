@@ -83,3 +83,21 @@ def test_no_room_for_one_request_is_refused():
     with pytest.raises(PlannerInputError) as e:
         vt.bench_settings("Llama-3.1-70B", "H100-SXM", "bf16", "bf16", 1, 1024, 1024)
     assert e.value.field == "gpu" and "TP" in e.value.fix
+
+
+def test_offline_runs_leave_out_the_per_sequence_cost_and_keep_the_others():
+    # trtllm-bench neither serves nor streams: the per-sequence cost fitted on served runs is left out, every other
+    # fitted cost stays. A pass of 512 decodes then takes 512 x the fitted per-sequence cost less (TensorRT-LLM's
+    # is positive, profiles/engines/trtllm.json), a prefill-only pass the same time
+    from planner import api
+    from planner.memory import Deployment
+
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(engine="paged", server="trtllm"))
+    seq = p.scheduler.sequence_step_s
+    assert seq > 0
+    q = vt.offline(p)
+    assert q.scheduler.sequence_step_s == 0.0 and q.timing.eff.sequence_step_s == 0.0
+    for k in ("step_overhead_s", "request_overhead_s", "eager_layer_overhead_s", "prefill_token_layer_s"):
+        assert getattr(q.scheduler, k) == getattr(p.scheduler, k)
+    assert p.timing.step_time_s(512, 1000) - q.timing.step_time_s(512, 1000) == pytest.approx(512 * seq, rel=1e-9)
+    assert p.timing.step_time_s(0, 0, 4000, 4000) == q.timing.step_time_s(0, 0, 4000, 4000)
