@@ -42,7 +42,7 @@ def line(label: str, e: pd.DataFrame) -> str:
 
 
 # how each fitted cost is printed (scale, unit); every other one in ms
-UNITS = {"prefill_token_layer_s": (1e6, " us"), "allreduce_spread": (1.0, "")}
+UNITS = {"prefill_token_layer_s": (1e6, " us"), "allreduce_spread": (1.0, ""), "sequence_step_s": (1e6, " us")}
 
 
 def cost(k: str, val: float) -> str:

@@ -21,8 +21,9 @@ Seven costs the measured operator tables cannot see (planner/scheduler.py):
   whatever the output length);
 * ``sequence_step_s``: per decoding sequence, added to every pass: the engine's own CPU work per running request
   each step (processing its output, checking its stop, streaming its token) grows with the batch where the
-  per-pass cost does not: SGLang's Llama-3.1-8B gap rows decode at 23-34 ms a token at 448-512 clients at every
-  TP from 2 to 8, where the GPU pass takes 11-26 ms (docs/validation.md).
+  per-pass cost does not: SGLang's Llama-3.1-8B gap rows at 512 clients decode 11-12 ms a token slower than the
+  simulated pass at TP 2, 4 and 8 alike (22.8-34.3 ms measured), the same excess per sequence whatever the GPU's
+  share (docs/validation.md).
 
 The prefill cost is fitted on the TTFT growth with the prompt at light load, measured against simulated
 (``prefill_cost``), the request cost on the level of the same light-load TTFTs (``request_cost``). Each
@@ -68,10 +69,11 @@ NOT_FITTED = {
     # 27.9 -> 32.1 %, TPOT 7.2 -> 9.1 % (and in-sample worse too)
     "sglang": {"return_gap_s": _WORSE},
     "trtllm": {"return_gap_s": _WORSE},
-    # vLLM V1's scheduler works about 1 us per running request a step (PR #46112: update_from_output 0.287 ms for
-    # 256 requests), 0.5 ms a pass at its largest fitted batches, below what its runs resolve
-    "vllm": {"sequence_step_s": ("vLLM V1's scheduler works about 1 us per running request a step (vllm-project/vllm "
-                                 "PR #46112: update_from_output 0.287 ms for 256 requests), below what its runs resolve")},
+    # fitted for vLLM (2026-12-03, eight simulations) it came out 7 us with the per-pass cost 1.35 -> 1.64 ms, and
+    # held-out TPOT went 6.5 -> 11.5 %, e2e 6.5 -> 11.0 % (TTFT 14.9 -> 14.0 %): vLLM's scheduler runs a step ahead
+    # (async scheduling) and its front end is a separate process, and its runs do not identify such a cost
+    "vllm": {"sequence_step_s": ("fitted, it came out 7 us and made the held-out TPOT worse, 6.5 -> 11.5 % "
+                                 "(docs/validation.md, \"The per-sequence cost\")")},
 }
 
 
@@ -185,7 +187,8 @@ def fit(s: Sensitivity, ids: pd.Index | None = None) -> dict[str, float]:
        while at light load it is the one thing that makes TTFT grow faster than the tables' prefill;
        then the request cost from the level of the same runs' TTFT (``request_cost``): at light load a TTFT
        is one prompt's prefill plus the per-request cost, and nothing else at that load trades against it;
-    2. the all-reduce cost and the per-pass cost from TPOT alone, on the runs whose TPOT the start costs
+    2. the all-reduce cost, the per-pass cost and the per-sequence cost (``TPOT_ONLY``) from TPOT alone, on the
+       runs whose TPOT the start costs
        predict within 2x: TTFT's larger errors, or a few runs off by 3-10x, would otherwise drown the TPOT's
        growth with TP that identifies the one and the level that identifies the other. A pass pays the
        per-pass cost only when scheduling is synchronous (vLLM before 0.14.0 without --async-scheduling:
@@ -277,10 +280,12 @@ def _bounded_lstsq(a: np.ndarray, y: np.ndarray, names: tuple[str, ...] = PARAMS
 # are sub-millisecond HTTP, and tokenizing a prompt of a few thousand tokens takes milliseconds (a C++ server
 # measured 1.3-2.8 ms for 131 tokens, chat template included: tenstorrent/tt-inference-server#2173); more is
 # not the round trip but a cost the request cost or the tables should carry; per decoding sequence and pass, 50 us:
-# a running request's output handled by Python each step (append the token, check the stop, build and send its
-# streamed chunk) is tens of Python operations, tens of microseconds; SGLang's single-process tokenizer manager
-# was found to bottleneck on one core at high concurrency (sgl-project/sglang#6553, hence --tokenizer-worker-num)
-# and 50 us a sequence caps 512 streams at 39 tokens a second each.
+# SGLang's scheduler handles every running request's output in Python loops each step (process_batch_result_decode:
+# append the token, check the stop; stream_output: build its output for the detokenizer), a few to some tens of
+# microseconds with the streamed chunk's hand-over; the per-request work of the serving front end (a separate
+# process, so it paces the stream rather than the pass) is heavy enough that SGLang's single tokenizer manager was
+# found to bottleneck on one core at high concurrency (sgl-project/sglang#6553, hence --tokenizer-worker-num, PR
+# #8964). 50 us a sequence caps 512 streams at 39 tokens a second each; more is not per-request work.
 UPPER = {"request_overhead_s": 0.05, "eager_layer_overhead_s": 1e-3, "step_overhead_s": 0.02,
          "prefill_token_layer_s": 1e-6, "allreduce_spread": 0.3, "return_gap_s": 0.01, "sequence_step_s": 50e-6}
 

@@ -203,6 +203,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     max_queue = max_queue or 20 * max_num_seqs
     # one pass's seconds (TimingModel.step_time_s; a stub with only ``step`` is read through it)
     step_s = getattr(timing, "step_time_s", None) or (lambda *a: float(timing.step(*a)["time_s"]))
+    # the per-sequence cost is the CPU's work for each real request: a CUDA graph's padding rows do not pay it
+    seq_s = getattr(getattr(timing, "eff", None), "sequence_step_s", 0.0) * getattr(timing.dep, "pp", 1)
     groups, eng, bs = timing.kv_groups, timing.dep.engine, timing.dep.block_size
     mnbt = timing.dep.mnbt
 
@@ -353,12 +355,13 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             if hold:  # held context: the run ends when the wait does
                 k = min(k, wait_iters - waited)
             b = pad(int(decoding.size))  # decode-only steps run the CUDA graph of the next captured size
+            pad_s = step_extra - seq_s * (b - int(decoding.size))
             if nxt < n and np.isfinite(arrivals[nxt]):
-                dt0 = step_s(b, dctx) + step_extra
+                dt0 = step_s(b, dctx) + pad_s
                 k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
             if hold:  # every held step counts towards the wait
                 waited += k
-            dt = step_s(b, dctx + (k - 1) / 2) + step_extra
+            dt = step_s(b, dctx + (k - 1) / 2) + pad_s
         scheduled_at = t + (k - 1) * dt  # the start of this run's last pass: when the next one was scheduled
         advance(k * dt)
         steps += k

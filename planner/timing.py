@@ -206,7 +206,7 @@ class TimingModel:
             b, ctx, pt, pctx, has_prefill, kvmod.kv_cache_bytes, self.weight_read_bytes, self.attention_flops)
         if self.ops is not None:  # measured operators, plus the engine's fixed cost per forward pass
             t = (self._with_launch(self.ops.step_s(b, ctx, pt, pctx), tokens) + self.eff.step_overhead_s
-                 + self._prefill_extra_s(pt) + self._allreduce_wait_s(b, ctx) + self.eff.sequence_step_s * b)
+                 + self._prefill_extra_s(pt) + self.eff.sequence_step_s * b + self._allreduce_wait_s(b, ctx))
         else:
             fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s + self.eff.sequence_step_s * b
             t = (np.maximum(t_c, t_m) + self.comm_s(tokens)) * self._realism(b, pt) + fixed + self._cpu_s(tokens)
@@ -338,9 +338,11 @@ class TimingModel:
                 + b * o.step_s(0, 0, p, p) - b * _interp_ops(o, p) - b * o.step_s(0, 0, 0, 0)
             dec = chunks * (o.step_s(db, np.asarray(decode_context, dtype=float), 0, 0) - _interp_ops(o, db))
             t = (self._with_launch(tok + dec, per_chunk, chunks) + chunks * self.eff.step_overhead_s
-                 + self._prefill_extra_s(tokens) + self._allreduce_wait_s(db, decode_context, chunks))
+                 + self._prefill_extra_s(tokens) + chunks * self.eff.sequence_step_s * db
+                 + self._allreduce_wait_s(db, decode_context, chunks))
         else:
-            fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s)
+            fixed = chunks * (self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s
+                              + self.eff.sequence_step_s * db)
             # (the MoE realism factor at the size of its chunks)
             kernels = (np.maximum(t_c, t_m) + self.comm_s(tokens + db)) * self._realism(db, per_chunk - db)
             t = kernels + fixed + chunks * self._cpu_s(tokens)

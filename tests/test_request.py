@@ -216,17 +216,17 @@ def test_a_simulated_plan_states_its_engine_s_band_around_each_headline():
 
 
 def test_a_simulated_plan_s_throughput_and_cost_follow_its_simulated_latency():
-    # 256 clients of 128 + 128 tokens on TensorRT-LLM: the simulated and the mean-value e2e differ by a quarter;
-    # throughput and cost must follow the headline e2e, not the mean-value one (a closed loop: 256 requests in
+    # 512 clients of 128 + 128 tokens on TensorRT-LLM: the simulated and the mean-value e2e differ by a quarter;
+    # throughput and cost must follow the headline e2e, not the mean-value one (a closed loop: 512 requests in
     # flight, each cycle e2e + the return gap)
-    p = api.plan(MODEL, GPU, 256, 128, 128, weights="fp8", kv_dtype="fp8", server="trtllm")
-    mv = api.plan(MODEL, GPU, 256, 128, 128, weights="fp8", kv_dtype="fp8", server="trtllm", simulate=False)
+    p = api.plan(MODEL, GPU, 512, 128, 128, weights="fp8", kv_dtype="fp8", server="trtllm")
+    mv = api.plan(MODEL, GPU, 512, 128, 128, weights="fp8", kv_dtype="fp8", server="trtllm", simulate=False)
     assert p["latency_source"].startswith("simulated")
     assert p["e2e_latency_s"] < 0.9 * p["e2e_mean_value_s"]
     from planner import profiles
 
     gap = dict(profiles.engine_table("trtllm").constants)["return_gap_s"].value
-    assert p["requests_per_s"] == pytest.approx(256 / (p["e2e_latency_s"] + gap))
+    assert p["requests_per_s"] == pytest.approx(512 / (p["e2e_latency_s"] + gap))
     assert p["output_tokens_per_s"] == pytest.approx(p["requests_per_s"] * 128)
     assert p["cost_usd_per_1m_output_tokens"] == pytest.approx(p["usd_per_hour"] / (p["output_tokens_per_s"] * 3600) * 1e6)
     assert p["tokens_per_s_per_user"] == pytest.approx(1 / p["tpot_s"])
@@ -235,5 +235,5 @@ def test_a_simulated_plan_s_throughput_and_cost_follow_its_simulated_latency():
     assert p["prefill_share_of_gpu_time"] / p["requests_per_s"] == pytest.approx(
         mv["prefill_share_of_gpu_time"] / mv["requests_per_s"])
     # unsimulated, the same figures are the mean-value model's
-    assert mv["requests_per_s"] == pytest.approx(256 / mv["e2e_latency_s"])
+    assert mv["requests_per_s"] == pytest.approx(512 / mv["e2e_latency_s"])
     assert p["output_tokens_per_s"] > 1.1 * mv["output_tokens_per_s"]

@@ -873,7 +873,7 @@ def test_the_per_sequence_cost_is_fitted_on_tpot_alone_apart_from_the_per_pass_c
     assert costs["step_overhead_s"] == pytest.approx(0.0, abs=1e-12)
     # held at 0 (vLLM: fit_e2e.NOT_FITTED), the per-pass cost takes the least-squares constant of the relative
     # gaps g / m (g = 1.92, 7.68, 15.36 ms; measured m = 28.32, 53.28, 86.56 ms): sum(g / m^2) / sum(1 / m^2) =
-    # (2.3939 + 2.7054 + 2.0501)e-3 / (1.24676 + 0.352267 + 0.133466)e-3 = 7.1494 / 1.73249 = 4.1266 ms
+    # (2.3939 + 2.7054 + 2.0501) / (1246.76 + 352.267 + 133.466) per ms = 7.1494 / 1732.49 per ms = 4.1266e-3 s
     held = fit_e2e.fit(_batch_sensitivity([64, 256, 512], 30e-6, ("sequence_step_s",)))
     assert held["sequence_step_s"] == 0.0
     assert held["step_overhead_s"] == pytest.approx(4.1266e-3, rel=2e-4)
@@ -883,6 +883,21 @@ def test_the_per_sequence_cost_is_fitted_on_tpot_alone_apart_from_the_per_pass_c
 def test_vllms_table_holds_the_per_sequence_cost_at_0_and_says_why():
     from planner import profiles
     table = profiles.engine_table("vllm")
-    assert table.constant("sequence_step_s") == 0.0 and "PR #46112" in table.constant_source("sequence_step_s")
+    assert table.constant("sequence_step_s") == 0.0 and "11.5 %" in table.constant_source("sequence_step_s")
     p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(tp=1))
     assert p.scheduler.engine == "vllm" and p.scheduler.sequence_step_s == 0.0
+
+
+def test_the_decodes_riding_with_a_prompt_pay_the_per_sequence_cost_in_every_chunk():
+    # the mean-value prefill of one 20,000-token prompt in 8,192-token passes (3 passes) with 100 decodes riding:
+    # every pass pays 100 x 20 us = 2 ms, 3 x 2 ms = 6 ms in all; alone (no decodes) nothing
+    p = api.build_plan("Llama-3.1-8B", "H100-SXM", Deployment(tp=1))
+    q = api.with_engine_costs(p, 0.0, 0.0, 0.0, sequence_step_s=20e-6)
+    base = api.with_engine_costs(p, 0.0, 0.0, 0.0, sequence_step_s=0.0)
+    assert p.timing.dep.mnbt == 8192
+
+    def extra(*args):
+        return float(q.timing.prefill(*args)["time_s"]) - float(base.timing.prefill(*args)["time_s"])
+
+    assert extra(1, 20000, 100, 500) == pytest.approx(0.006, rel=1e-9)
+    assert extra(1, 20000) == 0.0
