@@ -202,9 +202,8 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
     scheduled_at = 0.0
     max_queue = max_queue or 20 * max_num_seqs
     # one pass's seconds (TimingModel.step_time_s; a stub with only ``step`` is read through it)
-    step_s = getattr(timing, "step_time_s", None) or (lambda *a: float(timing.step(*a)["time_s"]))
-    # the per-sequence cost is the CPU's work for each real request: a CUDA graph's padding rows do not pay it
-    seq_s = getattr(getattr(timing, "eff", None), "sequence_step_s", 0.0) * getattr(timing.dep, "pp", 1)
+    step_s = getattr(timing, "step_time_s", None) or (lambda b, c, pt=0, pc=0, sequences=None:
+                                                      float(timing.step(b, c, pt, pc)["time_s"]))
     groups, eng, bs = timing.kv_groups, timing.dep.engine, timing.dep.block_size
     mnbt = timing.dep.mnbt
 
@@ -355,13 +354,13 @@ def simulate(timing: TimingModel, rate_per_s: float, prompts: np.ndarray, output
             if hold:  # held context: the run ends when the wait does
                 k = min(k, wait_iters - waited)
             b = pad(int(decoding.size))  # decode-only steps run the CUDA graph of the next captured size
-            pad_s = step_extra - seq_s * (b - int(decoding.size))
+            # (the padding rows are no requests: the per-sequence cost is paid for the real ones)
             if nxt < n and np.isfinite(arrivals[nxt]):
-                dt0 = step_s(b, dctx) + pad_s
+                dt0 = step_s(b, dctx, 0, 0, decoding.size) + step_extra
                 k = min(k, max(1, int(np.ceil((arrivals[nxt] - t) / dt0))))
             if hold:  # every held step counts towards the wait
                 waited += k
-            dt = step_s(b, dctx + (k - 1) / 2) + pad_s
+            dt = step_s(b, dctx + (k - 1) / 2, 0, 0, decoding.size) + step_extra
         scheduled_at = t + (k - 1) * dt  # the start of this run's last pass: when the next one was scheduled
         advance(k * dt)
         steps += k

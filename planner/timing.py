@@ -235,24 +235,28 @@ class TimingModel:
                                                          self._weight_read_bytes1, self._attention_flops1)
         return max(t_c, t_m) + self._comm_s1(tokens)
 
-    def step_time_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0) -> float:
+    def step_time_s(self, decode_batch, decode_context, prefill_tokens=0, prefill_context=0,
+                    sequences=None) -> float:
         """``step(...)["time_s"]`` of one pass, as a float: what a simulation asks for at every pass. On the
         measured tables it is computed in plain floats, equal to ``step`` to the bit (numpy's overhead on
-        one-element arrays was most of a simulation's time), on the roofline too (``_roofline_step1``)."""
+        one-element arrays was most of a simulation's time), on the roofline too (``_roofline_step1``).
+        ``sequences``: the requests whose per-sequence cost the pass pays (default the decode batch; a decode
+        batch padded up to a CUDA graph's size runs more rows than it has requests)."""
         b, ctx, pt = float(decode_batch), float(decode_context), float(prefill_tokens)
         pctx = max(float(prefill_context), pt)
+        n = b if sequences is None else float(sequences)
         if self.ops is None:
-            return self._roofline_step1(b, ctx, pt, pctx)
+            return self._roofline_step1(b, ctx, pt, pctx, n)
         t = self._with_launch1(self.ops.step1(b, ctx, pt, pctx), b + pt) + self.eff.step_overhead_s
-        t = t + self._prefill_extra1(pt) + self.eff.sequence_step_s * b
+        t = t + self._prefill_extra1(pt) + self.eff.sequence_step_s * n
         if b > 0 and self._spreads():  # _allreduce_wait_from of one pass (x 1.0: exact)
             t = t + self.eff.allreduce_spread * expected_max_normal(self.dep.tp) * self.ops.step1(b, ctx, 0.0, 0.0)
         return t * self.dep.pp
 
-    def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float) -> float:
+    def _roofline_step1(self, b: float, ctx: float, pt: float, pctx: float, n: float) -> float:
         """``_step``'s time on the roofline for one pass, in plain floats: the same arithmetic in the same order
         (``kv.kv_cache_bytes1`` and the ``...1`` twins below), so equal to it to the bit."""
-        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s + self.eff.sequence_step_s * b
+        fixed = self.eff.step_overhead_s + self.layers * self.eff.layer_overhead_s + self.eff.sequence_step_s * n
         cpu = self.cpu_layer_bytes / self.host_bandwidth_bytes_per_s if self.cpu_layers else 0.0
         kernels = self._roofline_kernels1(b, ctx, pt, pctx) * float(self._realism(b, pt))
         return float(self._pipeline(kernels + fixed + cpu))
